@@ -1,0 +1,328 @@
+package ir
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+)
+
+// Validate reports every structural problem in the snapshot, each naming where it is
+// (listener, route, rule, field). The proxy refuses a snapshot that fails validation and keeps
+// serving the previous one; the controller validates before publishing.
+func (s *Snapshot) Validate() error {
+	if s == nil {
+		return errors.New("snapshot is nil")
+	}
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if s.Version < 0 {
+		add("version: must be >= 0, got %d", s.Version)
+	}
+	if s.Gateway.Name == "" || s.Gateway.Namespace == "" {
+		add("gateway: namespace and name are required, got %q", s.Gateway.String())
+	}
+	names := map[string]bool{}
+	portProto := map[int32]Protocol{}
+	for i, l := range s.Listeners {
+		where := fmt.Sprintf("listeners[%d] %q", i, l.Name)
+		if l.Name == "" {
+			add("listeners[%d].name: required", i)
+		} else if names[l.Name] {
+			add("%s.name: duplicate listener name", where)
+		}
+		names[l.Name] = true
+		if l.Port < 1 || l.Port > 65535 {
+			add("%s.port: %d out of range 1-65535", where, l.Port)
+		}
+		switch l.Protocol {
+		case ProtocolHTTP, ProtocolHTTPS, ProtocolTCP:
+		default:
+			add("%s.protocol: unsupported %q (want HTTP, HTTPS or TCP)", where, l.Protocol)
+		}
+		// HTTP and HTTPS share nothing on one socket, and TCP owns its port alone.
+		if p, ok := portProto[l.Port]; ok && (p != l.Protocol || p == ProtocolTCP) {
+			add("%s.port: %d already used by a %s listener", where, l.Port, p)
+		}
+		portProto[l.Port] = l.Protocol
+		if l.Hostname != "" {
+			if err := validHostname(l.Hostname); err != nil {
+				add("%s.hostname: %v", where, err)
+			}
+		}
+		if l.Protocol == ProtocolHTTPS && (l.TLS == nil || len(l.TLS.Certificates) == 0) {
+			add("%s.tls: HTTPS listener needs at least one certificate", where)
+		}
+		if l.TLS != nil {
+			for j, c := range l.TLS.Certificates {
+				if len(c.CertPEM) == 0 || len(c.KeyPEM) == 0 {
+					add("%s.tls.certificates[%d] %q: certPEM and keyPEM are required", where, j, c.Name)
+				}
+			}
+		}
+		if l.Protocol == ProtocolTCP && (len(l.HTTPRoutes) > 0 || len(l.GRPCRoutes) > 0) {
+			add("%s: TCP listener cannot carry HTTP or gRPC routes", where)
+		}
+		if l.Protocol != ProtocolTCP && len(l.TCPRoutes) > 0 {
+			add("%s: %s listener cannot carry TCP routes", where, l.Protocol)
+		}
+		for j, r := range l.HTTPRoutes {
+			rw := fmt.Sprintf("%s.httpRoutes[%d] %s/%s", where, j, r.Namespace, r.Name)
+			errs = append(errs, r.RouteMeta.validate(rw)...)
+			for k, rule := range r.Rules {
+				errs = append(errs, rule.validate(fmt.Sprintf("%s.rules[%d]", rw, k))...)
+			}
+		}
+		for j, r := range l.GRPCRoutes {
+			rw := fmt.Sprintf("%s.grpcRoutes[%d] %s/%s", where, j, r.Namespace, r.Name)
+			errs = append(errs, r.RouteMeta.validate(rw)...)
+			for k, rule := range r.Rules {
+				errs = append(errs, rule.validate(fmt.Sprintf("%s.rules[%d]", rw, k))...)
+			}
+		}
+		for j, r := range l.TCPRoutes {
+			rw := fmt.Sprintf("%s.tcpRoutes[%d] %s/%s", where, j, r.Namespace, r.Name)
+			errs = append(errs, r.RouteMeta.validate(rw)...)
+			errs = append(errs, validateBackends(rw, r.Backends)...)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (m RouteMeta) validate(where string) []error {
+	var errs []error
+	if m.Namespace == "" || m.Name == "" {
+		errs = append(errs, fmt.Errorf("%s: namespace and name are required", where))
+	}
+	for i, h := range m.Hostnames {
+		if err := validHostname(h); err != nil {
+			errs = append(errs, fmt.Errorf("%s.hostnames[%d]: %v", where, i, err))
+		}
+	}
+	return errs
+}
+
+func (r HTTPRule) validate(where string) []error {
+	var errs []error
+	for i, m := range r.Matches {
+		mw := fmt.Sprintf("%s.matches[%d]", where, i)
+		if m.Path != nil {
+			switch m.Path.Type {
+			case MatchExact, MatchPathPrefix:
+				if !strings.HasPrefix(m.Path.Value, "/") {
+					errs = append(errs, fmt.Errorf("%s.path.value: %q must start with /", mw, m.Path.Value))
+				}
+			case MatchRegularExpression:
+				if _, err := regexp.Compile(m.Path.Value); err != nil {
+					errs = append(errs, fmt.Errorf("%s.path.value: invalid regular expression: %v", mw, err))
+				}
+			default:
+				errs = append(errs, fmt.Errorf("%s.path.type: unsupported %q", mw, m.Path.Type))
+			}
+		}
+		errs = append(errs, validateHeaderMatches(mw+".headers", m.Headers)...)
+		errs = append(errs, validateHeaderMatches(mw+".queryParams", m.QueryParams)...)
+		if m.Method != "" && strings.ToUpper(m.Method) != m.Method {
+			errs = append(errs, fmt.Errorf("%s.method: %q must be upper case", mw, m.Method))
+		}
+	}
+	errs = append(errs, validateFilters(where+".filters", r.Filters)...)
+	errs = append(errs, validateBackends(where, r.Backends)...)
+	if r.Timeouts != nil {
+		if r.Timeouts.Request < 0 || r.Timeouts.BackendRequest < 0 {
+			errs = append(errs, fmt.Errorf("%s.timeouts: must not be negative", where))
+		}
+		if r.Timeouts.Request > 0 && r.Timeouts.BackendRequest > r.Timeouts.Request {
+			errs = append(errs, fmt.Errorf("%s.timeouts.backendRequest: %s exceeds request timeout %s", where, r.Timeouts.BackendRequest.D(), r.Timeouts.Request.D()))
+		}
+	}
+	return errs
+}
+
+func (r GRPCRule) validate(where string) []error {
+	var errs []error
+	for i, m := range r.Matches {
+		mw := fmt.Sprintf("%s.matches[%d]", where, i)
+		if m.Method != nil {
+			switch m.Method.Type {
+			case MatchExact, "":
+			case MatchRegularExpression:
+				for _, v := range []string{m.Method.Service, m.Method.Method} {
+					if _, err := regexp.Compile(v); err != nil {
+						errs = append(errs, fmt.Errorf("%s.method: invalid regular expression %q: %v", mw, v, err))
+					}
+				}
+			default:
+				errs = append(errs, fmt.Errorf("%s.method.type: unsupported %q", mw, m.Method.Type))
+			}
+		}
+		errs = append(errs, validateHeaderMatches(mw+".headers", m.Headers)...)
+	}
+	errs = append(errs, validateFilters(where+".filters", r.Filters)...)
+	errs = append(errs, validateBackends(where, r.Backends)...)
+	return errs
+}
+
+func validateHeaderMatches(where string, hs []HeaderMatch) []error {
+	var errs []error
+	for i, h := range hs {
+		if h.Name == "" {
+			errs = append(errs, fmt.Errorf("%s[%d].name: required", where, i))
+		}
+		switch h.Type {
+		case MatchExact, "":
+		case MatchRegularExpression:
+			if _, err := regexp.Compile(h.Value); err != nil {
+				errs = append(errs, fmt.Errorf("%s[%d].value: invalid regular expression: %v", where, i, err))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%s[%d].type: unsupported %q", where, i, h.Type))
+		}
+	}
+	return errs
+}
+
+func validateFilters(where string, fs []Filter) []error {
+	var errs []error
+	for i, f := range fs {
+		fw := fmt.Sprintf("%s[%d]", where, i)
+		set := 0
+		for _, p := range []bool{f.RequestHeaderModifier != nil, f.ResponseHeaderModifier != nil, f.RequestRedirect != nil, f.URLRewrite != nil, f.RequestMirror != nil} {
+			if p {
+				set++
+			}
+		}
+		if set != 1 {
+			errs = append(errs, fmt.Errorf("%s: exactly one filter body must be set, got %d", fw, set))
+			continue
+		}
+		ok := false
+		switch f.Type {
+		case FilterRequestHeaderModifier:
+			ok = f.RequestHeaderModifier != nil
+			if ok {
+				errs = append(errs, f.RequestHeaderModifier.validate(fw+".requestHeaderModifier")...)
+			}
+		case FilterResponseHeaderModifier:
+			ok = f.ResponseHeaderModifier != nil
+			if ok {
+				errs = append(errs, f.ResponseHeaderModifier.validate(fw+".responseHeaderModifier")...)
+			}
+		case FilterRequestRedirect:
+			ok = f.RequestRedirect != nil
+			if ok {
+				rd := f.RequestRedirect
+				if rd.StatusCode != 0 && rd.StatusCode != http.StatusMovedPermanently && rd.StatusCode != http.StatusFound {
+					errs = append(errs, fmt.Errorf("%s.requestRedirect.statusCode: %d (want 301 or 302)", fw, rd.StatusCode))
+				}
+				if rd.Scheme != nil && *rd.Scheme != "http" && *rd.Scheme != "https" {
+					errs = append(errs, fmt.Errorf("%s.requestRedirect.scheme: %q (want http or https)", fw, *rd.Scheme))
+				}
+				if rd.Port != nil && (*rd.Port < 1 || *rd.Port > 65535) {
+					errs = append(errs, fmt.Errorf("%s.requestRedirect.port: %d out of range", fw, *rd.Port))
+				}
+				errs = append(errs, rd.Path.validate(fw+".requestRedirect.path")...)
+			}
+		case FilterURLRewrite:
+			ok = f.URLRewrite != nil
+			if ok {
+				errs = append(errs, f.URLRewrite.Path.validate(fw+".urlRewrite.path")...)
+			}
+		case FilterRequestMirror:
+			ok = f.RequestMirror != nil
+			if ok {
+				m := f.RequestMirror
+				if m.Percent < 0 || m.Percent > 100 {
+					errs = append(errs, fmt.Errorf("%s.requestMirror.percent: %v out of range 0-100", fw, m.Percent))
+				}
+				errs = append(errs, validateBackends(fw+".requestMirror", []Backend{m.Backend})...)
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%s.type: unsupported %q", fw, f.Type))
+			continue
+		}
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: type %s but its body is not set", fw, f.Type))
+		}
+	}
+	return errs
+}
+
+func (h *HeaderModifier) validate(where string) []error {
+	var errs []error
+	for i, x := range append(append([]Header{}, h.Set...), h.Add...) {
+		if x.Name == "" || strings.ContainsAny(x.Name, " :\r\n") {
+			errs = append(errs, fmt.Errorf("%s: header %d: invalid name %q", where, i, x.Name))
+		}
+		if strings.ContainsAny(x.Value, "\r\n") {
+			errs = append(errs, fmt.Errorf("%s: header %q: value contains a line break", where, x.Name))
+		}
+	}
+	return errs
+}
+
+func (p *PathModifier) validate(where string) []error {
+	if p == nil {
+		return nil
+	}
+	switch p.Type {
+	case ReplaceFullPath:
+		if !strings.HasPrefix(p.ReplaceFullPath, "/") {
+			return []error{fmt.Errorf("%s.replaceFullPath: %q must start with /", where, p.ReplaceFullPath)}
+		}
+	case ReplacePrefixMatch:
+		if !strings.HasPrefix(p.ReplacePrefixMatch, "/") {
+			return []error{fmt.Errorf("%s.replacePrefixMatch: %q must start with /", where, p.ReplacePrefixMatch)}
+		}
+	default:
+		return []error{fmt.Errorf("%s.type: unsupported %q", where, p.Type)}
+	}
+	return nil
+}
+
+func validateBackends(where string, bs []Backend) []error {
+	var errs []error
+	for i, b := range bs {
+		bw := fmt.Sprintf("%s.backends[%d] %q", where, i, b.Name)
+		if b.Weight < 0 {
+			errs = append(errs, fmt.Errorf("%s.weight: %d must be >= 0", bw, b.Weight))
+		}
+		switch b.Protocol {
+		case "", BackendHTTP1, BackendH2C:
+		default:
+			errs = append(errs, fmt.Errorf("%s.protocol: unsupported %q", bw, b.Protocol))
+		}
+		for j, e := range b.Endpoints {
+			if net.ParseIP(e.Address) == nil {
+				errs = append(errs, fmt.Errorf("%s.endpoints[%d].address: %q is not an IP address", bw, j, e.Address))
+			}
+			if e.Port < 1 || e.Port > 65535 {
+				errs = append(errs, fmt.Errorf("%s.endpoints[%d].port: %d out of range", bw, j, e.Port))
+			}
+		}
+		errs = append(errs, validateFilters(bw+".filters", b.Filters)...)
+	}
+	return errs
+}
+
+var hostnameLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// validHostname accepts a lower-case DNS name, optionally with a leading "*." wildcard label,
+// and no IP addresses, as the Gateway API's Hostname type does.
+func validHostname(h string) error {
+	if len(h) > 253 {
+		return fmt.Errorf("%q is longer than 253 characters", h)
+	}
+	if net.ParseIP(h) != nil {
+		return fmt.Errorf("%q is an IP address, not a hostname", h)
+	}
+	rest := strings.TrimPrefix(h, "*.")
+	for _, label := range strings.Split(rest, ".") {
+		if !hostnameLabel.MatchString(label) {
+			return fmt.Errorf("%q: label %q is not a lower-case DNS label", h, label)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,126 @@
+package ir
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func validSnapshot() *Snapshot {
+	return &Snapshot{
+		Version: 3,
+		Gateway: NamespacedName{Namespace: "infra", Name: "gw"},
+		Listeners: []Listener{{
+			Name: "http", Port: 80, Protocol: ProtocolHTTP, Hostname: "*.example.com",
+			HTTPRoutes: []HTTPRoute{{
+				RouteMeta: RouteMeta{Namespace: "app", Name: "canary", CreationTimestamp: time.Unix(1, 0)},
+				Rules: []HTTPRule{{
+					Matches: []HTTPMatch{{Path: &PathMatch{Type: MatchPathPrefix, Value: "/api"},
+						Headers: []HeaderMatch{{Type: MatchExact, Name: "x-api-version", Value: "v2"}}}},
+					Filters: []Filter{{Type: FilterRequestMirror, RequestMirror: &Mirror{Percent: 50,
+						Backend: Backend{Name: "app/mirror:8080", Endpoints: []Endpoint{{Address: "10.0.0.9", Port: 8080}}}}}},
+					Backends: []Backend{
+						{Name: "app/v2:8080", Weight: 90, Endpoints: []Endpoint{{Address: "10.0.0.1", Port: 8080}}},
+						{Name: "app/v3:8080", Weight: 10, Invalid: "service not found"},
+					},
+					Timeouts: &Timeouts{Request: Duration(2 * time.Second), BackendRequest: Duration(time.Second)},
+				}},
+			}},
+		}, {
+			Name: "tcp", Port: 9000, Protocol: ProtocolTCP,
+			TCPRoutes: []TCPRoute{{RouteMeta: RouteMeta{Namespace: "app", Name: "tcp"},
+				Backends: []Backend{{Name: "app/tcp:9000", Weight: 1, Endpoints: []Endpoint{{Address: "10.0.0.2", Port: 9000}}}}}},
+		}},
+	}
+}
+
+func TestValidateAcceptsValid(t *testing.T) {
+	t.Parallel()
+	if err := validSnapshot().Validate(); err != nil {
+		t.Fatalf("Validate() = %v; want nil", err)
+	}
+}
+
+func TestValidateNamesTheField(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		mutate func(s *Snapshot)
+		want   string
+	}{
+		{"port", func(s *Snapshot) { s.Listeners[0].Port = 0 }, `listeners[0] "http".port: 0 out of range`},
+		{"protocol", func(s *Snapshot) { s.Listeners[0].Protocol = "UDP" }, `listeners[0] "http".protocol: unsupported "UDP"`},
+		{"duplicate name", func(s *Snapshot) { s.Listeners[1].Name = "http" }, `duplicate listener name`},
+		{"tcp shares port", func(s *Snapshot) { s.Listeners[1].Port = 80 }, `port: 80 already used by a HTTP listener`},
+		{"https without cert", func(s *Snapshot) { s.Listeners[0].Protocol = ProtocolHTTPS }, `HTTPS listener needs at least one certificate`},
+		{"hostname", func(s *Snapshot) { s.Listeners[0].Hostname = "Bad_Host" }, `listeners[0] "http".hostname`},
+		{"path regex", func(s *Snapshot) {
+			s.Listeners[0].HTTPRoutes[0].Rules[0].Matches[0].Path = &PathMatch{Type: MatchRegularExpression, Value: "(["}
+		}, `httpRoutes[0] app/canary.rules[0].matches[0].path.value: invalid regular expression`},
+		{"relative path", func(s *Snapshot) {
+			s.Listeners[0].HTTPRoutes[0].Rules[0].Matches[0].Path.Value = "api"
+		}, `must start with /`},
+		{"negative weight", func(s *Snapshot) {
+			s.Listeners[0].HTTPRoutes[0].Rules[0].Backends[0].Weight = -1
+		}, `backends[0] "app/v2:8080".weight: -1 must be >= 0`},
+		{"endpoint address", func(s *Snapshot) {
+			s.Listeners[0].HTTPRoutes[0].Rules[0].Backends[0].Endpoints[0].Address = "example.com"
+		}, `endpoints[0].address: "example.com" is not an IP address`},
+		{"mirror percent", func(s *Snapshot) {
+			s.Listeners[0].HTTPRoutes[0].Rules[0].Filters[0].RequestMirror.Percent = 101
+		}, `requestMirror.percent: 101 out of range`},
+		{"filter body mismatch", func(s *Snapshot) {
+			s.Listeners[0].HTTPRoutes[0].Rules[0].Filters[0].Type = FilterURLRewrite
+		}, `type URLRewrite but its body is not set`},
+		{"timeouts", func(s *Snapshot) {
+			s.Listeners[0].HTTPRoutes[0].Rules[0].Timeouts.BackendRequest = Duration(3 * time.Second)
+		}, `timeouts.backendRequest: 3s exceeds request timeout 2s`},
+		{"tcp route on http", func(s *Snapshot) {
+			s.Listeners[0].TCPRoutes = s.Listeners[1].TCPRoutes
+		}, `HTTP listener cannot carry TCP routes`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := validSnapshot()
+			tc.mutate(s)
+			err := s.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate() = %v; want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSnapshotJSONRoundTrip(t *testing.T) {
+	t.Parallel()
+	s := validSnapshot()
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Snapshot
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("unmarshal: %v", err)
+	}
+	if got.Listeners[0].HTTPRoutes[0].Rules[0].Timeouts.Request.D() != 2*time.Second {
+		t.Fatalf("timeouts.request = %v; want 2s", got.Listeners[0].HTTPRoutes[0].Rules[0].Timeouts.Request.D())
+	}
+	if err := got.Validate(); err != nil {
+		t.Fatalf("round-tripped snapshot invalid: %v", err)
+	}
+}
+
+func FuzzSnapshotValidate(f *testing.F) {
+	b, _ := json.Marshal(validSnapshot())
+	f.Add(b)
+	f.Add([]byte(`{"version":1,"gateway":{"namespace":"a","name":"b"},"listeners":[{"name":"x","port":70000}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var s Snapshot
+		if json.Unmarshal(data, &s) != nil {
+			return
+		}
+		_ = s.Validate() // must never panic
+	})
+}
