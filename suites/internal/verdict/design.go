@@ -100,14 +100,34 @@ func (d sideDesign) operate(p float64) operating {
 	return oc
 }
 
-// designSide builds the upper-side test of share p0 and calibrates it so that its exact
-// false-failure probability at p0 is at most alpha. ok is false when a skew of delta upwards
-// is impossible (p0+delta >= 1).
+// designSide builds the upper-side test of share p0, calibrated so that its exact
+// false-failure probability at p0 is at most alpha and, where the cap allows, its exact power
+// at p0+delta is at least 1-beta. ok is false when a skew of delta upwards is impossible
+// (p0+delta >= 1).
 func designSide(p0, tol, delta, alpha, beta float64, capN int) (d sideDesign, oc0, oc1 operating, ok bool) {
-	p1 := p0 + delta
-	if p0 <= 0 || p1 >= 1 {
+	if p0 <= 0 || p0+delta >= 1 {
 		return d, oc0, oc1, false
 	}
+	// Wald's boundaries assume no cap; the cap and the discreteness of counts cost power, so
+	// ask the boundaries for a smaller beta until the exact power meets the target. Each
+	// halving moves the accept boundary by ln2/c counts and costs requests, not alpha.
+	// When the cap makes the target unreachable (a 3-point skew at 50/50 needs ~10,700
+	// requests), stop as soon as halving no longer buys power: it would only delay passes.
+	d, oc0, oc1 = calibrateSide(p0, tol, delta, alpha, beta, capN)
+	for b := beta / 2; oc1.Fail < 1-beta && b > beta/4096; b /= 2 {
+		d2, oc02, oc12 := calibrateSide(p0, tol, delta, alpha, b, capN)
+		if oc12.Fail-oc1.Fail < 0.002 {
+			break
+		}
+		d, oc0, oc1 = d2, oc02, oc12
+	}
+	return d, oc0, oc1, true
+}
+
+// calibrateSide sets Wald's boundaries for (alpha, beta) and then moves the terminal and, if
+// needed, the fail boundary outwards until the exact false-failure probability is <= alpha.
+func calibrateSide(p0, tol, delta, alpha, beta float64, capN int) (d sideDesign, oc0, oc1 operating) {
+	p1 := p0 + delta
 	// Log-likelihood ratio per unit of S; Wald's boundaries are log-ratios of error targets.
 	c := math.Log(p1/p0) - math.Log((1-p1)/(1-p0))
 	d = sideDesign{
@@ -118,15 +138,12 @@ func designSide(p0, tol, delta, alpha, beta float64, capN int) (d sideDesign, oc
 	}
 	oc0 = d.operate(p0)
 	if oc0.Fail > alpha {
-		// The cap cuts walks short; raise the terminal threshold, and if that is not
-		// enough, the fail boundary too, until the exact error meets alpha.
 		d.TerminalAt = bisect(0, d.FailAt, func(x float64) bool {
 			d2 := d
 			d2.TerminalAt = x
 			return d2.operate(p0).Fail <= alpha
 		})
-		d2 := d
-		if d2.operate(p0).Fail > alpha {
+		if d.operate(p0).Fail > alpha {
 			a := bisect(d.FailAt, 4*d.FailAt, func(x float64) bool {
 				d3 := d
 				d3.FailAt, d3.TerminalAt = x, x
@@ -137,16 +154,16 @@ func designSide(p0, tol, delta, alpha, beta float64, capN int) (d sideDesign, oc
 		oc0 = d.operate(p0)
 	}
 	oc1 = d.operate(p1)
-	return d, oc0, oc1, true
+	return d, oc0, oc1
 }
 
-// bisect returns the smallest x in [lo, hi] (to 1e-3) with good(x), assuming good is
+// bisect returns the smallest x in [lo, hi] (to 0.01 counts) with good(x), assuming good is
 // monotone; hi is returned when no smaller value is good.
 func bisect(lo, hi float64, good func(float64) bool) float64 {
 	if good(lo) {
 		return lo
 	}
-	for hi-lo > 1e-3 {
+	for hi-lo > 1e-2 {
 		mid := (lo + hi) / 2
 		if good(mid) {
 			hi = mid

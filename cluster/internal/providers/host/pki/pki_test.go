@@ -156,6 +156,3 @@ func TestEnsureRejectsMissingFields(t *testing.T) {
 		})
 	}
 }
-
-
-

@@ -1,0 +1,80 @@
+# gatecheck: `make help` lists the targets. The two that matter: `make conformance`, `make test`.
+SHELL := /usr/bin/env bash
+.DEFAULT_GOAL := help
+
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+LDFLAGS   := -s -w -X github.com/gatecheck/gatecheck/internal/version.Version=$(VERSION)
+BIN       := $(CURDIR)/bin
+GATECHECK := $(BIN)/gatecheck
+
+# conformance knobs (see README): CLUSTER=auto|kind|host|existing IMPL=reference SUITES=... LABELS=...
+CLUSTER ?= auto
+IMPL    ?= reference
+SUITES  ?= all
+LABELS  ?=
+OUT     ?=
+KEEP    ?=
+GATE    ?=
+KUBECONFIG ?=
+
+export GATECHECK_CACHE ?= $(HOME)/.cache/gatecheck
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build bin/gatecheck
+	@mkdir -p $(BIN)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(GATECHECK) ./cmd/gatecheck
+
+.PHONY: conformance
+conformance: build ## Bring up a cluster, install IMPL, run upstream conformance + gatecheck suites, write reports (CLUSTER, IMPL, SUITES, LABELS, OUT, KEEP=1, GATE)
+	$(GATECHECK) run --cluster $(CLUSTER) --impl $(IMPL) --suites '$(SUITES)' \
+		$(if $(LABELS),--labels '$(LABELS)') $(if $(OUT),--out '$(OUT)') $(if $(KEEP),--keep) \
+		$(if $(GATE),--gate '$(GATE)') $(if $(KUBECONFIG),--kubeconfig '$(KUBECONFIG)')
+
+.PHONY: test
+test: ## Unit and in-process integration tests (no cluster, no root; < 5 min)
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 8m ./...
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 5s)
+	@hack/fuzz.sh $${FUZZTIME:-5s}
+
+.PHONY: e2e
+e2e: build ## End-to-end tests on a real host cluster (root; brings the cluster up and down)
+	$(GO) test -tags e2e -count=1 -timeout 40m -v ./cluster/...
+
+.PHONY: images
+images: build ## Build the OCI image archives (echo-backend, reference controller/proxy, upstream echo-basic)
+	$(GATECHECK) images build
+
+.PHONY: cluster-up
+cluster-up: build ## Bring up a cluster (CLUSTER=auto|kind|host|existing)
+	$(GATECHECK) cluster up --cluster $(CLUSTER)
+
+.PHONY: cluster-down
+cluster-down: build ## Tear down the cluster gatecheck created
+	$(GATECHECK) cluster down --cluster $(CLUSTER)
+
+.PHONY: host-binaries
+host-binaries: ## Build the pinned Kubernetes, containerd and etcd binaries into $(GATECHECK_CACHE)
+	hack/build-host-binaries.sh all
+
+.PHONY: bench
+bench: ## Benchmarks that print ratios against a baseline measured in the same run
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./echo-backend/... ./suites/internal/...
+	@if [ -x hack/bench-proxy.sh ]; then hack/bench-proxy.sh; fi
+
+.PHONY: lint
+lint: ## gofmt, go vet
+	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags e2e,conformance ./...
+
+.PHONY: clean
+clean: ## Remove build outputs (not the binary cache in GATECHECK_CACHE, not reports)
+	rm -rf $(BIN) _out

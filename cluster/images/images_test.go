@@ -1,0 +1,183 @@
+package images
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+func TestImageLayout(t *testing.T) {
+	t.Parallel()
+	s := Spec{Name: "echo-basic", Tags: EchoBasicTags, Binary: "/echo-basic", User: "65532:65532"}
+	img, err := Image(s, []byte("\x7fELF fake"), "amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"/echo-basic"}, cf.Config.Entrypoint); diff != "" {
+		t.Errorf("entrypoint (-want +got):\n%s", diff)
+	}
+	if cf.Config.User != "65532:65532" || cf.OS != "linux" || cf.Architecture != "amd64" {
+		t.Errorf("user, os, arch = %q, %q, %q; want 65532:65532, linux, amd64", cf.Config.User, cf.OS, cf.Architecture)
+	}
+	layers, _ := img.Layers()
+	if len(layers) != 1 {
+		t.Fatalf("layers = %d; want 1", len(layers))
+	}
+	rc, _ := layers[0].Uncompressed()
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	var names []string
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, h.Name)
+		if h.Name == "echo-basic" && h.Mode != 0o755 {
+			t.Errorf("binary mode = %o; want 755", h.Mode)
+		}
+	}
+	for _, want := range []string{"echo-basic", "etc/passwd", "tmp/"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("layer entries %v lack %s", names, want)
+		}
+	}
+
+	again, _ := Image(s, []byte("\x7fELF fake"), "amd64")
+	d1, _ := img.Digest()
+	d2, _ := again.Digest()
+	if d1 != d2 {
+		t.Errorf("digests differ for the same binary: %s vs %s; want reproducible", d1, d2)
+	}
+}
+
+func TestImageRejectsMissingFields(t *testing.T) {
+	t.Parallel()
+	if _, err := Image(Spec{Name: "x"}, nil, "amd64"); err == nil || !strings.Contains(err.Error(), "Tags") {
+		t.Errorf("got %v; want an error naming Tags", err)
+	}
+}
+
+func TestDefaultSetCoversUpstreamEchoBasicTags(t *testing.T) {
+	t.Parallel()
+	// Every echo-basic image named by the pinned conformance suite's manifests must be in the set.
+	root := conformanceDir(t)
+	files, _ := filepath.Glob(filepath.Join(root, "tests", "*.yaml"))
+	files = append(files, filepath.Join(root, "base", "manifests.yaml"))
+	seen := map[string]bool{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			line = strings.TrimSpace(line)
+			if strings.HasPrefix(line, "image:") && strings.Contains(line, "echo-basic") {
+				seen[strings.TrimSpace(strings.TrimPrefix(line, "image:"))] = true
+			}
+		}
+	}
+	var upstream []string
+	for k := range seen {
+		upstream = append(upstream, k)
+	}
+	sort.Strings(upstream)
+	var ours []string
+	for _, s := range Default() {
+		if s.Name == "echo-basic" {
+			ours = append(ours, s.Tags...)
+		}
+	}
+	sort.Strings(ours)
+	if diff := cmp.Diff(upstream, ours); diff != "" {
+		t.Errorf("echo-basic tags (-upstream manifests +ours):\n%s", diff)
+	}
+}
+
+func conformanceDir(t *testing.T) string {
+	t.Helper()
+	root := moduleRoot(t)
+	out, err := runGo(root, "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/gateway-api/conformance")
+	if err != nil {
+		t.Skipf("conformance module not available: %v", err)
+	}
+	return strings.TrimSpace(out)
+}
+
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test directory")
+		}
+		dir = parent
+	}
+}
+
+func runGo(dir string, args ...string) (string, error) {
+	out, err := (&goRunner{dir}).run(args...)
+	return out, err
+}
+
+type goRunner struct{ dir string }
+
+func (g *goRunner) run(args ...string) (string, error) {
+	b, err := outputGo(context.Background(), g.dir, args...)
+	return string(b), err
+}
+
+// TestBuildPauseAndSkip builds the real pause image (a tiny main package) into an archive,
+// reads the archive back by tag, and checks a missing package is skipped, not fatal.
+func TestBuildPauseAndSkip(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	t.Parallel()
+	out := t.TempDir()
+	b := Builder{ModuleRoot: moduleRoot(t), OutDir: out}
+	specs := []Spec{Pause(), {Name: "not-yet", Packages: []string{"./does/not/exist"}, Tags: []string{"gatecheck.dev/not-yet:dev"}}}
+	built, err := b.Build(context.Background(), specs)
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	if len(built) != 1 || built[0].Spec.Name != "pause" {
+		t.Fatalf("built = %+v; want only pause", built)
+	}
+	tag, _ := name.NewTag(PauseImage)
+	img, err := tarball.ImageFromPath(built[0].Archive, &tag)
+	if err != nil {
+		t.Fatalf("read back %s: %v", PauseImage, err)
+	}
+	cf, _ := img.ConfigFile()
+	if diff := cmp.Diff([]string{"/pause"}, cf.Config.Entrypoint); diff != "" {
+		t.Errorf("pause entrypoint (-want +got):\n%s", diff)
+	}
+
+	_, err = b.Build(context.Background(), []Spec{{Name: "needed", Packages: []string{"./does/not/exist"}, Tags: []string{"x/y:z"}, Required: true}})
+	if err == nil || !strings.Contains(err.Error(), "needed") {
+		t.Errorf("required missing package: got %v; want an error naming the image", err)
+	}
+}

@@ -1,0 +1,119 @@
+package proxy
+
+import (
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/gatecheck/gatecheck/reference-impl/ir"
+)
+
+// grpcEntry is one GRPCRouteMatch of one rule.
+type grpcEntry struct {
+	route    *routeInfo
+	rule     *grpcRule
+	matchIdx int
+
+	service, method     string         // Exact values; "" matches anything
+	serviceRe, methodRe *regexp.Regexp // RegularExpression values
+	slen, mlen          int            // characters, for precedence
+	header              []valueMatch
+}
+
+func compileGRPCMatch(m ir.GRPCMatch) (grpcEntry, error) {
+	var e grpcEntry
+	if mm := m.Method; mm != nil {
+		e.slen, e.mlen = len(mm.Service), len(mm.Method)
+		if mm.Type == ir.MatchRegularExpression {
+			var err error
+			if mm.Service != "" {
+				if e.serviceRe, err = regexp.Compile("^(?:" + mm.Service + ")$"); err != nil {
+					return e, err
+				}
+			}
+			if mm.Method != "" {
+				if e.methodRe, err = regexp.Compile("^(?:" + mm.Method + ")$"); err != nil {
+					return e, err
+				}
+			}
+		} else {
+			e.service, e.method = mm.Service, mm.Method
+		}
+	}
+	var err error
+	e.header, err = compileValueMatches(m.Headers, true)
+	return e, err
+}
+
+// splitGRPCPath splits "/pkg.Service/Method" into service and method.
+func splitGRPCPath(p string) (service, method string, ok bool) {
+	if !strings.HasPrefix(p, "/") {
+		return "", "", false
+	}
+	service, method, ok = strings.Cut(p[1:], "/")
+	return service, method, ok && service != "" && method != "" && !strings.Contains(method, "/")
+}
+
+func (e *grpcEntry) matches(r *http.Request, service, method string) bool {
+	switch {
+	case e.serviceRe != nil && !e.serviceRe.MatchString(service):
+		return false
+	case e.methodRe != nil && !e.methodRe.MatchString(method):
+		return false
+	case e.service != "" && e.service != service:
+		return false
+	case e.method != "" && e.method != method:
+		return false
+	}
+	for _, h := range e.header {
+		vs, ok := r.Header[h.name]
+		if !h.ok(strings.Join(vs, ","), ok) {
+			return false
+		}
+	}
+	return true
+}
+
+// grpcLess orders entries by the GRPCRoute precedence: characters in a matching service,
+// characters in a matching method, number of header matches, then the route/rule ties.
+func grpcLess(a, b *grpcEntry) bool {
+	if a.slen != b.slen {
+		return a.slen > b.slen
+	}
+	if a.mlen != b.mlen {
+		return a.mlen > b.mlen
+	}
+	if len(a.header) != len(b.header) {
+		return len(a.header) > len(b.header)
+	}
+	return routeTieLess(a.route, b.route, a.rule.index, b.rule.index, a.matchIdx, b.matchIdx)
+}
+
+func sortGRPC(es []*grpcEntry) {
+	sort.SliceStable(es, func(i, j int) bool { return grpcLess(es[i], es[j]) })
+}
+
+func matchGRPC(t *hostTable[*grpcEntry], host string, r *http.Request) *grpcEntry {
+	service, method, ok := splitGRPCPath(r.URL.Path)
+	if !ok {
+		return nil
+	}
+	var got *grpcEntry
+	t.lookup(host, func(es []*grpcEntry) bool {
+		for _, e := range es {
+			if e.matches(r, service, method) {
+				got = e
+				return true
+			}
+		}
+		return false
+	})
+	return got
+}
+
+// isGRPC reports whether r is a gRPC request (content-type application/grpc[+proto|;...]).
+func isGRPC(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	return strings.HasPrefix(ct, "application/grpc") && r.ProtoMajor == 2
+}

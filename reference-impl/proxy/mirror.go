@@ -1,0 +1,114 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// mirrorer sends fire-and-forget copies of requests. A copy runs in its own goroutine with a
+// context detached from the client's, its own timeout and its own connection pool, and only
+// if a concurrency slot is free; otherwise it is dropped and counted. So a slow, failing or
+// refusing mirror never delays or fails the primary request.
+type mirrorer struct {
+	sem     chan struct{}
+	timeout time.Duration
+	maxBody int64
+	up      *upstreams
+	metrics *Metrics
+	log     *slog.Logger
+}
+
+// hopHeaders are connection-level headers a copied request must not carry.
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Te", "Transfer-Encoding", "Upgrade"}
+
+// send mirrors the request as st describes it now to one endpoint of b.
+func (m *mirrorer) send(st *reqState, b *backend) {
+	if b == nil {
+		return
+	}
+	select {
+	case m.sem <- struct{}{}:
+	default:
+		m.metrics.mirror(b.name, "dropped_saturated")
+		return
+	}
+	addr := b.next()
+	if addr == "" {
+		<-m.sem
+		m.metrics.mirror(b.name, "failed_no_endpoints")
+		return
+	}
+	if !m.readBody(st) {
+		<-m.sem
+		m.metrics.mirror(b.name, "dropped_body_too_large")
+		return
+	}
+	r := st.r
+	h := st.header.Clone()
+	for _, k := range hopHeaders {
+		h.Del(k)
+	}
+	u := url.URL{Scheme: "http", Host: addr, Path: st.path, RawQuery: r.URL.RawQuery}
+	if !st.pathChanged {
+		u.RawPath = r.URL.RawPath
+	}
+	method, host, body := r.Method, st.host, st.body
+	h2c := b.h2c
+	go func() {
+		defer func() { <-m.sem }()
+		ctx, cancel := context.WithTimeout(context.Background(), m.timeout)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
+		if err != nil {
+			m.metrics.mirror(b.name, "failed")
+			return
+		}
+		req.Header, req.Host, req.ContentLength = h, host, int64(len(body))
+		if len(body) == 0 {
+			req.Body = nil
+		}
+		ctx = context.WithValue(ctx, forwardKey{}, &forward{addr: addr, h2c: h2c})
+		res, err := m.up.RoundTrip(req.WithContext(ctx))
+		if err != nil {
+			m.metrics.mirror(b.name, "failed")
+			m.log.Debug("mirror request failed", "backend", b.name, "endpoint", addr, "error", err)
+			return
+		}
+		io.Copy(io.Discard, io.LimitReader(res.Body, 1<<20))
+		res.Body.Close()
+		m.metrics.mirror(b.name, "sent")
+	}()
+}
+
+// readBody buffers the request body once so the primary and the mirrors each get a copy. It
+// reports false when the body is larger than maxBody; the primary then still gets all of it.
+func (m *mirrorer) readBody(st *reqState) bool {
+	if st.bodyRead {
+		return true
+	}
+	r := st.r
+	if r.Body == nil || r.Body == http.NoBody {
+		st.bodyRead = true
+		return true
+	}
+	// A streaming gRPC call cannot be buffered without stalling it.
+	if r.ContentLength > m.maxBody || (r.ContentLength < 0 && isGRPC(r)) {
+		return false
+	}
+	buf, err := io.ReadAll(io.LimitReader(r.Body, m.maxBody+1))
+	if err != nil || int64(len(buf)) > m.maxBody {
+		// Give the primary what was read followed by the rest.
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
+		return false
+	}
+	st.body, st.bodyRead = buf, true
+	return true
+}

@@ -1,0 +1,331 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatecheck/gatecheck/reference-impl/ir"
+)
+
+// Options configure a Proxy. Zero values mean the documented defaults.
+type Options struct {
+	// Logger receives operational logs; nil discards them.
+	Logger *slog.Logger
+	// BindAddress is the address listeners bind to; "" means all interfaces.
+	BindAddress string
+	// DialTimeout bounds connecting to a backend endpoint; default 5 s.
+	DialTimeout time.Duration
+	// MirrorTimeout bounds one mirrored request; default 10 s.
+	MirrorTimeout time.Duration
+	// MirrorConcurrency is how many mirrored requests may be in flight; more are dropped and
+	// counted. Default 256.
+	MirrorConcurrency int
+	// MirrorMaxBody is the largest request body copied to mirrors; a request with a larger
+	// body is not mirrored (counted as dropped). Default 1 MiB.
+	MirrorMaxBody int64
+	// DrainTimeout bounds how long a removed listener's in-flight requests may take; default 30 s.
+	DrainTimeout time.Duration
+	// MaxHeaderBytes bounds a request's header block; larger gets 431. Default 64 KiB.
+	MaxHeaderBytes int
+}
+
+func (o Options) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Logger
+}
+
+func orDefault[T int | int64 | time.Duration](v, d T) T {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+// Proxy serves the listeners of one Gateway snapshot at a time.
+type Proxy struct {
+	opts    Options
+	log     *slog.Logger
+	cur     atomic.Pointer[compiled]
+	metrics *Metrics
+	rp      *httputil.ReverseProxy
+	up      *upstreams
+	mirror  *mirrorer
+	dialer  *net.Dialer
+
+	mu      sync.Mutex // serializes Apply and Close; guards servers
+	servers map[int32]*portServer
+	closed  bool
+}
+
+// New returns a Proxy serving nothing until the first Apply.
+func New(opts Options) *Proxy {
+	p := &Proxy{
+		opts:    opts,
+		log:     opts.logger(),
+		metrics: newMetrics(),
+		servers: map[int32]*portServer{},
+		dialer:  &net.Dialer{Timeout: orDefault(opts.DialTimeout, 5*time.Second), KeepAlive: 30 * time.Second},
+	}
+	p.up = newUpstreams(p.dialer, 0)
+	p.mirror = &mirrorer{
+		sem:     make(chan struct{}, orDefault(opts.MirrorConcurrency, 256)),
+		timeout: orDefault(opts.MirrorTimeout, 10*time.Second),
+		maxBody: orDefault(opts.MirrorMaxBody, 1<<20),
+		up:      newUpstreams(p.dialer, 64),
+		metrics: p.metrics,
+		log:     p.log,
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:        rewriteUpstream,
+		Transport:      p.up,
+		ModifyResponse: modifyResponse,
+		ErrorHandler:   p.proxyError,
+		ErrorLog:       log.New(slogWriter{p.log}, "", 0),
+		// FlushInterval 0 already flushes streaming (unknown-length) responses such as gRPC
+		// immediately; buffered bodies of known length are written as they come.
+	}
+	return p
+}
+
+// Metrics returns the proxy's metrics.
+func (p *Proxy) Metrics() *Metrics { return p.metrics }
+
+// Ready reports whether a snapshot has been applied.
+func (p *Proxy) Ready() bool { return p.cur.Load() != nil }
+
+// Version returns the applied snapshot version, or -1 before the first.
+func (p *Proxy) Version() int64 {
+	if c := p.cur.Load(); c != nil {
+		return c.version
+	}
+	return -1
+}
+
+// portServer is one bound socket and what serves it.
+type portServer struct {
+	port     int32
+	protocol ir.Protocol
+	ln       net.Listener
+	http     *http.Server
+	tcp      *tcpServer
+}
+
+// Apply validates s and makes it the served configuration. Ports whose protocol did not change
+// keep their socket and connections; new ports are opened before the swap, removed ones are
+// closed after it and drain in the background. On error the previous snapshot stays in force.
+func (p *Proxy) Apply(s *ir.Snapshot) error {
+	c, err := compile(s)
+	if err != nil {
+		p.metrics.configRejected.Add(1)
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return errors.New("proxy is closed")
+	}
+	if old := p.cur.Load(); old != nil && old.gateway != c.gateway {
+		p.metrics.configRejected.Add(1)
+		return fmt.Errorf("snapshot version %d: gateway %s, but this proxy serves %s", s.Version, c.gateway, old.gateway)
+	}
+	// Open new ports first so a bind failure leaves everything as it was.
+	opened := map[int32]*portServer{}
+	for port, pc := range c.ports {
+		if _, ok := p.servers[port]; ok {
+			continue
+		}
+		ps, err := p.listen(pc)
+		if err != nil {
+			for _, o := range opened {
+				o.ln.Close()
+			}
+			p.metrics.configRejected.Add(1)
+			return fmt.Errorf("snapshot version %d: %w", s.Version, err)
+		}
+		opened[port] = ps
+	}
+	var errs []error
+	// A port whose protocol changed must be closed before it can be bound again.
+	for port, pc := range c.ports {
+		old, ok := p.servers[port]
+		if !ok || old.protocol == pc.protocol {
+			continue
+		}
+		p.shutdown(old)
+		delete(p.servers, port)
+		ps, err := p.listen(pc)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("snapshot version %d: %w", s.Version, err))
+			continue
+		}
+		opened[port] = ps
+	}
+	p.cur.Store(c)
+	for port, ps := range opened {
+		p.servers[port] = ps
+		p.serve(ps)
+	}
+	for port, ps := range p.servers {
+		if _, ok := c.ports[port]; !ok {
+			p.shutdown(ps)
+			delete(p.servers, port)
+		}
+	}
+	p.metrics.configVersion.Store(c.version)
+	p.metrics.configApplied.Add(1)
+	p.log.Info("applied snapshot", "gateway", c.gateway.String(), "version", c.version, "ports", len(c.ports))
+	return errors.Join(errs...)
+}
+
+func (p *Proxy) listen(pc *portConfig) (*portServer, error) {
+	addr := net.JoinHostPort(p.opts.BindAddress, strconv.Itoa(int(pc.port)))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s for %s port %d: %w", addr, pc.protocol, pc.port, err)
+	}
+	ps := &portServer{port: pc.port, protocol: pc.protocol, ln: ln}
+	switch pc.protocol {
+	case ir.ProtocolTCP:
+		ps.tcp = &tcpServer{p: p, port: pc.port, ln: ln, conns: map[net.Conn]struct{}{}}
+	default:
+		port := pc.port
+		srv := &http.Server{
+			Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.serveHTTP(port, w, r) }),
+			ReadHeaderTimeout: 30 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    orDefault(p.opts.MaxHeaderBytes, 64<<10),
+			ErrorLog:          log.New(slogWriter{p.log}, "", 0),
+			Protocols:         new(http.Protocols),
+		}
+		srv.Protocols.SetHTTP1(true)
+		if pc.protocol == ir.ProtocolHTTPS {
+			srv.Protocols.SetHTTP2(true)
+			srv.TLSConfig = &tls.Config{
+				MinVersion:     tls.VersionTLS12,
+				GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) { return p.certificate(port, hello) },
+			}
+		} else {
+			// h2c with prior knowledge, for gRPC and HTTP/2 clients without TLS.
+			srv.Protocols.SetUnencryptedHTTP2(true)
+		}
+		ps.http = srv
+	}
+	return ps, nil
+}
+
+func (p *Proxy) serve(ps *portServer) {
+	p.log.Info("serving listener port", "port", ps.port, "protocol", ps.protocol, "address", ps.ln.Addr().String())
+	switch {
+	case ps.tcp != nil:
+		go ps.tcp.serve()
+	case ps.protocol == ir.ProtocolHTTPS:
+		go func() {
+			if err := ps.http.ServeTLS(ps.ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				p.log.Error("https listener stopped", "port", ps.port, "error", err)
+			}
+		}()
+	default:
+		go func() {
+			if err := ps.http.Serve(ps.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				p.log.Error("http listener stopped", "port", ps.port, "error", err)
+			}
+		}()
+	}
+}
+
+// shutdown closes ps's socket now and lets its requests drain in the background.
+func (p *Proxy) shutdown(ps *portServer) {
+	p.log.Info("closing listener port", "port", ps.port, "protocol", ps.protocol)
+	if ps.tcp != nil {
+		ps.tcp.close()
+		return
+	}
+	ps.ln.Close()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), orDefault(p.opts.DrainTimeout, 30*time.Second))
+		defer cancel()
+		if err := ps.http.Shutdown(ctx); err != nil {
+			ps.http.Close()
+		}
+	}()
+}
+
+// Close stops every listener, waiting up to ctx for in-flight HTTP requests.
+func (p *Proxy) Close(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	var errs []error
+	for port, ps := range p.servers {
+		if ps.tcp != nil {
+			ps.tcp.close()
+			ps.tcp.closeConns()
+		} else if err := ps.http.Shutdown(ctx); err != nil {
+			ps.http.Close()
+			errs = append(errs, fmt.Errorf("shut down port %d: %w", port, err))
+		}
+		delete(p.servers, port)
+	}
+	p.up.CloseIdleConnections()
+	p.mirror.up.CloseIdleConnections()
+	return errors.Join(errs...)
+}
+
+// Addr returns the bound address of a port, or nil; tests use it.
+func (p *Proxy) Addr(port int32) net.Addr {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ps, ok := p.servers[port]; ok {
+		return ps.ln.Addr()
+	}
+	return nil
+}
+
+// certificate selects the certificate for a TLS handshake: the listener chosen by SNI (the
+// first listener of the port when there is no SNI or no listener matches), then the first of
+// its certificates the client supports.
+func (p *Proxy) certificate(port int32, hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	c := p.cur.Load()
+	if c == nil {
+		return nil, errors.New("no configuration applied yet")
+	}
+	pc := c.ports[port]
+	if pc == nil {
+		return nil, fmt.Errorf("port %d is no longer configured", port)
+	}
+	lc, ok := pc.listeners.first(normalizeHost(hello.ServerName))
+	if !ok || len(lc.certs) == 0 {
+		lc = pc.first
+	}
+	if lc == nil || len(lc.certs) == 0 {
+		return nil, fmt.Errorf("port %d: no certificate for server name %q", port, hello.ServerName)
+	}
+	for i := range lc.certs {
+		if hello.SupportsCertificate(&lc.certs[i]) == nil {
+			return &lc.certs[i], nil
+		}
+	}
+	return &lc.certs[0], nil
+}
+
+// slogWriter adapts net/http's *log.Logger output (TLS handshake errors, bad requests) to slog
+// at debug level: they are the client's problem, not the operator's.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(b []byte) (int, error) {
+	w.log.Debug(string(b))
+	return len(b), nil
+}

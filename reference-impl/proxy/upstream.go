@@ -1,0 +1,54 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"time"
+)
+
+// upstreams holds the pooled transports to backends: HTTP/1.1 with keep-alive, and HTTP/2
+// over cleartext with prior knowledge for h2c backends and gRPC.
+type upstreams struct {
+	h1  *http.Transport
+	h2c *http.Transport
+}
+
+var _ http.RoundTripper = (*upstreams)(nil)
+
+// newUpstreams builds the transports; maxConnsPerHost 0 means unlimited.
+func newUpstreams(d *net.Dialer, maxConnsPerHost int) *upstreams {
+	base := func() *http.Transport {
+		return &http.Transport{
+			Proxy:               nil, // never an environment proxy between us and a Pod
+			DialContext:         d.DialContext,
+			MaxIdleConns:        4096,
+			MaxIdleConnsPerHost: 256,
+			MaxConnsPerHost:     maxConnsPerHost,
+			IdleConnTimeout:     90 * time.Second,
+			DisableCompression:  true,
+			Protocols:           new(http.Protocols),
+		}
+	}
+	u := &upstreams{h1: base(), h2c: base()}
+	u.h1.Protocols.SetHTTP1(true)
+	u.h2c.Protocols.SetUnencryptedHTTP2(true)
+	u.h2c.HTTP2 = &http.HTTP2Config{PingTimeout: 15 * time.Second, SendPingTimeout: 30 * time.Second}
+	return u
+}
+
+func (u *upstreams) RoundTrip(r *http.Request) (*http.Response, error) {
+	f, _ := r.Context().Value(forwardKey{}).(*forward)
+	if f == nil {
+		return nil, errors.New("proxy: request carries no forwarding decision")
+	}
+	if f.h2c {
+		return u.h2c.RoundTrip(r)
+	}
+	return u.h1.RoundTrip(r)
+}
+
+func (u *upstreams) CloseIdleConnections() {
+	u.h1.CloseIdleConnections()
+	u.h2c.CloseIdleConnections()
+}

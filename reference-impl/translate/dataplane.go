@@ -1,0 +1,60 @@
+package translate
+
+import (
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// DataPlane is what the controller knows about a Gateway's proxies after publishing its
+// snapshot.
+type DataPlane struct {
+	// Addresses the proxies are reachable at (the proxy Service's address).
+	Addresses []gwv1.GatewayStatusAddress
+	// Ready is true when at least one proxy is ready and every ready proxy acknowledged the
+	// Gateway's current snapshot version.
+	Ready bool
+	// Message says what is missing when not Ready.
+	Message string
+}
+
+// ApplyDataPlane sets the data-plane dependent parts of a Gateway's status: addresses and the
+// Programmed conditions of the Gateway and its listeners.
+func ApplyDataPlane(res *GatewayResult, dp DataPlane) {
+	gen := res.Generation
+	res.Status.Addresses = dp.Addresses
+	msg := dp.Message
+	if msg == "" {
+		msg = "waiting for the proxies to apply the configuration"
+	}
+	var c = cond(gwv1.GatewayConditionProgrammed, true, gwv1.GatewayReasonProgrammed, gen, "proxies serve the current configuration")
+	switch {
+	case !res.Valid:
+		m := "no listener can be programmed"
+		if res.Invalid != "" {
+			m = res.Invalid
+		}
+		c = cond(gwv1.GatewayConditionProgrammed, false, gwv1.GatewayReasonInvalid, gen, m)
+	case len(dp.Addresses) == 0:
+		c = cond(gwv1.GatewayConditionProgrammed, false, gwv1.GatewayReasonAddressNotAssigned, gen, "the proxy Service has no address yet")
+	case !dp.Ready:
+		c = cond(gwv1.GatewayConditionProgrammed, false, gwv1.GatewayReasonPending, gen, msg)
+	}
+	res.Status.Conditions = setCond(res.Status.Conditions, c)
+
+	inIR := map[string]bool{}
+	if res.Snapshot != nil {
+		for _, l := range res.Snapshot.Listeners {
+			inIR[l.Name] = true
+		}
+	}
+	for i := range res.Status.Listeners {
+		ls := &res.Status.Listeners[i]
+		lc := cond(gwv1.ListenerConditionProgrammed, true, gwv1.ListenerReasonProgrammed, gen, "listener is served")
+		switch {
+		case !inIR[string(ls.Name)] || !res.Valid:
+			lc = cond(gwv1.ListenerConditionProgrammed, false, gwv1.ListenerReasonInvalid, gen, "listener is not valid")
+		case len(dp.Addresses) == 0 || !dp.Ready:
+			lc = cond(gwv1.ListenerConditionProgrammed, false, gwv1.ListenerReasonPending, gen, msg)
+		}
+		ls.Conditions = setCond(ls.Conditions, lc)
+	}
+}

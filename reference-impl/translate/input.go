@@ -1,0 +1,60 @@
+package translate
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
+
+	"github.com/gatecheck/gatecheck/reference-impl/ir"
+)
+
+// Input is everything translation reads. Slices may be in any order; Translate sorts what it
+// needs so the output is deterministic.
+type Input struct {
+	// ControllerName selects the GatewayClasses (and through them the Gateways) we own.
+	ControllerName string
+
+	GatewayClasses  []*gwv1.GatewayClass
+	Gateways        []*gwv1.Gateway
+	HTTPRoutes      []*gwv1.HTTPRoute
+	GRPCRoutes      []*gwv1.GRPCRoute
+	TCPRoutes       []*gwv1.TCPRoute
+	ReferenceGrants []*gwv1b1.ReferenceGrant
+	Services        []*corev1.Service
+	EndpointSlices  []*discoveryv1.EndpointSlice
+	Secrets         []*corev1.Secret
+	Namespaces      []*corev1.Namespace
+}
+
+// Output is the result of one translation.
+type Output struct {
+	// GatewayClasses holds the status of every GatewayClass we own, by name.
+	GatewayClasses map[string]gwv1.GatewayClassStatus
+	// Gateways holds, for every Gateway of a class we own, its status and IR.
+	Gateways map[types.NamespacedName]*GatewayResult
+	// Route statuses: only the parents that are Gateways we own (other controllers' entries are
+	// left to them). A route with no such parent is absent.
+	HTTPRoutes map[types.NamespacedName][]gwv1.RouteParentStatus
+	GRPCRoutes map[types.NamespacedName][]gwv1.RouteParentStatus
+	TCPRoutes  map[types.NamespacedName][]gwv1.RouteParentStatus
+}
+
+// GatewayResult is one Gateway's translation.
+type GatewayResult struct {
+	// Generation is the Gateway's metadata.generation the status was computed for.
+	Generation int64
+	// Status has every condition except the data-plane dependent ones (Gateway and listener
+	// Programmed, addresses), which ApplyDataPlane fills in once the data plane is known.
+	Status gwv1.GatewayStatus
+	// Snapshot is the IR with Version 0; the publisher assigns versions.
+	Snapshot *ir.Snapshot
+	// Ports are the distinct ports of the listeners in Snapshot, ascending: what the proxy
+	// Service must expose.
+	Ports []int32
+	// Valid is false when no listener could be programmed (the Gateway is not Accepted).
+	Valid bool
+	// Invalid says why Valid is false when it is not the user's doing.
+	Invalid string
+}

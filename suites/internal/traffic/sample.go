@@ -1,0 +1,48 @@
+package traffic
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gatecheck/gatecheck/suites/internal/verdict"
+)
+
+// Sample drives traffic into a sequential share test until it decides, and returns its
+// verdict with the run's summary. Up to maxFailures non-2xx, unidentified or failed requests
+// are tolerated (left out of the shares and reported); one more fails the verdict, because a
+// correct split serves every request. A cancelled ctx gives an Inconclusive verdict.
+func Sample(ctx context.Context, d *Driver, seq *verdict.Sequential, maxRequests, maxFailures int) (verdict.Verdict, Summary, error) {
+	failures := 0
+	// Every request is either counted by the test (at most maxRequests) or a failure (at
+	// most maxFailures+1), so this limit never ends a run the test or failures would not.
+	limit := Limit{Requests: maxRequests + maxFailures + 1}
+	sum, err := d.Run(ctx, limit, func(r Result) bool {
+		if r.OK() {
+			return seq.Add(r.Backend)
+		}
+		failures++
+		return failures > maxFailures
+	})
+	v := finishVerdict(seq, &sum, failures, maxFailures, ctx.Err())
+	if err != nil && ctx.Err() == nil {
+		return v, sum, fmt.Errorf("sample %s: %w", d.URL, err)
+	}
+	return v, sum, nil
+}
+
+func finishVerdict(seq *verdict.Sequential, sum *Summary, failures, maxFailures int, ctxErr error) verdict.Verdict {
+	switch {
+	case failures > maxFailures:
+		seq.FailWith(fmt.Sprintf("%d of %d requests failed, more than the %d allowed: %s",
+			failures, sum.Observed, maxFailures, sum.FailureText()))
+	case ctxErr != nil:
+		seq.Abort(fmt.Sprintf("sampling stopped: %v", ctxErr))
+	default:
+		seq.Finish()
+	}
+	v := seq.Verdict()
+	if failures > 0 && failures <= maxFailures {
+		v.Warnings = append(v.Warnings, fmt.Sprintf("%d requests failed and were left out of the shares: %s", failures, sum.FailureText()))
+	}
+	return v
+}
