@@ -175,7 +175,7 @@ func latencyCharts(id string, m *model.LatencyHistograms) []template.HTML {
 		lo, hi = 0, 1
 	}
 	logScale := lo > 0 && hi/lo > 30
-	const W, H, left, right, top, bottom = 330.0, 210.0, 40.0, 12.0, 26.0, 34.0
+	const W, H, left, right, top, bottom = 340.0, 210.0, 40.0, 26.0, 26.0, 34.0
 	plotW, plotH := W-left-right, H-top-bottom
 	x := func(v float64) float64 {
 		if logScale {
@@ -291,9 +291,11 @@ func cdfChart(id string, p *model.Propagation) template.HTML {
 	b.f(`<svg id="%s" class="chart chart-cdf" viewBox="0 0 %s %s" width="%s" height="%s" role="img" aria-label="propagation CDF">`,
 		esc(id), num(W), num(H), num(W), num(H))
 	b.f(`<text class="ct" x="0" y="14">share of changes visible within t</text>`)
-	for _, f := range []float64{0, 0.5, 0.9, 0.99, 1} {
+	for _, f := range []float64{0, 0.25, 0.5, 0.75, 0.9, 1} {
 		b.f(`<line class="grid" x1="%s" x2="%s" y1="%s" y2="%s"/>`, num(left), num(left+plotW), num(y(f)), num(y(f)))
-		b.f(`<text class="axis" x="%s" y="%s" text-anchor="end">%g</text>`, num(left-4), num(y(f)+4), f)
+		if f != 0.9 { // too close to 1 to label legibly; the line alone marks p90
+			b.f(`<text class="axis" x="%s" y="%s" text-anchor="end">%g</text>`, num(left-4), num(y(f)+4), f)
+		}
 	}
 	for i, s := range sorted {
 		n := len(s)
@@ -344,7 +346,7 @@ func ganttCharts(id string, m *model.SidecarTimelines) []template.HTML {
 		end = 1
 	}
 	end *= 1.04
-	const W, left, right, top = 420.0, 110.0, 12.0, 28.0
+	const W, left, right, top = 430.0, 110.0, 26.0, 28.0
 	plotW := W - left - right
 	x := func(t float64) float64 { return left + clamp(t/end, 0, 1)*plotW }
 	var out []template.HTML

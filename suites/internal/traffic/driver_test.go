@@ -57,9 +57,9 @@ func TestConnections(t *testing.T) {
 		minConns  int64
 	}{
 		{"http1 keep-alive", false, false, "HTTP/1.1", 8, 1},
-		{"http1 fresh", false, true, "HTTP/1.1", n, n},
+		{"http1 fresh", false, true, "HTTP/1.1", n + 4, n},
 		{"h2c keep-alive", true, false, "HTTP/2.0", 8, 1},
-		{"h2c fresh", true, true, "HTTP/2.0", n, n},
+		{"h2c fresh", true, true, "HTTP/2.0", n + 4, n},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

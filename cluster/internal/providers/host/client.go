@@ -1,0 +1,83 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+func newClient(kubeconfig string, timeout time.Duration) (*kubernetes.Clientset, error) {
+	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig %s: %w", kubeconfig, err)
+	}
+	rc.Timeout = timeout
+	// The bring-up polls fast; the default client-side limiter would slow it.
+	rc.QPS, rc.Burst = 100, 200
+	return kubernetes.NewForConfig(rc)
+}
+
+func readyz(ctx context.Context, cs kubernetes.Interface) error {
+	body, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+	if err != nil {
+		return fmt.Errorf("/readyz: %w (%s)", err, body)
+	}
+	return nil
+}
+
+func nodeReady(ctx context.Context, cs kubernetes.Interface, name string) error {
+	n, err := cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			if c.Status == corev1.ConditionTrue {
+				return nil
+			}
+			return fmt.Errorf("node %s Ready=%s: %s", name, c.Status, c.Message)
+		}
+	}
+	return fmt.Errorf("node %s has no Ready condition yet", name)
+}
+
+func defaultServiceAccount(ctx context.Context, cs kubernetes.Interface) error {
+	_, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+	return err
+}
+
+func serverVersion(cs kubernetes.Interface) (string, error) {
+	v, err := cs.Discovery().ServerVersion()
+	if err != nil {
+		return "", err
+	}
+	return v.GitVersion, nil
+}
+
+func etcdHealthy(ctx context.Context, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/health", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	var h struct {
+		Health string `json:"health"`
+	}
+	if err := json.Unmarshal(body, &h); err != nil || h.Health != "true" {
+		return fmt.Errorf("etcd /health: %s %s", resp.Status, body)
+	}
+	return nil
+}

@@ -1,0 +1,682 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatecheck/gatecheck/cluster/images"
+	"github.com/gatecheck/gatecheck/cluster/internal/command"
+	"github.com/gatecheck/gatecheck/cluster/internal/providers/host/netguard"
+	"github.com/gatecheck/gatecheck/cluster/internal/providers/host/pki"
+	"github.com/gatecheck/gatecheck/cluster/internal/providers/host/proc"
+	"github.com/gatecheck/gatecheck/cluster/internal/providers/host/render"
+	"github.com/gatecheck/gatecheck/cluster/internal/status"
+)
+
+// DefaultStateDir is where the host cluster keeps everything it writes.
+const DefaultStateDir = "/var/lib/gatecheck/host"
+
+// Pinned versions of the upstream components (hack/build-host-binaries.sh builds them).
+const (
+	KubernetesVersion = "v1.37.2"
+	ContainerdVersion = "v2.4.2"
+	EtcdVersion       = "v3.6.4"
+)
+
+// Options configure the host provider; zero values take the documented defaults.
+type Options struct {
+	// StateDir holds PKI, configs, logs, PID files and data; default DefaultStateDir.
+	StateDir string
+	// CacheDir holds the built binaries; default $GATECHECK_CACHE, else ~/.cache/gatecheck.
+	CacheDir string
+	// ModuleRoot is the gatecheck checkout, for hack/build-host-binaries.sh and the pause
+	// image's source.
+	ModuleRoot string
+	// Keep leaves a cluster that failed to come up running, for debugging.
+	Keep bool
+	// Logger receives progress; default discards.
+	Logger *slog.Logger
+	// BuildOutput receives the binary build's own progress lines; default os.Stderr.
+	BuildOutput interface{ Write([]byte) (int, error) }
+}
+
+// Provider is the host cluster.
+type Provider struct {
+	opts Options
+	log  *slog.Logger
+}
+
+// New returns a host provider; it touches nothing until Up or Down.
+func New(opts Options) *Provider {
+	if opts.StateDir == "" {
+		opts.StateDir = DefaultStateDir
+	}
+	if opts.CacheDir == "" {
+		opts.CacheDir = os.Getenv("GATECHECK_CACHE")
+	}
+	if opts.CacheDir == "" {
+		home, _ := os.UserHomeDir()
+		opts.CacheDir = filepath.Join(home, ".cache", "gatecheck")
+	}
+	if opts.BuildOutput == nil {
+		opts.BuildOutput = os.Stderr
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Provider{opts: opts, log: log}
+}
+
+func (p *Provider) binDir(component, version string) string {
+	return filepath.Join(p.opts.CacheDir, component, version, "bin")
+}
+
+// config is the rendered configuration; nodeIP may be nil where only paths are needed.
+func (p *Provider) config(nodeIP net.IP) render.Config {
+	return render.Config{
+		StateDir:      p.opts.StateDir,
+		KubernetesBin: p.binDir("kubernetes", KubernetesVersion),
+		ContainerdBin: p.binDir("containerd", ContainerdVersion),
+		EtcdBin:       p.binDir("etcd", EtcdVersion),
+		NodeIP:        nodeIP,
+	}.Defaults()
+}
+
+func (p *Provider) processes(cfg render.Config) []proc.Process {
+	var out []proc.Process
+	for _, c := range render.Components(cfg) {
+		out = append(out, proc.Process{
+			Name:    c.Name,
+			Argv:    c.Argv,
+			PIDFile: filepath.Join(cfg.RunDir(), c.Name+".pid"),
+			LogFile: filepath.Join(cfg.LogDir(), c.Name+".log"),
+		})
+	}
+	return out
+}
+
+// Kubeconfig is the admin kubeconfig's path (certificates embedded).
+func (p *Provider) Kubeconfig() string { return p.config(nil).Kubeconfig() }
+
+// Preflight says what this machine lacks to run the host cluster, or nil.
+func Preflight() error {
+	if runtime.GOOS != "linux" {
+		return fmt.Errorf("host cluster needs Linux; this is %s", runtime.GOOS)
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("host cluster needs root (it runs containerd, kubelet and iptables); run as root or use --cluster kind|existing")
+	}
+	return nil
+}
+
+// Up brings the cluster up, or says it already is. A partial cluster left by a killed run
+// is torn down first.
+func (p *Provider) Up(ctx context.Context) error {
+	start := time.Now()
+	if err := Preflight(); err != nil {
+		return err
+	}
+	cfg := p.config(nil)
+	procs := p.processes(cfg)
+	if p.healthy(ctx, procs) {
+		p.log.Info("host cluster is already up", "kubeconfig", cfg.Kubeconfig())
+		return nil
+	}
+	if p.leftovers(procs) {
+		p.log.Info("found leftovers of an earlier run (killed or crashed); tearing them down first")
+		if err := p.Down(ctx); err != nil {
+			return fmt.Errorf("clean up earlier run: %w", err)
+		}
+	}
+	if err := p.ensurePackages(ctx); err != nil {
+		return err
+	}
+	if err := p.ensureBinaries(ctx); err != nil {
+		return err
+	}
+	uplink, nodeIP, err := netguard.Uplink()
+	if err != nil {
+		return err
+	}
+	cfg = p.config(nodeIP)
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	p.log.Info("bringing up host cluster", "kubernetes", KubernetesVersion, "containerd", ContainerdVersion, "etcd", EtcdVersion, "nodeIP", nodeIP.String(), "uplink", uplink, "stateDir", cfg.StateDir)
+	err = p.up(ctx, cfg, uplink, start)
+	if err != nil && !p.opts.Keep {
+		p.log.Info("bring-up failed; tearing down (pass --keep to leave it for debugging)", "error", err)
+		// The caller's context may be what failed; teardown gets its own.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		if derr := p.Down(dctx); derr != nil {
+			err = errors.Join(err, fmt.Errorf("teardown after failed bring-up: %w", derr))
+		}
+	}
+	return err
+}
+
+func (p *Provider) up(ctx context.Context, cfg render.Config, uplink string, start time.Time) error {
+	for _, d := range []string{cfg.ConfDir(), cfg.LogDir(), cfg.RunDir(), cfg.CNIConfDir(), cfg.Path("images")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	for path, content := range render.Files(cfg) {
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	if _, err := pki.Ensure(pki.Options{Dir: cfg.PKIDir(), NodeIP: cfg.NodeIP, ServiceIP: cfg.ServiceIP(), Server: cfg.APIServerURL(), ClusterName: "gatecheck-host"}); err != nil {
+		return fmt.Errorf("generate pki: %w", err)
+	}
+	if err := kernelSettings(ctx); err != nil {
+		return err
+	}
+	if err := netguard.Install(ctx, netguard.GuardRules(uplink, cfg.ClusterCIDR, cfg.ServiceCIDR)); err != nil {
+		return err
+	}
+	pauseArchive, err := p.pauseImage(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	p.step(start, "configs, PKI and guard rules ready")
+
+	procs := p.processes(cfg)
+	byName := map[string]proc.Process{}
+	for _, pr := range procs {
+		byName[pr.Name] = pr
+	}
+	startOne := func(name string) error {
+		pr := byName[name]
+		pid, err := proc.Start(pr)
+		if err != nil {
+			return err
+		}
+		p.log.Debug("started", "component", name, "pid", pid, "log", pr.LogFile)
+		return nil
+	}
+	// containerd and etcd do not depend on each other: start both, then wait.
+	if err := startOne(render.ContainerdName); err != nil {
+		return err
+	}
+	if err := startOne(render.EtcdName); err != nil {
+		return err
+	}
+	if err := p.waitFor(ctx, start, "containerd socket", 30*time.Second, byName[render.ContainerdName], func(ctx context.Context) error {
+		return dialUnix(cfg.ContainerdSocket())
+	}); err != nil {
+		return err
+	}
+	if err := p.importArchives(ctx, cfg, []string{pauseArchive}); err != nil {
+		return err
+	}
+	if err := p.waitFor(ctx, start, "etcd health", 30*time.Second, byName[render.EtcdName], func(ctx context.Context) error {
+		return etcdHealthy(ctx, cfg.EtcdURL())
+	}); err != nil {
+		return err
+	}
+	if err := startOne(render.APIServerName); err != nil {
+		return err
+	}
+	cs, err := newClient(cfg.Kubeconfig(), 5*time.Second)
+	if err != nil {
+		return err
+	}
+	if err := p.waitFor(ctx, start, "kube-apiserver /readyz", 90*time.Second, byName[render.APIServerName], func(ctx context.Context) error {
+		return readyz(ctx, cs)
+	}); err != nil {
+		return err
+	}
+	for _, n := range []string{render.ControllerManagerName, render.SchedulerName, render.KubeletName, render.KubeProxyName} {
+		if err := startOne(n); err != nil {
+			return err
+		}
+	}
+	if err := p.waitFor(ctx, start, "node "+cfg.NodeName+" Ready", 120*time.Second, byName[render.KubeletName], func(ctx context.Context) error {
+		return nodeReady(ctx, cs, cfg.NodeName)
+	}); err != nil {
+		return err
+	}
+	nodeReadyAt := time.Since(start)
+	if err := p.waitFor(ctx, start, "default ServiceAccount", 60*time.Second, byName[render.ControllerManagerName], func(ctx context.Context) error {
+		return defaultServiceAccount(ctx, cs)
+	}); err != nil {
+		return err
+	}
+	// Every component must still be running: one that crashed after its wait passed would
+	// otherwise surface as a mystery later.
+	for _, pr := range procs {
+		if _, ok := proc.Running(pr); !ok {
+			return fmt.Errorf("%s exited during bring-up; %s", pr.Name, logTail(pr.LogFile, 15))
+		}
+	}
+	version, _ := serverVersion(cs)
+	p.log.Info("host cluster up", "kubernetes", version, "nodeReadyAfter", nodeReadyAt.Round(10*time.Millisecond), "took", time.Since(start).Round(10*time.Millisecond), "kubeconfig", cfg.Kubeconfig())
+	return nil
+}
+
+func (p *Provider) step(start time.Time, msg string) {
+	p.log.Info(msg, "after", time.Since(start).Round(10*time.Millisecond))
+}
+
+// waitFor polls check until it passes, printing progress every 5 s, and fails early with
+// the log tail when the component that should answer has exited.
+func (p *Provider) waitFor(ctx context.Context, start time.Time, what string, timeout time.Duration, owner proc.Process, check func(context.Context) error) error {
+	begin := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	nextReport := begin.Add(5 * time.Second)
+	var last error
+	for {
+		cctx, ccancel := context.WithTimeout(ctx, 3*time.Second)
+		last = check(cctx)
+		ccancel()
+		if last == nil {
+			p.step(start, what+" ok")
+			return nil
+		}
+		if _, ok := proc.Running(owner); !ok {
+			return fmt.Errorf("waiting for %s: %s exited; %s", what, owner.Name, logTail(owner.LogFile, 20))
+		}
+		if time.Now().After(nextReport) {
+			p.log.Info("still waiting", "for", what, "soFar", time.Since(begin).Round(time.Second), "lastError", last.Error())
+			nextReport = time.Now().Add(5 * time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: gave up after %s: %w; last error: %v; see %s", what, time.Since(begin).Round(time.Second), ctx.Err(), last, owner.LogFile)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func logTail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("no log at %s: %v", path, err)
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return fmt.Sprintf("last lines of %s:\n%s", path, strings.Join(lines, "\n"))
+}
+
+func dialUnix(path string) error {
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// healthy: every component runs and the API server is ready.
+func (p *Provider) healthy(ctx context.Context, procs []proc.Process) bool {
+	for _, pr := range procs {
+		if _, ok := proc.Running(pr); !ok {
+			return false
+		}
+	}
+	cs, err := newClient(p.Kubeconfig(), 3*time.Second)
+	if err != nil {
+		return false
+	}
+	return readyz(ctx, cs) == nil
+}
+
+// leftovers: anything an earlier run may have left (PID files, the bridge, state mounts).
+func (p *Provider) leftovers(procs []proc.Process) bool {
+	for _, pr := range procs {
+		if _, err := os.Stat(pr.PIDFile); err == nil {
+			return true
+		}
+	}
+	if _, err := net.InterfaceByName(p.config(nil).Bridge); err == nil {
+		return true
+	}
+	return len(mountsUnder(p.opts.StateDir)) > 0
+}
+
+// packages maps what the cluster needs to the Debian package that provides it.
+var packages = []struct{ check, pkg string }{
+	{"runc", "runc"},
+	{"iptables", "iptables"},
+	{"conntrack", "conntrack"},
+	{"socat", "socat"},
+	{"/usr/lib/cni/bridge", "containernetworking-plugins"},
+	{"/usr/lib/cni/host-local", "containernetworking-plugins"},
+	{"/usr/lib/cni/portmap", "containernetworking-plugins"},
+	{"/usr/lib/cni/loopback", "containernetworking-plugins"},
+}
+
+// MissingPackages lists the OS packages whose programs are not installed.
+func MissingPackages() []string {
+	var missing []string
+	seen := map[string]bool{}
+	for _, p := range packages {
+		var err error
+		if filepath.IsAbs(p.check) {
+			_, err = os.Stat(p.check)
+		} else {
+			_, err = exec.LookPath(p.check)
+		}
+		if err != nil && !seen[p.pkg] {
+			seen[p.pkg] = true
+			missing = append(missing, p.pkg)
+		}
+	}
+	return missing
+}
+
+func (p *Provider) ensurePackages(ctx context.Context) error {
+	missing := MissingPackages()
+	if len(missing) == 0 {
+		return nil
+	}
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		return fmt.Errorf("host cluster needs OS packages %s and this machine has no apt-get; install them with your package manager", strings.Join(missing, ", "))
+	}
+	start := time.Now()
+	p.log.Info("installing OS packages (about 20 s)", "packages", strings.Join(missing, " "))
+	env := []string{"DEBIAN_FRONTEND=noninteractive"}
+	install := append([]string{"apt-get", "install", "-y", "--no-install-recommends"}, missing...)
+	if _, err := command.OutputEnv(ctx, env, install...); err != nil {
+		// Usually a stale package index: refresh once and retry.
+		p.log.Info("apt-get install failed; running apt-get update and retrying", "error", err)
+		if _, uerr := command.OutputEnv(ctx, env, "apt-get", "update"); uerr != nil {
+			return fmt.Errorf("install OS packages: %w", errors.Join(err, uerr))
+		}
+		if _, err := command.OutputEnv(ctx, env, install...); err != nil {
+			return fmt.Errorf("install OS packages: %w", err)
+		}
+	}
+	if still := MissingPackages(); len(still) > 0 {
+		return fmt.Errorf("after apt-get install, still missing: %s", strings.Join(still, ", "))
+	}
+	p.log.Info("installed OS packages", "took", time.Since(start).Round(time.Second))
+	return nil
+}
+
+// binariesComplete reports the components whose cache lacks the .complete marker.
+func (p *Provider) missingBinaries() []string {
+	var missing []string
+	for _, c := range []struct{ name, version string }{{"kubernetes", KubernetesVersion}, {"containerd", ContainerdVersion}, {"etcd", EtcdVersion}} {
+		if _, err := os.Stat(filepath.Join(p.binDir(c.name, c.version), ".complete")); err != nil {
+			missing = append(missing, c.name+" "+c.version)
+		}
+	}
+	return missing
+}
+
+func (p *Provider) ensureBinaries(ctx context.Context) error {
+	missing := p.missingBinaries()
+	if len(missing) == 0 {
+		return nil
+	}
+	if p.opts.ModuleRoot == "" {
+		return fmt.Errorf("binaries %s are not built in %s and no gatecheck checkout was found to build them; run from the checkout or run hack/build-host-binaries.sh", strings.Join(missing, ", "), p.opts.CacheDir)
+	}
+	script := filepath.Join(p.opts.ModuleRoot, "hack", "build-host-binaries.sh")
+	start := time.Now()
+	p.log.Info("building pinned binaries from the Go module proxy (first build on 2 cores: ~15 min; cached afterwards)", "missing", strings.Join(missing, ", "), "cache", p.opts.CacheDir)
+	env := []string{"GATECHECK_CACHE=" + p.opts.CacheDir, "K8S_VERSION=" + KubernetesVersion, "CONTAINERD_VERSION=" + ContainerdVersion, "ETCD_VERSION=" + EtcdVersion}
+	if err := command.Stream(ctx, p.opts.BuildOutput, env, p.opts.ModuleRoot, "bash", script, "all"); err != nil {
+		return fmt.Errorf("build host binaries: %w", err)
+	}
+	p.log.Info("built pinned binaries", "took", time.Since(start).Round(time.Second))
+	return nil
+}
+
+// kernelSettings loads the modules and sets the sysctls bridged pod traffic needs so
+// kube-proxy's iptables rules see it.
+func kernelSettings(ctx context.Context) error {
+	for _, m := range []string{"br_netfilter", "overlay"} {
+		if _, err := os.Stat("/sys/module/" + m); err == nil {
+			continue
+		}
+		if _, err := command.Output(ctx, "modprobe", m); err != nil {
+			return fmt.Errorf("load kernel module %s: %w", m, err)
+		}
+	}
+	for key, v := range map[string]string{
+		"net/ipv4/ip_forward":                 "1",
+		"net/bridge/bridge-nf-call-iptables":  "1",
+		"net/bridge/bridge-nf-call-ip6tables": "1",
+	} {
+		if err := os.WriteFile("/proc/sys/"+key, []byte(v), 0o644); err != nil {
+			return fmt.Errorf("set sysctl %s=%s: %w", strings.ReplaceAll(key, "/", "."), v, err)
+		}
+	}
+	return nil
+}
+
+// pauseImage builds the sandbox image once; it is kept in the state dir across up/down.
+func (p *Provider) pauseImage(ctx context.Context, cfg render.Config) (string, error) {
+	archive := filepath.Join(cfg.Path("images"), "pause.tar")
+	if _, err := os.Stat(archive); err == nil {
+		return archive, nil
+	}
+	if p.opts.ModuleRoot == "" {
+		return "", fmt.Errorf("pause image %s missing and no gatecheck checkout found to build it", archive)
+	}
+	built, err := images.Builder{ModuleRoot: p.opts.ModuleRoot, OutDir: cfg.Path("images"), Logger: p.log}.Build(ctx, []images.Spec{images.Pause()})
+	if err != nil {
+		return "", err
+	}
+	return built[0].Archive, nil
+}
+
+func (p *Provider) ctr(cfg render.Config, args ...string) []string {
+	return append([]string{filepath.Join(cfg.ContainerdBin, "ctr"), "-a", cfg.ContainerdSocket(), "-n", "k8s.io"}, args...)
+}
+
+func (p *Provider) importArchives(ctx context.Context, cfg render.Config, archives []string) error {
+	for _, a := range archives {
+		start := time.Now()
+		out, err := command.Output(ctx, p.ctr(cfg, "images", "import", a)...)
+		if err != nil {
+			return fmt.Errorf("load image archive %s: %w", a, err)
+		}
+		p.log.Info("loaded image archive", "archive", a, "took", time.Since(start).Round(time.Millisecond), "images", strings.Join(strings.Fields(string(out)), " "))
+	}
+	return nil
+}
+
+// LoadImages imports docker-archive tarballs into the cluster's containerd.
+func (p *Provider) LoadImages(ctx context.Context, archives []string) error {
+	cfg := p.config(nil)
+	for _, pr := range p.processes(cfg) {
+		if pr.Name == render.ContainerdName {
+			if _, ok := proc.Running(pr); !ok {
+				return errors.New("load images: the host cluster's containerd is not running; run `gatecheck cluster up` first")
+			}
+		}
+	}
+	return p.importArchives(ctx, cfg, archives)
+}
+
+// Describe reports whether the cluster is up and what runs.
+func (p *Provider) Describe(ctx context.Context) (status.Status, error) {
+	cfg := p.config(nil)
+	st := status.Status{Provider: "host", Kubeconfig: cfg.Kubeconfig()}
+	st.Details = append(st.Details, "state dir: "+cfg.StateDir, "binaries: "+p.opts.CacheDir)
+	for _, pr := range p.processes(cfg) {
+		pid, ok := proc.Running(pr)
+		state := "not running"
+		if ok {
+			state = fmt.Sprintf("running, pid %d", pid)
+		}
+		st.Details = append(st.Details, fmt.Sprintf("%s: %s (log %s)", pr.Name, state, pr.LogFile))
+	}
+	if cs, err := newClient(cfg.Kubeconfig(), 3*time.Second); err == nil && readyz(ctx, cs) == nil {
+		st.Up = true
+		st.KubernetesVersion, _ = serverVersion(cs)
+	}
+	return st, nil
+}
+
+// Down stops everything the host cluster started and removes what it left: recorded
+// processes, containers and their shims, kube-proxy's rules, netns mounts, the bridge,
+// KUBE-/CNI- chains, the guard rules and mounts under the state dir. Safe to repeat and
+// after a crash. PKI, configs, logs, the binaries and containerd's image store are kept, so
+// the next Up is fast and loaded images survive.
+func (p *Provider) Down(ctx context.Context) error {
+	start := time.Now()
+	if err := Preflight(); err != nil {
+		return err
+	}
+	cfg := p.config(nil)
+	procs := p.processes(cfg)
+	byName := map[string]proc.Process{}
+	for _, pr := range procs {
+		byName[pr.Name] = pr
+	}
+	var errs []error
+	// The Kubernetes components take 2-3 s each to stop gracefully: stop them together.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, pr := range procs {
+		if pr.Name == render.ContainerdName {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := proc.Stop(ctx, pr, 10*time.Second); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	errs = append(errs, p.removeContainers(ctx, cfg, byName[render.ContainerdName]))
+	if err := proc.Stop(ctx, byName[render.ContainerdName], 10*time.Second); err != nil {
+		errs = append(errs, err)
+	}
+	shim := filepath.Join(cfg.ContainerdBin, "containerd-shim-runc-v2")
+	for _, pid := range proc.FindByExe(shim) {
+		if err := proc.Signal(ctx, pid, shim, 2*time.Second); err != nil {
+			errs = append(errs, fmt.Errorf("stop leftover shim pid %d: %w", pid, err))
+		}
+	}
+	if kp := filepath.Join(cfg.KubernetesBin, "kube-proxy"); fileExists(kp) {
+		// Its exit status is unreliable when there is little to clean; chains are checked below.
+		_, _ = command.Output(ctx, kp, "--cleanup")
+	}
+	errs = append(errs, removeNetns(), removeBridge(ctx, cfg.Bridge), removeCNIResults(cfg.NetworkName))
+	if fileExistsInPath("iptables") {
+		errs = append(errs, netguard.CleanChains(ctx, "KUBE-", "CNI-"), netguard.RemoveGuards(ctx))
+	}
+	errs = append(errs, unmountUnder(cfg.StateDir))
+	if left := mountsUnder(cfg.StateDir); len(left) == 0 {
+		// Only with nothing mounted below: removing through a live bind mount would delete
+		// what it points at.
+		for _, d := range []string{"etcd", "kubelet", "kubelet-pki", "kubelet-plugins", "pod-logs", "cni-ipam", "kcm-flex", filepath.Join("containerd", "state")} {
+			if err := os.RemoveAll(cfg.Path(d)); err != nil {
+				errs = append(errs, fmt.Errorf("remove %s: %w", cfg.Path(d), err))
+			}
+		}
+	} else {
+		errs = append(errs, fmt.Errorf("still mounted under %s, data left in place: %s", cfg.StateDir, strings.Join(left, ", ")))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("host cluster teardown incomplete: %w", err)
+	}
+	p.log.Info("host cluster down", "took", time.Since(start).Round(10*time.Millisecond))
+	return nil
+}
+
+// removeContainers kills and deletes every container in containerd's k8s.io namespace.
+// Shims outlive containerd, so after a crash containerd is started briefly to do this
+// through its API rather than leaving containers orphaned.
+func (p *Provider) removeContainers(ctx context.Context, cfg render.Config, ctrd proc.Process) error {
+	shim := filepath.Join(cfg.ContainerdBin, "containerd-shim-runc-v2")
+	if _, ok := proc.Running(ctrd); !ok {
+		if len(proc.FindByExe(shim)) == 0 || !fileExists(cfg.ContainerdConfig()) {
+			return nil
+		}
+		p.log.Info("containerd is gone but its shims still run; starting it briefly to remove their containers")
+		if _, err := proc.Start(ctrd); err != nil {
+			return err
+		}
+		if err := p.waitFor(ctx, time.Now(), "containerd socket", 30*time.Second, ctrd, func(context.Context) error { return dialUnix(cfg.ContainerdSocket()) }); err != nil {
+			return err
+		}
+	}
+	list := func(kind string) []string {
+		out, err := command.Output(ctx, p.ctr(cfg, kind, "ls", "-q")...)
+		if err != nil {
+			return nil
+		}
+		return strings.Fields(string(out))
+	}
+	tasks := list("tasks")
+	for _, t := range tasks {
+		_, _ = command.Output(ctx, p.ctr(cfg, "tasks", "kill", "-s", "SIGKILL", t)...)
+	}
+	var errs []error
+	for _, t := range tasks {
+		var err error
+		for i := 0; i < 20; i++ {
+			if _, err = command.Output(ctx, p.ctr(cfg, "tasks", "delete", "-f", t)...); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil && !strings.Contains(err.Error(), "not found") {
+			errs = append(errs, err)
+		}
+	}
+	for _, c := range list("containers") {
+		if _, err := command.Output(ctx, p.ctr(cfg, "containers", "delete", c)...); err != nil && !strings.Contains(err.Error(), "not found") {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func fileExistsInPath(prog string) bool {
+	_, err := exec.LookPath(prog)
+	return err == nil
+}
+
+func removeBridge(ctx context.Context, name string) error {
+	if _, err := net.InterfaceByName(name); err != nil {
+		return nil
+	}
+	if _, err := command.Output(ctx, "ip", "link", "delete", name); err != nil {
+		return fmt.Errorf("remove bridge %s: %w", name, err)
+	}
+	return nil
+}
+
+func removeCNIResults(network string) error {
+	var errs []error
+	for _, pattern := range []string{"/var/lib/cni/results/" + network + "-*", "/var/lib/cni/results/cni-loopback-*"} {
+		matches, _ := filepath.Glob(pattern)
+		for _, m := range matches {
+			if err := os.Remove(m); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,5 @@
+package lifecycle
+
+import "os"
+
+func pidOf() int { return os.Getpid() }

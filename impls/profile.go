@@ -1,0 +1,308 @@
+package impls
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+// APIVersion and Kind identify a profile document.
+const (
+	APIVersion = "gatecheck.dev/v1alpha1"
+	Kind       = "ImplementationProfile"
+)
+
+// Profile describes one Gateway API implementation under test.
+type Profile struct {
+	APIVersion  string `json:"apiVersion"`
+	Kind        string `json:"kind"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+
+	GatewayClass GatewayClass `json:"gatewayClass"`
+	Install      Install      `json:"install"`
+	Images       Images       `json:"images,omitempty"`
+	Conformance  Conformance  `json:"conformance,omitempty"`
+	Reach        Reach        `json:"reach,omitempty"`
+	Readiness    Readiness    `json:"readiness,omitempty"`
+
+	// Dir is the profile's directory; relative paths in the profile resolve against it.
+	Dir string `json:"-"`
+}
+
+// GatewayClass names the class the suites use and the controller that must accept it.
+type GatewayClass struct {
+	Name           string `json:"name"`
+	ControllerName string `json:"controllerName"`
+	// Create makes gatecheck create the GatewayClass when the install does not.
+	Create bool `json:"create,omitempty"`
+	// AcceptTimeout bounds the wait for Accepted=True; default 2m.
+	AcceptTimeout Duration `json:"acceptTimeout,omitempty"`
+}
+
+// InstallKind says how an implementation is installed.
+type InstallKind string
+
+const (
+	InstallManifests InstallKind = "manifests"
+	InstallHelm      InstallKind = "helm"
+	InstallScript    InstallKind = "script"
+)
+
+// Install is how to install (and remove) the implementation.
+type Install struct {
+	Kind InstallKind `json:"kind"`
+	// Manifests are files or globs, applied in order with server-side apply (kind manifests).
+	Manifests []string `json:"manifests,omitempty"`
+	Helm      *Helm    `json:"helm,omitempty"`
+	Script    *Script  `json:"script,omitempty"`
+}
+
+// Helm installs a chart with the helm CLI (which must be on PATH).
+type Helm struct {
+	Release   string            `json:"release"`
+	Chart     string            `json:"chart"`
+	Namespace string            `json:"namespace"`
+	Version   string            `json:"version,omitempty"`
+	Values    []string          `json:"values,omitempty"`
+	Set       map[string]string `json:"set,omitempty"`
+}
+
+// Script installs with a script; it gets KUBECONFIG and GATECHECK_PROFILE_DIR in its
+// environment. Uninstall, when set, is run on teardown.
+type Script struct {
+	Install   []string `json:"install"`
+	Uninstall []string `json:"uninstall,omitempty"`
+}
+
+// Images the run must build or load before installing.
+type Images struct {
+	// Build names images gatecheck builds from this repository (see `gatecheck images list`).
+	Build []string `json:"build,omitempty"`
+	// Archives are docker-archive/OCI tarballs to load as they are.
+	Archives []string `json:"archives,omitempty"`
+}
+
+// Conformance is what the implementation claims.
+type Conformance struct {
+	// Profiles are upstream conformance profiles, e.g. GATEWAY-HTTP.
+	Profiles []string `json:"profiles,omitempty"`
+	// SupportedFeatures, when empty, are read from the GatewayClass status by the suite.
+	SupportedFeatures []string `json:"supportedFeatures,omitempty"`
+	ExemptFeatures    []string `json:"exemptFeatures,omitempty"`
+	SkipTests         []string `json:"skipTests,omitempty"`
+	// Report identifies the implementation in the upstream ConformanceReport.
+	Report ReportIdentity `json:"report"`
+	// TimeoutOverrides is passed to the suite's --timeout-config-overrides.
+	TimeoutOverrides string `json:"timeoutOverrides,omitempty"`
+}
+
+// ReportIdentity is the implementation block of an upstream ConformanceReport.
+type ReportIdentity struct {
+	Organization string   `json:"organization"`
+	Project      string   `json:"project"`
+	URL          string   `json:"url"`
+	Version      string   `json:"version"`
+	Contact      []string `json:"contact"`
+}
+
+// ReachMode is how the runner dials a Gateway.
+type ReachMode string
+
+const (
+	// ReachStatusAddress dials Gateway status.addresses[0] (ClusterIP on the host cluster,
+	// LoadBalancer IPs elsewhere).
+	ReachStatusAddress ReachMode = "status-address"
+	// ReachNodePort dials 127.0.0.1 on the kind port mappings of kind-config.yaml.
+	ReachNodePort ReachMode = "nodeport"
+	// ReachPortForward port-forwards to the Gateway's Service.
+	ReachPortForward ReachMode = "port-forward"
+)
+
+// Reach says how the runner reaches a Gateway.
+type Reach struct {
+	Mode ReachMode `json:"mode,omitempty"`
+}
+
+// Readiness lists what must be ready before tests start.
+type Readiness struct {
+	Deployments []NamespacedName `json:"deployments,omitempty"`
+	// Timeout bounds each readiness wait; default 3m.
+	Timeout Duration `json:"timeout,omitempty"`
+}
+
+// NamespacedName names a namespaced object.
+type NamespacedName struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+}
+
+// Duration reads "90s", "2m".
+type Duration struct{ time.Duration }
+
+func (d Duration) MarshalJSON() ([]byte, error) { return []byte(`"` + d.String() + `"`), nil }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration %q: want e.g. \"90s\" or \"2m\"", s)
+	}
+	d.Duration = v
+	return nil
+}
+
+// Or returns d, or def when d is zero.
+func (d Duration) Or(def time.Duration) time.Duration {
+	if d.Duration <= 0 {
+		return def
+	}
+	return d.Duration
+}
+
+// knownProfiles are the upstream conformance profile names.
+var knownProfiles = map[string]bool{
+	"GATEWAY-HTTP": true, "GATEWAY-GRPC": true, "GATEWAY-TLS": true, "GATEWAY-TCP": true, "GATEWAY-UDP": true,
+	"MESH-HTTP": true, "MESH-GRPC": true,
+}
+
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// Load reads and validates a profile file. Unknown fields are errors, so a typo is caught.
+func Load(path string) (*Profile, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("implementation profile: %w", err)
+	}
+	var p Profile
+	if err := yaml.UnmarshalStrict(data, &p); err != nil {
+		return nil, fmt.Errorf("implementation profile %s: %w", path, err)
+	}
+	p.Dir = filepath.Dir(path)
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("implementation profile %s: %w", path, err)
+	}
+	return &p, nil
+}
+
+// Find resolves a profile by name (impls/<name>/profile.yaml under root) or by path.
+func Find(root, nameOrPath string) (*Profile, error) {
+	if strings.ContainsAny(nameOrPath, "/.") {
+		return Load(nameOrPath)
+	}
+	path := filepath.Join(root, "impls", nameOrPath, "profile.yaml")
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("implementation %q: no profile at %s (available: %s)", nameOrPath, path, strings.Join(List(root), ", "))
+	}
+	return Load(path)
+}
+
+// List names the profiles under root/impls.
+func List(root string) []string {
+	m, _ := filepath.Glob(filepath.Join(root, "impls", "*", "profile.yaml"))
+	var out []string
+	for _, p := range m {
+		out = append(out, filepath.Base(filepath.Dir(p)))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Validate reports every problem, each naming its field.
+func (p *Profile) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if p.APIVersion != APIVersion {
+		add("apiVersion: got %q; want %q", p.APIVersion, APIVersion)
+	}
+	if p.Kind != Kind {
+		add("kind: got %q; want %q", p.Kind, Kind)
+	}
+	if !dnsLabel.MatchString(p.Name) {
+		add("name: %q must be a lower-case DNS label", p.Name)
+	}
+	if p.GatewayClass.Name == "" {
+		add("gatewayClass.name: required")
+	}
+	if p.GatewayClass.ControllerName == "" || !strings.Contains(p.GatewayClass.ControllerName, "/") {
+		add("gatewayClass.controllerName: %q must be a domain-prefixed path like example.com/gateway", p.GatewayClass.ControllerName)
+	}
+	switch p.Install.Kind {
+	case InstallManifests:
+		if len(p.Install.Manifests) == 0 {
+			add("install.manifests: at least one file or glob is required for kind manifests")
+		}
+	case InstallHelm:
+		h := p.Install.Helm
+		if h == nil {
+			add("install.helm: required for kind helm")
+		} else {
+			if h.Release == "" {
+				add("install.helm.release: required")
+			}
+			if h.Chart == "" {
+				add("install.helm.chart: required")
+			}
+			if h.Namespace == "" {
+				add("install.helm.namespace: required")
+			}
+		}
+	case InstallScript:
+		if p.Install.Script == nil || len(p.Install.Script.Install) == 0 {
+			add("install.script.install: a command is required for kind script")
+		}
+	case "":
+		add("install.kind: required (manifests, helm or script)")
+	default:
+		add("install.kind: unknown %q (want manifests, helm or script)", p.Install.Kind)
+	}
+	for i, pr := range p.Conformance.Profiles {
+		if !knownProfiles[pr] {
+			add("conformance.profiles[%d]: unknown profile %q", i, pr)
+		}
+	}
+	r := p.Conformance.Report
+	if r.Organization == "" || r.Project == "" || r.URL == "" || r.Version == "" || len(r.Contact) == 0 {
+		add("conformance.report: organization, project, url, version and contact are all required (the upstream ConformanceReport needs them)")
+	}
+	switch p.Reach.Mode {
+	case "", ReachStatusAddress, ReachNodePort, ReachPortForward:
+	default:
+		add("reach.mode: unknown %q (want status-address, nodeport or port-forward)", p.Reach.Mode)
+	}
+	for i, d := range p.Readiness.Deployments {
+		if d.Namespace == "" || d.Name == "" {
+			add("readiness.deployments[%d]: namespace and name are required", i)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ManifestFiles expands install.manifests globs relative to the profile directory, in order.
+// A pattern that matches nothing is an error naming it.
+func (p *Profile) ManifestFiles() ([]string, error) {
+	var out []string
+	for i, pat := range p.Install.Manifests {
+		full := pat
+		if !filepath.IsAbs(full) {
+			full = filepath.Join(p.Dir, pat)
+		}
+		m, err := filepath.Glob(full)
+		if err != nil {
+			return nil, fmt.Errorf("install.manifests[%d] %q: %w", i, pat, err)
+		}
+		if len(m) == 0 {
+			return nil, fmt.Errorf("install.manifests[%d] %q: matches no file (looked in %s)", i, pat, full)
+		}
+		sort.Strings(m)
+		out = append(out, m...)
+	}
+	return out, nil
+}

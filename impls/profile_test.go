@@ -1,0 +1,96 @@
+package impls
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestReferenceProfileLoads(t *testing.T) {
+	t.Parallel()
+	p, err := Find("..", "reference")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.GatewayClass.Name != "gatecheck-reference" || p.GatewayClass.ControllerName != "gatecheck.dev/reference" {
+		t.Fatalf("gatewayClass = %+v; want gatecheck-reference / gatecheck.dev/reference", p.GatewayClass)
+	}
+}
+
+const good = `apiVersion: gatecheck.dev/v1alpha1
+kind: ImplementationProfile
+name: example
+gatewayClass: {name: example, controllerName: example.com/gateway}
+install: {kind: manifests, manifests: ["*.yaml"]}
+conformance:
+  profiles: [GATEWAY-HTTP]
+  report: {organization: o, project: p, url: u, version: v, contact: [c]}
+`
+
+func TestLoadErrorsNameTheField(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, edit, want string
+	}{
+		{"valid", "", ""},
+		{"missing class", "gatewayClass: {name: example, controllerName: example.com/gateway}", "gatewayClass.name: required"},
+		{"unknown install kind", "install: {kind: manifests, manifests: [\"*.yaml\"]}", `install.kind: unknown "kustomize"`},
+		{"helm without chart", "install: {kind: manifests, manifests: [\"*.yaml\"]}", "install.helm.chart: required"},
+		{"unknown field", "name: example", `unknown field "nmae"`},
+		{"bad profile", "profiles: [GATEWAY-HTTP]", `conformance.profiles[0]: unknown profile "GATEWAY-HTTPS"`},
+		{"report incomplete", "report: {organization: o, project: p, url: u, version: v, contact: [c]}", "conformance.report"},
+	}
+	replacement := map[string]string{
+		"missing class":        "gatewayClass: {controllerName: example.com/gateway}",
+		"unknown install kind": "install: {kind: kustomize}",
+		"helm without chart":   "install: {kind: helm, helm: {release: r, namespace: n}}",
+		"unknown field":        "nmae: example",
+		"bad profile":          "profiles: [GATEWAY-HTTPS]",
+		"report incomplete":    "report: {organization: o}",
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			body := good
+			if tc.edit != "" {
+				body = strings.Replace(good, tc.edit, replacement[tc.name], 1)
+			}
+			path := filepath.Join(dir, "profile.yaml")
+			if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(path)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("Load() = %v; want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Load() = %v; want error containing %q", err, tc.want)
+			}
+			if !strings.Contains(err.Error(), path) {
+				t.Fatalf("error %q does not name the file %s", err, path)
+			}
+		})
+	}
+}
+
+func TestManifestFilesNamesAnEmptyGlob(t *testing.T) {
+	t.Parallel()
+	p := &Profile{Dir: t.TempDir(), Install: Install{Kind: InstallManifests, Manifests: []string{"nothing/*.yaml"}}}
+	_, err := p.ManifestFiles()
+	if err == nil || !strings.Contains(err.Error(), `install.manifests[0] "nothing/*.yaml": matches no file`) {
+		t.Fatalf("ManifestFiles() = %v; want an error naming install.manifests[0]", err)
+	}
+}
+
+func TestFindUnknownListsAvailable(t *testing.T) {
+	t.Parallel()
+	_, err := Find("..", "nosuch")
+	if err == nil || !strings.Contains(err.Error(), "available: reference") {
+		t.Fatalf("Find(nosuch) = %v; want an error listing available profiles", err)
+	}
+}

@@ -1,0 +1,134 @@
+// Package suiteenv is the contract between `gatecheck run` and the Ginkgo suites: what the
+// runner passes in the environment, read in one place so every suite agrees.
+package suiteenv
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Environment variables the runner sets for every suite binary.
+const (
+	EnvKubeconfig   = "KUBECONFIG"
+	EnvGatewayClass = "GATECHECK_GATEWAY_CLASS" // GatewayClass under test
+	EnvImpl         = "GATECHECK_IMPL"          // implementation profile name
+	EnvReachMode    = "GATECHECK_REACH_MODE"    // status-address | nodeport | port-forward
+	EnvArtifacts    = "GATECHECK_ARTIFACTS"     // directory for logs and extra files
+	EnvEchoImage    = "GATECHECK_ECHO_IMAGE"    // echo-backend image reference
+	EnvProxyImage   = "GATECHECK_PROXY_IMAGE"   // reference proxy image (sidecar mesh spec)
+	EnvFeatures     = "GATECHECK_FEATURES"      // comma-separated features claimed; empty: read GatewayClass status
+	EnvAlpha        = "GATECHECK_ALPHA"         // false-failure rate per verdict (gate override)
+	EnvScale        = "GATECHECK_TRAFFIC_SCALE" // multiplies request caps (e.g. 0.5 for a quick run)
+	EnvTimeout      = "GATECHECK_SPEC_TIMEOUT"  // per-spec timeout, Go duration
+	EnvTolerancePts = "GATECHECK_TOLERANCE_PTS" // weight tolerance in percentage points
+)
+
+// Defaults used when the runner (or a person running `go test` by hand) sets nothing.
+const (
+	DefaultGatewayClass = "gatecheck-reference"
+	DefaultEchoImage    = "gatecheck.dev/echo-backend:dev"
+	DefaultProxyImage   = "gatecheck.dev/reference-proxy:dev"
+	DefaultAlpha        = 1e-4
+	DefaultTolerancePts = 1.5
+)
+
+// Config is the parsed environment.
+type Config struct {
+	Kubeconfig   string
+	GatewayClass string
+	Impl         string
+	ReachMode    string
+	Artifacts    string
+	EchoImage    string
+	ProxyImage   string
+	Features     []string
+	Alpha        float64
+	Scale        float64
+	SpecTimeout  time.Duration
+	TolerancePts float64
+}
+
+// Load reads the environment. A malformed value is an error naming the variable.
+func Load() (Config, error) { return load(os.Getenv) }
+
+func load(get func(string) string) (Config, error) {
+	c := Config{
+		Kubeconfig:   get(EnvKubeconfig),
+		GatewayClass: or(get(EnvGatewayClass), DefaultGatewayClass),
+		Impl:         or(get(EnvImpl), "reference"),
+		ReachMode:    or(get(EnvReachMode), "status-address"),
+		Artifacts:    or(get(EnvArtifacts), os.TempDir()),
+		EchoImage:    or(get(EnvEchoImage), DefaultEchoImage),
+		ProxyImage:   or(get(EnvProxyImage), DefaultProxyImage),
+		Alpha:        DefaultAlpha,
+		Scale:        1,
+		SpecTimeout:  5 * time.Minute,
+		TolerancePts: DefaultTolerancePts,
+	}
+	var errs []error
+	if f := get(EnvFeatures); f != "" {
+		for _, s := range strings.Split(f, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				c.Features = append(c.Features, s)
+			}
+		}
+	}
+	float := func(name string, dst *float64, lo, hi float64) {
+		v := get(name)
+		if v == "" {
+			return
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= lo || f > hi {
+			errs = append(errs, fmt.Errorf("%s=%q: want a number in (%g, %g]", name, v, lo, hi))
+			return
+		}
+		*dst = f
+	}
+	float(EnvAlpha, &c.Alpha, 0, 0.5)
+	float(EnvScale, &c.Scale, 0, 100)
+	float(EnvTolerancePts, &c.TolerancePts, 0, 50)
+	if v := get(EnvTimeout); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a positive Go duration like 5m", EnvTimeout, v))
+		} else {
+			c.SpecTimeout = d
+		}
+	}
+	switch c.ReachMode {
+	case "status-address", "nodeport", "port-forward":
+	default:
+		errs = append(errs, fmt.Errorf("%s=%q: want status-address, nodeport or port-forward", EnvReachMode, c.ReachMode))
+	}
+	return c, errors.Join(errs...)
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// Environ renders c as KEY=VALUE pairs for a suite process.
+func (c Config) Environ() []string {
+	return []string{
+		EnvKubeconfig + "=" + c.Kubeconfig,
+		EnvGatewayClass + "=" + c.GatewayClass,
+		EnvImpl + "=" + c.Impl,
+		EnvReachMode + "=" + c.ReachMode,
+		EnvArtifacts + "=" + c.Artifacts,
+		EnvEchoImage + "=" + c.EchoImage,
+		EnvProxyImage + "=" + c.ProxyImage,
+		EnvFeatures + "=" + strings.Join(c.Features, ","),
+		EnvAlpha + "=" + strconv.FormatFloat(c.Alpha, 'g', -1, 64),
+		EnvScale + "=" + strconv.FormatFloat(c.Scale, 'g', -1, 64),
+		EnvTimeout + "=" + c.SpecTimeout.String(),
+		EnvTolerancePts + "=" + strconv.FormatFloat(c.TolerancePts, 'g', -1, 64),
+	}
+}

@@ -1,0 +1,148 @@
+package sidecar_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
+
+	"github.com/gatecheck/gatecheck/cluster/images"
+)
+
+var (
+	flagKubeconfig = flag.String("kubeconfig", "", "kubeconfig of the cluster under test (default: $KUBECONFIG)")
+	flagImage      = flag.String("sidecar.image", envOr("GATECHECK_ECHO_BACKEND_IMAGE", images.EchoBackendImage), "echo-backend image (lifecycle mode) on the node")
+	flagProxyImage = flag.String("sidecar.proxy-image", envOr("GATECHECK_PROXY_IMAGE", images.ProxyImage), "reference proxy image on the node")
+	flagPullPolicy = flag.String("sidecar.pull-policy", "IfNotPresent", "imagePullPolicy of the suite's containers (there is no registry: Never or IfNotPresent)")
+	flagMeshPods   = flag.Int("sidecar.mesh-pods", 10, "pods per variant in the mesh proxy readiness measurement")
+	flagKeep       = flag.Bool("sidecar.keep", false, "keep the test namespace after the suite, for debugging")
+)
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func TestSidecar(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "gatecheck native sidecars")
+}
+
+// env is what every spec shares: the clients and the namespace the suite created.
+var env struct {
+	cfg       *rest.Config
+	cs        kubernetes.Interface
+	namespace string
+	node      string
+	version   string
+}
+
+var _ = BeforeSuite(func(ctx SpecContext) {
+	path := *flagKubeconfig
+	if path == "" {
+		path = os.Getenv("KUBECONFIG")
+	}
+	if path == "" {
+		Skip("no cluster: set KUBECONFIG or pass -kubeconfig to run the native sidecar suite")
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	Expect(err).NotTo(HaveOccurred(), "load kubeconfig %s", path)
+	cfg.QPS, cfg.Burst = 50, 100
+	cs, err := kubernetes.NewForConfig(cfg)
+	Expect(err).NotTo(HaveOccurred())
+	env.cfg, env.cs = cfg, cs
+
+	sv, err := cs.Discovery().ServerVersion()
+	Expect(err).NotTo(HaveOccurred(), "get server version from %s", cfg.Host)
+	env.version = sv.GitVersion
+	fmt.Fprintf(GinkgoWriter, "cluster %s, Kubernetes %s\n", cfg.Host, env.version)
+
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(nodes.Items).NotTo(BeEmpty(), "cluster %s has no nodes", cfg.Host)
+	// Images cannot be pulled (no registry): check the node has them, so a missing image fails
+	// here with a clear message instead of as a Pod stuck in ErrImageNeverPull.
+	n := nodes.Items[0]
+	env.node = n.Name
+	for _, img := range []string{*flagImage} {
+		Expect(nodeHasImage(n, img)).To(BeTrue(), "node %s does not have image %s; load it first (gatecheck cluster up loads gatecheck's images)", n.Name, img)
+	}
+
+	ns, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		GenerateName: "gatecheck-sidecar-",
+		Labels:       map[string]string{"app.kubernetes.io/part-of": "gatecheck"},
+	}}, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	env.namespace = ns.Name
+	DeferCleanup(func(ctx context.Context) error {
+		if *flagKeep {
+			fmt.Fprintf(GinkgoWriter, "keeping namespace %s (-sidecar.keep)\n", env.namespace)
+			return nil
+		}
+		err := cs.CoreV1().Namespaces().Delete(ctx, env.namespace, metav1.DeleteOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
+	})
+	Expect(waitFor(ctx, "default ServiceAccount in "+env.namespace, time.Minute, func(ctx context.Context) (bool, string, error) {
+		_, err := cs.CoreV1().ServiceAccounts(env.namespace).Get(ctx, "default", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, "not created yet", nil
+		}
+		return err == nil, "", err
+	})).To(Succeed())
+
+	if reason := nativeSidecarsUnsupported(ctx); reason != "" {
+		Skip(reason)
+	}
+})
+
+func nodeHasImage(n corev1.Node, ref string) bool {
+	for _, img := range n.Status.Images {
+		if slices.Contains(img.Names, ref) || slices.Contains(img.Names, "docker.io/"+ref) {
+			return true
+		}
+	}
+	return false
+}
+
+// nativeSidecarsUnsupported asks the API server, with a dry-run create, whether it keeps an init
+// container's restartPolicy; servers without the SidecarContainers feature drop the field.
+func nativeSidecarsUnsupported(ctx context.Context) string {
+	probe := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "native-sidecar-probe", Namespace: env.namespace},
+		Spec: corev1.PodSpec{
+			RestartPolicy:  corev1.RestartPolicyNever,
+			InitContainers: []corev1.Container{{Name: "sidecar", Image: *flagImage, RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)}},
+			Containers:     []corev1.Container{{Name: "main", Image: *flagImage}},
+		},
+	}
+	got, err := env.cs.CoreV1().Pods(env.namespace).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err != nil {
+		if strings.Contains(err.Error(), "restartPolicy") {
+			return fmt.Sprintf("Kubernetes %s does not support native sidecars: dry-run create of an init container with restartPolicy Always was refused: %v", env.version, err)
+		}
+		Fail(fmt.Sprintf("dry-run create of a native sidecar probe Pod in %s: %v", env.namespace, err))
+	}
+	if rp := got.Spec.InitContainers[0].RestartPolicy; rp == nil || *rp != corev1.ContainerRestartPolicyAlways {
+		return fmt.Sprintf("Kubernetes %s does not support native sidecars: the API server dropped initContainers[0].restartPolicy (SidecarContainers feature off; native sidecars need 1.29+, GA in 1.33)", env.version)
+	}
+	return ""
+}
