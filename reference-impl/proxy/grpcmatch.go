@@ -17,15 +17,16 @@ type grpcEntry struct {
 
 	service, method     string         // Exact values; "" matches anything
 	serviceRe, methodRe *regexp.Regexp // RegularExpression values
-	slen, mlen          int            // characters, for precedence
+	slen, mlen          int            // characters of Exact values, for precedence
+	sreLen, mreLen      int            // characters of RegularExpression values
 	header              []valueMatch
 }
 
 func compileGRPCMatch(m ir.GRPCMatch) (grpcEntry, error) {
 	var e grpcEntry
 	if mm := m.Method; mm != nil {
-		e.slen, e.mlen = len(mm.Service), len(mm.Method)
 		if mm.Type == ir.MatchRegularExpression {
+			e.sreLen, e.mreLen = len(mm.Service), len(mm.Method)
 			var err error
 			if mm.Service != "" {
 				if e.serviceRe, err = regexp.Compile("^(?:" + mm.Service + ")$"); err != nil {
@@ -39,6 +40,7 @@ func compileGRPCMatch(m ir.GRPCMatch) (grpcEntry, error) {
 			}
 		} else {
 			e.service, e.method = mm.Service, mm.Method
+			e.slen, e.mlen = len(mm.Service), len(mm.Method)
 		}
 	}
 	var err error
@@ -76,13 +78,15 @@ func (e *grpcEntry) matches(r *http.Request, service, method string) bool {
 }
 
 // grpcLess orders entries by the GRPCRoute precedence: characters in a matching service,
-// characters in a matching method, number of header matches, then the route/rule ties.
+// characters in a matching method, number of header matches, then the route/rule ties. A
+// regular expression's length says little about how much it matches, so for service and
+// method an Exact value outranks any RegularExpression (as Exact outranks it for HTTP paths);
+// among regular expressions the longer pattern wins.
 func grpcLess(a, b *grpcEntry) bool {
-	if a.slen != b.slen {
-		return a.slen > b.slen
-	}
-	if a.mlen != b.mlen {
-		return a.mlen > b.mlen
+	for _, k := range [][2]int{{a.slen, b.slen}, {a.sreLen, b.sreLen}, {a.mlen, b.mlen}, {a.mreLen, b.mreLen}} {
+		if k[0] != k[1] {
+			return k[0] > k[1]
+		}
 	}
 	if len(a.header) != len(b.header) {
 		return len(a.header) > len(b.header)

@@ -104,7 +104,51 @@ func parseModel(name string, data []byte) (*model.Report, error) {
 	return &r, nil
 }
 
+// entryShape is just enough of a Ginkgo report to find the report entries: Ginkgo's own decoder
+// fails the whole file on an entry whose AsJSON is not JSON, without saying where.
+type entryShape struct {
+	SuiteDescription string
+	SpecReports      []struct {
+		ContainerHierarchyTexts []string
+		LeafNodeText            string
+		ReportEntries           []struct {
+			Name  string
+			Value struct{ AsJSON string }
+		}
+	}
+}
+
+func checkEntries(name string, data []byte, array bool) error {
+	var suites []entryShape
+	var err error
+	if array {
+		err = json.Unmarshal(data, &suites)
+	} else {
+		var one entryShape
+		err = json.Unmarshal(data, &one)
+		suites = []entryShape{one}
+	}
+	if err != nil {
+		return jsonError(name, data, fmt.Errorf("decode Ginkgo report: %w", err))
+	}
+	for _, s := range suites {
+		for j, sp := range s.SpecReports {
+			for k, e := range sp.ReportEntries {
+				if !json.Valid([]byte(e.Value.AsJSON)) {
+					text := strings.Join(append(slices.Clone(sp.ContainerHierarchyTexts), sp.LeafNodeText), " ")
+					return &ParseError{File: name, Err: fmt.Errorf("suite %q spec %d %q: report entry %d %q: Value.AsJSON is not valid JSON: %.80q",
+						s.SuiteDescription, j, text, k, e.Name, e.Value.AsJSON)}
+				}
+			}
+		}
+	}
+	return nil
+}
+
 func decodeGinkgo(name string, data []byte, array bool) ([]types.Report, error) {
+	if err := checkEntries(name, data, array); err != nil {
+		return nil, err
+	}
 	var reps []types.Report
 	var err error
 	if array {
@@ -127,7 +171,8 @@ func jsonError(name string, data []byte, err error) error {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn):
-		off = syn.Offset
+		// Offset counts the bytes read, the offending one included; point at that byte.
+		off = max(syn.Offset-1, 0)
 		if syn.Offset >= int64(len(bytes.TrimRight(data, " \t\r\n"))) {
 			err = fmt.Errorf("file ends early (truncated?): %w", err)
 		}

@@ -30,7 +30,12 @@ func num(v float64) string {
 	return fmt.Sprintf("%.1f", v)
 }
 
-func pct(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) }
+func pct(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f%%", 100*v)
+}
 
 // ms formats a duration in milliseconds with sensible precision.
 func ms(v float64) string {

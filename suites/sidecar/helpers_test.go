@@ -245,8 +245,9 @@ func roles(p *corev1.Pod) map[string]string {
 
 // collect reads the lifecycle events of every container from the kubelet's logs: each
 // container's current log and, for restarted ones, the previous instance's. Containers that
-// never started have no log and are skipped. When a container has restarted more than once,
-// instances before the previous one are only in the shared events file (see collectFile).
+// never started have no log and are skipped. The kubelet keeps one previous instance only, so
+// for a container restarted more than once the earlier runs are missing here (they are in the
+// shared events file, which the images cannot serve yet: no shell, no events endpoint).
 func collect(ctx context.Context, name string) (*timeline.Timeline, *corev1.Pod) {
 	GinkgoHelper()
 	p, err := env.cs.CoreV1().Pods(env.namespace).Get(ctx, name, metav1.GetOptions{})
@@ -260,7 +261,6 @@ func collect(ctx context.Context, name string) (*timeline.Timeline, *corev1.Pod)
 			lists = append(lists, readLog(ctx, p, st.Name, true))
 		}
 	}
-	lists = append(lists, collectFile(ctx, p)...)
 	return timeline.New(time.Time{}, timeline.DefaultTolerance, lists...), p
 }
 
@@ -365,4 +365,36 @@ func (v *verdict) record(title, message string, variants ...model.SidecarTimelin
 // logTimeline prints a timeline for the reader of the test output.
 func logTimeline(label string, tl *timeline.Timeline) {
 	fmt.Fprintf(GinkgoWriter, "%s (relative to %s):\n%s", label, tl.Origin.UTC().Format("15:04:05.000"), tl)
+}
+
+// collectUntil polls the logs until every want ("container kind") event is in the timeline.
+func collectUntil(ctx context.Context, name string, timeout time.Duration, want ...string) (*timeline.Timeline, *corev1.Pod) {
+	GinkgoHelper()
+	var tl *timeline.Timeline
+	var p *corev1.Pod
+	err := waitFor(ctx, fmt.Sprintf("events %s of Pod %s/%s", strings.Join(want, ", "), env.namespace, name), timeout, func(ctx context.Context) (bool, string, error) {
+		tl, p = collect(ctx, name)
+		var missing []string
+		for _, w := range want {
+			c, k, _ := strings.Cut(w, " ")
+			if _, ok := tl.Find(c, k); !ok {
+				missing = append(missing, w)
+			}
+		}
+		return len(missing) == 0, "missing: " + strings.Join(missing, ", "), nil
+	})
+	if err != nil && tl != nil {
+		logTimeline("events so far", tl)
+	}
+	Expect(err).NotTo(HaveOccurred(), "pod status:\n%s", describe(p))
+	return tl, p
+}
+
+// gapMs formats a gap for report messages.
+func gapMs(tl *timeline.Timeline, a, kindA, b, kindB string) string {
+	d, ok := tl.Gap(a, kindA, b, kindB)
+	if !ok {
+		return "n/a"
+	}
+	return fmt.Sprintf("%d ms", d.Milliseconds())
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -76,7 +77,7 @@ func Run(ctx context.Context, opts Options, term <-chan struct{}) (int, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	began := time.Now()
-	rec.emit(EventStarting, "pid", strconv.Itoa(pidOf()))
+	rec.emit(EventStarting, "pid", strconv.Itoa(os.Getpid()))
 
 	var started, ready, terminating atomic.Bool
 	var srv *http.Server

@@ -30,7 +30,16 @@ func (d *Driver) Converge(ctx context.Context, n int, timeout time.Duration, wan
 	var last Result
 	for inRow < n {
 		seq++
-		last = d.Do(ctx, -seq) // negative seq: convergence requests are not part of a sample
+		r := d.Do(ctx, -seq) // negative seq: convergence requests are not part of a sample
+		if ctx.Err() != nil && r.Status == 0 {
+			// Cut short by the deadline: the previous answer is the one worth reporting.
+			if seq == 1 {
+				last = r
+			}
+			return time.Since(start), fmt.Errorf("converge on %s: no %d consecutive expected responses within %s (last: %s): %w",
+				d.URL, n, timeout, describe(last), ctx.Err())
+		}
+		last = r
 		if want(last) {
 			inRow++
 			continue

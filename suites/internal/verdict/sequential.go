@@ -451,7 +451,7 @@ func (s *Sequential) message(v Verdict) string {
 			return fmt.Sprintf("no response from a zero-weight or undeclared backend in n=%s (a leak rate above %.2g%% would show with probability %.4f)",
 				commas(v.N), 100*leakBound(v.N, s.cfg.Power), s.cfg.Power)
 		}
-		return fmt.Sprintf("all %d backends within ±%.1f pts of their declared shares (n=%s; false-failure <= %.1g, power %.3f against a %.1f-pt skew)",
+		return fmt.Sprintf("all %d backends within ±%.1f pts of their declared shares (n=%s; false-failure <= %.2g, power %.3f against a %.1f-pt skew)",
 			len(v.Backends), 100*s.cfg.Tolerance, commas(v.N), v.AchievedAlpha, v.Power, 100*s.cfg.Delta)
 	case Fail:
 		return strings.Join(parts, "; ")

@@ -198,3 +198,32 @@ func (t *Timeline) ExitsBy(c string, deadline time.Time) error {
 	}
 	return nil
 }
+
+// ExitsBeforeStart holds when lhs's last run reported "exiting" no later than rhs's first run
+// began ("starting"), as a one-shot init container must before the next container starts.
+func (t *Timeline) ExitsBeforeStart(lhs, rhs string) error {
+	l, ok := t.lastRun(lhs)
+	if !ok || l.Exiting.IsZero() {
+		return t.fail("%s never reported %q; want it to exit before %s starts", lhs, KindExiting, rhs)
+	}
+	r, ok := t.firstRun(rhs)
+	if !ok || r.Starting.IsZero() {
+		return t.fail("%s never reported %q; want it to start after %s exits", rhs, KindStarting, lhs)
+	}
+	if r.Starting.Before(l.Exiting) {
+		return t.fail("%s was starting at %s, %s before %s exited at %s; want %s to start only after %s has exited",
+			rhs, t.Rel(r.Starting), ms(l.Exiting.Sub(r.Starting)), lhs, t.Rel(l.Exiting), rhs, lhs)
+	}
+	return nil
+}
+
+// Gap is how long after a's first event of kindA b's first event of kindB happened; ok is
+// false when either is missing. Specs put gaps in their report messages.
+func (t *Timeline) Gap(a, kindA, b, kindB string) (time.Duration, bool) {
+	ea, okA := t.Find(a, kindA)
+	eb, okB := t.Find(b, kindB)
+	if !okA || !okB {
+		return 0, false
+	}
+	return eb.Time.Sub(ea.Time), true
+}

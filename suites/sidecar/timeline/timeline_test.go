@@ -73,6 +73,9 @@ func TestPredicates(t *testing.T) {
 		check   check
 		wantErr string // empty: the predicate must hold
 	}{
+		{"native: init exits before sidecar starts", nativePod, func(tl *Timeline) error { return tl.ExitsBeforeStart("init-once", "sidecar") }, ""},
+		{"native: sidecar does not exit before main starts", nativePod, func(tl *Timeline) error { return tl.ExitsBeforeStart("sidecar", "main") },
+			"main was starting at +2.497s, 5985 ms before sidecar exited at +8.482s; want main to start only after sidecar has exited"},
 		{"native: sidecar starts before main", nativePod, func(tl *Timeline) error { return tl.StartsBefore("sidecar", "main") }, ""},
 		{"native: init before sidecar", nativePod, func(tl *Timeline) error { return tl.ExitsBefore("init-once", "sidecar") }, ""},
 		{"native: main exits before sidecar", nativePod, func(tl *Timeline) error { return tl.ExitsBefore("main", "sidecar") }, ""},

@@ -21,7 +21,7 @@ type Backend struct {
 // Splitter is a running loopback splitter.
 type Splitter struct {
 	*httptest.Server
-	// Conns counts accepted connections (to tell keep-alive from fresh connections).
+	// Conns counts accepted connections, including any a client dialed but never used.
 	Conns atomic.Int64
 
 	mu       sync.Mutex
@@ -30,6 +30,15 @@ type Splitter struct {
 	total    float64
 	status   func(n int64) int
 	served   atomic.Int64
+	peers    map[string]int
+}
+
+// Peers returns how many distinct client connections (remote addresses) carried requests,
+// which tells keep-alive from one connection per request.
+func (s *Splitter) Peers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.peers)
 }
 
 // Options configure a Splitter; the zero value answers 200 from a random-by-weight backend.
@@ -48,12 +57,15 @@ type Options struct {
 
 // New starts a splitter on 127.0.0.1:0; it is closed by Close.
 func New(backends []Backend, o Options) *Splitter {
-	s := &Splitter{rng: rand.New(rand.NewPCG(o.Seed, o.Seed+1)), backends: backends, status: o.Status}
+	s := &Splitter{rng: rand.New(rand.NewPCG(o.Seed, o.Seed+1)), backends: backends, status: o.Status, peers: map[string]int{}}
 	for _, b := range backends {
 		s.total += b.Weight
 	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := s.served.Add(1)
+		s.mu.Lock()
+		s.peers[r.RemoteAddr]++
+		s.mu.Unlock()
 		if o.RequireHost != "" && r.Host != o.RequireHost {
 			http.Error(w, "no route for host "+r.Host, http.StatusNotFound)
 			return

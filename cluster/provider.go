@@ -1,0 +1,158 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gatecheck/gatecheck/cluster/internal/providers/existing"
+	"github.com/gatecheck/gatecheck/cluster/internal/providers/host"
+	"github.com/gatecheck/gatecheck/cluster/internal/providers/kind"
+	"github.com/gatecheck/gatecheck/cluster/internal/status"
+)
+
+// Provider runs one kind of cluster.
+type Provider interface {
+	// Up brings the cluster up and waits until it can run pods; already up is success.
+	Up(ctx context.Context) error
+	// Down tears down what Up made; already down is success.
+	Down(ctx context.Context) error
+	// Kubeconfig is the path of an admin kubeconfig for the cluster.
+	Kubeconfig() string
+	// LoadImages makes docker-archive tarballs' images available to the cluster's nodes.
+	LoadImages(ctx context.Context, archives []string) error
+	// Describe reports whether the cluster is up, its version and provider details.
+	Describe(ctx context.Context) (Status, error)
+}
+
+// Status is what Describe reports.
+type Status = status.Status
+
+// Name names a provider.
+type Name string
+
+// The providers.
+const (
+	Kind     Name = "kind"
+	Host     Name = "host"
+	Existing Name = "existing"
+)
+
+// ParseName checks a --cluster value; "" means detect.
+func ParseName(s string) (Name, error) {
+	switch n := Name(strings.ToLower(strings.TrimSpace(s))); n {
+	case "", Kind, Host, Existing:
+		return n, nil
+	default:
+		return "", fmt.Errorf("--cluster %q: want kind, host or existing", s)
+	}
+}
+
+// Options configure every provider; each uses the fields that concern it.
+type Options struct {
+	// Kubeconfig is the existing cluster's kubeconfig (default KUBECONFIG, ~/.kube/config).
+	Kubeconfig string
+	// Keep leaves a cluster that failed to come up, for debugging.
+	Keep bool
+	// ModuleRoot is the gatecheck checkout; default found from the working directory.
+	ModuleRoot string
+	// HostStateDir overrides the host cluster's state dir (default /var/lib/gatecheck/host).
+	HostStateDir string
+	// Logger receives progress.
+	Logger *slog.Logger
+}
+
+// StateDir is gatecheck's per-user state: $XDG_STATE_HOME/gatecheck or ~/.local/state/gatecheck.
+func StateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "gatecheck")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local", "state", "gatecheck")
+}
+
+// CacheDir is where built binaries and images go: $GATECHECK_CACHE or ~/.cache/gatecheck.
+func CacheDir() string {
+	if d := os.Getenv("GATECHECK_CACHE"); d != "" {
+		return d
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "gatecheck")
+}
+
+// New returns the named provider. It does not touch the machine.
+func New(name Name, opts Options) (Provider, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.ModuleRoot == "" {
+		opts.ModuleRoot, _ = ModuleRoot("")
+	}
+	switch name {
+	case Host:
+		return host.New(host.Options{StateDir: opts.HostStateDir, CacheDir: CacheDir(), ModuleRoot: opts.ModuleRoot, Keep: opts.Keep, Logger: opts.Logger.With("cluster", "host")}), nil
+	case Kind:
+		if opts.ModuleRoot == "" {
+			return nil, fmt.Errorf("kind provider reads kind-config.yaml from the gatecheck checkout; none found above %s", mustGetwd())
+		}
+		return kind.New(kind.Options{
+			ConfigPath: filepath.Join(opts.ModuleRoot, "kind-config.yaml"),
+			Kubeconfig: filepath.Join(StateDir(), "kind", "kubeconfig"),
+			Keep:       opts.Keep,
+			Logger:     opts.Logger.With("cluster", "kind"),
+		}), nil
+	case Existing:
+		return existing.New(opts.Kubeconfig, opts.Logger.With("cluster", "existing")), nil
+	default:
+		return nil, fmt.Errorf("unknown cluster provider %q: want kind, host or existing", name)
+	}
+}
+
+func mustGetwd() string {
+	wd, _ := os.Getwd()
+	return wd
+}
+
+// ModuleRoot finds the gatecheck checkout at or above dir (default: the working directory).
+func ModuleRoot(dir string) (string, error) {
+	if dir == "" {
+		dir = mustGetwd()
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		data, err := os.ReadFile(filepath.Join(d, "go.mod"))
+		if err == nil && strings.Contains(string(data), "module github.com/gatecheck/gatecheck\n") {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no gatecheck checkout (go.mod of github.com/gatecheck/gatecheck) at or above %s", dir)
+		}
+	}
+}
+
+// recordFile remembers which provider `cluster up` used, so `down` and `status` without
+// --cluster act on the same cluster.
+func recordFile() string { return filepath.Join(StateDir(), "current-cluster") }
+
+// Record remembers name as the provider in use.
+func Record(name Name) error {
+	if err := os.MkdirAll(StateDir(), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(recordFile(), []byte(string(name)+"\n"), 0o644)
+}
+
+// Recorded returns the provider `cluster up` last used, or "".
+func Recorded() Name {
+	data, err := os.ReadFile(recordFile())
+	if err != nil {
+		return ""
+	}
+	n, err := ParseName(string(data))
+	if err != nil {
+		return ""
+	}
+	return n
+}

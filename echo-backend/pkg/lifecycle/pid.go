@@ -1,5 +1,0 @@
-package lifecycle
-
-import "os"
-
-func pidOf() int { return os.Getpid() }

@@ -1,0 +1,253 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/gatecheck/gatecheck/reference-impl/ir"
+)
+
+// Delivery serves versioned snapshots to proxies and records their acknowledgements
+// (protocol in package ir, delivery.go).
+type Delivery struct {
+	log *slog.Logger
+	// onAck is called (without locks held) after an ack or a stream change, so the controller
+	// can re-evaluate Programmed.
+	onAck func(types.NamespacedName)
+
+	mu       sync.Mutex
+	gateways map[types.NamespacedName]*published
+	// nextVersion is shared by all Gateways; it starts at the wall clock so that versions keep
+	// increasing across controller restarts.
+	nextVersion int64
+}
+
+type published struct {
+	snap    *ir.Snapshot
+	line    []byte // JSON of snap, newline terminated
+	content []byte // JSON of snap with Version 0, to detect changes
+	changed chan struct{}
+	acks    map[string]ir.Ack
+	streams map[string]int // proxy pod -> open streams
+}
+
+// NewDelivery returns a Delivery; onAck may be nil.
+func NewDelivery(log *slog.Logger, onAck func(types.NamespacedName)) *Delivery {
+	return &Delivery{log: log, onAck: onAck, gateways: map[types.NamespacedName]*published{}, nextVersion: time.Now().UnixMilli()}
+}
+
+func (d *Delivery) entry(gw types.NamespacedName) *published {
+	p, ok := d.gateways[gw]
+	if !ok {
+		p = &published{changed: make(chan struct{}), acks: map[string]ir.Ack{}, streams: map[string]int{}}
+		d.gateways[gw] = p
+	}
+	return p
+}
+
+// Publish stores snap as the Gateway's current snapshot. It assigns a new version only when
+// the content changed, and returns the current version.
+func (d *Delivery) Publish(snap *ir.Snapshot) (int64, error) {
+	gw := types.NamespacedName{Namespace: snap.Gateway.Namespace, Name: snap.Gateway.Name}
+	s := *snap
+	s.Version = 0
+	content, err := json.Marshal(&s)
+	if err != nil {
+		return 0, fmt.Errorf("encode snapshot of gateway %s: %w", gw, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.entry(gw)
+	if p.snap != nil && bytes.Equal(p.content, content) {
+		return p.snap.Version, nil
+	}
+	d.nextVersion++
+	s.Version = d.nextVersion
+	line, err := json.Marshal(&s)
+	if err != nil {
+		return 0, fmt.Errorf("encode snapshot of gateway %s: %w", gw, err)
+	}
+	p.snap, p.content, p.line = &s, content, append(line, '\n')
+	close(p.changed)
+	p.changed = make(chan struct{})
+	return s.Version, nil
+}
+
+// Forget drops a deleted Gateway.
+func (d *Delivery) Forget(gw types.NamespacedName) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if p, ok := d.gateways[gw]; ok {
+		close(p.changed)
+		delete(d.gateways, gw)
+	}
+}
+
+// Gateways lists the Gateways with a published snapshot.
+func (d *Delivery) Gateways() []types.NamespacedName {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]types.NamespacedName, 0, len(d.gateways))
+	for k, p := range d.gateways {
+		if p.snap != nil {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// AckState says whether every named proxy acknowledged the Gateway's current version without
+// error; when not, the message names who is behind.
+func (d *Delivery) AckState(gw types.NamespacedName, proxies []string) (bool, string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p, ok := d.gateways[gw]
+	if !ok || p.snap == nil {
+		return false, "no configuration published yet"
+	}
+	if len(proxies) == 0 {
+		return false, "waiting for a ready proxy pod"
+	}
+	for _, name := range proxies {
+		a, ok := p.acks[name]
+		switch {
+		case !ok:
+			return false, fmt.Sprintf("proxy %s has not acknowledged version %d yet", name, p.snap.Version)
+		case a.Version != p.snap.Version:
+			return false, fmt.Sprintf("proxy %s applied version %d, current is %d", name, a.Version, p.snap.Version)
+		case a.Error != "":
+			return false, fmt.Sprintf("proxy %s rejected version %d: %s", name, a.Version, a.Error)
+		}
+	}
+	return true, ""
+}
+
+// Handler serves the delivery endpoints.
+func (d *Delivery) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+ir.SnapshotsPath+"{namespace}/{gateway}", d.serveStream)
+	mux.HandleFunc("POST "+ir.AcksPath, d.serveAck)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	return mux
+}
+
+func (d *Delivery) serveStream(w http.ResponseWriter, r *http.Request) {
+	gw := types.NamespacedName{Namespace: r.PathValue("namespace"), Name: r.PathValue("gateway")}
+	proxy := r.URL.Query().Get("proxy")
+	if proxy == "" {
+		http.Error(w, "query parameter proxy (the proxy pod name) is required", http.StatusBadRequest)
+		return
+	}
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	fl.Flush()
+	d.streamOpened(gw, proxy, 1)
+	defer d.streamOpened(gw, proxy, -1)
+	d.log.Info("proxy connected", "gateway", gw.String(), "proxy", proxy)
+
+	heartbeat := time.NewTicker(ir.HeartbeatInterval)
+	defer heartbeat.Stop()
+	var sent int64 = -1
+	for {
+		d.mu.Lock()
+		p := d.entry(gw)
+		line, version, changed := p.line, int64(-1), p.changed
+		if p.snap != nil {
+			version = p.snap.Version
+		}
+		d.mu.Unlock()
+		if version != sent && line != nil {
+			if _, err := w.Write(line); err != nil {
+				return
+			}
+			fl.Flush()
+			sent = version
+		}
+		select {
+		case <-r.Context().Done():
+			d.log.Info("proxy disconnected", "gateway", gw.String(), "proxy", proxy)
+			return
+		case <-changed:
+		case <-heartbeat.C:
+			if _, err := io.WriteString(w, "\n"); err != nil {
+				return
+			}
+			fl.Flush()
+		}
+	}
+}
+
+func (d *Delivery) streamOpened(gw types.NamespacedName, proxy string, delta int) {
+	d.mu.Lock()
+	p := d.entry(gw)
+	p.streams[proxy] += delta
+	if p.streams[proxy] <= 0 {
+		// Acks stay: a restarted proxy is not Ready until it applied (and acked) a snapshot, and
+		// Programmed only looks at ready proxies.
+		delete(p.streams, proxy)
+	}
+	d.mu.Unlock()
+	if d.onAck != nil {
+		d.onAck(gw)
+	}
+}
+
+func (d *Delivery) serveAck(w http.ResponseWriter, r *http.Request) {
+	var a ir.Ack
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&a); err != nil {
+		http.Error(w, "decode ack: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if a.Proxy == "" || a.Gateway.Name == "" || a.Gateway.Namespace == "" {
+		http.Error(w, "ack: gateway and proxy are required", http.StatusBadRequest)
+		return
+	}
+	gw := types.NamespacedName{Namespace: a.Gateway.Namespace, Name: a.Gateway.Name}
+	d.mu.Lock()
+	p := d.entry(gw)
+	if prev, ok := p.acks[a.Proxy]; !ok || a.Version >= prev.Version {
+		p.acks[a.Proxy] = a
+	}
+	d.mu.Unlock()
+	if a.Error != "" {
+		d.log.Warn("proxy rejected snapshot", "gateway", gw.String(), "proxy", a.Proxy, "version", a.Version, "error", strings.TrimSpace(a.Error))
+	}
+	w.WriteHeader(http.StatusNoContent)
+	if d.onAck != nil {
+		d.onAck(gw)
+	}
+}
+
+// Serve runs the delivery server on addr until ctx ends.
+func (d *Delivery) Serve(ctx context.Context, addr string) error {
+	srv := &http.Server{Addr: addr, Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		// Streams never end on their own: tie them to ctx so shutdown closes them.
+		BaseContext: func(net.Listener) context.Context { return ctx }}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		return nil
+	case err := <-errc:
+		return fmt.Errorf("delivery server on %s: %w", addr, err)
+	}
+}

@@ -1,0 +1,176 @@
+package status
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// Writer writes statuses through c. Now is the clock for lastTransitionTime (time.Now if nil).
+type Writer struct {
+	Client client.Client
+	// Reader is where the current object is read on retry (normally the manager's cache
+	// reader for the first attempt and the API reader after a conflict). Nil means Client.
+	Reader client.Reader
+	Now    func() time.Time
+}
+
+func (w *Writer) now() metav1.Time {
+	if w.Now != nil {
+		return metav1.NewTime(w.Now().Truncate(time.Second))
+	}
+	return metav1.NewTime(time.Now().Truncate(time.Second))
+}
+
+// MergeConditions returns want with each condition's LastTransitionTime taken from have when
+// its status is unchanged, and now otherwise.
+func MergeConditions(have, want []metav1.Condition, now metav1.Time) []metav1.Condition {
+	out := make([]metav1.Condition, len(want))
+	for i, c := range want {
+		c.LastTransitionTime = now
+		for _, h := range have {
+			if h.Type == c.Type && h.Status == c.Status {
+				c.LastTransitionTime = h.LastTransitionTime
+			}
+		}
+		out[i] = c
+	}
+	return out
+}
+
+// update applies mutate to a fresh copy of the object and writes it if anything changed; on
+// conflict it re-reads and tries again.
+func update[T client.Object](ctx context.Context, w *Writer, key types.NamespacedName, obj T, mutate func(T) bool) (bool, error) {
+	wrote := false
+	first := true
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		rd := w.Reader
+		if rd == nil || !first {
+			rd = w.Client
+		}
+		first = false
+		if err := rd.Get(ctx, key, obj); err != nil {
+			return err
+		}
+		if !mutate(obj) {
+			return nil
+		}
+		if err := w.Client.Status().Update(ctx, obj); err != nil {
+			return err
+		}
+		wrote = true
+		return nil
+	})
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("update status of %T %s: %w", obj, key, err)
+	}
+	return wrote, nil
+}
+
+// GatewayClass writes a GatewayClass status; it reports whether a write happened.
+func (w *Writer) GatewayClass(ctx context.Context, name string, want gwv1.GatewayClassStatus) (bool, error) {
+	now := w.now()
+	return update(ctx, w, types.NamespacedName{Name: name}, &gwv1.GatewayClass{}, func(o *gwv1.GatewayClass) bool {
+		next := want.DeepCopy()
+		next.Conditions = MergeConditions(o.Status.Conditions, next.Conditions, now)
+		if equality.Semantic.DeepEqual(&o.Status, next) {
+			return false
+		}
+		o.Status = *next
+		return true
+	})
+}
+
+// Gateway writes a Gateway status.
+func (w *Writer) Gateway(ctx context.Context, key types.NamespacedName, want gwv1.GatewayStatus) (bool, error) {
+	now := w.now()
+	return update(ctx, w, key, &gwv1.Gateway{}, func(o *gwv1.Gateway) bool {
+		next := want.DeepCopy()
+		next.Conditions = MergeConditions(o.Status.Conditions, next.Conditions, now)
+		for i := range next.Listeners {
+			var have []metav1.Condition
+			for _, l := range o.Status.Listeners {
+				if l.Name == next.Listeners[i].Name {
+					have = l.Conditions
+				}
+			}
+			next.Listeners[i].Conditions = MergeConditions(have, next.Listeners[i].Conditions, now)
+		}
+		if equality.Semantic.DeepEqual(&o.Status, next) {
+			return false
+		}
+		o.Status = *next
+		return true
+	})
+}
+
+// mergeParents replaces the parent statuses written by controller with want, keeping other
+// controllers' entries, and reports whether anything changed.
+func mergeParents(have []gwv1.RouteParentStatus, want []gwv1.RouteParentStatus, controller string, now metav1.Time) ([]gwv1.RouteParentStatus, bool) {
+	var out []gwv1.RouteParentStatus
+	var mine []gwv1.RouteParentStatus
+	for _, p := range have {
+		if string(p.ControllerName) == controller {
+			mine = append(mine, p)
+		} else {
+			out = append(out, p)
+		}
+	}
+	var next []gwv1.RouteParentStatus
+	for _, p := range want {
+		p := *p.DeepCopy()
+		var prev []metav1.Condition
+		for _, h := range mine {
+			if equality.Semantic.DeepEqual(h.ParentRef, p.ParentRef) {
+				prev = h.Conditions
+			}
+		}
+		p.Conditions = MergeConditions(prev, p.Conditions, now)
+		next = append(next, p)
+	}
+	if equality.Semantic.DeepEqual(mine, next) || (len(mine) == 0 && len(next) == 0) {
+		return have, false
+	}
+	return append(out, next...), true
+}
+
+// HTTPRoute writes the parents of an HTTPRoute owned by controller.
+func (w *Writer) HTTPRoute(ctx context.Context, key types.NamespacedName, controller string, want []gwv1.RouteParentStatus) (bool, error) {
+	now := w.now()
+	return update(ctx, w, key, &gwv1.HTTPRoute{}, func(o *gwv1.HTTPRoute) bool {
+		var changed bool
+		o.Status.Parents, changed = mergeParents(o.Status.Parents, want, controller, now)
+		return changed
+	})
+}
+
+// GRPCRoute writes the parents of a GRPCRoute owned by controller.
+func (w *Writer) GRPCRoute(ctx context.Context, key types.NamespacedName, controller string, want []gwv1.RouteParentStatus) (bool, error) {
+	now := w.now()
+	return update(ctx, w, key, &gwv1.GRPCRoute{}, func(o *gwv1.GRPCRoute) bool {
+		var changed bool
+		o.Status.Parents, changed = mergeParents(o.Status.Parents, want, controller, now)
+		return changed
+	})
+}
+
+// TCPRoute writes the parents of a TCPRoute owned by controller.
+func (w *Writer) TCPRoute(ctx context.Context, key types.NamespacedName, controller string, want []gwv1.RouteParentStatus) (bool, error) {
+	now := w.now()
+	return update(ctx, w, key, &gwv1.TCPRoute{}, func(o *gwv1.TCPRoute) bool {
+		var changed bool
+		o.Status.Parents, changed = mergeParents(o.Status.Parents, want, controller, now)
+		return changed
+	})
+}

@@ -1,0 +1,227 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/gatecheck/gatecheck/impls"
+	"github.com/gatecheck/gatecheck/install"
+	"github.com/gatecheck/gatecheck/internal/wait"
+)
+
+var gatewayClassGVR = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gatewayclasses"}
+
+// implInstaller installs and removes one implementation profile.
+type implInstaller struct {
+	profile    *impls.Profile
+	cfg        *rest.Config
+	kubeconfig string
+	out        io.Writer
+	// applied is what the manifests install created, for teardown.
+	applied []install.Object
+}
+
+func (ii *implInstaller) install(ctx context.Context) error {
+	p := ii.profile
+	switch p.Install.Kind {
+	case impls.InstallManifests:
+		files, err := p.ManifestFiles()
+		if err != nil {
+			return fmt.Errorf("profile %s: %w", p.Name, err)
+		}
+		var objs []install.Object
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return fmt.Errorf("profile %s: install.manifests: %w", p.Name, err)
+			}
+			o, err := install.Decode(f, data)
+			if err != nil {
+				return fmt.Errorf("profile %s: install.manifests: %w", p.Name, err)
+			}
+			objs = append(objs, o...)
+		}
+		a, err := install.NewApplier(ii.cfg)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(ii.out, "  applying %d objects from %d manifest files\n", len(objs), len(files))
+		ii.applied = objs
+		if err := a.Apply(ctx, objs); err != nil {
+			return fmt.Errorf("profile %s: %w", p.Name, err)
+		}
+	case impls.InstallHelm:
+		h := p.Install.Helm
+		args := []string{"upgrade", "--install", h.Release, h.Chart, "--namespace", h.Namespace, "--create-namespace", "--wait", "--timeout", "5m"}
+		if h.Version != "" {
+			args = append(args, "--version", h.Version)
+		}
+		for _, v := range h.Values {
+			args = append(args, "--values", v)
+		}
+		for k, v := range h.Set {
+			args = append(args, "--set", k+"="+v)
+		}
+		if err := ii.command(ctx, "helm", args...); err != nil {
+			return fmt.Errorf("profile %s: install.helm: %w", p.Name, err)
+		}
+	case impls.InstallScript:
+		s := p.Install.Script.Install
+		if err := ii.command(ctx, s[0], s[1:]...); err != nil {
+			return fmt.Errorf("profile %s: install.script: %w", p.Name, err)
+		}
+	}
+	if p.GatewayClass.Create {
+		if err := ii.createGatewayClass(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (ii *implInstaller) command(ctx context.Context, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = ii.profile.Dir
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+ii.kubeconfig, "GATECHECK_PROFILE_DIR="+ii.profile.Dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("command failed: %s %s: %w\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+func (ii *implInstaller) createGatewayClass(ctx context.Context) error {
+	p := ii.profile
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+		"metadata": map[string]any{"name": p.GatewayClass.Name},
+		"spec":     map[string]any{"controllerName": p.GatewayClass.ControllerName},
+	}}
+	a, err := install.NewApplier(ii.cfg)
+	if err != nil {
+		return err
+	}
+	obj := install.Object{Source: "profile " + p.Name + " gatewayClass", Obj: u}
+	ii.applied = append(ii.applied, obj)
+	return a.Apply(ctx, []install.Object{obj})
+}
+
+// waitReady waits for the profile's Deployments and then for its GatewayClass to be Accepted.
+func (ii *implInstaller) waitReady(ctx context.Context) error {
+	p := ii.profile
+	cs, err := kubernetes.NewForConfig(ii.cfg)
+	if err != nil {
+		return err
+	}
+	timeout := p.Readiness.Timeout.Or(3 * time.Minute)
+	for _, d := range p.Readiness.Deployments {
+		what := fmt.Sprintf("Deployment %s/%s to be available", d.Namespace, d.Name)
+		_, err := wait.For(ctx, what, timeout, wait.Options{Out: ii.out}, func(ctx context.Context) (bool, string, error) {
+			dep, err := cs.AppsV1().Deployments(d.Namespace).Get(ctx, d.Name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return false, "not found yet", nil
+			}
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			return deploymentAvailable(dep), fmt.Sprintf("%d/%d replicas available", dep.Status.AvailableReplicas, replicas(dep)), nil
+		})
+		if err != nil {
+			return fmt.Errorf("profile %s: readiness.deployments: %w", p.Name, err)
+		}
+	}
+	dyn, err := dynamic.NewForConfig(ii.cfg)
+	if err != nil {
+		return err
+	}
+	return waitGatewayClassAccepted(ctx, dyn, p.GatewayClass.Name, p.GatewayClass.ControllerName, p.GatewayClass.AcceptTimeout.Or(2*time.Minute), ii.out)
+}
+
+func replicas(d *appsv1.Deployment) int32 {
+	if d.Spec.Replicas == nil {
+		return 1
+	}
+	return *d.Spec.Replicas
+}
+
+func deploymentAvailable(d *appsv1.Deployment) bool {
+	return d.Status.ObservedGeneration >= d.Generation && d.Status.AvailableReplicas >= replicas(d) && d.Status.UpdatedReplicas >= replicas(d)
+}
+
+// waitGatewayClassAccepted waits for Accepted=True with observedGeneration current. A class
+// owned by another controller, or Accepted=False, fails at once with the reason.
+func waitGatewayClassAccepted(ctx context.Context, dyn dynamic.Interface, name, controller string, timeout time.Duration, out io.Writer) error {
+	what := fmt.Sprintf("GatewayClass %s to be Accepted by %s", name, controller)
+	_, err := wait.For(ctx, what, timeout, wait.Options{Out: out}, func(ctx context.Context) (bool, string, error) {
+		gc, err := dyn.Resource(gatewayClassGVR).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, "GatewayClass not found (does the install create it? set gatewayClass.create: true otherwise)", nil
+		}
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		return gatewayClassState(gc, controller)
+	})
+	return err
+}
+
+func gatewayClassState(gc *unstructured.Unstructured, controller string) (bool, string, error) {
+	got, _, _ := unstructured.NestedString(gc.Object, "spec", "controllerName")
+	if got != controller {
+		return false, "", fmt.Errorf("GatewayClass %s: spec.controllerName is %q; the profile says %q", gc.GetName(), got, controller)
+	}
+	conds, _, _ := unstructured.NestedSlice(gc.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] != "Accepted" {
+			continue
+		}
+		og, _ := m["observedGeneration"].(int64)
+		status := fmt.Sprintf("Accepted=%v reason=%v", m["status"], m["reason"])
+		if og != gc.GetGeneration() {
+			return false, status + " (stale observedGeneration)", nil
+		}
+		switch m["status"] {
+		case "True":
+			return true, status, nil
+		case "False":
+			return false, status, fmt.Errorf("GatewayClass %s not accepted: reason %v: %v", gc.GetName(), m["reason"], m["message"])
+		}
+		return false, status, nil
+	}
+	return false, "no Accepted condition yet (is the controller running?)", nil
+}
+
+func (ii *implInstaller) uninstall(ctx context.Context) error {
+	p := ii.profile
+	switch p.Install.Kind {
+	case impls.InstallHelm:
+		return ii.command(ctx, "helm", "uninstall", p.Install.Helm.Release, "--namespace", p.Install.Helm.Namespace, "--wait")
+	case impls.InstallScript:
+		if u := p.Install.Script.Uninstall; len(u) > 0 {
+			return ii.command(ctx, u[0], u[1:]...)
+		}
+	}
+	if len(ii.applied) == 0 {
+		return nil
+	}
+	a, err := install.NewApplier(ii.cfg)
+	if err != nil {
+		return err
+	}
+	return a.Delete(ctx, ii.applied)
+}

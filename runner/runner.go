@@ -1,0 +1,337 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/gatecheck/gatecheck/impls"
+	"github.com/gatecheck/gatecheck/install/gatewayapi"
+	"github.com/gatecheck/gatecheck/internal/version"
+	"github.com/gatecheck/gatecheck/reports/gate"
+	"github.com/gatecheck/gatecheck/reports/ingest"
+	"github.com/gatecheck/gatecheck/reports/model"
+	"github.com/gatecheck/gatecheck/reports/render"
+	"github.com/gatecheck/gatecheck/suites/suiteenv"
+)
+
+// Cluster is what the run needs of a cluster provider.
+type Cluster interface {
+	// Name is the provider's name for reports ("host", "kind", "existing").
+	Name() string
+	// Up creates the cluster, or does nothing when it is already up.
+	Up(ctx context.Context) error
+	// Down removes what Up created; for an existing cluster it does nothing.
+	Down(ctx context.Context) error
+	// Kubeconfig is the path of the cluster's kubeconfig.
+	Kubeconfig() string
+	// LoadImages makes image archives available to the cluster's container runtime.
+	LoadImages(ctx context.Context, archives []string) error
+}
+
+// ImageBuilder builds image archives by name and returns their paths.
+type ImageBuilder interface {
+	Build(ctx context.Context, names []string) ([]string, error)
+}
+
+// Options configure one run.
+type Options struct {
+	// ModuleRoot is the gatecheck checkout (suites are compiled from it).
+	ModuleRoot string
+	Profile    *impls.Profile
+	// Suites are the resolved suite names (see SelectSuites).
+	Suites []string
+	// Labels is a Ginkgo label filter for gatecheck's suites.
+	Labels string
+	// OutDir receives every report and log.
+	OutDir string
+	// Keep leaves the cluster and the installed implementation in place.
+	Keep bool
+	// Gate is the gate file; nil means the default gate.
+	Gate *gate.Gate
+	// Channel is the Gateway API channel to install; default standard.
+	Channel string
+	// TrafficScale multiplies the suites' request caps (suiteenv.EnvScale).
+	TrafficScale float64
+	Out          io.Writer
+}
+
+// Result is what a run produced.
+type Result struct {
+	// ExitCode follows the gate: 0 pass, 1 a verdict failed, 2 the run could not complete.
+	ExitCode int
+	Reasons  []string
+	Files    []string
+	Duration time.Duration
+}
+
+type step struct {
+	n, total int
+	out      io.Writer
+	start    time.Time
+}
+
+func (s *step) begin(what string) time.Time {
+	s.n++
+	fmt.Fprintf(s.out, "==> [%d/%d] %s (%s since start)\n", s.n, s.total, what, time.Since(s.start).Round(time.Second))
+	return time.Now()
+}
+
+func (s *step) done(what string, t time.Time) {
+	fmt.Fprintf(s.out, "    %s: done in %s\n", what, time.Since(t).Round(100*time.Millisecond))
+}
+
+// Run executes a whole run. Errors that stop the run before reports exist are returned; once
+// reports can be written, problems become report entries and the exit code says 2.
+func Run(ctx context.Context, cl Cluster, images ImageBuilder, o Options) (res Result, err error) {
+	start := time.Now()
+	out := o.Out
+	if out == nil {
+		out = io.Discard
+	}
+	if o.Channel == "" {
+		o.Channel = "standard"
+	}
+	if err := os.MkdirAll(filepath.Join(o.OutDir, "logs"), 0o755); err != nil {
+		return res, fmt.Errorf("create output dir: %w", err)
+	}
+	st := &step{total: 8, out: out, start: start}
+	runMeta := model.Run{
+		GatecheckVersion:  version.Version,
+		Implementation:    o.Profile.Name,
+		GatewayClass:      o.Profile.GatewayClass.Name,
+		ClusterProvider:   cl.Name(),
+		GatewayAPIVersion: version.GatewayAPIVersion,
+		GatewayAPIChannel: o.Channel,
+		Start:             start,
+	}
+	var incomplete []string
+	var ii *implInstaller
+
+	// Teardown runs on every exit path, with its own context: Ctrl-C cancels ctx, and the
+	// cleanup must still happen.
+	defer func() {
+		if o.Keep {
+			fmt.Fprintf(out, "==> keeping the cluster (--keep); kubeconfig: %s\n", cl.Kubeconfig())
+			return
+		}
+		tctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		t := time.Now()
+		fmt.Fprintln(out, "==> teardown: removing what this run created")
+		var errs []error
+		if ii != nil && cl.Name() == "existing" {
+			// On a cluster we did not create, remove the implementation we installed.
+			if uerr := ii.uninstall(tctx); uerr != nil {
+				errs = append(errs, fmt.Errorf("uninstall %s: %w", o.Profile.Name, uerr))
+			}
+		}
+		if derr := cl.Down(tctx); derr != nil {
+			errs = append(errs, fmt.Errorf("cluster down: %w", derr))
+		}
+		if len(errs) > 0 {
+			fmt.Fprintf(out, "    teardown problems: %v\n", errors.Join(errs...))
+			if err == nil && res.ExitCode == 0 {
+				res.ExitCode = 2
+				res.Reasons = append(res.Reasons, "teardown failed: "+errors.Join(errs...).Error())
+			}
+			return
+		}
+		fmt.Fprintf(out, "    teardown: done in %s\n", time.Since(t).Round(100*time.Millisecond))
+	}()
+
+	t := st.begin("cluster: " + cl.Name())
+	if err := cl.Up(ctx); err != nil {
+		return res, fmt.Errorf("cluster %s: %w", cl.Name(), err)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", cl.Kubeconfig())
+	if err != nil {
+		return res, fmt.Errorf("kubeconfig %s: %w", cl.Kubeconfig(), err)
+	}
+	cfg.QPS, cfg.Burst = 50, 100
+	runMeta.KubernetesVersion = serverVersion(cfg)
+	st.done("cluster "+runMeta.KubernetesVersion, t)
+
+	t = st.begin("images: build and load " + strings.Join(o.Profile.Images.Build, ", "))
+	archives, err := images.Build(ctx, o.Profile.Images.Build)
+	if err != nil {
+		return res, fmt.Errorf("images: %w", err)
+	}
+	for _, a := range o.Profile.Images.Archives {
+		if !filepath.IsAbs(a) {
+			a = filepath.Join(o.Profile.Dir, a)
+		}
+		archives = append(archives, a)
+	}
+	if err := cl.LoadImages(ctx, archives); err != nil {
+		return res, fmt.Errorf("load images: %w", err)
+	}
+	st.done(fmt.Sprintf("%d image archives", len(archives)), t)
+
+	t = st.begin("Gateway API CRDs " + version.GatewayAPIVersion + " (" + o.Channel + ")")
+	if err := gatewayapi.Install(ctx, cfg, o.Channel, out); err != nil {
+		return res, err
+	}
+	st.done("CRDs", t)
+
+	t = st.begin("install implementation " + o.Profile.Name)
+	ii = &implInstaller{profile: o.Profile, cfg: cfg, kubeconfig: cl.Kubeconfig(), out: out}
+	if err := ii.install(ctx); err != nil {
+		return res, err
+	}
+	if err := ii.waitReady(ctx); err != nil {
+		return res, err
+	}
+	st.done("implementation ready, GatewayClass "+o.Profile.GatewayClass.Name+" Accepted", t)
+
+	var parts []*model.Report
+	binDir := filepath.Join(o.OutDir, "bin")
+	_ = os.MkdirAll(binDir, 0o755)
+
+	t = st.begin("upstream conformance suite " + version.GatewayAPIVersion)
+	confYAML := filepath.Join(o.OutDir, "conformance-report.yaml")
+	if contains(o.Suites, ConformanceSuite) {
+		bin := filepath.Join(binDir, "conformance.test")
+		if cerr := compileTest(ctx, o.ModuleRoot, "./suites/conformance", bin, "conformance", out); cerr != nil {
+			incomplete = append(incomplete, cerr.Error())
+		} else {
+			logPath := filepath.Join(o.OutDir, "logs", "conformance.log")
+			fmt.Fprintf(out, "  running; full log: %s\n", logPath)
+			rerr := runStreaming(ctx, bin, conformanceArgs(o.Profile, confYAML, false),
+				[]string{"KUBECONFIG=" + cl.Kubeconfig()}, filepath.Join(o.ModuleRoot, "suites", "conformance"), logPath, out, "conformance:", conformanceProgress)
+			c, perr := ingest.ReadConformanceFile(confYAML)
+			switch {
+			case perr == nil:
+				parts = append(parts, &model.Report{Conformance: c})
+				if rerr != nil {
+					fmt.Fprintf(out, "  conformance suite exited %d (verdicts are in the report)\n", exitCodeOf(rerr))
+				}
+			case ctx.Err() != nil:
+				incomplete = append(incomplete, "conformance suite interrupted")
+			default:
+				incomplete = append(incomplete, fmt.Sprintf("conformance suite wrote no report (exit %d, see %s): %v", exitCodeOf(rerr), logPath, perr))
+			}
+		}
+	} else {
+		fmt.Fprintln(out, "  skipped (not in --suites)")
+	}
+	st.done("conformance", t)
+
+	t = st.begin("gatecheck suites")
+	env := suiteenv.Config{
+		Kubeconfig: cl.Kubeconfig(), GatewayClass: o.Profile.GatewayClass.Name, Impl: o.Profile.Name,
+		ReachMode: string(o.Profile.Reach.Mode), Artifacts: filepath.Join(o.OutDir, "artifacts"),
+		EchoImage: suiteenv.DefaultEchoImage, ProxyImage: suiteenv.DefaultProxyImage,
+		Features: o.Profile.Conformance.SupportedFeatures, Alpha: suiteenv.DefaultAlpha, Scale: o.TrafficScale,
+		SpecTimeout: 5 * time.Minute, TolerancePts: suiteenv.DefaultTolerancePts,
+	}
+	if env.ReachMode == "" {
+		env.ReachMode = string(impls.ReachStatusAddress)
+	}
+	if env.Scale <= 0 {
+		env.Scale = 1
+	}
+	if o.Gate != nil {
+		env.Alpha = o.Gate.Tolerance("alpha", env.Alpha)
+		env.TolerancePts = o.Gate.Tolerance("weightTolerancePts", env.TolerancePts)
+	}
+	_ = os.MkdirAll(env.Artifacts, 0o755)
+	for _, s := range o.Suites {
+		if s == ConformanceSuite {
+			continue
+		}
+		if ctx.Err() != nil {
+			incomplete = append(incomplete, "interrupted before suite "+s)
+			break
+		}
+		rep, serr := runGinkgoSuite(ctx, o, s, binDir, env, out)
+		if serr != nil {
+			incomplete = append(incomplete, serr.Error())
+		}
+		if rep != nil {
+			parts = append(parts, rep)
+		}
+	}
+	st.done("gatecheck suites", t)
+
+	t = st.begin("reports")
+	runMeta.End = time.Now()
+	if ctx.Err() != nil {
+		incomplete = append(incomplete, "run interrupted: "+ctx.Err().Error())
+	}
+	runMeta.Incomplete = incomplete
+	parts = append(parts, &model.Report{Run: runMeta})
+	rep, err := ingest.Combine(parts...)
+	if err != nil {
+		return res, err
+	}
+	g := o.Gate
+	if g == nil {
+		g = gate.Default()
+	}
+	res.ExitCode, res.Reasons = g.Evaluate(rep)
+	files, err := render.WriteAll(o.OutDir, rep)
+	if err != nil {
+		return res, fmt.Errorf("write reports: %w", err)
+	}
+	res.Files = files
+	st.done("reports", t)
+
+	t = st.begin("verdict")
+	res.Duration = time.Since(start)
+	for _, r := range res.Reasons {
+		fmt.Fprintf(out, "  - %s\n", r)
+	}
+	st.done(fmt.Sprintf("exit code %d", res.ExitCode), t)
+	return res, nil
+}
+
+func runGinkgoSuite(ctx context.Context, o Options, s, binDir string, env suiteenv.Config, out io.Writer) (*model.Report, error) {
+	bin := filepath.Join(binDir, s+".test")
+	if err := compileTest(ctx, o.ModuleRoot, "./suites/"+s, bin, "", out); err != nil {
+		return nil, fmt.Errorf("suite %s: %w", s, err)
+	}
+	jsonPath := filepath.Join(o.OutDir, "ginkgo-"+s+".json")
+	logPath := filepath.Join(o.OutDir, "logs", s+".log")
+	args := []string{"-test.v", "-test.timeout", "60m", "-ginkgo.v", "-ginkgo.no-color", "-ginkgo.json-report=" + jsonPath}
+	if o.Labels != "" {
+		args = append(args, "-ginkgo.label-filter="+o.Labels)
+	}
+	fmt.Fprintf(out, "  suite %s; full log: %s\n", s, logPath)
+	rerr := runStreaming(ctx, bin, args, env.Environ(), filepath.Join(o.ModuleRoot, "suites", s), logPath, out, s+":", ginkgoProgress)
+	rep, perr := ingest.ReadFile(jsonPath)
+	if perr != nil {
+		return nil, fmt.Errorf("suite %s wrote no readable report (exit %d, see %s): %w", s, exitCodeOf(rerr), logPath, perr)
+	}
+	return rep, nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+func serverVersion(cfg *rest.Config) string {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return ""
+	}
+	v, err := dc.ServerVersion()
+	if err != nil {
+		return ""
+	}
+	return v.GitVersion
+}

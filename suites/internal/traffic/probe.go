@@ -1,0 +1,143 @@
+package traffic
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gatecheck/gatecheck/suites/internal/verdict"
+)
+
+// WeightsProbe checks a live route's split: converge, then sample until the sequential test
+// decides.
+type WeightsProbe struct {
+	Driver   *Driver
+	Backends []verdict.Backend
+	Config   verdict.Config
+	// MaxFailures is how many failed requests are tolerated (left out of the shares).
+	MaxFailures int
+	// Converge is the number of consecutive identified 2xx responses required before
+	// sampling; 0 skips it. ConvergeTimeout bounds that wait (default 30s).
+	Converge        int
+	ConvergeTimeout time.Duration
+}
+
+// WeightsReport is what a weights probe found; it is written as JSON or text.
+type WeightsReport struct {
+	URL          string          `json:"url"`
+	Host         string          `json:"host,omitempty"`
+	Header       []string        `json:"header,omitempty"`
+	Fresh        bool            `json:"freshConnections"`
+	H2C          bool            `json:"h2c"`
+	ConvergeTime time.Duration   `json:"convergeTime,omitempty"`
+	Verdict      verdict.Verdict `json:"verdict"`
+	Traffic      Summary         `json:"traffic"`
+}
+
+// ErrNotConverged marks a probe whose target never answered consistently, so nothing was
+// measured.
+type ErrNotConverged struct{ Err error }
+
+func (e *ErrNotConverged) Error() string { return e.Err.Error() }
+func (e *ErrNotConverged) Unwrap() error { return e.Err }
+
+// Run converges (if asked) and samples. The error is for a probe that could not measure;
+// a failed verdict is in the report.
+func (p *WeightsProbe) Run(ctx context.Context) (WeightsReport, error) {
+	rep := WeightsReport{URL: p.Driver.URL, Host: p.Driver.Host, Fresh: p.Driver.FreshConnections, H2C: p.Driver.H2C}
+	for k, vs := range p.Driver.Header {
+		for _, v := range vs {
+			rep.Header = append(rep.Header, k+": "+v)
+		}
+	}
+	seq, err := verdict.NewSequential(p.Backends, p.Config)
+	if err != nil {
+		return rep, fmt.Errorf("weights probe: %w", err)
+	}
+	if err := p.Driver.init(); err != nil {
+		return rep, err
+	}
+	if p.Converge > 0 {
+		timeout := p.ConvergeTimeout
+		if timeout <= 0 {
+			timeout = 30 * time.Second
+		}
+		took, err := p.Driver.Converge(ctx, p.Converge, timeout, nil)
+		rep.ConvergeTime = took
+		if err != nil {
+			return rep, &ErrNotConverged{Err: err}
+		}
+	}
+	cfg := p.Config
+	if cfg.MaxRequests == 0 {
+		cfg.MaxRequests = verdict.DefaultMaxRequests
+	}
+	v, sum, err := Sample(ctx, p.Driver, seq, cfg.MaxRequests, p.MaxFailures)
+	rep.Verdict, rep.Traffic = v, sum
+	return rep, err
+}
+
+// WriteText renders the report for a person.
+func (r WeightsReport) WriteText(w io.Writer) error {
+	v := r.Verdict
+	var b strings.Builder
+	target := r.URL
+	if r.Host != "" {
+		target += " (Host: " + r.Host + ")"
+	}
+	conn := "keep-alive connections"
+	if r.Fresh {
+		conn = "one connection per request"
+	}
+	proto := "HTTP/1.1"
+	if r.H2C {
+		proto = "h2c"
+	}
+	fmt.Fprintf(&b, "probe weights %s, %s, %s\n", target, proto, conn)
+	for _, h := range r.Header {
+		fmt.Fprintf(&b, "  header %s\n", h)
+	}
+	fmt.Fprintf(&b, "verdict: %s: %s\n", strings.ToUpper(string(v.Decision)), v.Message)
+	failures := "none"
+	if f := r.Traffic.Failures(); f > 0 {
+		failures = fmt.Sprintf("%d (%s)", f, r.Traffic.FailureText())
+	}
+	fmt.Fprintf(&b, "n: %d responses counted (cap %d); %d sent in %s; failed requests: %s\n",
+		v.N, v.MaxRequests, r.Traffic.Sent, r.Traffic.Elapsed.Round(time.Millisecond), failures)
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	level := "CI"
+	if len(v.Backends) > 0 {
+		level = fmt.Sprintf("%.4g%% CI", 100*v.Backends[0].Interval.Level)
+	}
+	fmt.Fprintf(tw, "  backend\tweight\tdeclared\tobserved\t%s\tcount\t\n", level)
+	for _, br := range v.Backends {
+		mark := ""
+		if !br.Pass {
+			mark = "  <- off"
+		}
+		fmt.Fprintf(tw, "  %s\t%g\t%.1f%%\t%.2f%%\t%.2f–%.2f%%\t%d\t%s\n", br.Name, br.Weight, 100*br.Declared,
+			100*br.Observed, 100*br.Interval.Lo, 100*br.Interval.Hi, br.Count, mark)
+	}
+	for name, c := range v.Undeclared {
+		fmt.Fprintf(tw, "  %s\t(undeclared)\t0.0%%\t%.2f%%\t\t%d\t  <- off\n", name, 100*float64(c)/float64(max(v.N, 1)), c)
+	}
+	_ = tw.Flush()
+	if v.DF > 0 {
+		fmt.Fprintf(&b, "chi-square: %.3g (df %d), p-value %.3g (goodness of fit; reported, not used to decide)\n", v.ChiSquare, v.DF, v.PValue)
+	}
+	fmt.Fprintf(&b, "test: sequential per share; tolerance ±%.2g pts; a %.2g-pt skew is caught with power %.4f; false-failure <= %.2g (target %.2g)\n",
+		100*v.Tolerance, 100*v.Delta, v.Power, v.AchievedAlpha, v.Alpha)
+	l := r.Traffic.Latency
+	fmt.Fprintf(&b, "latency: p50 %.2fms p90 %.2fms p99 %.2fms max %.2fms (%d samples)\n", l.P50, l.P90, l.P99, l.Max, l.Count)
+	if r.ConvergeTime > 0 {
+		fmt.Fprintf(&b, "converged in %s before sampling\n", r.ConvergeTime.Round(time.Millisecond))
+	}
+	for _, wmsg := range v.Warnings {
+		fmt.Fprintf(&b, "warning: %s\n", wmsg)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

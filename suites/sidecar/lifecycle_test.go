@@ -1,0 +1,83 @@
+package sidecar_test
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/gatecheck/gatecheck/echo-backend/pkg/lifecycle"
+	"github.com/gatecheck/gatecheck/suites/sidecar/timeline"
+)
+
+// The echo-backend lifecycle endpoints the probes use.
+const (
+	lifecycleStartupPath = "/startup"
+	lifecycleReadyPath   = "/ready"
+)
+
+// parseLifecycleLine reads the echo-backend events format ("<unix-ms> <time> <container>
+// <event> [k=v ...]") with echo-backend's own parser. Lines whose first field is not a number
+// are other output on the container's stdout/stderr, not events.
+func parseLifecycleLine(line string) (timeline.Event, bool, error) {
+	f := strings.Fields(line)
+	if len(f) == 0 {
+		return timeline.Event{}, false, nil
+	}
+	if _, err := strconv.ParseInt(f[0], 10, 64); err != nil {
+		return timeline.Event{}, false, nil
+	}
+	e, err := lifecycle.ParseEvent(line)
+	if err != nil {
+		return timeline.Event{}, false, err
+	}
+	keys := make([]string, 0, len(e.Fields))
+	for k := range e.Fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var detail []string
+	for _, k := range keys {
+		detail = append(detail, k+"="+e.Fields[k])
+	}
+	return timeline.Event{Time: e.Time, Container: e.Container, Kind: e.Name, Detail: strings.Join(detail, " ")}, true, nil
+}
+
+// lifecycleArgs turns the fixtures' short options ("name=main", "startup-delay=1s", ...) into
+// echo-backend lifecycle flags. Keys: name, port, startup-delay, ready-delay,
+// termination-delay, exit-code, exit-after, crash-after, outbound.
+func lifecycleArgs(kv ...string) ([]string, error) {
+	args := []string{"lifecycle", "--events-file=" + eventsDir + "/events.log"}
+	for _, s := range kv {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok {
+			return nil, fmt.Errorf("lifecycle option %q: want key=value", s)
+		}
+		switch k {
+		case "name":
+			args = append(args, "--container="+v)
+		case "port":
+			args = append(args, "--listen=:"+v)
+		case "startup-delay", "ready-delay", "termination-delay", "exit-code", "exit-after", "crash-after", "crash-exit-code":
+			args = append(args, "--"+k+"="+v)
+		case "outbound":
+			args = append(args, "--outbound-url="+v)
+		default:
+			return nil, fmt.Errorf("lifecycle option %q: unknown key %q", s, k)
+		}
+	}
+	return args, nil
+}
+
+// echoArgs are the flags of echo-backend's plain HTTP mode. Keys: port.
+func echoArgs(kv ...string) ([]string, error) {
+	var args []string
+	for _, s := range kv {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok || k != "port" {
+			return nil, fmt.Errorf("echo option %q: want port=N", s)
+		}
+		args = append(args, "--http-port="+v)
+	}
+	return args, nil
+}
