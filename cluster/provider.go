@@ -156,3 +156,9 @@ func Recorded() Name {
 	}
 	return n
 }
+
+var (
+	_ Provider = (*host.Provider)(nil)
+	_ Provider = (*kind.Provider)(nil)
+	_ Provider = (*existing.Provider)(nil)
+)

@@ -91,14 +91,24 @@ func (l *lockedBuf) String() string {
 	return l.b.String()
 }
 
-var listenRE = regexp.MustCompile(`msg="?(listening|admin API listening)"? addr=(\S+)`)
+var listenRE = regexp.MustCompile(`msg="?(listening|admin API listening)"? .*?\baddr=(\S+)`)
 
 func startProc(t testing.TB, env []string, args ...string) (*proc, string, string) {
+	t.Helper()
+	return startProcOut(t, nil, env, args...)
+}
+
+// startProcOut is startProc with the child's stdout sent to stdout (e.g. /dev/null) instead
+// of a buffer the test can read.
+func startProcOut(t testing.TB, stdout *os.File, env []string, args ...string) (*proc, string, string) {
 	t.Helper()
 	p := &proc{stdout: &lockedBuf{}, addrs: make(chan [2]string, 2), done: make(chan error, 1)}
 	p.cmd = exec.Command(binary(t), args...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout = p.stdout
+	if stdout != nil {
+		p.cmd.Stdout = stdout
+	}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

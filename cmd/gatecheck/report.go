@@ -55,8 +55,7 @@ results could not be read. See reports/README.md.`,
 				}
 				name = gateFile
 			}
-			code, reasons := gt.Evaluate(r)
-			r.Gate = &model.GateResult{File: name, Code: code, Reasons: reasons}
+			code, reasons := gt.Apply(r, name)
 			written, err := render.WriteAll(out, r)
 			for _, p := range written {
 				g.Logger.Info("wrote report", "path", p)

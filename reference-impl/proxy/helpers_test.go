@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,6 +36,7 @@ type testBackend struct {
 	addr  *net.TCPAddr
 	hits  atomic.Int64
 	delay time.Duration // applied to every request
+	last  atomic.Pointer[echo]
 }
 
 func startBackend(t testing.TB, name string) *testBackend {
@@ -66,10 +68,12 @@ func (b *testBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	e := &echo{Backend: b.name, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
+		Host: r.Host, Proto: r.Proto, Headers: r.Header, Body: string(body)}
+	b.last.Store(e)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Backend", b.name)
-	json.NewEncoder(w).Encode(echo{Backend: b.name, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
-		Host: r.Host, Proto: r.Proto, Headers: r.Header, Body: string(body)})
+	json.NewEncoder(w).Encode(e)
 }
 
 // irBackend is b as a weighted ir.Backend.
@@ -154,3 +158,7 @@ func do(t testing.TB, c *http.Client, method, url, host string, hdr map[string]s
 	json.Unmarshal(body, &e)
 	return res, e
 }
+
+type stringsBuilder = strings.Builder
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

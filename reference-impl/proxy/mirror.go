@@ -7,15 +7,18 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 )
 
 // mirrorer sends fire-and-forget copies of requests. A copy runs in its own goroutine with a
 // context detached from the client's, its own timeout and its own connection pool, and only
-// if a concurrency slot is free; otherwise it is dropped and counted. So a slow, failing or
-// refusing mirror never delays or fails the primary request.
+// if one of its mirror backend's concurrency slots is free; otherwise it is dropped and
+// counted. So a slow, failing or refusing mirror never delays or fails the primary request,
+// and one slow mirror backend cannot starve the others.
 type mirrorer struct {
-	sem     chan struct{}
+	limit   int
+	sems    sync.Map // backend name -> chan struct{}
 	timeout time.Duration
 	maxBody int64
 	up      *upstreams
@@ -31,20 +34,25 @@ func (m *mirrorer) send(st *reqState, b *backend) {
 	if b == nil {
 		return
 	}
+	v, ok := m.sems.Load(b.name)
+	if !ok {
+		v, _ = m.sems.LoadOrStore(b.name, make(chan struct{}, m.limit))
+	}
+	sem := v.(chan struct{})
 	select {
-	case m.sem <- struct{}{}:
+	case sem <- struct{}{}:
 	default:
 		m.metrics.mirror(b.name, "dropped_saturated")
 		return
 	}
 	addr := b.next()
 	if addr == "" {
-		<-m.sem
+		<-sem
 		m.metrics.mirror(b.name, "failed_no_endpoints")
 		return
 	}
 	if !m.readBody(st) {
-		<-m.sem
+		<-sem
 		m.metrics.mirror(b.name, "dropped_body_too_large")
 		return
 	}
@@ -60,7 +68,7 @@ func (m *mirrorer) send(st *reqState, b *backend) {
 	method, host, body := r.Method, st.host, st.body
 	h2c := b.h2c
 	go func() {
-		defer func() { <-m.sem }()
+		defer func() { <-sem }()
 		ctx, cancel := context.WithTimeout(context.Background(), m.timeout)
 		defer cancel()
 		req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))

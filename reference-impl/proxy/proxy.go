@@ -28,8 +28,8 @@ type Options struct {
 	DialTimeout time.Duration
 	// MirrorTimeout bounds one mirrored request; default 10 s.
 	MirrorTimeout time.Duration
-	// MirrorConcurrency is how many mirrored requests may be in flight; more are dropped and
-	// counted. Default 256.
+	// MirrorConcurrency is how many mirrored requests may be in flight per mirror backend;
+	// more are dropped and counted. Default 256.
 	MirrorConcurrency int
 	// MirrorMaxBody is the largest request body copied to mirrors; a request with a larger
 	// body is not mirrored (counted as dropped). Default 1 MiB.
@@ -81,7 +81,7 @@ func New(opts Options) *Proxy {
 	}
 	p.up = newUpstreams(p.dialer, 0)
 	p.mirror = &mirrorer{
-		sem:     make(chan struct{}, orDefault(opts.MirrorConcurrency, 256)),
+		limit:   orDefault(opts.MirrorConcurrency, 256),
 		timeout: orDefault(opts.MirrorTimeout, 10*time.Second),
 		maxBody: orDefault(opts.MirrorMaxBody, 1<<20),
 		up:      newUpstreams(p.dialer, 64),

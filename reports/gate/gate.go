@@ -185,7 +185,7 @@ func match(pattern, name string) bool {
 }
 
 // Tolerance returns the override for key, or def when the gate has none. Keys are the suites'
-// own (see reports/README.md), e.g. "weight.tolerance".
+// own (see reports/README.md), e.g. "weightTolerancePts".
 func (g *Gate) Tolerance(key string, def float64) float64 {
 	if g == nil {
 		return def
@@ -212,6 +212,16 @@ func (g *Gate) mayFail(sp model.Spec) bool {
 		}
 	}
 	return false
+}
+
+// Apply evaluates r and records the verdict in r.Gate, so that the rendered reports show it;
+// name says which gate file was used.
+func (g *Gate) Apply(r *model.Report, name string) (code int, reasons []string) {
+	code, reasons = g.Evaluate(r)
+	if r != nil {
+		r.Gate = &model.GateResult{File: name, Code: code, Reasons: reasons}
+	}
+	return code, reasons
 }
 
 // Evaluate gates r with the default gate.

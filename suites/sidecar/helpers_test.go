@@ -358,6 +358,9 @@ func (v *verdict) record(title, message string, variants ...model.SidecarTimelin
 		}
 		message = strings.TrimSpace(message + " FAILED: " + strings.Join(firsts, "; "))
 	}
+	if variants == nil {
+		variants = []model.SidecarTimeline{}
+	}
 	AddReportEntry(model.Entry(title, &model.SidecarTimelines{Variants: variants, Decision: d, Message: message}))
 	Expect(errors.Join(v.errs...)).NotTo(HaveOccurred())
 }

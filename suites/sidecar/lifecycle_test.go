@@ -45,9 +45,12 @@ func parseLifecycleLine(line string) (timeline.Event, bool, error) {
 
 // lifecycleArgs turns the fixtures' short options ("name=main", "startup-delay=1s", ...) into
 // echo-backend lifecycle flags. Keys: name, port, startup-delay, ready-delay,
-// termination-delay, exit-code, exit-after, crash-after, outbound.
+// termination-delay, exit-code, exit-after, crash-after, crash-exit-code, outbound. Without a
+// port the /startup and /ready endpoints are off (containers of a Pod share one network
+// namespace, so two on the default port would collide).
 func lifecycleArgs(kv ...string) ([]string, error) {
-	args := []string{"lifecycle", "--events-file=" + eventsDir + "/events.log"}
+	args := []string{"--mode=lifecycle", "--events-file=" + eventsDir + "/events.log"}
+	port := false
 	for _, s := range kv {
 		k, v, ok := strings.Cut(s, "=")
 		if !ok {
@@ -55,9 +58,10 @@ func lifecycleArgs(kv ...string) ([]string, error) {
 		}
 		switch k {
 		case "name":
-			args = append(args, "--container="+v)
+			args = append(args, "--name="+v)
 		case "port":
-			args = append(args, "--listen=:"+v)
+			args = append(args, "--addr=:"+v)
+			port = true
 		case "startup-delay", "ready-delay", "termination-delay", "exit-code", "exit-after", "crash-after", "crash-exit-code":
 			args = append(args, "--"+k+"="+v)
 		case "outbound":
@@ -66,18 +70,21 @@ func lifecycleArgs(kv ...string) ([]string, error) {
 			return nil, fmt.Errorf("lifecycle option %q: unknown key %q", s, k)
 		}
 	}
+	if !port {
+		args = append(args, "--addr=")
+	}
 	return args, nil
 }
 
-// echoArgs are the flags of echo-backend's plain HTTP mode. Keys: port.
+// echoArgs are the flags of echo-backend's plain HTTP mode, records admin API off. Keys: port.
 func echoArgs(kv ...string) ([]string, error) {
-	var args []string
+	args := []string{"--mode=http", "--admin-addr="}
 	for _, s := range kv {
 		k, v, ok := strings.Cut(s, "=")
 		if !ok || k != "port" {
 			return nil, fmt.Errorf("echo option %q: want port=N", s)
 		}
-		args = append(args, "--http-port="+v)
+		args = append(args, "--addr=:"+v)
 	}
 	return args, nil
 }

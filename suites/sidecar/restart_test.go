@@ -17,7 +17,7 @@ var _ = Describe("Native sidecar crash", Label("sidecar", "lifecycle:restart"), 
 			name := "restart-" + strings.ToLower(string(policy))
 			pod := createPod(ctx, renderPod("restart.yaml", params(name, map[string]any{"RestartPolicy": string(policy), "CrashAfter": "2s"})))
 			// CrashLoopBackOff grows from 10 s; one restart is what the spec needs.
-			p := waitPod(ctx, pod.Name, "sidecar restarted and running again", 3*time.Minute, func(p *corev1.Pod) (bool, string) {
+			waitPod(ctx, pod.Name, "sidecar restarted and running again", 3*time.Minute, func(p *corev1.Pod) (bool, string) {
 				st, _ := containerStatus(p, "sidecar")
 				return st.RestartCount >= 1 && st.State.Running != nil, fmt.Sprintf("sidecar restarts=%d %s", st.RestartCount, stateString(st.State))
 			})

@@ -72,7 +72,9 @@ type Result struct {
 }
 
 // OK reports a 2xx response whose backend was identified.
-func (r Result) OK() bool { return r.Err == nil && r.Status >= 200 && r.Status < 300 && r.Backend != "" }
+func (r Result) OK() bool {
+	return r.Err == nil && r.Status >= 200 && r.Status < 300 && r.Backend != ""
+}
 
 // Limit bounds a run; zero fields do not bound. A run also ends when observe says stop.
 type Limit struct {

@@ -33,13 +33,13 @@ type Verdict struct {
 	Delta       float64 `json:"delta"`
 	// ChiSquare, DF and PValue: Pearson's goodness of fit over the positive-weight
 	// backends, for reporting only.
-	ChiSquare  float64          `json:"chiSquare"`
-	DF         int              `json:"df"`
-	PValue     float64          `json:"pValue"`
-	Backends   []BackendResult  `json:"backends"`
-	Undeclared map[string]int   `json:"undeclared,omitempty"`
-	Tests      []SideTest       `json:"tests,omitempty"`
-	Warnings   []string         `json:"warnings,omitempty"`
+	ChiSquare  float64         `json:"chiSquare"`
+	DF         int             `json:"df"`
+	PValue     float64         `json:"pValue"`
+	Backends   []BackendResult `json:"backends"`
+	Undeclared map[string]int  `json:"undeclared,omitempty"`
+	Tests      []SideTest      `json:"tests,omitempty"`
+	Warnings   []string        `json:"warnings,omitempty"`
 }
 
 // BackendResult is one backend's declared and observed share.

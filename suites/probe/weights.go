@@ -1,20 +1,55 @@
-package traffic
+package probe
 
 import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/gatecheck/gatecheck/suites/internal/traffic"
 	"github.com/gatecheck/gatecheck/suites/internal/verdict"
+)
+
+// Re-exported so that callers outside suites/ (the CLI) can name them.
+type (
+	Backend  = verdict.Backend
+	Verdict  = verdict.Verdict
+	Decision = verdict.Decision
+	Config   = verdict.Config
+	Driver   = traffic.Driver
+	Summary  = traffic.Summary
+)
+
+// Decisions and defaults, re-exported.
+const (
+	Pass               = verdict.Pass
+	Fail               = verdict.Fail
+	Inconclusive       = verdict.Inconclusive
+	DefaultAlpha       = verdict.DefaultAlpha
+	DefaultPower       = verdict.DefaultPower
+	DefaultTolerance   = verdict.DefaultTolerance
+	DefaultMaxRequests = verdict.DefaultMaxRequests
+)
+
+// DefaultIdentityFields are the JSON fields naming the backend, tried in order.
+var DefaultIdentityFields = traffic.DefaultIdentityFields
+
+// ParseBackends reads "v2=90,v3=10".
+func ParseBackends(s string) ([]Backend, error) { return verdict.ParseBackends(s) }
+
+// JSONIdentity and HeaderIdentity choose how a response names its backend.
+var (
+	JSONIdentity   = traffic.JSONIdentity
+	HeaderIdentity = traffic.HeaderIdentity
 )
 
 // WeightsProbe checks a live route's split: converge, then sample until the sequential test
 // decides.
 type WeightsProbe struct {
-	Driver   *Driver
+	Driver   *traffic.Driver
 	Backends []verdict.Backend
 	Config   verdict.Config
 	// MaxFailures is how many failed requests are tolerated (left out of the shares).
@@ -34,7 +69,7 @@ type WeightsReport struct {
 	H2C          bool            `json:"h2c"`
 	ConvergeTime time.Duration   `json:"convergeTime,omitempty"`
 	Verdict      verdict.Verdict `json:"verdict"`
-	Traffic      Summary         `json:"traffic"`
+	Traffic      traffic.Summary `json:"traffic"`
 }
 
 // ErrNotConverged marks a probe whose target never answered consistently, so nothing was
@@ -57,9 +92,6 @@ func (p *WeightsProbe) Run(ctx context.Context) (WeightsReport, error) {
 	if err != nil {
 		return rep, fmt.Errorf("weights probe: %w", err)
 	}
-	if err := p.Driver.init(); err != nil {
-		return rep, err
-	}
 	if p.Converge > 0 {
 		timeout := p.ConvergeTimeout
 		if timeout <= 0 {
@@ -75,7 +107,7 @@ func (p *WeightsProbe) Run(ctx context.Context) (WeightsReport, error) {
 	if cfg.MaxRequests == 0 {
 		cfg.MaxRequests = verdict.DefaultMaxRequests
 	}
-	v, sum, err := Sample(ctx, p.Driver, seq, cfg.MaxRequests, p.MaxFailures)
+	v, sum, err := traffic.Sample(ctx, p.Driver, seq, cfg.MaxRequests, p.MaxFailures)
 	rep.Verdict, rep.Traffic = v, sum
 	return rep, err
 }
@@ -121,7 +153,13 @@ func (r WeightsReport) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "  %s\t%g\t%.1f%%\t%.2f%%\t%.2f–%.2f%%\t%d\t%s\n", br.Name, br.Weight, 100*br.Declared,
 			100*br.Observed, 100*br.Interval.Lo, 100*br.Interval.Hi, br.Count, mark)
 	}
-	for name, c := range v.Undeclared {
+	names := make([]string, 0, len(v.Undeclared))
+	for name := range v.Undeclared {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		c := v.Undeclared[name]
 		fmt.Fprintf(tw, "  %s\t(undeclared)\t0.0%%\t%.2f%%\t\t%d\t  <- off\n", name, 100*float64(c)/float64(max(v.N, 1)), c)
 	}
 	_ = tw.Flush()

@@ -1,0 +1,411 @@
+//go:build e2e
+
+package cluster_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/gatecheck/gatecheck/cluster"
+	"github.com/gatecheck/gatecheck/cluster/images"
+)
+
+const stateDir = "/var/lib/gatecheck/host"
+
+// TestHostClusterEndToEnd brings the host cluster up from nothing, checks up is idempotent
+// and recovers from a killed component, runs echo-backend behind a Service, a native-sidecar
+// pod, tears down and checks nothing is left. Run as root:
+//
+//	go test -tags e2e ./cluster/... -run TestHostClusterEndToEnd -v -timeout 30m
+func TestHostClusterEndToEnd(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the host cluster needs root")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	p, err := cluster.New(cluster.Host, cluster.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// From nothing: whatever an earlier run left goes first.
+	if err := p.Down(ctx); err != nil {
+		t.Fatalf("initial Down: %v", err)
+	}
+	assertNothingLeft(t)
+
+	start := time.Now()
+	if err := p.Up(ctx); err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	t.Logf("BRING-UP: host cluster up (node Ready + default ServiceAccount) in %s", time.Since(start).Round(10*time.Millisecond))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("cluster left for debugging? no: tearing down; logs are in %s/logs", stateDir)
+		}
+	})
+
+	// Up twice: the second call finds it up and returns fast without restarting anything.
+	pidsBefore := pidFiles(t)
+	again := time.Now()
+	if err := p.Up(ctx); err != nil {
+		t.Fatalf("second Up: %v", err)
+	}
+	if d := time.Since(again); d > 5*time.Second {
+		t.Errorf("second Up took %s; want < 5s (already up)", d)
+	}
+	if after := pidFiles(t); fmt.Sprint(after) != fmt.Sprint(pidsBefore) {
+		t.Errorf("second Up changed PIDs %v -> %v; want untouched", pidsBefore, after)
+	}
+
+	// A killed run: SIGKILL the API server and the scheduler, then Up must recover.
+	for _, name := range []string{"kube-apiserver", "kube-scheduler"} {
+		pid := pidsBefore[name]
+		if pid == 0 {
+			t.Fatalf("no PID recorded for %s", name)
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill %s: %v", name, err)
+		}
+	}
+	recover := time.Now()
+	if err := p.Up(ctx); err != nil {
+		t.Fatalf("Up after killed components: %v", err)
+	}
+	t.Logf("RECOVERY: up after killed components in %s", time.Since(recover).Round(10*time.Millisecond))
+	st, err := p.Describe(ctx)
+	if err != nil || !st.Up {
+		t.Fatalf("Describe after recovery = %+v, %v; want up", st, err)
+	}
+	t.Logf("Kubernetes %s, kubeconfig %s", st.KubernetesVersion, p.Kubeconfig())
+
+	cs := client(t, p.Kubeconfig())
+	loadEchoBackend(ctx, t, p, log)
+	ns := namespace(ctx, t, cs)
+	echoBehindService(ctx, t, cs, ns)
+	sidecarStartOrder(ctx, t, cs, ns)
+
+	down := time.Now()
+	if err := p.Down(ctx); err != nil {
+		t.Fatalf("Down: %v", err)
+	}
+	t.Logf("TEARDOWN: down in %s", time.Since(down).Round(10*time.Millisecond))
+	assertNothingLeft(t)
+	if err := p.Down(ctx); err != nil {
+		t.Fatalf("second Down: %v", err)
+	}
+	assertNothingLeft(t)
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+func pidFiles(t *testing.T) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	files, _ := filepath.Glob(filepath.Join(stateDir, "run", "*.pid"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		pid, _ := strconv.Atoi(strings.SplitN(strings.TrimSpace(string(data)), "\n", 2)[0])
+		out[strings.TrimSuffix(filepath.Base(f), ".pid")] = pid
+	}
+	return out
+}
+
+func client(t *testing.T, kubeconfig string) *kubernetes.Clientset {
+	t.Helper()
+	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+func loadEchoBackend(ctx context.Context, t *testing.T, p cluster.Provider, log *slog.Logger) {
+	t.Helper()
+	spec := images.Default()[0]
+	if spec.Name != "echo-backend" {
+		t.Fatalf("first default image is %s; want echo-backend", spec.Name)
+	}
+	spec.Required = true
+	start := time.Now()
+	if _, err := cluster.BuildAndLoadImages(ctx, p, "", []images.Spec{spec}, log); err != nil {
+		t.Fatalf("build and load echo-backend: %v", err)
+	}
+	t.Logf("echo-backend image built and loaded in %s", time.Since(start).Round(10*time.Millisecond))
+}
+
+func namespace(ctx context.Context, t *testing.T, cs kubernetes.Interface) string {
+	t.Helper()
+	ns, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "gatecheck-e2e-"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The namespace's default ServiceAccount must exist before pods can be created in it.
+	waitFor(ctx, t, "default ServiceAccount in "+ns.Name, time.Minute, func() error {
+		_, err := cs.CoreV1().ServiceAccounts(ns.Name).Get(ctx, "default", metav1.GetOptions{})
+		return err
+	})
+	return ns.Name
+}
+
+func waitFor(ctx context.Context, t *testing.T, what string, timeout time.Duration, check func() error) {
+	t.Helper()
+	start := time.Now()
+	next := start.Add(5 * time.Second)
+	for {
+		err := check()
+		if err == nil {
+			t.Logf("%s: ok after %s", what, time.Since(start).Round(10*time.Millisecond))
+			return
+		}
+		if time.Since(start) > timeout || ctx.Err() != nil {
+			t.Fatalf("%s: gave up after %s: %v", what, time.Since(start).Round(time.Second), err)
+		}
+		if time.Now().After(next) {
+			t.Logf("still waiting for %s (%s so far): %v", what, time.Since(start).Round(time.Second), err)
+			next = time.Now().Add(5 * time.Second)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func echoBehindService(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) {
+	t.Helper()
+	labels := map[string]string{"app": "echo"}
+	replicas := int32(1)
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: ns},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name:            "echo",
+					Image:           images.EchoBackendImage,
+					ImagePullPolicy: corev1.PullNever,
+					Args:            []string{"--mode=http", "--addr=:3000", "--backend=e2e"},
+					Env: []corev1.EnvVar{
+						{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+						{Name: "NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
+					},
+					Ports:          []corev1.ContainerPort{{ContainerPort: 3000}},
+					ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(3000)}}, PeriodSeconds: 1},
+				}}},
+			},
+		},
+	}
+	applied := time.Now()
+	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: ns},
+		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(3000)}}},
+	}
+	svcObj, err := cs.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pod corev1.Pod
+	waitFor(ctx, t, "echo-backend Deployment pod Ready", 2*time.Minute, func() error {
+		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=echo"})
+		if err != nil {
+			return err
+		}
+		for _, p := range pods.Items {
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && p.Status.PodIP != "" {
+					pod = p
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("%d pods, none Ready yet", len(pods.Items))
+	})
+	t.Logf("echo pod %s Ready %s after create, IP %s", pod.Name, time.Since(applied).Round(10*time.Millisecond), pod.Status.PodIP)
+
+	get := func(url string) error {
+		c := &http.Client{Timeout: 2 * time.Second}
+		resp, err := c.Get(url)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: got %s; want 200 OK", url, resp.Status)
+		}
+		var echo struct {
+			Pod       string `json:"pod"`
+			Namespace string `json:"namespace"`
+			Path      string `json:"path"`
+		}
+		if err := json.Unmarshal(body, &echo); err != nil {
+			return fmt.Errorf("GET %s: body %q is not the JSON echo: %w", url, body, err)
+		}
+		if echo.Pod != pod.Name || echo.Namespace != ns || echo.Path != "/e2e" {
+			return fmt.Errorf("GET %s: got pod=%q namespace=%q path=%q; want %q %q /e2e", url, echo.Pod, echo.Namespace, echo.Path, pod.Name, ns)
+		}
+		return nil
+	}
+	waitFor(ctx, t, "echo via pod IP "+pod.Status.PodIP, 30*time.Second, func() error {
+		return get("http://" + net.JoinHostPort(pod.Status.PodIP, "3000") + "/e2e")
+	})
+	waitFor(ctx, t, "echo via ClusterIP "+svcObj.Spec.ClusterIP, 30*time.Second, func() error {
+		return get("http://" + net.JoinHostPort(svcObj.Spec.ClusterIP, "80") + "/e2e")
+	})
+}
+
+// sidecarStartOrder runs echo-backend's lifecycle mode as a native sidecar (an init
+// container with restartPolicy Always and a startup probe) and a main container, and reads
+// the millisecond-stamped events each logs: the main container must start only after the
+// sidecar reported started.
+func sidecarStartOrder(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) {
+	t.Helper()
+	always := corev1.ContainerRestartPolicyAlways
+	mount := []corev1.VolumeMount{{Name: "events", MountPath: "/events"}}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "sidecar-order", Namespace: ns},
+		Spec: corev1.PodSpec{
+			Volumes: []corev1.Volume{{Name: "events", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+			InitContainers: []corev1.Container{{
+				Name: "sidecar", Image: images.EchoBackendImage, ImagePullPolicy: corev1.PullNever,
+				RestartPolicy: &always,
+				Args:          []string{"--mode=lifecycle", "--name=sidecar", "--events-file=/events/log", "--addr=:8081", "--admin-addr=", "--startup-delay=1500ms"},
+				VolumeMounts:  mount,
+				StartupProbe: &corev1.Probe{
+					ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/startup", Port: intstr.FromInt32(8081)}},
+					PeriodSeconds: 1, FailureThreshold: 30,
+				},
+			}},
+			Containers: []corev1.Container{{
+				Name: "main", Image: images.EchoBackendImage, ImagePullPolicy: corev1.PullNever,
+				Args:         []string{"--mode=lifecycle", "--name=main", "--events-file=/events/log", "--addr=:8082", "--admin-addr="},
+				VolumeMounts: mount,
+			}},
+		},
+	}
+	if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(ctx, t, "sidecar pod Ready", 2*time.Minute, func() error {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				return nil
+			}
+		}
+		return fmt.Errorf("phase %s", p.Status.Phase)
+	})
+	events := map[string]int64{} // "container event" -> unix ms
+	var lines []string
+	for _, c := range []string{"sidecar", "main"} {
+		raw, err := cs.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{Container: c}).DoRaw(ctx)
+		if err != nil {
+			t.Fatalf("logs of %s: %v", c, err)
+		}
+		sc := bufio.NewScanner(strings.NewReader(string(raw)))
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			if len(f) < 4 {
+				continue
+			}
+			ms, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				continue
+			}
+			key := f[2] + " " + f[3]
+			if _, seen := events[key]; !seen {
+				events[key] = ms
+			}
+			lines = append(lines, sc.Text())
+		}
+	}
+	t.Logf("sidecar pod events:\n%s", strings.Join(lines, "\n"))
+	sidecarStarted, ok1 := events["sidecar started"]
+	mainStarting, ok2 := events["main starting"]
+	if !ok1 || !ok2 {
+		t.Fatalf("events %v; want 'sidecar started' and 'main starting'", events)
+	}
+	if mainStarting < sidecarStarted {
+		t.Errorf("main starting at %d ms, sidecar started at %d ms; want main after the sidecar's startup probe passed", mainStarting, sidecarStarted)
+	} else {
+		t.Logf("START ORDER: sidecar started, then main starting %d ms later", mainStarting-sidecarStarted)
+	}
+}
+
+// assertNothingLeft checks no cluster process, mount, netns, bridge or KUBE-/CNI- chain
+// remains.
+func assertNothingLeft(t *testing.T) {
+	t.Helper()
+	cache := cluster.CacheDir()
+	procs, _ := filepath.Glob("/proc/[0-9]*/exe")
+	for _, p := range procs {
+		exe, err := os.Readlink(p)
+		if err == nil && strings.HasPrefix(exe, cache+"/") && strings.Contains(exe, "/bin/") {
+			t.Errorf("process left: %s runs %s", filepath.Dir(p), exe)
+		}
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(mounts), "\n") {
+		if strings.Contains(line, stateDir) || strings.Contains(line, "/netns/cni-") {
+			t.Errorf("mount left: %s", line)
+		}
+	}
+	if ns, _ := filepath.Glob("/run/netns/cni-*"); len(ns) > 0 {
+		t.Errorf("netns left: %v", ns)
+	}
+	if _, err := net.InterfaceByName("gatecheck0"); err == nil {
+		t.Errorf("bridge gatecheck0 left")
+	}
+	for _, bin := range []string{"iptables-save", "ip6tables-save"} {
+		out, err := exec.Command(bin).CombinedOutput()
+		if err != nil {
+			t.Errorf("%s: %v: %s", bin, err, out)
+			continue
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(line, ":KUBE-") || strings.HasPrefix(line, ":CNI-") || strings.Contains(line, "-j KUBE-") || strings.Contains(line, "-j CNI-") || strings.Contains(line, "gatecheck-host-guard") {
+				t.Errorf("%s: left: %s", bin, line)
+			}
+		}
+	}
+}

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatecheck/gatecheck/suites/probe"
+)
+
+func init() { subcommands = append(subcommands, newProbeCmd) }
+
+func newProbeCmd(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "probe",
+		Short: "Aim gatecheck's traffic drivers and verdicts at any address",
+		Long: `probe runs one traffic check against a live gateway (staging, a local cluster, a
+port-forward) and prints the evidence. Exit codes: 0 the verdict passed, 1 it failed,
+2 the probe could not run (bad flags, target unreachable, undecided).`,
+	}
+	cmd.AddCommand(newProbeWeightsCmd(g))
+	return cmd
+}
+
+type probeWeightsFlags struct {
+	url, host, expect   string
+	headers             []string
+	identityFields      []string
+	identityHeader      string
+	maxRequests         int
+	concurrency         int
+	rate                float64
+	fresh, h2c, jsonOut bool
+	alpha, power        float64
+	tolerance, delta    float64
+	maxFailures         int
+	timeout             time.Duration
+	converge            int
+	convergeTimeout     time.Duration
+}
+
+func newProbeWeightsCmd(g *globalOptions) *cobra.Command {
+	f := &probeWeightsFlags{}
+	cmd := &cobra.Command{
+		Use:   "weights --url URL --expect NAME=WEIGHT[,NAME=WEIGHT...]",
+		Short: "Check that a route splits traffic by its declared weights",
+		Long: `weights sends requests to --url, reads which backend answered each one (the echo
+backend's JSON "backend" field, else "pod"), and runs a sequential test per share that stops
+as soon as the answer is clear. A correct split fails with probability at most --alpha; a
+share off by --delta points (default twice --tolerance) is caught with the printed power.
+A backend with weight 0, or one not named in --expect, fails the probe on its first response.`,
+		Example: `  gatecheck probe weights --url http://gw.example/api/orders --expect v2=90,v3=10
+  gatecheck probe weights --url http://10.0.0.7/ --host shop.example --header x-api-version=v2 \
+      --expect v1=0,v2=90,v3=10 --fresh-connections --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runProbeWeights(cmd, g, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.url, "url", "", "target URL (required), e.g. http://gw.example/api/orders")
+	fl.StringVar(&f.expect, "expect", "", "declared weights (required), e.g. v2=90,v3=10; 0 means must never answer")
+	fl.StringVar(&f.host, "host", "", "Host header to send (when --url names an address)")
+	fl.StringArrayVar(&f.headers, "header", nil, "extra request header name=value (repeatable)")
+	fl.StringSliceVar(&f.identityFields, "identity-field", probe.DefaultIdentityFields, "JSON fields naming the backend, tried in order")
+	fl.StringVar(&f.identityHeader, "identity-header", "", "read the backend from this response header instead of the JSON body")
+	fl.IntVar(&f.maxRequests, "max-requests", probe.DefaultMaxRequests, "cap on counted responses")
+	fl.IntVar(&f.concurrency, "concurrency", 8, "requests in flight")
+	fl.Float64Var(&f.rate, "rate", 0, "requests per second (0: as fast as --concurrency allows)")
+	fl.BoolVar(&f.fresh, "fresh-connections", false, "one connection per request (default: keep-alive)")
+	fl.BoolVar(&f.h2c, "h2c", false, "HTTP/2 without TLS (prior knowledge)")
+	fl.Float64Var(&f.alpha, "alpha", probe.DefaultAlpha, "false-failure probability bound for a correct split")
+	fl.Float64Var(&f.power, "power", probe.DefaultPower, "wanted probability of catching a --delta skew")
+	fl.Float64Var(&f.tolerance, "tolerance", 100*probe.DefaultTolerance, "tolerance in percentage points")
+	fl.Float64Var(&f.delta, "delta", 0, "skew in percentage points to catch with --power (default 2 x --tolerance)")
+	fl.IntVar(&f.maxFailures, "max-failures", 0, "failed requests (non-2xx, errors, unidentified) tolerated")
+	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "per-request timeout")
+	fl.IntVar(&f.converge, "converge", 3, "consecutive good responses required before sampling (0: skip)")
+	fl.DurationVar(&f.convergeTimeout, "converge-timeout", 30*time.Second, "how long to wait for --converge")
+	fl.BoolVar(&f.jsonOut, "json", false, "print the report as JSON")
+	return cmd
+}
+
+func runProbeWeights(cmd *cobra.Command, g *globalOptions, f *probeWeightsFlags) error {
+	wp, err := f.build(g)
+	if err != nil {
+		return withExitCode(2, err)
+	}
+	rep, err := wp.Run(cmd.Context())
+	if err != nil {
+		return withExitCode(2, fmt.Errorf("probe weights: %w", err))
+	}
+	if f.jsonOut {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return withExitCode(2, fmt.Errorf("write report: %w", err))
+		}
+	} else if err := rep.WriteText(cmd.OutOrStdout()); err != nil {
+		return withExitCode(2, fmt.Errorf("write report: %w", err))
+	}
+	switch rep.Verdict.Decision {
+	case probe.Pass:
+		return nil
+	case probe.Fail:
+		return withExitCode(1, fmt.Errorf("weights verdict failed: %s", rep.Verdict.Message))
+	default:
+		return withExitCode(2, fmt.Errorf("weights verdict undecided: %s", rep.Verdict.Message))
+	}
+}
+
+// build checks the flags and assembles the probe; every error names its flag.
+func (f *probeWeightsFlags) build(g *globalOptions) (*probe.WeightsProbe, error) {
+	var errs []error
+	if f.url == "" {
+		errs = append(errs, errors.New("flag --url: required, e.g. --url http://gw.example/path"))
+	}
+	backends, err := probe.ParseBackends(f.expect)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("flag --expect: %w", err))
+	}
+	header := http.Header{}
+	for _, h := range f.headers {
+		k, v, ok := strings.Cut(h, "=")
+		if !ok {
+			k, v, ok = strings.Cut(h, ":")
+		}
+		if !ok || strings.TrimSpace(k) == "" {
+			errs = append(errs, fmt.Errorf("flag --header %q: want name=value", h))
+			continue
+		}
+		header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	if f.concurrency < 1 {
+		errs = append(errs, fmt.Errorf("flag --concurrency: got %d; want >= 1", f.concurrency))
+	}
+	if f.rate < 0 {
+		errs = append(errs, fmt.Errorf("flag --rate: got %g; want >= 0", f.rate))
+	}
+	if f.maxFailures < 0 {
+		errs = append(errs, fmt.Errorf("flag --max-failures: got %d; want >= 0", f.maxFailures))
+	}
+	if f.timeout <= 0 {
+		errs = append(errs, fmt.Errorf("flag --timeout: got %s; want > 0", f.timeout))
+	}
+	for _, c := range []struct {
+		name string
+		v    float64
+		lo   float64
+		hi   float64
+	}{
+		{"--alpha", f.alpha, 0, 0.5},
+		{"--power", f.power, 0.5, 1},
+		{"--tolerance", f.tolerance, 0, 50},
+	} {
+		if !(c.v > c.lo && c.v < c.hi) {
+			errs = append(errs, fmt.Errorf("flag %s: got %g; want a value in (%g, %g)", c.name, c.v, c.lo, c.hi))
+		}
+	}
+	if f.delta != 0 && !(f.delta > f.tolerance && f.delta < 100) {
+		errs = append(errs, fmt.Errorf("flag --delta: got %g; want more than --tolerance (%g) and below 100", f.delta, f.tolerance))
+	}
+	if f.maxRequests < 1 {
+		errs = append(errs, fmt.Errorf("flag --max-requests: got %d; want >= 1", f.maxRequests))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	identity := probe.JSONIdentity(f.identityFields...)
+	if f.identityHeader != "" {
+		identity = probe.HeaderIdentity(f.identityHeader)
+	}
+	return &probe.WeightsProbe{
+		Driver: &probe.Driver{
+			URL: f.url, Host: f.host, Header: header,
+			Concurrency: f.concurrency, Rate: f.rate,
+			FreshConnections: f.fresh, H2C: f.h2c, Timeout: f.timeout,
+			Identity: identity, Logger: g.Logger,
+		},
+		Backends: backends,
+		Config: probe.Config{
+			Alpha: f.alpha, Power: f.power,
+			Tolerance: f.tolerance / 100, Delta: f.delta / 100,
+			MaxRequests: f.maxRequests,
+		},
+		MaxFailures:     f.maxFailures,
+		Converge:        f.converge,
+		ConvergeTimeout: f.convergeTimeout,
+	}, nil
+}

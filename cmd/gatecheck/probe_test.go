@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// splitter answers {"backend": name} with name drawn by weight: a stand-in gateway. (The
+// richer splittest package is internal to suites/, out of this package's reach.)
+func splitter(t *testing.T, seed uint64, names []string, weights []float64) string {
+	t.Helper()
+	var mu sync.Mutex
+	rng := rand.New(rand.NewPCG(seed, seed))
+	total := 0.0
+	for _, w := range weights {
+		total += w
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		u := rng.Float64() * total
+		mu.Unlock()
+		name := names[len(names)-1]
+		for i, wt := range weights {
+			if u < wt {
+				name = names[i]
+				break
+			}
+			u -= wt
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"backend": name})
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func runCLI(t *testing.T, args ...string) (stdout string, code int, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	err = root.ExecuteContext(t.Context())
+	code = 0
+	if err != nil {
+		code = 2 // what main does with unclassified errors
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+	}
+	return out.String(), code, err
+}
+
+func TestProbeWeightsCLI(t *testing.T) {
+	t.Parallel()
+	correct := splitter(t, 1, []string{"v2", "v3"}, []float64{90, 10})
+	skewed := splitter(t, 2, []string{"v2", "v3"}, []float64{85, 15})
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  []string
+		wantErr  string
+	}{
+		{"correct split exits 0", []string{"probe", "weights", "--url", correct, "--expect", "v2=90,v3=10"}, 0,
+			[]string{"verdict: PASS", "v3", "99.99% CI"}, ""},
+		{"skewed split exits 1", []string{"probe", "weights", "--url", skewed, "--expect", "v2=90,v3=10", "--fresh-connections"}, 1,
+			[]string{"verdict: FAIL: backend v3: declared 10.0%", "one connection per request"}, "weights verdict failed: backend v3"},
+		{"json output", []string{"probe", "weights", "--url", correct, "--expect", "v2=90,v3=10", "--json"}, 0,
+			[]string{`"decision": "pass"`, `"pValue"`, `"interval"`, `"p99Ms"`}, ""},
+		{"bad weight names the flag", []string{"probe", "weights", "--url", correct, "--expect", "v2=abc"}, 2,
+			nil, `flag --expect: backend v2 weight "abc": not a number`},
+		{"missing url", []string{"probe", "weights", "--expect", "v2=90,v3=10"}, 2,
+			nil, "flag --url: required"},
+		{"bad tolerance", []string{"probe", "weights", "--url", correct, "--expect", "a=1", "--tolerance", "0"}, 2,
+			nil, "flag --tolerance: got 0; want a value in (0, 50)"},
+		{"bad header", []string{"probe", "weights", "--url", correct, "--expect", "a=1", "--header", "nope"}, 2,
+			nil, `flag --header "nope": want name=value`},
+		{"undeclared backend exits 1", []string{"probe", "weights", "--url", correct, "--expect", "v2=100"}, 1,
+			[]string{"(undeclared)"}, `backend "v3" is not declared`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			out, code, err := runCLI(t, tc.args...)
+			if code != tc.wantCode {
+				t.Errorf("exit code: got %d; want %d (err: %v)\n%s", code, tc.wantCode, err, out)
+			}
+			for _, w := range tc.wantOut {
+				if !strings.Contains(out, w) {
+					t.Errorf("output: missing %q in\n%s", w, out)
+				}
+			}
+			if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Errorf("error: got %v; want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatecheck/gatecheck/cluster"
+	"github.com/gatecheck/gatecheck/cluster/images"
+	"github.com/gatecheck/gatecheck/impls"
+	"github.com/gatecheck/gatecheck/reports/gate"
+	"github.com/gatecheck/gatecheck/runner"
+)
+
+func init() { subcommands = append(subcommands, newRunCmd) }
+
+type runFlags struct {
+	cluster, kubeconfig, impl, suites, labels, out, gate, channel string
+	keep                                                          bool
+	scale                                                         float64
+}
+
+func newRunCmd(g *globalOptions) *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Cluster, images, CRDs, implementation, upstream conformance + gatecheck suites, reports, gate (make conformance)",
+		Long: `run is make conformance: it brings up a cluster (kind where a container engine can run
+privileged containers, else a real single-node cluster on this host, or --cluster existing),
+builds and loads the images, installs the Gateway API CRDs and the implementation of --impl,
+waits for its GatewayClass to be Accepted, runs the upstream conformance suite and gatecheck's
+suites, writes report.json, report.html, junit.xml and conformance-report.yaml, and tears
+everything down (also on Ctrl-C) unless --keep.
+
+Exit codes: 0 every gated verdict passed, 1 a verdict failed, 2 the run could not complete.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runRun(c.Context(), c, g, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.cluster, "cluster", "auto", "cluster provider: auto, kind, host or existing")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of an existing cluster (with --cluster existing)")
+	fl.StringVar(&f.impl, "impl", "reference", "implementation profile: a name under impls/ or a path to a profile.yaml")
+	fl.StringVar(&f.suites, "suites", "all", "comma list of suites (conformance and gatecheck's suites), or all")
+	fl.StringVar(&f.labels, "labels", "", "Ginkgo label filter for gatecheck's suites")
+	fl.StringVar(&f.out, "out", "", "report directory (default reports/out/<run-id>)")
+	fl.StringVar(&f.gate, "gate", "", "gate file (default: the built-in gate, reports/gate/default.yaml)")
+	fl.StringVar(&f.channel, "channel", "standard", "Gateway API channel to install: standard or experimental")
+	fl.BoolVar(&f.keep, "keep", false, "keep the cluster and implementation after the run")
+	fl.Float64Var(&f.scale, "traffic-scale", 1, "multiply the traffic suites' request caps (0.5 for a quicker, less powerful run)")
+	return cmd
+}
+
+func runRun(ctx context.Context, c *cobra.Command, g *globalOptions, f *runFlags) error {
+	out := c.OutOrStdout()
+	root, err := cluster.ModuleRoot("")
+	if err != nil {
+		return withExitCode(2, fmt.Errorf("gatecheck run compiles its suites from the checkout: %w", err))
+	}
+	profile, err := impls.Find(root, f.impl)
+	if err != nil {
+		return withExitCode(2, fmt.Errorf("--impl: %w", err))
+	}
+	suites, err := runner.SelectSuites(root, f.suites)
+	if err != nil {
+		return withExitCode(2, err)
+	}
+	if f.scale <= 0 || f.scale > 100 {
+		return withExitCode(2, fmt.Errorf("--traffic-scale %v: want a number in (0, 100]", f.scale))
+	}
+	var gt *gate.Gate
+	if f.gate != "" {
+		if gt, err = gate.Load(f.gate); err != nil {
+			return withExitCode(2, fmt.Errorf("--gate: %w", err))
+		}
+	}
+	provider := f.cluster
+	if provider == "auto" {
+		provider = ""
+	}
+	name, why, err := cluster.Resolve(ctx, provider, false, cluster.LocalMachine{ModuleRoot: root})
+	if err != nil {
+		return withExitCode(2, fmt.Errorf("--cluster: %w", err))
+	}
+	fmt.Fprintf(out, "gatecheck run: implementation %s, cluster %s (%s), suites %s\n", profile.Name, name, why, strings.Join(suites, ","))
+	p, err := cluster.New(name, cluster.Options{Kubeconfig: f.kubeconfig, ModuleRoot: root, Logger: g.Logger, Keep: f.keep})
+	if err != nil {
+		return withExitCode(2, err)
+	}
+	if err := cluster.Record(name); err != nil {
+		g.Logger.Warn("could not record the provider for later commands", "error", err)
+	}
+	runID := time.Now().UTC().Format("20060102-150405")
+	outDir := f.out
+	if outDir == "" {
+		outDir = filepath.Join(root, "reports", "out", runID)
+	}
+	if outDir, err = filepath.Abs(outDir); err != nil {
+		return withExitCode(2, err)
+	}
+	res, err := runner.Run(ctx, namedCluster{p, string(name)}, imageBuilder{root: root, dir: filepath.Join(cluster.CacheDir(), "images"), g: g}, runner.Options{
+		ModuleRoot: root, Profile: profile, Suites: suites, Labels: f.labels, OutDir: outDir,
+		Keep: f.keep, Gate: gt, Channel: f.channel, TrafficScale: f.scale, Out: out,
+	})
+	if err != nil {
+		return withExitCode(2, err)
+	}
+	fmt.Fprintf(out, "\nreports in %s:\n", outDir)
+	for _, file := range res.Files {
+		fmt.Fprintf(out, "  %s\n", file)
+	}
+	fmt.Fprintf(out, "gatecheck run finished in %s, exit code %d\n", res.Duration.Round(time.Second), res.ExitCode)
+	if res.ExitCode != 0 {
+		return withExitCode(res.ExitCode, fmt.Errorf("gate: %s", strings.Join(res.Reasons, "; ")))
+	}
+	return nil
+}
+
+// namedCluster adds the provider's name for reports.
+type namedCluster struct {
+	cluster.Provider
+	name string
+}
+
+func (n namedCluster) Name() string { return n.name }
+
+// imageBuilder builds the named images of a profile with the cluster package's builder.
+type imageBuilder struct {
+	root, dir string
+	g         *globalOptions
+}
+
+func (b imageBuilder) Build(ctx context.Context, names []string) ([]string, error) {
+	known := map[string]images.Spec{}
+	var all []string
+	for _, s := range images.Default() {
+		known[s.Name] = s
+		all = append(all, s.Name)
+	}
+	var specs []images.Spec
+	for _, n := range names {
+		s, ok := known[n]
+		if !ok {
+			return nil, fmt.Errorf("profile images.build: unknown image %q (known: %s)", n, strings.Join(all, ", "))
+		}
+		s.Required = true
+		specs = append(specs, s)
+	}
+	built, err := images.Builder{ModuleRoot: b.root, OutDir: b.dir, Logger: b.g.Logger}.Build(ctx, specs)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, x := range built {
+		out = append(out, x.Archive)
+	}
+	return out, nil
+}

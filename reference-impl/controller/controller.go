@@ -1,0 +1,507 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/sync/errgroup"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
+
+	"github.com/gatecheck/gatecheck/reference-impl/ir"
+	"github.com/gatecheck/gatecheck/reference-impl/status"
+	"github.com/gatecheck/gatecheck/reference-impl/translate"
+)
+
+// DefaultControllerName is the GatewayClass controllerName this implementation serves.
+const DefaultControllerName = "gatecheck.dev/reference"
+
+// Options configure the controller. Zero values take the documented defaults.
+type Options struct {
+	// ControllerName; default DefaultControllerName.
+	ControllerName string
+	// ProxyImage for the per-Gateway proxy Deployments; required.
+	ProxyImage string
+	// ServiceType of the per-Gateway proxy Service; default ClusterIP.
+	ServiceType corev1.ServiceType
+	// ProxyReplicas per Gateway; default 1.
+	ProxyReplicas int32
+	// DeliveryAddr is where the delivery server listens; default ":18000".
+	DeliveryAddr string
+	// DeliveryURL is what proxies dial. It must be an IP address (the host cluster has no DNS).
+	// Empty: the ClusterIP of ControllerService, else the POD_IP environment variable.
+	DeliveryURL string
+	// ControllerService is the Service in front of the controller's delivery port.
+	ControllerService types.NamespacedName
+	// LeaderElection and its namespace (default: the controller Service's namespace).
+	LeaderElection          bool
+	LeaderElectionNamespace string
+	// HealthAddr serves /healthz and /readyz; default ":8081"; "0" disables.
+	HealthAddr string
+	// MetricsAddr serves controller-runtime metrics; default "0" (off).
+	MetricsAddr string
+	Logger      *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.ControllerName == "" {
+		o.ControllerName = DefaultControllerName
+	}
+	if o.ServiceType == "" {
+		o.ServiceType = corev1.ServiceTypeClusterIP
+	}
+	if o.ProxyReplicas == 0 {
+		o.ProxyReplicas = 1
+	}
+	if o.DeliveryAddr == "" {
+		o.DeliveryAddr = ":" + strconv.Itoa(ir.DefaultDeliveryPort)
+	}
+	if o.HealthAddr == "" {
+		o.HealthAddr = ":8081"
+	}
+	if o.MetricsAddr == "" {
+		o.MetricsAddr = "0"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.LeaderElectionNamespace == "" {
+		o.LeaderElectionNamespace = o.ControllerService.Namespace
+	}
+}
+
+// Scheme has every type the controller reads or writes.
+func Scheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, gwv1.Install, gwv1b1.Install} {
+		if err := add(s); err != nil {
+			return nil, fmt.Errorf("build scheme: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Run starts the manager and the delivery server and blocks until ctx ends.
+func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
+	opts.defaults()
+	if opts.ProxyImage == "" {
+		return errors.New("options: ProxyImage is required")
+	}
+	scheme, err := Scheme()
+	if err != nil {
+		return err
+	}
+	ours := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue})
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Logger:                  logr.FromSlogHandler(opts.Logger.Handler()),
+		LeaderElection:          opts.LeaderElection,
+		LeaderElectionID:        "gatecheck-reference-controller",
+		LeaderElectionNamespace: opts.LeaderElectionNamespace,
+		// Release the lease on shutdown so a replacement takes over at once.
+		LeaderElectionReleaseOnCancel: true,
+		HealthProbeBindAddress:        opts.HealthAddr,
+		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Pod{}:         {Label: ours},
+			&appsv1.Deployment{}: {Label: ours},
+		}},
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+	if opts.HealthAddr != "0" {
+		if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+			return fmt.Errorf("add healthz: %w", err)
+		}
+		if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+			return fmt.Errorf("add readyz: %w", err)
+		}
+	}
+	r := NewReconciler(mgr.GetClient(), mgr.GetAPIReader(), opts)
+	if err := r.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	// The delivery server runs on every replica, but only the leader publishes snapshots;
+	// the controller Service should only route to the leader, which with one replica it does.
+	if err := mgr.Add(manager(func(ctx context.Context) error { return r.delivery.Serve(ctx, opts.DeliveryAddr) })); err != nil {
+		return fmt.Errorf("add delivery server: %w", err)
+	}
+	opts.Logger.Info("starting reference controller", "controllerName", opts.ControllerName, "proxyImage", opts.ProxyImage, "serviceType", opts.ServiceType, "delivery", opts.DeliveryAddr)
+	return mgr.Start(ctx)
+}
+
+// manager adapts a function to manager.Runnable that runs on every replica.
+type manager func(context.Context) error
+
+func (f manager) Start(ctx context.Context) error { return f(ctx) }
+func (f manager) NeedLeaderElection() bool        { return false }
+
+// Reconciler turns the whole cluster state into IR and statuses in one pass.
+type Reconciler struct {
+	c     client.Client
+	api   client.Reader
+	opts  Options
+	log   *slog.Logger
+	prov  *provisioner
+	stat  *status.Writer
+	acks  chan event.GenericEvent
+	mu    sync.Mutex
+	url   string
+	known map[types.NamespacedName]bool
+
+	delivery *Delivery
+}
+
+// NewReconciler wires a reconciler; c should be a cached client.
+func NewReconciler(c client.Client, api client.Reader, opts Options) *Reconciler {
+	opts.defaults()
+	r := &Reconciler{
+		c: c, api: api, opts: opts, log: opts.Logger,
+		prov:  &provisioner{c: c, image: opts.ProxyImage, serviceType: opts.ServiceType, replicas: opts.ProxyReplicas},
+		stat:  &status.Writer{Client: c, Reader: c},
+		acks:  make(chan event.GenericEvent, 1),
+		known: map[types.NamespacedName]bool{},
+	}
+	r.delivery = NewDelivery(opts.Logger, func(types.NamespacedName) {
+		select {
+		case r.acks <- event.GenericEvent{Object: &gwv1.GatewayClass{}}:
+		default: // a reconcile is already pending; it will read the new ack state
+		}
+	})
+	return r
+}
+
+// Delivery exposes the delivery server (for tests and the benchmark).
+func (r *Reconciler) Delivery() *Delivery { return r.delivery }
+
+// everything maps any event to the single reconcile key, so bursts of events collapse into
+// one reconcile of the whole state.
+var everything = handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: "all"}}}
+})
+
+// SetupWithManager registers the watches.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	spec := builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))
+	b := ctrl.NewControllerManagedBy(mgr).Named("gatecheck-reference").
+		Watches(&gwv1.GatewayClass{}, everything, spec).
+		Watches(&gwv1.Gateway{}, everything, spec).
+		Watches(&gwv1.HTTPRoute{}, everything, spec).
+		Watches(&gwv1.GRPCRoute{}, everything, spec).
+		Watches(&gwv1.TCPRoute{}, everything, spec).
+		Watches(&gwv1b1.ReferenceGrant{}, everything, spec).
+		Watches(&corev1.Service{}, everything).
+		Watches(&discoveryv1.EndpointSlice{}, everything).
+		Watches(&corev1.Secret{}, everything).
+		Watches(&corev1.Namespace{}, everything).
+		Watches(&corev1.Pod{}, everything).
+		Watches(&appsv1.Deployment{}, everything).
+		WatchesRawSource(source.Channel(r.acks, everything))
+	if err := b.Complete(r); err != nil {
+		return fmt.Errorf("set up controller: %w", err)
+	}
+	return nil
+}
+
+// deliveryURL resolves the address proxies dial, as an IP (there is no cluster DNS).
+func (r *Reconciler) deliveryURL(ctx context.Context) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.url != "" {
+		return r.url, nil
+	}
+	if r.opts.DeliveryURL != "" {
+		r.url = r.opts.DeliveryURL
+		return r.url, nil
+	}
+	_, port, err := net.SplitHostPort(r.opts.DeliveryAddr)
+	if err != nil {
+		return "", fmt.Errorf("delivery address %q: %w", r.opts.DeliveryAddr, err)
+	}
+	if r.opts.ControllerService.Name != "" {
+		svc := &corev1.Service{}
+		if err := r.c.Get(ctx, r.opts.ControllerService, svc); err != nil {
+			return "", fmt.Errorf("look up controller Service %s for the delivery address: %w", r.opts.ControllerService, err)
+		}
+		if ip := svc.Spec.ClusterIP; ip != "" && ip != corev1.ClusterIPNone {
+			for _, p := range svc.Spec.Ports {
+				if p.TargetPort.IntValue() == mustAtoi(port) || p.Name == "delivery" {
+					port = strconv.Itoa(int(p.Port))
+				}
+			}
+			r.url = "http://" + net.JoinHostPort(ip, port)
+			return r.url, nil
+		}
+	}
+	if ip := os.Getenv("POD_IP"); ip != "" {
+		r.url = "http://" + net.JoinHostPort(ip, port)
+		return r.url, nil
+	}
+	return "", errors.New("no delivery address: set DeliveryURL, a ControllerService with a ClusterIP, or POD_IP")
+}
+
+func mustAtoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+// Snapshot lists everything translation reads from the cache.
+func (r *Reconciler) snapshot(ctx context.Context) (*translate.Input, error) {
+	in := &translate.Input{ControllerName: r.opts.ControllerName}
+	var (
+		gcs    gwv1.GatewayClassList
+		gws    gwv1.GatewayList
+		hrs    gwv1.HTTPRouteList
+		grs    gwv1.GRPCRouteList
+		trs    gwv1.TCPRouteList
+		rgs    gwv1b1.ReferenceGrantList
+		svcs   corev1.ServiceList
+		eps    discoveryv1.EndpointSliceList
+		secs   corev1.SecretList
+		nss    corev1.NamespaceList
+	)
+	// Cached lists are shallow copies of the cache's objects (UnsafeDisableDeepCopy): translate
+	// never modifies its input, and copying 5,000 routes per reconcile would dominate.
+	noCopy := client.UnsafeDisableDeepCopy
+	for _, l := range []client.ObjectList{&gcs, &gws, &hrs, &grs, &trs, &rgs, &svcs, &eps, &secs, &nss} {
+		if err := r.c.List(ctx, l, noCopy); err != nil {
+			return nil, fmt.Errorf("list %T: %w", l, err)
+		}
+	}
+	in.GatewayClasses = ptrs(gcs.Items)
+	in.Gateways = ptrs(gws.Items)
+	in.HTTPRoutes = ptrs(hrs.Items)
+	in.GRPCRoutes = ptrs(grs.Items)
+	in.TCPRoutes = ptrs(trs.Items)
+	in.ReferenceGrants = ptrs(rgs.Items)
+	in.Services = ptrs(svcs.Items)
+	in.EndpointSlices = ptrs(eps.Items)
+	in.Secrets = ptrs(secs.Items)
+	in.Namespaces = ptrs(nss.Items)
+	return in, nil
+}
+
+func ptrs[T any](items []T) []*T {
+	out := make([]*T, len(items))
+	for i := range items {
+		out[i] = &items[i]
+	}
+	return out
+}
+
+// Reconcile translates everything and applies the result.
+func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	start := time.Now()
+	in, err := r.snapshot(ctx)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	out := translate.Translate(in)
+	translated := time.Since(start)
+
+	gwByKey := map[types.NamespacedName]*gwv1.Gateway{}
+	for _, gw := range in.Gateways {
+		gwByKey[types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}] = gw
+	}
+	var errs []error
+	url, err := r.deliveryURL(ctx)
+	if err != nil {
+		errs = append(errs, err)
+	}
+
+	// Data plane first: publish and provision, then statuses reflect what is served.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	var emu sync.Mutex
+	fail := func(err error) {
+		emu.Lock()
+		errs = append(errs, err)
+		emu.Unlock()
+	}
+	for key, res := range out.Gateways {
+		gw := gwByKey[key]
+		g.Go(func() error {
+			r.gateway(gctx, gw, res, url, fail)
+			return nil
+		})
+	}
+	for name, st := range out.GatewayClasses {
+		g.Go(func() error {
+			if _, err := r.stat.GatewayClass(gctx, name, st); err != nil {
+				fail(err)
+			}
+			return nil
+		})
+	}
+	routeStatuses(g, gctx, fail, in.HTTPRoutes, out.HTTPRoutes, r.opts.ControllerName, func(o *gwv1.HTTPRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.HTTPRoute)
+	routeStatuses(g, gctx, fail, in.GRPCRoutes, out.GRPCRoutes, r.opts.ControllerName, func(o *gwv1.GRPCRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.GRPCRoute)
+	routeStatuses(g, gctx, fail, in.TCPRoutes, out.TCPRoutes, r.opts.ControllerName, func(o *gwv1.TCPRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.TCPRoute)
+	_ = g.Wait()
+
+	// Forget Gateways that are gone (their proxies go with them through owner references).
+	r.mu.Lock()
+	for k := range r.known {
+		if _, ok := out.Gateways[k]; !ok {
+			r.delivery.Forget(k)
+			delete(r.known, k)
+		}
+	}
+	for k := range out.Gateways {
+		r.known[k] = true
+	}
+	r.mu.Unlock()
+	r.log.Debug("reconciled", "gateways", len(out.Gateways), "httpRoutes", len(in.HTTPRoutes), "translate", translated, "total", time.Since(start))
+	if len(errs) > 0 {
+		return reconcile.Result{}, errors.Join(errs...)
+	}
+	return reconcile.Result{}, nil
+}
+
+// routeStatuses writes our parents of every route of one kind, including clearing entries of
+// routes that no longer reference a Gateway of ours.
+func routeStatuses[T client.Object](g *errgroup.Group, ctx context.Context, fail func(error), routes []T, want map[types.NamespacedName][]gwv1.RouteParentStatus, controller string, parents func(T) []gwv1.RouteParentStatus, write func(context.Context, types.NamespacedName, string, []gwv1.RouteParentStatus) (bool, error)) {
+	for _, rt := range routes {
+		key := types.NamespacedName{Namespace: rt.GetNamespace(), Name: rt.GetName()}
+		w, ok := want[key]
+		if !ok {
+			mine := false
+			for _, p := range parents(rt) {
+				if string(p.ControllerName) == controller {
+					mine = true
+				}
+			}
+			if !mine {
+				continue
+			}
+		}
+		if ok && parentsEqual(parents(rt), w, controller) {
+			continue
+		}
+		g.Go(func() error {
+			if _, err := write(ctx, key, controller, w); err != nil {
+				fail(err)
+			}
+			return nil
+		})
+	}
+}
+
+// parentsEqual is a cheap pre-check against the cached object: same conditions (ignoring
+// transition times) for our parents means no write is needed.
+func parentsEqual(have, want []gwv1.RouteParentStatus, controller string) bool {
+	var mine []gwv1.RouteParentStatus
+	for _, p := range have {
+		if string(p.ControllerName) == controller {
+			mine = append(mine, p)
+		}
+	}
+	if len(mine) != len(want) {
+		return false
+	}
+	for i := range want {
+		a, b := mine[i], want[i]
+		if len(a.Conditions) != len(b.Conditions) || !refEqual(a.ParentRef, b.ParentRef) {
+			return false
+		}
+		for j := range a.Conditions {
+			x, y := a.Conditions[j], b.Conditions[j]
+			if x.Type != y.Type || x.Status != y.Status || x.Reason != y.Reason || x.Message != y.Message || x.ObservedGeneration != y.ObservedGeneration {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func refEqual(a, b gwv1.ParentReference) bool {
+	s := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	return s((*string)(a.Group)) == s((*string)(b.Group)) && s((*string)(a.Kind)) == s((*string)(b.Kind)) &&
+		s((*string)(a.Namespace)) == s((*string)(b.Namespace)) && a.Name == b.Name &&
+		s((*string)(a.SectionName)) == s((*string)(b.SectionName)) &&
+		((a.Port == nil && b.Port == nil) || (a.Port != nil && b.Port != nil && *a.Port == *b.Port))
+}
+
+// gateway publishes, provisions and writes the status of one Gateway.
+func (r *Reconciler) gateway(ctx context.Context, gw *gwv1.Gateway, res *translate.GatewayResult, url string, fail func(error)) {
+	key := types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}
+	dp := translate.DataPlane{}
+	if res.Valid && url != "" {
+		if _, err := r.delivery.Publish(res.Snapshot); err != nil {
+			fail(err)
+		}
+		if err := r.prov.Ensure(ctx, gw, res.Ports, url); err != nil {
+			fail(fmt.Errorf("provision proxies of gateway %s: %w", key, err))
+		}
+		svc := &corev1.Service{}
+		if err := r.c.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: proxyName(gw)}, svc); err == nil {
+			dp.Addresses = addresses(svc)
+		}
+		ready, err := r.readyProxies(ctx, gw)
+		if err != nil {
+			fail(err)
+		}
+		dp.Ready, dp.Message = r.delivery.AckState(key, ready)
+	} else if !res.Valid {
+		if err := r.prov.Remove(ctx, gw); err != nil {
+			fail(err)
+		}
+		r.delivery.Forget(key)
+	}
+	translate.ApplyDataPlane(res, dp)
+	if _, err := r.stat.Gateway(ctx, key, res.Status); err != nil {
+		fail(err)
+	}
+}
+
+// readyProxies lists the names of the Gateway's proxy pods that are Ready and not terminating.
+func (r *Reconciler) readyProxies(ctx context.Context, gw *gwv1.Gateway) ([]string, error) {
+	var pods corev1.PodList
+	if err := r.c.List(ctx, &pods, client.InNamespace(gw.Namespace), client.MatchingLabels{LabelProxyFor: gatewayHash(gw)}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list proxy pods of gateway %s/%s: %w", gw.Namespace, gw.Name, err)
+	}
+	var out []string
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				out = append(out, p.Name)
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,209 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+const (
+	// LabelManagedBy marks the proxy Deployments, Pods and Services this controller owns.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedByValue is LabelManagedBy's value.
+	ManagedByValue = "gatecheck-reference"
+	// LabelProxyFor holds a hash of the Gateway's namespace/name (names can exceed the 63
+	// characters a label value allows).
+	LabelProxyFor = "gatecheck.dev/proxy-for"
+	// annotationSpecHash lets reconcile skip writes when the desired object did not change.
+	annotationSpecHash = "gatecheck.dev/spec-hash"
+	// AdminPort is the proxy's admin port (/ready, /metrics).
+	AdminPort = 19000
+)
+
+// proxyName is the Deployment and Service name for a Gateway's proxies: within 63 characters
+// so it is also a valid Service name.
+func proxyName(gw *gwv1.Gateway) string {
+	n := "gatecheck-" + gw.Name
+	if len(n) <= 63 {
+		return n
+	}
+	return n[:52] + "-" + gatewayHash(gw)[:10]
+}
+
+func gatewayHash(gw *gwv1.Gateway) string {
+	h := sha256.Sum256([]byte(gw.Namespace + "/" + gw.Name))
+	return hex.EncodeToString(h[:])[:40]
+}
+
+func hashOf(v any) string {
+	b, _ := json.Marshal(v)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:8])
+}
+
+// provisioner creates and updates each Gateway's proxy Deployment and Service.
+type provisioner struct {
+	c           client.Client
+	image       string
+	serviceType corev1.ServiceType
+	replicas    int32
+}
+
+func (p *provisioner) labels(gw *gwv1.Gateway) map[string]string {
+	return map[string]string{LabelManagedBy: ManagedByValue, LabelProxyFor: gatewayHash(gw)}
+}
+
+func ownerRef(gw *gwv1.Gateway) metav1.OwnerReference {
+	return metav1.OwnerReference{
+		APIVersion: gwv1.GroupVersion.String(), Kind: "Gateway", Name: gw.Name, UID: gw.UID,
+		Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
+	}
+}
+
+func (p *provisioner) deployment(gw *gwv1.Gateway, deliveryURL string) *appsv1.Deployment {
+	lbl := p.labels(gw)
+	spec := appsv1.DeploymentSpec{
+		Replicas: ptr.To(p.replicas),
+		Selector: &metav1.LabelSelector{MatchLabels: lbl},
+		Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: lbl},
+			Spec: corev1.PodSpec{
+				TerminationGracePeriodSeconds: ptr.To[int64](5),
+				AutomountServiceAccountToken:  ptr.To(false),
+				EnableServiceLinks:            ptr.To(false),
+				Containers: []corev1.Container{{
+					Name:            "proxy",
+					Image:           p.image,
+					ImagePullPolicy: corev1.PullIfNotPresent,
+					Args: []string{
+						"--controller", deliveryURL,
+						"--gateway", gw.Namespace + "/" + gw.Name,
+						"--pod-name", "$(POD_NAME)",
+						"--admin-addr", ":" + strconv.Itoa(AdminPort),
+					},
+					Env: []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}},
+					Ports: []corev1.ContainerPort{{Name: "admin", ContainerPort: AdminPort, Protocol: corev1.ProtocolTCP}},
+					ReadinessProbe: &corev1.Probe{
+						ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(AdminPort)}},
+						PeriodSeconds:    1,
+						FailureThreshold: 2,
+						TimeoutSeconds:   1,
+					},
+					Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{}},
+				}},
+			},
+		},
+	}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: proxyName(gw), Namespace: gw.Namespace, Labels: lbl,
+			Annotations:     map[string]string{annotationSpecHash: hashOf(spec)},
+			OwnerReferences: []metav1.OwnerReference{ownerRef(gw)},
+		},
+		Spec: spec,
+	}
+}
+
+func (p *provisioner) service(gw *gwv1.Gateway, ports []int32) *corev1.Service {
+	lbl := p.labels(gw)
+	spec := corev1.ServiceSpec{Type: p.serviceType, Selector: lbl}
+	for _, port := range ports {
+		spec.Ports = append(spec.Ports, corev1.ServicePort{
+			Name: "port-" + strconv.Itoa(int(port)), Port: port, TargetPort: intstr.FromInt32(port), Protocol: corev1.ProtocolTCP,
+		})
+	}
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: proxyName(gw), Namespace: gw.Namespace, Labels: lbl,
+			Annotations:     map[string]string{annotationSpecHash: hashOf(spec)},
+			OwnerReferences: []metav1.OwnerReference{ownerRef(gw)},
+		},
+		Spec: spec,
+	}
+}
+
+// ensure creates want or, when its spec hash differs from the existing object's, updates it
+// (keeping fields the API server allocated, such as a Service's clusterIP).
+func (p *provisioner) ensure(ctx context.Context, want client.Object, existing client.Object) error {
+	err := p.c.Get(ctx, client.ObjectKeyFromObject(want), existing)
+	if apierrors.IsNotFound(err) {
+		if err := p.c.Create(ctx, want); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create %T %s/%s: %w", want, want.GetNamespace(), want.GetName(), err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("get %T %s/%s: %w", want, want.GetNamespace(), want.GetName(), err)
+	}
+	if existing.GetAnnotations()[annotationSpecHash] == want.GetAnnotations()[annotationSpecHash] {
+		return nil
+	}
+	switch e := existing.(type) {
+	case *appsv1.Deployment:
+		w := want.(*appsv1.Deployment)
+		e.Labels, e.Annotations, e.OwnerReferences, e.Spec = w.Labels, w.Annotations, w.OwnerReferences, w.Spec
+	case *corev1.Service:
+		w := want.(*corev1.Service)
+		e.Labels, e.Annotations, e.OwnerReferences = w.Labels, w.Annotations, w.OwnerReferences
+		e.Spec.Type, e.Spec.Selector, e.Spec.Ports = w.Spec.Type, w.Spec.Selector, w.Spec.Ports
+	}
+	if err := p.c.Update(ctx, existing); err != nil {
+		return fmt.Errorf("update %T %s/%s: %w", want, want.GetNamespace(), want.GetName(), err)
+	}
+	return nil
+}
+
+// Ensure makes the Gateway's proxy Deployment and Service match ports.
+func (p *provisioner) Ensure(ctx context.Context, gw *gwv1.Gateway, ports []int32, deliveryURL string) error {
+	if err := p.ensure(ctx, p.service(gw, ports), &corev1.Service{}); err != nil {
+		return err
+	}
+	return p.ensure(ctx, p.deployment(gw, deliveryURL), &appsv1.Deployment{})
+}
+
+// Remove deletes the Gateway's proxies (the Gateway has nothing left to serve).
+func (p *provisioner) Remove(ctx context.Context, gw *gwv1.Gateway) error {
+	meta := metav1.ObjectMeta{Name: proxyName(gw), Namespace: gw.Namespace}
+	for _, o := range []client.Object{&appsv1.Deployment{ObjectMeta: meta}, &corev1.Service{ObjectMeta: meta}} {
+		if err := p.c.Delete(ctx, o); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete %T %s/%s: %w", o, meta.Namespace, meta.Name, err)
+		}
+	}
+	return nil
+}
+
+// addresses is what the Gateway's status should advertise for its proxy Service.
+func addresses(svc *corev1.Service) []gwv1.GatewayStatusAddress {
+	if svc == nil {
+		return nil
+	}
+	ip, host := gwv1.IPAddressType, gwv1.HostnameAddressType
+	if svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
+		var out []gwv1.GatewayStatusAddress
+		for _, in := range svc.Status.LoadBalancer.Ingress {
+			if in.IP != "" {
+				out = append(out, gwv1.GatewayStatusAddress{Type: &ip, Value: in.IP})
+			} else if in.Hostname != "" {
+				out = append(out, gwv1.GatewayStatusAddress{Type: &host, Value: in.Hostname})
+			}
+		}
+		return out
+	}
+	// ClusterIP, and NodePort too: the runner on the host reaches ClusterIPs through kube-proxy.
+	if svc.Spec.ClusterIP == "" || svc.Spec.ClusterIP == corev1.ClusterIPNone {
+		return nil
+	}
+	return []gwv1.GatewayStatusAddress{{Type: &ip, Value: svc.Spec.ClusterIP}}
+}

@@ -1,0 +1,380 @@
+package gwtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2" //nolint:revive // Ginkgo's DSL reads best dot-imported.
+	. "github.com/onsi/gomega"    //nolint:revive
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/gateway-api/pkg/features"
+
+	"github.com/gatecheck/gatecheck/install"
+	"github.com/gatecheck/gatecheck/internal/wait"
+	"github.com/gatecheck/gatecheck/suites/suiteenv"
+)
+
+// EnvKeepNamespace, when set to anything, keeps each suite's namespace for debugging.
+const EnvKeepNamespace = "GATECHECK_KEEP_NAMESPACE"
+
+// Timeouts, named so that a slow cluster is one edit away.
+const (
+	// GatewayTimeout covers the implementation starting a proxy for a new Gateway.
+	GatewayTimeout    = 3 * time.Minute
+	RouteTimeout      = 90 * time.Second
+	DeploymentTimeout = 2 * time.Minute
+	// ConvergeTimeout is how long a new or changed route may take to serve as declared
+	// (upstream conformance's MaxTimeToConsistency is 30 s).
+	ConvergeTimeout = 60 * time.Second
+)
+
+// GatewayAPIGroup is the API group of Gateways and routes.
+const GatewayAPIGroup = "gateway.networking.k8s.io"
+
+// Env is what every spec of a traffic suite shares: the configuration the runner passed,
+// clients, the suite's own namespace and the features the GatewayClass claims.
+type Env struct {
+	Config    suiteenv.Config
+	REST      *rest.Config
+	Kube      kubernetes.Interface
+	Dynamic   dynamic.Interface
+	Applier   *install.Applier
+	Namespace string
+	Log       *slog.Logger
+
+	features       map[string]bool
+	featuresSource string
+}
+
+// Setup runs in BeforeSuite: it reads the runner's environment, skips the whole suite with
+// the reason when no cluster is configured (so `go test ./...` stays green and fast without
+// one), checks the GatewayClass and the echo image, and creates a namespace that
+// DeferCleanup deletes.
+func Setup(ctx context.Context, suite string) *Env {
+	GinkgoHelper()
+	cfg, err := suiteenv.Load()
+	Expect(err).NotTo(HaveOccurred(), "read the suite environment")
+	if cfg.Kubeconfig == "" {
+		Skip(fmt.Sprintf("no cluster configured: set %s (and %s, default %s) to run the %s suite; `gatecheck run` sets both",
+			suiteenv.EnvKubeconfig, suiteenv.EnvGatewayClass, suiteenv.DefaultGatewayClass, suite))
+	}
+	if cfg.ReachMode != "status-address" {
+		Skip(fmt.Sprintf("%s=%s: the %s suite dials the Gateway's status address from the runner and supports only status-address so far",
+			suiteenv.EnvReachMode, cfg.ReachMode, suite))
+	}
+	restCfg, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
+	Expect(err).NotTo(HaveOccurred(), "load kubeconfig %s", cfg.Kubeconfig)
+	restCfg.QPS, restCfg.Burst = 50, 100
+	e := &Env{Config: cfg, REST: restCfg, Log: slog.New(slog.NewTextHandler(GinkgoWriter, nil))}
+	e.Kube, err = kubernetes.NewForConfig(restCfg)
+	Expect(err).NotTo(HaveOccurred())
+	e.Dynamic, err = dynamic.NewForConfig(restCfg)
+	Expect(err).NotTo(HaveOccurred())
+	e.Applier, err = install.NewApplier(restCfg)
+	Expect(err).NotTo(HaveOccurred())
+
+	Expect(e.loadFeatures(ctx)).To(Succeed())
+	fmt.Fprintf(GinkgoWriter, "cluster %s, GatewayClass %s, features from %s: %s\n",
+		restCfg.Host, cfg.GatewayClass, e.featuresSource, strings.Join(e.Features(), ", "))
+	Expect(e.checkImage(ctx, cfg.EchoImage)).To(Succeed())
+
+	ns, err := e.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		GenerateName: "gatecheck-" + suite + "-",
+		Labels:       map[string]string{"app.kubernetes.io/part-of": "gatecheck", "gatecheck.dev/suite": suite},
+	}}, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred(), "create the suite's namespace")
+	e.Namespace = ns.Name
+	DeferCleanup(func(ctx context.Context) error {
+		if os.Getenv(EnvKeepNamespace) != "" {
+			fmt.Fprintf(GinkgoWriter, "keeping namespace %s (%s is set)\n", e.Namespace, EnvKeepNamespace)
+			return nil
+		}
+		err := e.Kube.CoreV1().Namespaces().Delete(ctx, e.Namespace, metav1.DeleteOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
+	})
+	Expect(e.waitFor(ctx, "default ServiceAccount in namespace "+e.Namespace, time.Minute, func(ctx context.Context) (bool, string, error) {
+		_, err := e.Kube.CoreV1().ServiceAccounts(e.Namespace).Get(ctx, "default", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, "not created yet", nil
+		}
+		return err == nil, "", err
+	})).To(Succeed())
+	return e
+}
+
+// loadFeatures takes the features from the runner (GATECHECK_FEATURES) or else from the
+// GatewayClass's status.supportedFeatures, which must be Accepted.
+func (e *Env) loadFeatures(ctx context.Context) error {
+	gc, err := e.Dynamic.Resource(schema.GroupVersionResource{Group: GatewayAPIGroup, Version: "v1", Resource: "gatewayclasses"}).
+		Get(ctx, e.Config.GatewayClass, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("get GatewayClass %s (set %s to the class under test): %w", e.Config.GatewayClass, suiteenv.EnvGatewayClass, err)
+	}
+	conds, _, _ := unstructured.NestedSlice(gc.Object, "status", "conditions")
+	if c := findCondition(conds, "Accepted"); c == nil || c.status != "True" {
+		st := "no Accepted condition"
+		if c != nil {
+			st = fmt.Sprintf("Accepted=%s (%s: %s)", c.status, c.reason, c.message)
+		}
+		return fmt.Errorf("GatewayClass %s is not accepted by its controller: %s; is the implementation installed and running?", e.Config.GatewayClass, st)
+	}
+	if len(e.Config.Features) > 0 {
+		e.features, e.featuresSource = setOf(e.Config.Features), suiteenv.EnvFeatures
+		return nil
+	}
+	e.features, e.featuresSource = setOf(ClaimedFeatures(gc)), "GatewayClass "+e.Config.GatewayClass+" status.supportedFeatures"
+	return nil
+}
+
+// ClaimedFeatures reads status.supportedFeatures of a GatewayClass, in both the current
+// shape ([{name: X}]) and the v1.1 one ([X]).
+func ClaimedFeatures(gc *unstructured.Unstructured) []string {
+	list, _, _ := unstructured.NestedSlice(gc.Object, "status", "supportedFeatures")
+	var out []string
+	for _, f := range list {
+		switch v := f.(type) {
+		case string:
+			out = append(out, v)
+		case map[string]any:
+			if n, ok := v["name"].(string); ok {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+func setOf(list []string) map[string]bool {
+	m := map[string]bool{}
+	for _, s := range list {
+		m[s] = true
+	}
+	return m
+}
+
+// Features lists the claimed features, sorted.
+func (e *Env) Features() []string {
+	out := slices.Collect(maps.Keys(e.features))
+	sort.Strings(out)
+	return out
+}
+
+// MissingFeatures returns the features of want that are not claimed.
+func (e *Env) MissingFeatures(want ...features.FeatureName) []string {
+	var out []string
+	for _, f := range want {
+		if !e.features[string(f)] {
+			out = append(out, string(f))
+		}
+	}
+	return out
+}
+
+// Require skips the current spec or container, naming the reason, unless every feature in
+// want is claimed.
+func (e *Env) Require(want ...features.FeatureName) {
+	if missing := e.MissingFeatures(want...); len(missing) > 0 {
+		Skip(fmt.Sprintf("GatewayClass %s does not claim %s (features from %s)", e.Config.GatewayClass, strings.Join(missing, ", "), e.featuresSource))
+	}
+}
+
+// checkImage fails early, with what to do, when no node has the echo image: there is no
+// registry, so a missing image would otherwise show up as Pods stuck in ErrImageNeverPull.
+func (e *Env) checkImage(ctx context.Context, ref string) error {
+	nodes, err := e.Kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list nodes: %w", err)
+	}
+	for _, n := range nodes.Items {
+		for _, img := range n.Status.Images {
+			if slices.Contains(img.Names, ref) || slices.Contains(img.Names, "docker.io/"+ref) {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("no node reports image %s in status.images; load it first (`gatecheck cluster up` loads gatecheck's images) or set %s", ref, suiteenv.EnvEchoImage)
+}
+
+// Data is the template data every fixture gets, with the scenario's values merged in.
+func (e *Env) Data(extra map[string]any) map[string]any {
+	d := map[string]any{
+		"Namespace":    e.Namespace,
+		"GatewayClass": e.Config.GatewayClass,
+		"EchoImage":    e.Config.EchoImage,
+		"PullPolicy":   "IfNotPresent",
+	}
+	maps.Copy(d, extra)
+	return d
+}
+
+// Render renders a fixture with e.Data(extra), failing the spec on error.
+func (e *Env) Render(fsys fs.FS, file string, extra map[string]any) []install.Object {
+	GinkgoHelper()
+	objs, err := Render(fsys, file, e.Data(extra))
+	Expect(err).NotTo(HaveOccurred())
+	return objs
+}
+
+// Apply registers the objects' deletion with DeferCleanup, then server-side applies them.
+func (e *Env) Apply(ctx context.Context, objs []install.Object) {
+	GinkgoHelper()
+	DeferCleanup(func(ctx context.Context) error { return e.Applier.Delete(ctx, objs) })
+	Expect(e.Applier.Apply(ctx, objs)).To(Succeed())
+}
+
+// Update server-side applies objects already registered for cleanup (a changed route).
+func (e *Env) Update(ctx context.Context, objs []install.Object) error {
+	return e.Applier.Apply(ctx, objs)
+}
+
+// WaitReady waits, with progress lines, until every Deployment is available, every Gateway
+// Programmed with an address, and every route Accepted with ResolvedRefs by gateway.
+func (e *Env) WaitReady(ctx context.Context, objs []install.Object, gateway string) {
+	GinkgoHelper()
+	for _, o := range objs {
+		switch k := o.Obj.GetKind(); {
+		case k == "Deployment":
+			Expect(e.WaitDeployment(ctx, o.Obj.GetName())).To(Succeed())
+		case k == "Gateway":
+			_, err := e.WaitGateway(ctx, o.Obj.GetName())
+			Expect(err).NotTo(HaveOccurred())
+		case strings.HasSuffix(k, "Route") && o.Obj.GroupVersionKind().Group == GatewayAPIGroup:
+			Expect(e.WaitRoute(ctx, o, gateway, true)).To(Succeed())
+		}
+	}
+}
+
+func (e *Env) get(ctx context.Context, o install.Object) (*unstructured.Unstructured, error) {
+	gvr, err := e.Applier.GVR(o.Obj.GroupVersionKind())
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s: %w", o.Obj.GroupVersionKind(), err)
+	}
+	return e.Dynamic.Resource(gvr).Namespace(o.Obj.GetNamespace()).Get(ctx, o.Obj.GetName(), metav1.GetOptions{})
+}
+
+func (e *Env) waitFor(ctx context.Context, what string, timeout time.Duration, check wait.Check) error {
+	_, err := wait.For(ctx, what, timeout, wait.Options{Interval: 250 * time.Millisecond, Out: GinkgoWriter}, check)
+	return err
+}
+
+// WaitGateway waits until the Gateway is Programmed and returns its first status address.
+func (e *Env) WaitGateway(ctx context.Context, name string) (string, error) {
+	ref := install.Object{Obj: &unstructured.Unstructured{}}
+	ref.Obj.SetAPIVersion(GatewayAPIGroup + "/v1")
+	ref.Obj.SetKind("Gateway")
+	ref.Obj.SetNamespace(e.Namespace)
+	ref.Obj.SetName(name)
+	var addr string
+	err := e.waitFor(ctx, fmt.Sprintf("Gateway %s/%s Programmed with an address", e.Namespace, name), GatewayTimeout, func(ctx context.Context) (bool, string, error) {
+		u, err := e.get(ctx, ref)
+		if err != nil {
+			return false, "", err
+		}
+		ok, st := gatewayReady(u)
+		addr = GatewayAddress(u)
+		return ok, st, nil
+	})
+	return addr, err
+}
+
+// WaitRoute waits until the route is Accepted (and ResolvedRefs, if asked) by gateway for its
+// current generation.
+func (e *Env) WaitRoute(ctx context.Context, o install.Object, gateway string, resolvedRefs bool) error {
+	what := fmt.Sprintf("%s %s/%s Accepted", o.Obj.GetKind(), o.Obj.GetNamespace(), o.Obj.GetName())
+	if resolvedRefs {
+		what += " with ResolvedRefs"
+	}
+	return e.waitFor(ctx, what+" by Gateway "+gateway, RouteTimeout, func(ctx context.Context) (bool, string, error) {
+		u, err := e.get(ctx, o)
+		if err != nil {
+			return false, "", err
+		}
+		ok, st := routeReady(u, gateway, resolvedRefs)
+		return ok, st, nil
+	})
+}
+
+// WaitDeployment waits until the Deployment's replicas are all available, failing at once
+// when a Pod is stuck in a state waiting cannot fix (a missing image).
+func (e *Env) WaitDeployment(ctx context.Context, name string) error {
+	return e.waitFor(ctx, fmt.Sprintf("Deployment %s/%s available", e.Namespace, name), DeploymentTimeout, func(ctx context.Context) (bool, string, error) {
+		d, err := e.Kube.AppsV1().Deployments(e.Namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, "", err
+		}
+		m, err := toUnstructured(d)
+		if err != nil {
+			return false, "", err
+		}
+		m.SetGeneration(d.Generation)
+		ok, st := deploymentReady(m)
+		if ok {
+			return true, st, nil
+		}
+		sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+		if err != nil {
+			return false, "", fmt.Errorf("Deployment %s spec.selector: %w", name, err)
+		}
+		pods, err := e.Kube.CoreV1().Pods(e.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+		if err != nil {
+			return false, "", err
+		}
+		for i := range pods.Items {
+			if reason := podStuck(&pods.Items[i]); reason != "" {
+				return false, "", errors.New(reason)
+			}
+		}
+		return false, st, nil
+	})
+}
+
+// PodIPs returns the IPs of the Running, Ready Pods matching the label selector.
+func (e *Env) PodIPs(ctx context.Context, selector string) ([]string, error) {
+	pods, err := e.Kube.CoreV1().Pods(e.Namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return nil, fmt.Errorf("list Pods %q in %s: %w", selector, e.Namespace, err)
+	}
+	var ips []string
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil || p.Status.PodIP == "" || !podReady(&p) {
+			continue
+		}
+		ips = append(ips, p.Status.PodIP)
+	}
+	sort.Strings(ips)
+	return ips, nil
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// Requests scales a request count by GATECHECK_TRAFFIC_SCALE, never below floor.
+func (e *Env) Requests(n, floor int) int {
+	return max(floor, int(float64(n)*e.Config.Scale+0.5))
+}
