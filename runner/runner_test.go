@@ -1,0 +1,140 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/gatecheck/gatecheck/impls"
+)
+
+func TestSelectSuites(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	for _, s := range []string{"canary", "mirror", "internal"} {
+		if err := os.MkdirAll(filepath.Join(root, "suites", s), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, "suites", s, "suite_test.go"), []byte("package x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := SelectSuites(root, "all")
+	if err != nil || strings.Join(got, ",") != "conformance,canary,mirror" {
+		t.Fatalf("SelectSuites(all) = %v, %v; want conformance,canary,mirror", got, err)
+	}
+	got, err = SelectSuites(root, "mirror, conformance")
+	if err != nil || strings.Join(got, ",") != "mirror,conformance" {
+		t.Fatalf("SelectSuites(mirror, conformance) = %v, %v", got, err)
+	}
+	if _, err := SelectSuites(root, "canary,bogus"); err == nil || !strings.Contains(err.Error(), `unknown suite "bogus" (known: conformance, canary, mirror)`) {
+		t.Fatalf("SelectSuites(bogus) = %v; want an error listing the known suites", err)
+	}
+}
+
+func TestConformanceArgs(t *testing.T) {
+	t.Parallel()
+	p := &impls.Profile{GatewayClass: impls.GatewayClass{Name: "gc"}, Conformance: impls.Conformance{
+		Profiles: []string{"GATEWAY-HTTP", "GATEWAY-GRPC"}, SkipTests: []string{"A", "B"},
+		Report: impls.ReportIdentity{Organization: "o", Project: "p", URL: "u", Version: "v", Contact: []string{"c1", "c2"}},
+	}}
+	got := strings.Join(conformanceArgs(p, "/r.yaml", false), " ")
+	for _, want := range []string{"--gateway-class=gc", "--report-output=/r.yaml", "--conformance-profiles=GATEWAY-HTTP,GATEWAY-GRPC",
+		"--skip-tests=A,B", "--contact=c1,c2", "-test.run ^TestConformance$"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("conformanceArgs = %q; want it to contain %q", got, want)
+		}
+	}
+	if strings.Contains(got, "--supported-features") {
+		t.Errorf("conformanceArgs = %q; want no --supported-features when the profile lists none (the suite reads the GatewayClass)", got)
+	}
+}
+
+func gc(controller string, gen int64, conds ...map[string]any) *unstructured.Unstructured {
+	var cs []any
+	for _, c := range conds {
+		cs = append(cs, c)
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"metadata": map[string]any{"name": "gc", "generation": gen},
+		"spec":     map[string]any{"controllerName": controller},
+		"status":   map[string]any{"conditions": cs},
+	}}
+	return u
+}
+
+func TestGatewayClassState(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		obj      *unstructured.Unstructured
+		done     bool
+		errMatch string
+	}{
+		{"accepted", gc("x/y", 2, map[string]any{"type": "Accepted", "status": "True", "reason": "Accepted", "observedGeneration": int64(2)}), true, ""},
+		{"stale", gc("x/y", 3, map[string]any{"type": "Accepted", "status": "True", "observedGeneration": int64(2)}), false, ""},
+		{"no condition", gc("x/y", 1), false, ""},
+		{"rejected", gc("x/y", 1, map[string]any{"type": "Accepted", "status": "False", "reason": "InvalidParameters", "message": "bad", "observedGeneration": int64(1)}), false, "reason InvalidParameters"},
+		{"other controller", gc("a/b", 1), false, `spec.controllerName is "a/b"; the profile says "x/y"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			done, _, err := gatewayClassState(tc.obj, "x/y")
+			if done != tc.done {
+				t.Errorf("done = %v; want %v", done, tc.done)
+			}
+			if (tc.errMatch == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.errMatch)) {
+				t.Errorf("err = %v; want match %q", err, tc.errMatch)
+			}
+		})
+	}
+}
+
+func TestProgressFilters(t *testing.T) {
+	t.Parallel()
+	if !conformanceProgress("    --- PASS: TestConformance/HTTPRouteWeight (12.3s)") || conformanceProgress("        --- PASS: TestConformance/HTTPRouteWeight/sub (1s)") {
+		t.Error("conformanceProgress must keep top-level test verdicts only")
+	}
+	if !ginkgoProgress("[FAIL] Canary 90/10 keep-alive") || ginkgoProgress("STEP: sending requests") {
+		t.Error("ginkgoProgress must keep verdict lines only")
+	}
+}
+
+type fakeCluster struct {
+	upErr      error
+	up, downed int
+}
+
+func (f *fakeCluster) Name() string                                      { return "fake" }
+func (f *fakeCluster) Up(context.Context) error                          { f.up++; return f.upErr }
+func (f *fakeCluster) Down(context.Context) error                        { f.downed++; return nil }
+func (f *fakeCluster) Kubeconfig() string                                { return "/nonexistent" }
+func (f *fakeCluster) LoadImages(context.Context, []string) error        { return nil }
+func (f *fakeCluster) Build(context.Context, []string) ([]string, error) { return nil, nil }
+
+func TestRunTearsDownWhenClusterFails(t *testing.T) {
+	t.Parallel()
+	fc := &fakeCluster{upErr: errors.New("no kubelet")}
+	_, err := Run(context.Background(), fc, fc, Options{OutDir: t.TempDir(), Profile: &impls.Profile{Name: "x"}})
+	if err == nil || !strings.Contains(err.Error(), "cluster fake: no kubelet") {
+		t.Fatalf("Run() = %v; want the cluster error", err)
+	}
+	if fc.downed != 1 {
+		t.Fatalf("Down called %d times; want 1 (a failed run cleans up)", fc.downed)
+	}
+}
+
+func TestRunKeepSkipsTeardown(t *testing.T) {
+	t.Parallel()
+	fc := &fakeCluster{upErr: errors.New("boom")}
+	_, _ = Run(context.Background(), fc, fc, Options{OutDir: t.TempDir(), Profile: &impls.Profile{Name: "x"}, Keep: true})
+	if fc.downed != 0 {
+		t.Fatalf("Down called %d times with Keep; want 0", fc.downed)
+	}
+}
