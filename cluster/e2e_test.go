@@ -61,11 +61,8 @@ func TestHostClusterEndToEnd(t *testing.T) {
 		t.Fatalf("Up: %v", err)
 	}
 	t.Logf("BRING-UP: host cluster up (node Ready + default ServiceAccount) in %s", time.Since(start).Round(10*time.Millisecond))
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("cluster left for debugging? no: tearing down; logs are in %s/logs", stateDir)
-		}
-	})
+	// On failure the cluster is left up for debugging (logs in /var/lib/gatecheck/host/logs);
+	// the next run's initial Down clears it.
 
 	// Up twice: the second call finds it up and returns fast without restarting anything.
 	pidsBefore := pidFiles(t)

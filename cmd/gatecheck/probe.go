@@ -23,7 +23,7 @@ func newProbeCmd(g *globalOptions) *cobra.Command {
 port-forward) and prints the evidence. Exit codes: 0 the verdict passed, 1 it failed,
 2 the probe could not run (bad flags, target unreachable, undecided).`,
 	}
-	cmd.AddCommand(newProbeWeightsCmd(g))
+	cmd.AddCommand(newProbeWeightsCmd(g), newProbeMirrorCmd(g))
 	return cmd
 }
 
@@ -124,17 +124,9 @@ func (f *probeWeightsFlags) build(g *globalOptions) (*probe.WeightsProbe, error)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("flag --expect: %w", err))
 	}
-	header := http.Header{}
-	for _, h := range f.headers {
-		k, v, ok := strings.Cut(h, "=")
-		if !ok {
-			k, v, ok = strings.Cut(h, ":")
-		}
-		if !ok || strings.TrimSpace(k) == "" {
-			errs = append(errs, fmt.Errorf("flag --header %q: want name=value", h))
-			continue
-		}
-		header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	header, herr := parseHeaders(f.headers)
+	if herr != nil {
+		errs = append(errs, herr)
 	}
 	if f.concurrency < 1 {
 		errs = append(errs, fmt.Errorf("flag --concurrency: got %d; want >= 1", f.concurrency))
@@ -148,23 +140,7 @@ func (f *probeWeightsFlags) build(g *globalOptions) (*probe.WeightsProbe, error)
 	if f.timeout <= 0 {
 		errs = append(errs, fmt.Errorf("flag --timeout: got %s; want > 0", f.timeout))
 	}
-	for _, c := range []struct {
-		name string
-		v    float64
-		lo   float64
-		hi   float64
-	}{
-		{"--alpha", f.alpha, 0, 0.5},
-		{"--power", f.power, 0.5, 1},
-		{"--tolerance", f.tolerance, 0, 50},
-	} {
-		if !(c.v > c.lo && c.v < c.hi) {
-			errs = append(errs, fmt.Errorf("flag %s: got %g; want a value in (%g, %g)", c.name, c.v, c.lo, c.hi))
-		}
-	}
-	if f.delta != 0 && !(f.delta > f.tolerance && f.delta < 100) {
-		errs = append(errs, fmt.Errorf("flag --delta: got %g; want more than --tolerance (%g) and below 100", f.delta, f.tolerance))
-	}
+	errs = append(errs, checkStatFlags(f.alpha, f.power, f.tolerance, f.delta)...)
 	if f.maxRequests < 1 {
 		errs = append(errs, fmt.Errorf("flag --max-requests: got %d; want >= 1", f.maxRequests))
 	}
@@ -192,4 +168,157 @@ func (f *probeWeightsFlags) build(g *globalOptions) (*probe.WeightsProbe, error)
 		Converge:        f.converge,
 		ConvergeTimeout: f.convergeTimeout,
 	}, nil
+}
+
+type probeMirrorFlags struct {
+	url, host, fraction, mirrorBackend string
+	mirrors, headers                   []string
+	requests, concurrency, maxFailures int
+	rate                               float64
+	fresh, h2c, jsonOut                bool
+	alpha, power, tolerance, delta     float64
+	timeout, settle                    time.Duration
+}
+
+func newProbeMirrorCmd(g *globalOptions) *cobra.Command {
+	f := &probeMirrorFlags{}
+	cmd := &cobra.Command{
+		Use:   "mirror --url URL --mirror-admin ADMIN_URL [--fraction 1|0.25|1/4|25%]",
+		Short: "Check that a route's request mirror receives the declared share of requests",
+		Long: `mirror sends requests (each with a unique x-request-id) to --url, then reads the mirror
+backend's records admin API (the echo backend's /records, one --mirror-admin per mirror Pod)
+and matches the copies by request id. A full mirror (--fraction 1) fails on any request that
+never arrived; a partial one (percent or fraction) is judged by the same sequential test as
+weights. Responses from --mirror-backend reaching the client also fail the probe.`,
+		Example: `  kubectl port-forward deploy/mirror 9090 &
+  gatecheck probe mirror --url http://gw.example/api --mirror-admin http://127.0.0.1:9090 --fraction 25%`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runProbeMirror(cmd, g, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.url, "url", "", "primary route URL (required)")
+	fl.StringArrayVar(&f.mirrors, "mirror-admin", nil, "records admin URL of a mirror backend Pod (required, repeatable)")
+	fl.StringVar(&f.fraction, "fraction", "1", "declared mirrored share: 1, 0.25, 1/4 or 25%")
+	fl.StringVar(&f.mirrorBackend, "mirror-backend", "", "the mirror backend's identity; a client response from it fails the probe")
+	fl.StringVar(&f.host, "host", "", "Host header to send")
+	fl.StringArrayVar(&f.headers, "header", nil, "extra request header name=value (repeatable)")
+	fl.IntVar(&f.requests, "requests", 1000, "requests to send")
+	fl.IntVar(&f.concurrency, "concurrency", 8, "requests in flight")
+	fl.Float64Var(&f.rate, "rate", 0, "requests per second (0: as fast as --concurrency allows)")
+	fl.BoolVar(&f.fresh, "fresh-connections", false, "one connection per request")
+	fl.BoolVar(&f.h2c, "h2c", false, "HTTP/2 without TLS (prior knowledge)")
+	fl.Float64Var(&f.alpha, "alpha", probe.DefaultAlpha, "false-failure probability bound")
+	fl.Float64Var(&f.power, "power", probe.DefaultPower, "wanted probability of catching a --delta skew")
+	fl.Float64Var(&f.tolerance, "tolerance", 100*probe.DefaultTolerance, "tolerance in percentage points (partial mirrors)")
+	fl.Float64Var(&f.delta, "delta", 0, "skew in percentage points to catch with --power (default 2 x --tolerance)")
+	fl.IntVar(&f.maxFailures, "max-failures", 0, "failed primary requests tolerated")
+	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "per-request timeout")
+	fl.DurationVar(&f.settle, "settle", 10*time.Second, "how long to wait for mirrored copies after the last response")
+	fl.BoolVar(&f.jsonOut, "json", false, "print the report as JSON")
+	return cmd
+}
+
+func runProbeMirror(cmd *cobra.Command, g *globalOptions, f *probeMirrorFlags) error {
+	var errs []error
+	if f.url == "" {
+		errs = append(errs, errors.New("flag --url: required, e.g. --url http://gw.example/path"))
+	}
+	if len(f.mirrors) == 0 {
+		errs = append(errs, errors.New("flag --mirror-admin: required, the records admin URL of each mirror backend Pod (e.g. a port-forward to :9090)"))
+	}
+	fraction, err := probe.ParseFraction(f.fraction)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("flag --fraction: %w", err))
+	}
+	header, herr := parseHeaders(f.headers)
+	if herr != nil {
+		errs = append(errs, herr)
+	}
+	if f.requests < 1 {
+		errs = append(errs, fmt.Errorf("flag --requests: got %d; want >= 1", f.requests))
+	}
+	if f.concurrency < 1 {
+		errs = append(errs, fmt.Errorf("flag --concurrency: got %d; want >= 1", f.concurrency))
+	}
+	errs = append(errs, checkStatFlags(f.alpha, f.power, f.tolerance, f.delta)...)
+	if err := errors.Join(errs...); err != nil {
+		return withExitCode(2, err)
+	}
+	m := &probe.MirrorCheck{
+		Driver: &probe.Driver{
+			URL: f.url, Host: f.host, Header: header, Concurrency: f.concurrency, Rate: f.rate,
+			FreshConnections: f.fresh, H2C: f.h2c, Timeout: f.timeout, Logger: g.Logger,
+		},
+		Mirrors:        f.mirrors,
+		Requests:       f.requests,
+		Fraction:       fraction,
+		Config:         probe.Config{Alpha: f.alpha, Power: f.power, Tolerance: f.tolerance / 100, Delta: f.delta / 100},
+		Settle:         f.settle,
+		MirrorIdentity: f.mirrorBackend,
+		MaxFailures:    f.maxFailures,
+	}
+	rep, err := m.Run(cmd.Context())
+	if err != nil {
+		return withExitCode(2, fmt.Errorf("probe mirror: %w", err))
+	}
+	if f.jsonOut {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		err = enc.Encode(rep)
+	} else {
+		err = probe.WriteMirrorText(cmd.OutOrStdout(), f.url, f.mirrors, rep)
+	}
+	if err != nil {
+		return withExitCode(2, fmt.Errorf("write report: %w", err))
+	}
+	switch rep.Verdict.Decision {
+	case probe.Pass:
+		return nil
+	case probe.Fail:
+		return withExitCode(1, fmt.Errorf("mirror verdict failed: %s", rep.Verdict.Message))
+	default:
+		return withExitCode(2, fmt.Errorf("mirror verdict undecided: %s", rep.Verdict.Message))
+	}
+}
+
+// parseHeaders reads repeated --header name=value (or name:value) flags.
+func parseHeaders(hs []string) (http.Header, error) {
+	header := http.Header{}
+	var errs []error
+	for _, h := range hs {
+		k, v, ok := strings.Cut(h, "=")
+		if !ok {
+			k, v, ok = strings.Cut(h, ":")
+		}
+		if !ok || strings.TrimSpace(k) == "" {
+			errs = append(errs, fmt.Errorf("flag --header %q: want name=value", h))
+			continue
+		}
+		header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	return header, errors.Join(errs...)
+}
+
+// checkStatFlags validates the flags shared by the statistical probes.
+func checkStatFlags(alpha, power, tolerance, delta float64) []error {
+	var errs []error
+	for _, c := range []struct {
+		name   string
+		v      float64
+		lo, hi float64
+	}{
+		{"--alpha", alpha, 0, 0.5},
+		{"--power", power, 0.5, 1},
+		{"--tolerance", tolerance, 0, 50},
+	} {
+		if !(c.v > c.lo && c.v < c.hi) {
+			errs = append(errs, fmt.Errorf("flag %s: got %g; want a value in (%g, %g)", c.name, c.v, c.lo, c.hi))
+		}
+	}
+	if delta != 0 && !(delta > tolerance && delta < 100) {
+		errs = append(errs, fmt.Errorf("flag --delta: got %g; want more than --tolerance (%g) and below 100", delta, tolerance))
+	}
+	return errs
 }

@@ -10,6 +10,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/gatecheck/gatecheck/echo-backend/pkg/echo"
+	"github.com/gatecheck/gatecheck/echo-backend/pkg/identity"
+	"github.com/gatecheck/gatecheck/echo-backend/pkg/records"
 )
 
 // splitter answers {"backend": name} with name drawn by weight: a stand-in gateway. (The
@@ -98,6 +102,73 @@ func TestProbeWeightsCLI(t *testing.T) {
 				if !strings.Contains(out, w) {
 					t.Errorf("output: missing %q in\n%s", w, out)
 				}
+			}
+			if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Errorf("error: got %v; want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// mirrorSetup starts a real echo backend with records (the mirror) and a stand-in gateway
+// that answers every request itself and copies it to the mirror when copyIt says so.
+func mirrorSetup(t *testing.T, copyIt func(n int) bool) (gw, admin string) {
+	t.Helper()
+	store := records.NewStore(identity.Identity{Backend: "mirror"}, 0)
+	srv, err := echo.NewServer(echo.Options{Identity: identity.Identity{Backend: "mirror"}, Records: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mirror := httptest.NewServer(srv.Handler())
+	adminSrv := httptest.NewServer(store.Handler())
+	var mu sync.Mutex
+	n := 0
+	gwSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		c := copyIt(n)
+		mu.Unlock()
+		if c {
+			req, _ := http.NewRequest(http.MethodGet, mirror.URL+r.URL.RequestURI(), nil)
+			req.Header = r.Header.Clone()
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				_ = resp.Body.Close()
+			}
+		}
+		_, _ = w.Write([]byte(`{"backend":"primary"}`))
+	}))
+	t.Cleanup(func() { gwSrv.Close(); mirror.Close(); adminSrv.Close() })
+	return gwSrv.URL, adminSrv.URL
+}
+
+func TestProbeMirrorCLI(t *testing.T) {
+	t.Parallel()
+	full, fullAdmin := mirrorSetup(t, func(int) bool { return true })
+	lossy, lossyAdmin := mirrorSetup(t, func(n int) bool { return n%100 != 0 })
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  string
+		wantErr  string
+	}{
+		{"full mirror exits 0", []string{"probe", "mirror", "--url", full, "--mirror-admin", fullAdmin, "--requests", "300"}, 0,
+			"verdict: PASS: mirror saw 300 of 300 requests", ""},
+		{"lossy mirror exits 1", []string{"probe", "mirror", "--url", lossy, "--mirror-admin", lossyAdmin, "--requests", "300", "--settle", "1s"}, 1,
+			"verdict: FAIL: mirror saw 297 of 300 requests", "3 of 300 requests never reached the mirror"},
+		{"bad fraction names the flag", []string{"probe", "mirror", "--url", full, "--mirror-admin", fullAdmin, "--fraction", "150%"}, 2,
+			"", `flag --fraction: "150%": want a share between 0 and 1`},
+		{"missing admin", []string{"probe", "mirror", "--url", full}, 2, "", "flag --mirror-admin: required"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			out, code, err := runCLI(t, tc.args...)
+			if code != tc.wantCode {
+				t.Errorf("exit code: got %d; want %d (err: %v)\n%s", code, tc.wantCode, err, out)
+			}
+			if !strings.Contains(out, tc.wantOut) {
+				t.Errorf("output: missing %q in\n%s", tc.wantOut, out)
 			}
 			if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Errorf("error: got %v; want one containing %q", err, tc.wantErr)

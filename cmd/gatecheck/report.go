@@ -47,6 +47,7 @@ results could not be read. See reports/README.md.`,
 				if r.Conformance, err = ingest.ReadConformanceFile(conformance); err != nil {
 					return withExitCode(2, err)
 				}
+				r.FillRunFromConformance()
 			}
 			gt, name := gate.Default(), "built-in default"
 			if gateFile != "" {

@@ -461,6 +461,7 @@ func (r *Reconciler) gateway(ctx context.Context, gw *gwv1.Gateway, res *transla
 	if res.Valid && url != "" {
 		if _, err := r.delivery.Publish(res.Snapshot); err != nil {
 			fail(err)
+			res.Valid, res.Invalid = false, err.Error()
 		}
 		if err := r.prov.Ensure(ctx, gw, res.Ports, url); err != nil {
 			fail(fmt.Errorf("provision proxies of gateway %s: %w", key, err))
@@ -473,7 +474,7 @@ func (r *Reconciler) gateway(ctx context.Context, gw *gwv1.Gateway, res *transla
 		if err != nil {
 			fail(err)
 		}
-		dp.Ready, dp.Message = r.delivery.AckState(key, ready)
+		dp.Ready, dp.Message = r.delivery.WaitAcked(ctx, key, ready, time.Second)
 	} else if !res.Valid {
 		if err := r.prov.Remove(ctx, gw); err != nil {
 			fail(err)

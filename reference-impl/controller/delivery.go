@@ -40,6 +40,8 @@ type published struct {
 	changed chan struct{}
 	acks    map[string]ir.Ack
 	streams map[string]int // proxy pod -> open streams
+	// acked is closed and replaced on every ack, to wake WaitAcked.
+	acked chan struct{}
 }
 
 // NewDelivery returns a Delivery; onAck may be nil.
@@ -50,7 +52,7 @@ func NewDelivery(log *slog.Logger, onAck func(types.NamespacedName)) *Delivery {
 func (d *Delivery) entry(gw types.NamespacedName) *published {
 	p, ok := d.gateways[gw]
 	if !ok {
-		p = &published{changed: make(chan struct{}), acks: map[string]ir.Ack{}, streams: map[string]int{}}
+		p = &published{changed: make(chan struct{}), acked: make(chan struct{}), acks: map[string]ir.Ack{}, streams: map[string]int{}}
 		d.gateways[gw] = p
 	}
 	return p
@@ -71,6 +73,9 @@ func (d *Delivery) Publish(snap *ir.Snapshot) (int64, error) {
 	p := d.entry(gw)
 	if p.snap != nil && bytes.Equal(p.content, content) {
 		return p.snap.Version, nil
+	}
+	if err := s.Validate(); err != nil {
+		return 0, fmt.Errorf("snapshot of gateway %s is invalid (a translation bug): %w", gw, err)
 	}
 	d.nextVersion++
 	s.Version = d.nextVersion
@@ -131,6 +136,34 @@ func (d *Delivery) AckState(gw types.NamespacedName, proxies []string) (bool, st
 		}
 	}
 	return true, ""
+}
+
+// WaitAcked waits up to timeout for AckState to turn true, so that a configuration change the
+// proxies apply within milliseconds does not flip the Gateway to Programmed=False and back.
+func (d *Delivery) WaitAcked(ctx context.Context, gw types.NamespacedName, proxies []string, timeout time.Duration) (bool, string) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		ok, msg := d.AckState(gw, proxies)
+		if ok || len(proxies) == 0 {
+			return ok, msg
+		}
+		d.mu.Lock()
+		p := d.entry(gw)
+		wake := p.acked
+		d.mu.Unlock()
+		// Re-check after taking the channel: an ack may have landed in between.
+		if ok, msg = d.AckState(gw, proxies); ok {
+			return ok, msg
+		}
+		select {
+		case <-wake:
+		case <-deadline.C:
+			return d.AckState(gw, proxies)
+		case <-ctx.Done():
+			return d.AckState(gw, proxies)
+		}
+	}
 }
 
 // Handler serves the delivery endpoints.
@@ -224,6 +257,8 @@ func (d *Delivery) serveAck(w http.ResponseWriter, r *http.Request) {
 	if prev, ok := p.acks[a.Proxy]; !ok || a.Version >= prev.Version {
 		p.acks[a.Proxy] = a
 	}
+	close(p.acked)
+	p.acked = make(chan struct{})
 	d.mu.Unlock()
 	if a.Error != "" {
 		d.log.Warn("proxy rejected snapshot", "gateway", gw.String(), "proxy", a.Proxy, "version", a.Version, "error", strings.TrimSpace(a.Error))

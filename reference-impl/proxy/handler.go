@@ -221,8 +221,15 @@ func modifyResponse(res *http.Response) error {
 func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	f, _ := r.Context().Value(forwardKey{}).(*forward)
 	code := http.StatusBadGateway
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(r.Context().Err(), context.DeadlineExceeded):
 		code = http.StatusGatewayTimeout
+	case errors.Is(r.Context().Err(), context.Canceled):
+		// The client went away; nobody reads an answer. 499 labels it in metrics (nginx's code).
+		if f != nil {
+			f.code = 499
+		}
+		return
 	}
 	if f != nil {
 		f.code = code

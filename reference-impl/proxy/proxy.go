@@ -94,6 +94,7 @@ func New(opts Options) *Proxy {
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   p.proxyError,
 		ErrorLog:       log.New(slogWriter{p.log}, "", 0),
+		BufferPool:     bufferPool{},
 		// FlushInterval 0 already flushes streaming (unknown-length) responses such as gRPC
 		// immediately; buffered bodies of known length are written as they come.
 	}
@@ -121,6 +122,7 @@ type portServer struct {
 	ln       net.Listener
 	http     *http.Server
 	tcp      *tcpServer
+	closing  atomic.Bool // set before the socket is closed on purpose
 }
 
 // Apply validates s and makes it the served configuration. Ports whose protocol did not change
@@ -233,13 +235,13 @@ func (p *Proxy) serve(ps *portServer) {
 		go ps.tcp.serve()
 	case ps.protocol == ir.ProtocolHTTPS:
 		go func() {
-			if err := ps.http.ServeTLS(ps.ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := ps.http.ServeTLS(ps.ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) && !ps.closing.Load() {
 				p.log.Error("https listener stopped", "port", ps.port, "error", err)
 			}
 		}()
 	default:
 		go func() {
-			if err := ps.http.Serve(ps.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := ps.http.Serve(ps.ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !ps.closing.Load() {
 				p.log.Error("http listener stopped", "port", ps.port, "error", err)
 			}
 		}()
@@ -249,6 +251,7 @@ func (p *Proxy) serve(ps *portServer) {
 // shutdown closes ps's socket now and lets its requests drain in the background.
 func (p *Proxy) shutdown(ps *portServer) {
 	p.log.Info("closing listener port", "port", ps.port, "protocol", ps.protocol)
+	ps.closing.Store(true)
 	if ps.tcp != nil {
 		ps.tcp.close()
 		return
@@ -329,3 +332,12 @@ func (w slogWriter) Write(b []byte) (int, error) {
 	w.log.Debug(string(b))
 	return len(b), nil
 }
+
+// bufferPool recycles the ReverseProxy's 32 KiB copy buffers instead of allocating one per
+// request.
+type bufferPool struct{}
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *copyBuffers.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }

@@ -156,7 +156,13 @@ func TestGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			in, dps := loadInput(t, inPath)
-			got, err := yaml.Marshal(render(Translate(in), dps))
+			out := Translate(in)
+			for k, g := range out.Gateways {
+				if err := g.Snapshot.Validate(); err != nil {
+					t.Errorf("gateway %s: snapshot does not validate: %v", k, err)
+				}
+			}
+			got, err := yaml.Marshal(render(out, dps))
 			if err != nil {
 				t.Fatalf("marshal output: %v", err)
 			}

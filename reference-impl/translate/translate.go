@@ -446,13 +446,9 @@ func (t *translator) finishGateway(gs *gatewayState) {
 		gs.res.Ports = append(gs.res.Ports, p)
 	}
 	slices.Sort(gs.res.Ports)
+	// The snapshot is validated where it is published (only when its content changed), not
+	// here: validation costs more than translation and most reconciles change nothing.
 	gs.res.Snapshot = snap
-	if err := snap.Validate(); err != nil {
-		// A bug in translation, not a user error: refuse to program rather than send the proxy
-		// something it will reject.
-		gs.res.Valid = false
-		gs.res.Invalid = "internal error: translated configuration is invalid: " + err.Error()
-	}
 	// Programmed is data-plane dependent; until ApplyDataPlane says otherwise it is Pending.
 	ApplyDataPlane(gs.res, DataPlane{})
 }

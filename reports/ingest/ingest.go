@@ -392,5 +392,6 @@ func Combine(reps ...*model.Report) (*model.Report, error) {
 			out.Conformance = r.Conformance
 		}
 	}
+	out.FillRunFromConformance()
 	return out, nil
 }

@@ -3,6 +3,7 @@ package model
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	confv1 "sigs.k8s.io/gateway-api/conformance/apis/v1"
@@ -31,8 +32,8 @@ type Run struct {
 	KubernetesVersion string    `json:"kubernetesVersion,omitempty"`
 	GatewayAPIVersion string    `json:"gatewayAPIVersion,omitempty"`
 	GatewayAPIChannel string    `json:"gatewayAPIChannel,omitempty"`
-	Start             time.Time `json:"start"`
-	End               time.Time `json:"end"`
+	Start             time.Time `json:"start,omitzero"`
+	End               time.Time `json:"end,omitzero"`
 	// Incomplete lists why the run did not finish (interrupted, a suite could not start, ...).
 	// A non-empty list makes the gate exit 2.
 	Incomplete []string `json:"incomplete,omitempty"`
@@ -62,6 +63,20 @@ func (r *Run) Merge(o Run) {
 	r.Incomplete = append(r.Incomplete, o.Incomplete...)
 }
 
+// FillRunFromConformance fills the run's Gateway API version, channel and implementation from
+// the ConformanceReport where they are still empty: the upstream suite knows them for certain.
+func (r *Report) FillRunFromConformance() {
+	if r.Conformance == nil {
+		return
+	}
+	c := r.Conformance.Report
+	impl := ""
+	if c.Project != "" {
+		impl = strings.TrimSpace(c.Project + " " + c.Version)
+	}
+	r.Run.Merge(Run{GatewayAPIVersion: c.GatewayAPIVersion, GatewayAPIChannel: c.GatewayAPIChannel, Implementation: impl})
+}
+
 // Suite is one Ginkgo suite (one RunSpecs call).
 type Suite struct {
 	Name   string   `json:"name"`
@@ -71,8 +86,8 @@ type Suite struct {
 	Succeeded bool `json:"succeeded"`
 	// FailureReasons are Ginkgo's suite-level failure reasons (interrupted, focused specs, ...).
 	FailureReasons  []string  `json:"failureReasons,omitempty"`
-	Start           time.Time `json:"start"`
-	End             time.Time `json:"end"`
+	Start           time.Time `json:"start,omitzero"`
+	End             time.Time `json:"end,omitzero"`
 	DurationSeconds float64   `json:"durationSeconds"`
 	Specs           []Spec    `json:"specs"`
 }
@@ -122,8 +137,8 @@ type Spec struct {
 	Location        string        `json:"location,omitempty"`
 	NodeType        string        `json:"nodeType,omitempty"`
 	Outcome         Outcome       `json:"outcome"`
-	Start           time.Time     `json:"start"`
-	End             time.Time     `json:"end"`
+	Start           time.Time     `json:"start,omitzero"`
+	End             time.Time     `json:"end,omitzero"`
 	DurationSeconds float64       `json:"durationSeconds"`
 	Attempts        int           `json:"attempts,omitempty"`
 	SkipReason      string        `json:"skipReason,omitempty"`

@@ -113,3 +113,17 @@ func TestRunMerge(t *testing.T) {
 		t.Errorf("merge (-want +got):\n%s", diff)
 	}
 }
+
+func TestFillRunFromConformance(t *testing.T) {
+	t.Parallel()
+	r := &model.Report{Run: model.Run{GatewayAPIChannel: "experimental"}, Conformance: &model.Conformance{}}
+	r.Conformance.Report.GatewayAPIVersion = "v1.6.3"
+	r.Conformance.Report.GatewayAPIChannel = "standard"
+	r.Conformance.Report.Project = "envoy-gateway"
+	r.Conformance.Report.Version = "v1.8.0"
+	r.FillRunFromConformance()
+	want := model.Run{GatewayAPIVersion: "v1.6.3", GatewayAPIChannel: "experimental", Implementation: "envoy-gateway v1.8.0"}
+	if diff := cmp.Diff(want, r.Run); diff != "" {
+		t.Errorf("run (-want +got):\n%s", diff)
+	}
+}

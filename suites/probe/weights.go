@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -137,8 +138,8 @@ func (r WeightsReport) WriteText(w io.Writer) error {
 	if f := r.Traffic.Failures(); f > 0 {
 		failures = fmt.Sprintf("%d (%s)", f, r.Traffic.FailureText())
 	}
-	fmt.Fprintf(&b, "n: %d responses counted (cap %d); %d sent in %s; failed requests: %s\n",
-		v.N, v.MaxRequests, r.Traffic.Sent, r.Traffic.Elapsed.Round(time.Millisecond), failures)
+	fmt.Fprintf(&b, "n: %s responses counted (cap %s); %s sent in %s; failed requests: %s\n",
+		commas(v.N), commas(v.MaxRequests), commas(r.Traffic.Sent), r.Traffic.Elapsed.Round(time.Millisecond), failures)
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	level := "CI"
 	if len(v.Backends) > 0 {
@@ -178,4 +179,20 @@ func (r WeightsReport) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// commas renders 4000 as "4,000".
+func commas(n int) string {
+	s := strconv.Itoa(n)
+	if n < 0 {
+		return "-" + commas(-n)
+	}
+	var b strings.Builder
+	for i := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

@@ -112,9 +112,9 @@ type connTagger struct{ ids connid.Source }
 func (c *connTagger) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
 	return connid.WithID(ctx, c.ids.Next())
 }
-func (c *connTagger) HandleConn(context.Context, stats.ConnStats)                       {}
+func (c *connTagger) HandleConn(context.Context, stats.ConnStats)                     {}
 func (c *connTagger) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
-func (c *connTagger) HandleRPC(context.Context, stats.RPCStats)                         {}
+func (c *connTagger) HandleRPC(context.Context, stats.RPCStats)                       {}
 
 // call is what the observer learnt about an RPC when it arrived.
 type call struct {

@@ -16,12 +16,31 @@ func Sample(ctx context.Context, d *Driver, seq *verdict.Sequential, maxRequests
 	// Every request is either counted by the test (at most maxRequests) or a failure (at
 	// most maxFailures+1), so this limit never ends a run the test or failures would not.
 	limit := Limit{Requests: maxRequests + maxFailures + 1}
+	// Results are fed to the test in sending order, not completion order: if one backend
+	// is slower, the requests in flight when the test stops would otherwise be mostly its
+	// own, biasing the count by up to Concurrency at exactly the moment it matters.
+	pending := map[int]Result{}
+	next := 1
 	sum, err := d.Run(ctx, limit, func(r Result) bool {
-		if r.OK() {
-			return seq.Add(r.Backend)
+		pending[r.Seq] = r
+		for {
+			r, ok := pending[next]
+			if !ok {
+				return false
+			}
+			delete(pending, next)
+			next++
+			if r.OK() {
+				if seq.Add(r.Backend) {
+					return true
+				}
+				continue
+			}
+			failures++
+			if failures > maxFailures {
+				return true
+			}
 		}
-		failures++
-		return failures > maxFailures
 	})
 	v := finishVerdict(seq, &sum, failures, maxFailures, ctx.Err())
 	if err != nil && ctx.Err() == nil {

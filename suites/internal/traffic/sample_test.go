@@ -2,8 +2,11 @@ package traffic
 
 import (
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatecheck/gatecheck/suites/internal/traffic/splittest"
 	"github.com/gatecheck/gatecheck/suites/internal/verdict"
@@ -87,5 +90,37 @@ func TestSampleFailures(t *testing.T) {
 	}
 	if v.Decision != verdict.Pass || len(v.Warnings) == 0 {
 		t.Errorf("with 200 failures allowed: got %s, warnings %v; want pass with a warning about failed requests", v.Decision, v.Warnings)
+	}
+}
+
+// TestSampleCountsInSendingOrder: v3 answers every 10th request (by request id) and answers
+// slowly, so in completion order it lags; the test must see the sending order, where
+// exactly n/10 of the first n requests are v3's.
+func TestSampleCountsInSendingOrder(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(RequestIDHeader)
+		n, _ := strconv.Atoi(id[strings.LastIndex(id, "-")+1:])
+		name := "v2"
+		if n%10 == 0 {
+			name = "v3"
+			time.Sleep(20 * time.Millisecond)
+		}
+		_, _ = w.Write([]byte(`{"backend":"` + name + `"}`))
+	}))
+	defer srv.Close()
+	seq, err := verdict.NewSequential([]verdict.Backend{{Name: "v2", Weight: 90}, {Name: "v3", Weight: 10}}, verdict.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _, err := Sample(t.Context(), &Driver{URL: srv.URL, Concurrency: 16}, seq, 5000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := v.Backends[1].Count, v.N/10; got != want {
+		t.Errorf("v3 count at n=%d: got %d; want %d (the first n requests in sending order)", v.N, got, want)
+	}
+	if v.Decision != verdict.Pass {
+		t.Errorf("decision: got %s; want pass (%s)", v.Decision, v.Message)
 	}
 }

@@ -20,6 +20,19 @@ type sideDesign struct {
 	AcceptAt   float64 `json:"acceptAt"`
 	TerminalAt float64 `json:"terminalAt"`
 	Cap        int     `json:"cap"`
+
+	// acceptMaxAt and failMinAt cache bounds(n) for n <= Cap once the design is final, so
+	// the live test costs two lookups per response.
+	acceptMaxAt, failMinAt []int
+}
+
+// freeze caches the bounds of the final design.
+func (d *sideDesign) freeze() {
+	acc, fail := make([]int, d.Cap+1), make([]int, d.Cap+1)
+	for n := 0; n <= d.Cap; n++ {
+		acc[n], fail[n] = d.bounds(n)
+	}
+	d.acceptMaxAt, d.failMinAt = acc, fail
 }
 
 type outcome int
@@ -30,21 +43,30 @@ const (
 	failed
 )
 
-// classify is the single place that decides a side's state, shared by the live test and the
-// exact error computation, so the computed error rates are those of the rule actually run.
-func (d sideDesign) classify(n, k int) outcome {
-	s := float64(k) - float64(n)*d.Line
+// bounds gives, for request n, the largest count that accepts and the smallest that fails.
+// It is the single place that decides a side's state, shared by the live test (classify)
+// and the exact error computation (operate), so the computed error rates are those of the
+// rule actually run.
+func (d sideDesign) bounds(n int) (acceptMax, failMin int) {
+	if d.failMinAt != nil && n <= d.Cap {
+		return d.acceptMaxAt[n], d.failMinAt[n]
+	}
 	const eps = 1e-9
+	c := float64(n) * d.Line
 	if n >= d.Cap {
-		if s > d.TerminalAt+eps {
-			return failed
-		}
-		return accepted
+		// At the cap: fail iff k - n*line > TerminalAt, accept otherwise.
+		failMin = int(math.Floor(c+d.TerminalAt+eps)) + 1
+		return failMin - 1, failMin
 	}
-	if s >= d.FailAt-eps {
+	return int(math.Floor(c - d.AcceptAt + eps)), int(math.Ceil(c + d.FailAt - eps))
+}
+
+func (d sideDesign) classify(n, k int) outcome {
+	acceptMax, failMin := d.bounds(n)
+	switch {
+	case k >= failMin:
 		return failed
-	}
-	if s <= -d.AcceptAt+eps {
+	case k <= acceptMax:
 		return accepted
 	}
 	return running
@@ -63,38 +85,24 @@ func (d sideDesign) operate(p float64) operating {
 	var oc operating
 	cur := make([]float64, d.Cap+2)
 	cur[0] = 1
-	lo, hi := 0, 0
-	for n := 1; n <= d.Cap; n++ {
-		for k := hi + 1; k >= lo; k-- {
-			v := cur[k] * (1 - p)
-			if k-1 >= lo {
-				v += cur[k-1] * p
-			}
-			cur[k] = v
+	lo, hi := 0, 0 // cur[k] may be non-zero only for lo <= k <= hi
+	q := 1 - p
+	for n := 1; n <= d.Cap && lo <= hi; n++ {
+		cur[hi+1] = 0
+		for k := hi + 1; k > lo; k-- {
+			cur[k] = cur[k]*q + cur[k-1]*p
 		}
+		cur[lo] *= q
 		hi++
-		for k := lo; k <= hi; k++ {
-			if cur[k] == 0 {
-				continue
-			}
-			switch d.classify(n, k) {
-			case failed:
-				oc.Fail += cur[k]
-				oc.ASN += float64(n) * cur[k]
-				cur[k] = 0
-			case accepted:
-				oc.ASN += float64(n) * cur[k]
-				cur[k] = 0
-			}
+		acceptMax, failMin := d.bounds(n)
+		for ; hi >= lo && hi >= failMin; hi-- {
+			oc.Fail += cur[hi]
+			oc.ASN += float64(n) * cur[hi]
+			cur[hi] = 0
 		}
-		for lo <= hi && cur[lo] == 0 {
-			lo++
-		}
-		for hi >= lo && cur[hi] == 0 {
-			hi--
-		}
-		if lo > hi {
-			break
+		for ; lo <= hi && lo <= acceptMax; lo++ {
+			oc.ASN += float64(n) * cur[lo]
+			cur[lo] = 0
 		}
 	}
 	return oc
@@ -121,6 +129,7 @@ func designSide(p0, tol, delta, alpha, beta float64, capN int) (d sideDesign, oc
 		}
 		d, oc0, oc1 = d2, oc02, oc12
 	}
+	d.freeze()
 	return d, oc0, oc1, true
 }
 

@@ -27,16 +27,22 @@
 // # Numbers (defaults: Alpha 1e-4, Power 0.99, Tolerance 1.5 pts, Delta 3 pts, cap 5,000)
 //
 // 90/10, exact: false-failure 9.83e-5 (4.84e-5 "v3 too high" + 4.99e-5 "too low"); power
-// 0.9906 against 87/13 and 0.9914 against 93/7. Simulated (TestCanary9010, seeded): 2
-// failures in 20,000 correct runs, mean 1,472 requests; 87/13 caught in 3,962 of 4,000 runs
-// (0.9905), mean 2,219 requests; 93/7 in 3,966 of 4,000 (0.9915). A fixed-sample test with
-// the same errors needs 4,229 requests. The dynamic program is checked against simulation at
-// alpha 0.01 (exact 0.0088, simulated 168/20,000 = 0.0084). For comparison the upstream check
-// (500 requests, +-5 pts) passes a 65/35 split about half the time it is tried.
+// 0.9906 against 87/13 and 0.9914 against 93/7; expected requests for a correct split 1,195
+// and 810 per side. Simulated (TestCanary9010, seeded, one request at a time): 2 failures in
+// 20,000 correct runs (expected ~2 at 1e-4), mean 1,472 requests; 87/13 caught in 2,974 of
+// 3,000 runs (0.991), mean 2,208 requests; 93/7 in 2,971 of 3,000 (0.990). A fixed-sample
+// test with the same errors needs 4,229 requests (the sequential mean is 0.35 of that). The
+// dynamic program is checked against simulation at alpha 0.01 (exact 0.0088, simulated
+// 89/10,000). For comparison the upstream check (500 requests, +-5 pts) passes a 65/35 split
+// about half the time it is tried. A pass at n requests only rules out zero-weight leaks
+// above about 4.6/n (99% power).
 //
-// A 3-pt skew is harder to see near 50/50 (the variance is larger): at 50/50 the cap of
-// 5,000 gives power 0.61; about 10,700 requests would give 0.99. The verdict then carries a
-// warning with that estimate, and Power always records the exact figure for the cap used.
+// A 3-pt skew is harder to see near 50/50 (the variance is larger). Exact figures for the
+// default design (TestDesignTable): 99/1 alpha 1.3e-5, power 0.993, ~315 requests for a
+// correct split; 70/30/0 alpha 9.7e-5, power 0.728; 50/50 alpha 9.4e-5, power 0.614, ~2,430
+// requests; 50/30/20 alpha 9.6e-5, power 0.522. At 50/50 a cap of 12,000 gives power 0.983.
+// When power falls short the verdict carries a warning, and Power always records the exact
+// figure for the cap used.
 //
 // Intervals are Clopper-Pearson at level 1-Alpha, computed at the final n; they describe the
 // sample and are not adjusted for the sequential stopping, which the decision already is.

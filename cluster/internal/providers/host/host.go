@@ -442,12 +442,18 @@ func (p *Provider) ensureBinaries(ctx context.Context) error {
 // kernelSettings loads the modules and sets the sysctls bridged pod traffic needs so
 // kube-proxy's iptables rules see it.
 func kernelSettings(ctx context.Context) error {
-	for _, m := range []string{"br_netfilter", "overlay"} {
-		if _, err := os.Stat("/sys/module/" + m); err == nil {
+	// Probe the feature, not /sys/module: on kernels with them built in (like these VMs)
+	// there is no module and no modprobe.
+	filesystems, _ := os.ReadFile("/proc/filesystems")
+	for _, m := range []struct{ module, present string }{
+		{"br_netfilter", "/proc/sys/net/bridge/bridge-nf-call-iptables"},
+		{"overlay", ""},
+	} {
+		if m.present != "" && fileExists(m.present) || m.present == "" && strings.Contains(string(filesystems), "\toverlay\n") {
 			continue
 		}
-		if _, err := command.Output(ctx, "modprobe", m); err != nil {
-			return fmt.Errorf("load kernel module %s: %w", m, err)
+		if _, err := command.Output(ctx, "modprobe", m.module); err != nil {
+			return fmt.Errorf("kernel feature %s is missing and could not be loaded: %w", m.module, err)
 		}
 	}
 	for key, v := range map[string]string{

@@ -1,0 +1,49 @@
+// The canary suite checks weighted traffic splits through a Gateway with sequential share
+// tests whose false-failure rate and power are stated in every verdict.
+package canary_test
+
+import (
+	"context"
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"sigs.k8s.io/gateway-api/pkg/features"
+
+	fixtures "github.com/gatecheck/gatecheck/fixtures/canary"
+	"github.com/gatecheck/gatecheck/suites/internal/gwtest"
+)
+
+func TestCanary(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "gatecheck canary")
+}
+
+var (
+	env *gwtest.Env
+	// gw is the canary Gateway's address (status.addresses[0]).
+	gw string
+)
+
+var _ = BeforeSuite(func(ctx SpecContext) {
+	env = gwtest.Setup(ctx, "canary")
+	env.Require(features.SupportGateway, features.SupportHTTPRoute)
+	objs := env.Render(fixtures.Files, "suite.yaml", nil)
+	env.Apply(ctx, objs)
+	env.WaitReady(ctx, objs, "canary")
+	var err error
+	gw, err = env.WaitGateway(ctx, "canary")
+	Expect(err).NotTo(HaveOccurred())
+})
+
+// url is the canary Gateway's HTTP listener with path.
+func url(path string) string { return "http://" + gwtest.HostPort(gw, 80) + path }
+
+// applyRoute applies a rendered route, waits until it is Accepted with ResolvedRefs, and
+// converges on it.
+func applyRoute(ctx context.Context, file string, data map[string]any) {
+	GinkgoHelper()
+	objs := env.Render(fixtures.Files, file, data)
+	env.Apply(ctx, objs)
+	env.WaitReady(ctx, objs, "canary")
+}

@@ -1,0 +1,37 @@
+// The propagation suite measures how fast route changes reach the data plane and whether
+// changes under load cost a single failed request, as gateway-api-bench measures them.
+package propagation_test
+
+import (
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"sigs.k8s.io/gateway-api/pkg/features"
+
+	fixtures "github.com/gatecheck/gatecheck/fixtures/propagation"
+	"github.com/gatecheck/gatecheck/suites/internal/gwtest"
+)
+
+func TestPropagation(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "gatecheck propagation")
+}
+
+var (
+	env *gwtest.Env
+	gw  string
+)
+
+var _ = BeforeSuite(func(ctx SpecContext) {
+	env = gwtest.Setup(ctx, "propagation")
+	env.Require(features.SupportGateway, features.SupportHTTPRoute)
+	objs := env.Render(fixtures.Files, "suite.yaml", nil)
+	env.Apply(ctx, objs)
+	env.WaitReady(ctx, objs, "propagation")
+	var err error
+	gw, err = env.WaitGateway(ctx, "propagation")
+	Expect(err).NotTo(HaveOccurred())
+})
+
+func url(path string) string { return "http://" + gwtest.HostPort(gw, 80) + path }

@@ -1,0 +1,12 @@
+// Package sidecar is the native sidecar lifecycle suite (Ginkgo, in the test files): Pods of
+// echo-backend lifecycle containers whose millisecond events are merged into timelines
+// (package timeline) and checked for start order, startupProbe gating, readiness, termination
+// order, crash restarts, Job completion, resource accounting and mesh proxy readiness.
+//
+// Run it against a cluster with
+//
+//	KUBECONFIG=/path/to/kubeconfig go test ./suites/sidecar/ -v -timeout 20m
+//
+// Without a kubeconfig the suite skips; with a server that drops an init container's
+// restartPolicy it skips and names the server version.
+package sidecar
