@@ -7,6 +7,6 @@ fail=0
 while IFS=: read -r file name; do
   pkg="./$(dirname "$file")"
   echo "== fuzz ${pkg} ${name} for ${T}"
-  go test -run '^$' -fuzz "^${name}\$" -fuzztime "${T}" "${pkg}" || fail=1
+  go test -run '^$' -fuzz "^${name}\$" -fuzztime "${T}" -fuzzminimizetime 0 "${pkg}" || fail=1
 done < <(grep -rEo --include='*_test.go' '^func (Fuzz[A-Za-z0-9_]+)' . | sed -E 's#^\./##; s#func ##')
 exit $fail

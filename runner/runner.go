@@ -56,8 +56,9 @@ type Options struct {
 	OutDir string
 	// Keep leaves the cluster and the installed implementation in place.
 	Keep bool
-	// Gate is the gate file; nil means the default gate.
-	Gate *gate.Gate
+	// Gate is the gate; nil means the default gate. GateName is its file, for the report.
+	Gate     *gate.Gate
+	GateName string
 	// Channel is the Gateway API channel to install; default standard.
 	Channel string
 	// TrafficScale multiplies the suites' request caps (suiteenv.EnvScale).
@@ -274,11 +275,11 @@ func Run(ctx context.Context, cl Cluster, images ImageBuilder, o Options) (res R
 	if err != nil {
 		return res, err
 	}
-	g := o.Gate
+	g, gateName := o.Gate, o.GateName
 	if g == nil {
-		g = gate.Default()
+		g, gateName = gate.Default(), "default"
 	}
-	res.ExitCode, res.Reasons = g.Evaluate(rep)
+	res.ExitCode, res.Reasons = g.Apply(rep, gateName)
 	files, err := render.WriteAll(o.OutDir, rep)
 	if err != nil {
 		return res, fmt.Errorf("write reports: %w", err)

@@ -36,6 +36,7 @@ type probeWeightsFlags struct {
 	concurrency         int
 	rate                float64
 	fresh, h2c, jsonOut bool
+	insecure            bool
 	alpha, power        float64
 	tolerance, delta    float64
 	maxFailures         int
@@ -74,6 +75,7 @@ A backend with weight 0, or one not named in --expect, fails the probe on its fi
 	fl.Float64Var(&f.rate, "rate", 0, "requests per second (0: as fast as --concurrency allows)")
 	fl.BoolVar(&f.fresh, "fresh-connections", false, "one connection per request (default: keep-alive)")
 	fl.BoolVar(&f.h2c, "h2c", false, "HTTP/2 without TLS (prior knowledge)")
+	fl.BoolVar(&f.insecure, "insecure-skip-verify", false, "accept any TLS certificate from an https --url")
 	fl.Float64Var(&f.alpha, "alpha", probe.DefaultAlpha, "false-failure probability bound for a correct split")
 	fl.Float64Var(&f.power, "power", probe.DefaultPower, "wanted probability of catching a --delta skew")
 	fl.Float64Var(&f.tolerance, "tolerance", 100*probe.DefaultTolerance, "tolerance in percentage points")
@@ -156,7 +158,8 @@ func (f *probeWeightsFlags) build(g *globalOptions) (*probe.WeightsProbe, error)
 			URL: f.url, Host: f.host, Header: header,
 			Concurrency: f.concurrency, Rate: f.rate,
 			FreshConnections: f.fresh, H2C: f.h2c, Timeout: f.timeout,
-			Identity: identity, Logger: g.Logger,
+			InsecureSkipVerify: f.insecure,
+			Identity:           identity, Logger: g.Logger,
 		},
 		Backends: backends,
 		Config: probe.Config{

@@ -176,3 +176,21 @@ func TestProbeMirrorCLI(t *testing.T) {
 		})
 	}
 }
+
+// TestProbeWeightsTLS: an https target with a self-signed certificate needs
+// --insecure-skip-verify; without it the probe cannot run (exit 2).
+func TestProbeWeightsTLS(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{"backend":"only"}`))
+	}))
+	defer srv.Close()
+	args := []string{"probe", "weights", "--url", srv.URL, "--expect", "only=1,other=0", "--max-requests", "200", "--converge-timeout", "500ms"}
+	if _, code, err := runCLI(t, args...); code != 2 || err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("without --insecure-skip-verify: got code %d, err %v; want 2 and a certificate error", code, err)
+	}
+	out, code, err := runCLI(t, append(args, "--insecure-skip-verify")...)
+	if code != 0 || !strings.Contains(out, "verdict: PASS: no response from a zero-weight or undeclared backend in n=200") {
+		t.Errorf("with --insecure-skip-verify: got code %d, err %v; want 0 and a pass\n%s", code, err, out)
+	}
+}

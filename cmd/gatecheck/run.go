@@ -105,7 +105,7 @@ func runRun(ctx context.Context, c *cobra.Command, g *globalOptions, f *runFlags
 	}
 	res, err := runner.Run(ctx, namedCluster{p, string(name)}, imageBuilder{root: root, dir: filepath.Join(cluster.CacheDir(), "images"), g: g}, runner.Options{
 		ModuleRoot: root, Profile: profile, Suites: suites, Labels: f.labels, OutDir: outDir,
-		Keep: f.keep, Gate: gt, Channel: f.channel, TrafficScale: f.scale, Out: out,
+		Keep: f.keep, Gate: gt, GateName: f.gate, Channel: f.channel, TrafficScale: f.scale, Out: out,
 	})
 	if err != nil {
 		return withExitCode(2, err)

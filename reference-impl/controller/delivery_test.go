@@ -110,9 +110,23 @@ func TestStreamAndAck(t *testing.T) {
 	if ok, _ := d.AckState(gw, []string{"pod-a"}); ok {
 		t.Errorf("version rejected: got acked; want not")
 	}
-	go post(v2, "")
+	// Ack from another goroutine while WaitAcked blocks; errors go back through a channel
+	// because t.Fatal must stay on the test goroutine.
+	posted := make(chan error, 1)
+	go func() {
+		body, _ := json.Marshal(ir.Ack{Gateway: ir.NamespacedName{Namespace: "ns", Name: "gw"}, Proxy: "pod-a", Version: v2})
+		time.Sleep(20 * time.Millisecond)
+		r, err := http.Post(srv.URL+ir.AcksPath, "application/json", bytes.NewReader(body))
+		if err == nil {
+			r.Body.Close()
+		}
+		posted <- err
+	}()
 	if ok, msg := d.WaitAcked(context.Background(), gw, []string{"pod-a"}, 5*time.Second); !ok {
 		t.Errorf("WaitAcked: got not acked (%s); want acked", msg)
+	}
+	if err := <-posted; err != nil {
+		t.Fatalf("post ack: %v", err)
 	}
 	select {
 	case <-acked:

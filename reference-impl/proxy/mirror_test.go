@@ -142,6 +142,10 @@ func TestMirrorIsolation(t *testing.T) {
 			if p99-base > time.Millisecond {
 				passed = false
 			}
+			// Independent of noise: no primary request may wait for the 2 s mirror.
+			if worst := slices.Max(lat[path]); worst > time.Second {
+				t.Errorf("mirror %s: slowest primary request took %v; want < 1s (the mirror must not block it)", path, worst)
+			}
 		}
 		report = append(report, line)
 	}

@@ -56,7 +56,7 @@ func TestHTTPSWithSNI(t *testing.T) {
 		c, k, parsed := selfSigned(t, certNames...)
 		pool.AddCert(parsed)
 		return ir.Listener{Name: name, Port: port, Protocol: ir.ProtocolHTTPS, Hostname: hostname,
-			TLS: &ir.TLS{Certificates: []ir.Certificate{{Name: "test/" + name, CertPEM: c, KeyPEM: k}}},
+			TLS:        &ir.TLS{Certificates: []ir.Certificate{{Name: "test/" + name, CertPEM: c, KeyPEM: k}}},
 			HTTPRoutes: []ir.HTTPRoute{{RouteMeta: ir.RouteMeta{Namespace: "test", Name: name}, Rules: []ir.HTTPRule{{Backends: []ir.Backend{b.irBackend(1)}}}}}}
 	}
 	startProxy(t, Options{}, snapshot(1,

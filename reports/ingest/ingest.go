@@ -296,7 +296,7 @@ func spec(sr types.SpecReport) (model.Spec, *model.Run, error) {
 		switch {
 		case strings.HasPrefix(e.Name, model.EntryPrefix):
 			var m model.Measurement
-			if err := json.Unmarshal([]byte(e.Value.AsJSON), &m); err != nil {
+			if err := decodeEntry(e, &m); err != nil {
 				return sp, nil, fmt.Errorf("report entry %d %q: decode measurement: %w", k, e.Name, err)
 			}
 			if want := model.Kind(strings.TrimPrefix(e.Name, model.EntryPrefix)); m.Kind != want {
@@ -308,12 +308,12 @@ func spec(sr types.SpecReport) (model.Spec, *model.Run, error) {
 			sp.Measurements = append(sp.Measurements, m)
 		case e.Name == model.RunEntryName:
 			var r model.Run
-			if err := json.Unmarshal([]byte(e.Value.AsJSON), &r); err != nil {
+			if err := decodeEntry(e, &r); err != nil {
 				return sp, nil, fmt.Errorf("report entry %d %q: decode run metadata: %w", k, e.Name, err)
 			}
 			run = &r
 		default:
-			sp.Notes = append(sp.Notes, model.Note{Name: e.Name, Value: e.Value.Representation})
+			sp.Notes = append(sp.Notes, model.Note{Name: e.Name, Value: e.StringRepresentation()})
 		}
 	}
 	return sp, run, nil
@@ -330,6 +330,19 @@ func nilIfEmpty(s []string) []string {
 		return nil
 	}
 	return s
+}
+
+// decodeEntry decodes an entry's value into v. Entries read from a JSON report carry AsJSON; in
+// process (a ReportAfterSuite) only the raw value is set.
+func decodeEntry(e types.ReportEntry, v any) error {
+	data := []byte(e.Value.AsJSON)
+	if len(data) == 0 {
+		var err error
+		if data, err = json.Marshal(e.GetRawValue()); err != nil {
+			return err
+		}
+	}
+	return json.Unmarshal(data, v)
 }
 
 func outcome(s types.SpecState) model.Outcome {

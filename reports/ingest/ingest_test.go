@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/onsi/ginkgo/v2/types"
 
 	"github.com/gatecheck/gatecheck/reports/ingest"
 	"github.com/gatecheck/gatecheck/reports/model"
@@ -272,4 +273,31 @@ func FuzzParseConformance(f *testing.F) {
 			t.Errorf("Raw differs from the input")
 		}
 	})
+}
+
+// In a ReportAfterSuite the entries hold raw values, not JSON.
+func TestFromGinkgoInProcess(t *testing.T) {
+	t.Parallel()
+	name, v := model.Entry("split", &model.WeightVerdict{N: 10, Decision: model.DecisionPass})
+	runName, run := model.RunEntry(model.Run{GatewayClass: "gc"})
+	rep := types.Report{SuiteDescription: "s", SuiteSucceeded: true, SpecReports: types.SpecReports{
+		{LeafNodeType: types.NodeTypeBeforeSuite, State: types.SpecStatePassed,
+			ReportEntries: types.ReportEntries{{Name: runName, Value: types.WrapEntryValue(run)}}},
+		{LeafNodeType: types.NodeTypeIt, LeafNodeText: "x", State: types.SpecStatePassed,
+			ReportEntries: types.ReportEntries{{Name: name, Value: types.WrapEntryValue(v)}, {Name: "pod", Value: types.WrapEntryValue("ns/p")}}},
+	}}
+	r, err := ingest.FromGinkgo([]types.Report{rep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Run.GatewayClass != "gc" || len(r.Suites) != 1 || len(r.Suites[0].Specs) != 1 {
+		t.Fatalf("got run %+v and suites %+v; want gatewayClass gc and the one It (BeforeSuite passed, so hidden)", r.Run, r.Suites)
+	}
+	sp := r.Suites[0].Specs[0]
+	if len(sp.Measurements) != 1 || sp.Measurements[0].Weight == nil || sp.Measurements[0].Weight.N != 10 {
+		t.Errorf("measurements %+v; want the weight verdict with n=10", sp.Measurements)
+	}
+	if diff := cmp.Diff([]model.Note{{Name: "pod", Value: "ns/p"}}, sp.Notes); diff != "" {
+		t.Errorf("notes (-want +got):\n%s", diff)
+	}
 }

@@ -34,8 +34,17 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04:05 MST")
 	},
 	"join": strings.Join,
-	"css":  func() template.CSS { return template.CSS(pageCSS) },
-	"js":   func() template.JS { return template.JS(pageJS) },
+	// Long notes (a verdict's full JSON, say) fold away behind their first characters.
+	"long": func(s string) bool { return len(s) > 160 || strings.Contains(s, "\n") },
+	"short": func(s string) string {
+		s, _, _ = strings.Cut(s, "\n")
+		if r := []rune(s); len(r) > 80 {
+			s = string(r[:80]) + "…"
+		}
+		return s
+	},
+	"css": func() template.CSS { return template.CSS(pageCSS) },
+	"js":  func() template.JS { return template.JS(pageJS) },
 }).Parse(pageTemplate))
 
 // view is what the template reads: the report plus what is derived from it for display.

@@ -216,3 +216,18 @@ func tail(s string, n int) string {
 	}
 	return "..." + s[len(s)-n:]
 }
+
+func TestHTMLFoldsLongNotes(t *testing.T) {
+	t.Parallel()
+	long := `{"n":6000,"backends":[` + strings.Repeat(`{"name":"v1","count":3000},`, 10) + `]}`
+	r := &model.Report{SchemaVersion: model.SchemaVersion, Suites: []model.Suite{{Name: "s", Specs: []model.Spec{{
+		Name: "x", Outcome: model.OutcomePassed, Notes: []model.Note{{Name: "gatecheck.verdict", Value: long}, {Name: "pod", Value: "ns/p"}},
+	}}}}}
+	page := renderHTML(t, r)
+	if !strings.Contains(page, `<details><summary>{&#34;n&#34;:6000,`) || !strings.Contains(page, "…</summary>") {
+		t.Errorf("long note is not folded behind its first characters")
+	}
+	if !strings.Contains(page, "<td>ns/p</td>") {
+		t.Errorf("short note is not shown inline")
+	}
+}

@@ -114,6 +114,13 @@ func JUnit(w io.Writer, r *model.Report) error {
 			c.SystemOut = textOrNil(systemOut(sp))
 			js.Cases = append(js.Cases, c)
 		}
+		if len(s.FailureReasons) > 0 {
+			// Ginkgo failed the suite outside any spec (interrupted, suite timeout, programmatic
+			// focus); without a testcase a CI system would show the suite green.
+			js.Errors++
+			js.Cases = append(js.Cases, junitCase{Name: "[suite] " + xmlSafe(s.Name), Classname: s.Name, Status: "error", Time: seconds(0),
+				Error: &junitProblem{Type: "suite", Message: xmlSafe(strings.Join(s.FailureReasons, "; ")), Body: xmlSafe(strings.Join(s.FailureReasons, "\n"))}})
+		}
 		js.Tests = len(js.Cases)
 		total += s.DurationSeconds
 		out.Suites = append(out.Suites, js)

@@ -63,14 +63,16 @@ type WeightsProbe struct {
 
 // WeightsReport is what a weights probe found; it is written as JSON or text.
 type WeightsReport struct {
-	URL          string          `json:"url"`
-	Host         string          `json:"host,omitempty"`
-	Header       []string        `json:"header,omitempty"`
-	Fresh        bool            `json:"freshConnections"`
-	H2C          bool            `json:"h2c"`
-	ConvergeTime time.Duration   `json:"convergeTime,omitempty"`
-	Verdict      verdict.Verdict `json:"verdict"`
-	Traffic      traffic.Summary `json:"traffic"`
+	URL          string        `json:"url"`
+	Host         string        `json:"host,omitempty"`
+	Header       []string      `json:"header,omitempty"`
+	Fresh        bool          `json:"freshConnections"`
+	H2C          bool          `json:"h2c"`
+	ConvergeTime time.Duration `json:"-"`
+	// ConvergeSeconds is ConvergeTime for JSON readers.
+	ConvergeSeconds float64         `json:"convergeSeconds,omitempty"`
+	Verdict         verdict.Verdict `json:"verdict"`
+	Traffic         traffic.Summary `json:"traffic"`
 }
 
 // ErrNotConverged marks a probe whose target never answered consistently, so nothing was
@@ -99,7 +101,7 @@ func (p *WeightsProbe) Run(ctx context.Context) (WeightsReport, error) {
 			timeout = 30 * time.Second
 		}
 		took, err := p.Driver.Converge(ctx, p.Converge, timeout, nil)
-		rep.ConvergeTime = took
+		rep.ConvergeTime, rep.ConvergeSeconds = took, took.Seconds()
 		if err != nil {
 			return rep, &ErrNotConverged{Err: err}
 		}

@@ -63,17 +63,19 @@ var _ = Describe("Route change under load", Label("propagation", "feature:propag
 		var mu sync.Mutex
 		var rec []stamped
 		var stop atomic.Bool
-		done := make(chan traffic.Summary, 1)
+		type runOut struct {
+			sum traffic.Summary
+			err error
+		}
+		done := make(chan runOut, 1)
 		go func() {
-			defer GinkgoRecover()
 			sum, err := d.Run(ctx, traffic.Limit{Duration: 5 * time.Minute}, func(r traffic.Result) bool {
 				mu.Lock()
 				rec = append(rec, stamped{time.Now(), r})
 				mu.Unlock()
 				return stop.Load()
 			})
-			Expect(err).NotTo(HaveOccurred())
-			done <- sum
+			done <- runOut{sum, err}
 		}()
 		time.Sleep(500 * time.Millisecond)
 
@@ -95,7 +97,9 @@ var _ = Describe("Route change under load", Label("propagation", "feature:propag
 		}).WithContext(ctx).WithTimeout(gwtest.ConvergeTimeout).WithPolling(50 * time.Millisecond).Should(Succeed())
 		time.Sleep(time.Second)
 		stop.Store(true)
-		sum := <-done
+		out := <-done
+		Expect(out.err).NotTo(HaveOccurred())
+		sum := out.sum
 
 		mu.Lock()
 		defer mu.Unlock()

@@ -73,7 +73,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ConnectionID: resp.ConnectionID,
 		RemoteAddr:   r.RemoteAddr,
 	})
-	h.log.write(appendLogLine(make([]byte, 0, 256), resp))
+	h.log.write(AppendLogLine(make([]byte, 0, 256), LogFields{
+		URI: resp.Path, RemoteAddr: resp.RemoteAddr, RequestID: resp.RequestID, ConnectionID: resp.ConnectionID,
+		Seq: resp.Seq, Method: resp.Method, Proto: resp.Proto, Host: resp.Host, Backend: resp.Backend,
+	}))
 
 	n, err := io.Copy(io.Discard, r.Body)
 	resp.BodyLength = n

@@ -35,27 +35,36 @@ func appendValue(b []byte, v string) []byte {
 // upstream mirror tests' log regexp ("Echoing back request made to <path> to client") matches ours.
 const LogLinePrefix = "Echoing back request made to "
 
-// appendLogLine formats the stable per-request line:
+// LogFields are the values of one request log line.
+type LogFields struct {
+	URI, RemoteAddr, RequestID, ConnectionID string
+	Seq                                      uint64
+	Method, Proto, Host, Backend             string
+}
+
+// AppendLogLine appends the stable per-request line (gRPC mode uses it too):
 //
 //	Echoing back request made to <uri> to client (<remote>) request_id=<id> connection_id=<c> seq=<n> method=<m> proto=<p> host=<h> backend=<b>
-func appendLogLine(b []byte, resp *Response) []byte {
+//
+// Values are quoted (Go syntax) only when empty or when they hold spaces, quotes or '='.
+func AppendLogLine(b []byte, f LogFields) []byte {
 	b = append(b, LogLinePrefix...)
-	b = append(b, resp.Path...)
+	b = append(b, f.URI...)
 	b = append(b, " to client ("...)
-	b = append(b, resp.RemoteAddr...)
+	b = append(b, f.RemoteAddr...)
 	b = append(b, ") request_id="...)
-	b = appendValue(b, resp.RequestID)
+	b = appendValue(b, f.RequestID)
 	b = append(b, " connection_id="...)
-	b = appendValue(b, resp.ConnectionID)
+	b = appendValue(b, f.ConnectionID)
 	b = append(b, " seq="...)
-	b = strconv.AppendUint(b, resp.Seq, 10)
+	b = strconv.AppendUint(b, f.Seq, 10)
 	b = append(b, " method="...)
-	b = appendValue(b, resp.Method)
+	b = appendValue(b, f.Method)
 	b = append(b, " proto="...)
-	b = appendValue(b, resp.Proto)
+	b = appendValue(b, f.Proto)
 	b = append(b, " host="...)
-	b = appendValue(b, resp.Host)
+	b = appendValue(b, f.Host)
 	b = append(b, " backend="...)
-	b = appendValue(b, resp.Backend)
+	b = appendValue(b, f.Backend)
 	return append(b, '\n')
 }

@@ -233,21 +233,22 @@ func TestEchoH2CPriorKnowledgeSharesConnection(t *testing.T) {
 	}
 }
 
-func TestEchoH2CUpgrade(t *testing.T) {
-	t.Parallel()
-	f := start(t, nil)
-	conn, err := net.Dial("tcp", f.addr)
+// upgradeH2C opens a connection, upgrades it with an Upgrade: h2c request for path and
+// returns a framer ready to read stream 1.
+func upgradeH2C(t *testing.T, addr, path string) *http2.Framer {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
 	var settings bytes.Buffer
 	if err := http2.NewFramer(&settings, nil).WriteSettings(); err != nil {
 		t.Fatal(err)
 	}
 	payload := base64.RawURLEncoding.EncodeToString(settings.Bytes()[9:]) // strip the frame header
-	fmt.Fprintf(conn, "GET /upgraded?request-id=up HTTP/1.1\r\nHost: up.example\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: %s\r\n\r\n", payload)
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: up.example\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: %s\r\n\r\n", path, payload)
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
@@ -263,6 +264,13 @@ func TestEchoH2CUpgrade(t *testing.T) {
 	if err := fr.WriteSettings(); err != nil {
 		t.Fatal(err)
 	}
+	return fr
+}
+
+func TestEchoH2CUpgrade(t *testing.T) {
+	t.Parallel()
+	f := start(t, nil)
+	fr := upgradeH2C(t, f.addr, "/upgraded?request-id=up")
 	status, body := readStream(t, fr, 1)
 	if status != "200" {
 		t.Errorf("stream 1 :status: got %q; want 200", status)
@@ -295,19 +303,33 @@ func TestEchoH2CUpgrade(t *testing.T) {
 	}
 }
 
-var decoders = map[*http2.Framer]*hpack.Decoder{} // only TestEchoH2CUpgrade uses it
+var (
+	decodersMu sync.Mutex
+	decoders   = map[*http2.Framer]*hpack.Decoder{}
+)
 
 // readStream reads frames until stream id ends and returns its :status and body.
-// One decoder per connection, since HPACK's dynamic table spans streams.
 func readStream(t *testing.T, fr *http2.Framer, id uint32) (string, []byte) {
 	t.Helper()
+	status, body, err := readStreamErr(fr, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return status, body
+}
+
+// readStreamErr is readStream for goroutines other than the test's.
+// One decoder per connection, since HPACK's dynamic table spans streams.
+func readStreamErr(fr *http2.Framer, id uint32) (string, []byte, error) {
 	var status string
 	var body bytes.Buffer
+	decodersMu.Lock()
 	dec, ok := decoders[fr]
 	if !ok {
 		dec = hpack.NewDecoder(4096, nil)
 		decoders[fr] = dec
 	}
+	decodersMu.Unlock()
 	dec.SetEmitFunc(func(hf hpack.HeaderField) {
 		if hf.Name == ":status" {
 			status = hf.Value
@@ -316,7 +338,7 @@ func readStream(t *testing.T, fr *http2.Framer, id uint32) (string, []byte) {
 	for {
 		frame, err := fr.ReadFrame()
 		if err != nil {
-			t.Fatalf("read frame: %v", err)
+			return status, body.Bytes(), fmt.Errorf("read frame of stream %d: %w", id, err)
 		}
 		if frame.Header().StreamID != id {
 			continue
@@ -324,15 +346,15 @@ func readStream(t *testing.T, fr *http2.Framer, id uint32) (string, []byte) {
 		switch f := frame.(type) {
 		case *http2.HeadersFrame:
 			if _, err := dec.Write(f.HeaderBlockFragment()); err != nil {
-				t.Fatal(err)
+				return status, body.Bytes(), fmt.Errorf("decode headers of stream %d: %w", id, err)
 			}
 			if f.StreamEnded() {
-				return status, body.Bytes()
+				return status, body.Bytes(), nil
 			}
 		case *http2.DataFrame:
 			body.Write(f.Data())
 			if f.StreamEnded() {
-				return status, body.Bytes()
+				return status, body.Bytes(), nil
 			}
 		}
 	}
@@ -370,35 +392,52 @@ func TestEchoTLS(t *testing.T) {
 func TestShutdownDrainsInFlight(t *testing.T) {
 	t.Parallel()
 	f := start(t, nil)
-	for _, client := range []*http.Client{http.DefaultClient, h2cClient()} {
-		errc := make(chan error, 1)
-		codes := make(chan int, 1)
+	const slow = "/slow?delay=400ms"
+	results := make(chan string, 3)
+	for name, client := range map[string]*http.Client{"http1": http.DefaultClient, "h2c": h2cClient()} {
 		go func() {
-			resp, err := client.Get("http://" + f.addr + "/slow?delay=300ms")
+			resp, err := client.Get("http://" + f.addr + slow)
 			if err != nil {
-				errc <- err
+				results <- fmt.Sprintf("%s: %v", name, err)
 				return
 			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			codes <- resp.StatusCode
+			results <- fmt.Sprintf("%s: %d", name, resp.StatusCode)
 		}()
-		time.Sleep(100 * time.Millisecond)
-		if client != http.DefaultClient {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if err := f.srv.Shutdown(ctx); err != nil {
-				t.Errorf("Shutdown: %v", err)
-			}
-			cancel()
+	}
+	fr := upgradeH2C(t, f.addr, slow)
+	go func() {
+		status, _, err := readStreamErr(fr, 1)
+		if err != nil {
+			results <- "upgraded: " + err.Error()
+			return
 		}
-		select {
-		case err := <-errc:
-			t.Fatalf("in-flight request failed: %v", err)
-		case code := <-codes:
-			if code != 200 {
-				t.Errorf("in-flight request: got %d; want 200", code)
-			}
+		results <- "upgraded: " + status
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for f.store.Stats().Total < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 5s for 3 in-flight requests; got %d", f.store.Stats().Total)
 		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	began := time.Now()
+	if err := f.srv.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if waited := time.Since(began); waited < 200*time.Millisecond {
+		t.Errorf("Shutdown returned after %v; want it to wait for the 400ms requests", waited)
+	}
+	got := map[string]bool{}
+	for range 3 {
+		got[<-results] = true
+	}
+	want := map[string]bool{"http1: 200": true, "h2c: 200": true, "upgraded: 200": true}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("in-flight requests across Shutdown (-want +got):\n%s", d)
 	}
 	if _, err := http.Get("http://" + f.addr + "/after"); err == nil {
 		t.Errorf("request after Shutdown: got success; want connection refused")
@@ -415,7 +454,7 @@ func selfSigned(t *testing.T, name string) (tls.Certificate, *x509.CertPool) {
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -425,4 +464,21 @@ func selfSigned(t *testing.T, name string) (tls.Certificate, *x509.CertPool) {
 	pool := x509.NewCertPool()
 	pool.AddCert(leaf)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+}
+
+func TestEchoTLSClientCertificate(t *testing.T) {
+	t.Parallel()
+	serverCert, pool := selfSigned(t, "echo.test")
+	clientCert, clientPool := selfSigned(t, "client.test")
+	f := start(t, &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientCAs: clientPool, ClientAuth: tls.VerifyClientCertIfGiven})
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "echo.test", Certificates: []tls.Certificate{clientCert}}}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get("https://" + f.addr + "/mtls")
+	if err != nil {
+		t.Fatalf("https GET with client cert: %v", err)
+	}
+	got := decode(t, resp)
+	if got.TLS == nil || len(got.TLS.PeerCertificates) != 1 || !strings.HasPrefix(got.TLS.PeerCertificates[0], "-----BEGIN CERTIFICATE-----") {
+		t.Errorf("tls.peerCertificates: got %+v; want the client's certificate as one PEM block", got.TLS)
+	}
 }

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -183,11 +182,12 @@ func (o *observer) observe(ctx context.Context, fullMethod, fallbackID string) c
 		RemoteAddr:   c.peer,
 	})
 	if o.log != nil {
-		line := echo.LogLinePrefix + fullMethod + " to client (" + c.peer + ") request_id=" + strconv.Quote(c.requestID) +
-			" connection_id=" + c.connectionID + " seq=" + strconv.FormatUint(c.seq, 10) + " method=POST proto=grpc authority=" +
-			strconv.Quote(c.authority) + " backend=" + strconv.Quote(o.id.Backend) + "\n"
+		line := echo.AppendLogLine(make([]byte, 0, 256), echo.LogFields{
+			URI: fullMethod, RemoteAddr: c.peer, RequestID: c.requestID, ConnectionID: c.connectionID,
+			Seq: c.seq, Method: "POST", Proto: "grpc", Host: c.authority, Backend: o.id.Backend,
+		})
 		o.mu.Lock()
-		_, _ = io.WriteString(o.log, line)
+		_, _ = o.log.Write(line)
 		o.mu.Unlock()
 	}
 	return context.WithValue(ctx, callKey{}, c)

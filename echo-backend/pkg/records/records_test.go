@@ -125,3 +125,29 @@ func TestHandler(t *testing.T) {
 		})
 	}
 }
+
+func TestFetch(t *testing.T) {
+	t.Parallel()
+	s := records.NewStore(identity.Identity{Pod: "pod-f"}, 3)
+	fill(s, 5)
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	ctx := t.Context()
+	p, err := records.Fetch(ctx, nil, srv.URL, records.Query{Since: 3, Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]uint64{4}, seqs(p)); d != "" || !p.Complete || p.Next != 4 {
+		t.Errorf("Fetch since=3 limit=1: seqs diff %s, complete %v, next %d; want [4], true, 4", d, p.Complete, p.Next)
+	}
+	st, err := records.FetchStats(ctx, nil, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Total != 5 || st.Evicted != 2 || st.Identity.Pod != "pod-f" {
+		t.Errorf("FetchStats: got total %d evicted %d pod %q; want 5, 2, pod-f", st.Total, st.Evicted, st.Identity.Pod)
+	}
+	if _, err := records.Fetch(ctx, nil, srv.URL+"/nope", records.Query{}); err == nil {
+		t.Errorf("Fetch from a wrong base: got nil error; want one")
+	}
+}

@@ -3,6 +3,7 @@ package traffic
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,8 +13,10 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -42,6 +45,9 @@ type Driver struct {
 	FreshConnections bool
 	// H2C speaks HTTP/2 without TLS (prior knowledge); the default is HTTP/1.1.
 	H2C bool
+	// InsecureSkipVerify accepts any server certificate (staging gateways with self-signed
+	// certificates); the default verifies.
+	InsecureSkipVerify bool
 	// Timeout bounds each request; default 10s.
 	Timeout time.Duration
 	// Identity names the backend of a response; default JSONIdentity("backend", "pod").
@@ -57,6 +63,8 @@ type Driver struct {
 	client  *http.Client
 	initErr error
 	runID   string
+	runs    atomic.Int64
+	single  atomic.Int64
 }
 
 // Result is one request's outcome.
@@ -131,6 +139,9 @@ func (d *Driver) transport() *http.Transport {
 		DisableKeepAlives:   d.FreshConnections,
 		ForceAttemptHTTP2:   false,
 	}
+	if d.InsecureSkipVerify {
+		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by the user
+	}
 	if d.H2C {
 		// net/http speaks h2c with prior knowledge since Go 1.24; no x/net/http2 needed.
 		t.Protocols = new(http.Protocols)
@@ -167,12 +178,19 @@ func (d *Driver) logger() *slog.Logger {
 	return d.Logger
 }
 
-// Do sends one request tagged with seq's request id.
+// Do sends one request outside a run (its id is "gc-<driver>-s<n>", unique for the Driver).
 func (d *Driver) Do(ctx context.Context, seq int) Result {
 	if err := d.init(); err != nil {
 		return Result{Seq: seq, Err: err}
 	}
-	res := Result{Seq: seq, RequestID: fmt.Sprintf("gc-%s-%d", d.runID, seq)}
+	return d.do(ctx, seq, fmt.Sprintf("gc-%s-s%d", d.runID, d.single.Add(1)))
+}
+
+// do sends one request with the given id. Ids never repeat within a Driver, so that records
+// left by an earlier run (or by convergence requests) never match a later one; within a
+// run they end in the sending sequence number.
+func (d *Driver) do(ctx context.Context, seq int, id string) Result {
+	res := Result{Seq: seq, RequestID: id}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout())
 	defer cancel()
 	method := d.Method
@@ -229,8 +247,10 @@ type Summary struct {
 	// ErrorSamples keeps the first few distinct error texts, for a person to read.
 	ErrorSamples []string       `json:"errorSamples,omitempty"`
 	Protocols    map[string]int `json:"protocols,omitempty"`
-	Elapsed      time.Duration  `json:"elapsed"`
-	Latency      Latency        `json:"latency"`
+	Elapsed      time.Duration  `json:"-"`
+	// ElapsedSeconds is Elapsed for JSON readers.
+	ElapsedSeconds float64 `json:"elapsedSeconds"`
+	Latency        Latency `json:"latency"`
 
 	hist *hdrhistogram.Histogram
 }
@@ -328,7 +348,7 @@ func (s *Summary) add(r Result) {
 }
 
 func (s *Summary) finish(elapsed time.Duration) {
-	s.Elapsed = elapsed
+	s.Elapsed, s.ElapsedSeconds = elapsed, elapsed.Seconds()
 	ms := func(us int64) float64 { return float64(us) / 1000 }
 	s.Latency = Latency{
 		Count: s.hist.TotalCount(),
@@ -377,6 +397,7 @@ func (d *Driver) Run(ctx context.Context, limit Limit, observe func(Result) (sto
 			}
 		}
 	}()
+	prefix := fmt.Sprintf("gc-%s-%d-", d.runID, d.runs.Add(1))
 	var wg sync.WaitGroup
 	var sentMu sync.Mutex
 	sent := 0
@@ -388,7 +409,7 @@ func (d *Driver) Run(ctx context.Context, limit Limit, observe func(Result) (sto
 				sentMu.Lock()
 				sent++
 				sentMu.Unlock()
-				results <- d.Do(ctx, seq)
+				results <- d.do(ctx, seq, prefix+strconv.Itoa(seq))
 			}
 		}()
 	}

@@ -107,8 +107,15 @@ func TestRequestIDsHostAndHeaders(t *testing.T) {
 	if _, err := d.Run(t.Context(), Limit{Requests: 50}, nil); err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	if len(ids) != 50 {
-		t.Errorf("distinct request ids: got %d; want 50", len(ids))
+	// A second run and a single request on the same Driver must not reuse ids.
+	if _, err := d.Run(t.Context(), Limit{Requests: 50}, nil); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	d.Do(t.Context(), 1)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ids) != 101 {
+		t.Errorf("distinct request ids: got %d; want 101", len(ids))
 	}
 	for id, c := range ids {
 		if id == "" || c != 1 {

@@ -103,7 +103,9 @@ type MirrorReport struct {
 	Duplicates int `json:"duplicates"`
 	// LeakedResponses counts client responses that came from the mirror backend.
 	LeakedResponses int           `json:"leakedResponses"`
-	WaitedFor       time.Duration `json:"waitedFor"`
+	WaitedFor       time.Duration `json:"-"`
+	// WaitedSeconds is WaitedFor for JSON readers.
+	WaitedSeconds float64 `json:"waitedSeconds"`
 }
 
 // Run performs the check. Its error is for a check that could not run (mirror admin
@@ -204,6 +206,7 @@ func (m *MirrorCheck) Run(ctx context.Context) (MirrorReport, error) {
 		}
 	}
 	rep.WaitedFor = time.Since(start)
+	rep.WaitedSeconds = rep.WaitedFor.Seconds()
 	mirrored := make([]bool, 0, n)
 	for _, id := range ids[1:] {
 		if id == "" {
