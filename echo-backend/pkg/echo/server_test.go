@@ -482,3 +482,38 @@ func TestEchoTLSClientCertificate(t *testing.T) {
 		t.Errorf("tls.peerCertificates: got %+v; want the client's certificate as one PEM block", got.TLS)
 	}
 }
+
+func TestShutdownWaitsForUpgradedH2C(t *testing.T) {
+	t.Parallel()
+	f := start(t, nil)
+	fr := upgradeH2C(t, f.addr, "/slow?delay=400ms")
+	result := make(chan string, 1)
+	go func() {
+		status, _, err := readStreamErr(fr, 1)
+		if err != nil {
+			result <- err.Error()
+			return
+		}
+		result <- status
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for f.store.Stats().Total < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("waited 5s for the upgraded request to arrive")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	began := time.Now()
+	if err := f.srv.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	// Hijacked connections are invisible to http.Server.Shutdown; ours must wait for them.
+	if waited := time.Since(began); waited < 200*time.Millisecond {
+		t.Errorf("Shutdown returned after %v with an upgraded h2c request in flight; want it to wait for the 400ms request", waited)
+	}
+	if got := <-result; got != "200" {
+		t.Errorf("upgraded in-flight request: got %q; want 200", got)
+	}
+}
