@@ -66,8 +66,11 @@ host-binaries: ## Build the pinned Kubernetes, containerd and etcd binaries into
 
 .PHONY: bench
 bench: ## Benchmarks that print ratios against a baseline measured in the same run
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./echo-backend/... ./suites/internal/...
-	@if [ -x hack/bench-proxy.sh ]; then hack/bench-proxy.sh; fi
+	@echo "== echo-backend vs upstream echo-basic (throughput ratio, same client, same run)"
+	$(GO) test -count=1 -run '^$$' -bench BenchmarkEchoVsEchoBasic -benchtime 1x ./echo-backend/
+	@echo "== weight verdicts: false-failure rate and power (exact, and simulated against a fixed-size test)"
+	$(GO) test -count=1 -v -run 'TestCanary9010|TestDesignTable|TestExactAlpha' ./suites/internal/verdict/ | grep -v '^=== RUN'
+	@if [ -x hack/bench-proxy.sh ]; then echo "== reference proxy vs nginx"; hack/bench-proxy.sh; fi
 
 .PHONY: lint
 lint: ## gofmt, go vet
