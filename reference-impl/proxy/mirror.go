@@ -67,7 +67,7 @@ func (m *mirrorer) send(st *reqState, b *backend) {
 	}
 	method, host, body := r.Method, st.host, st.body
 	h2c := b.h2c
-	func() {
+	go func() {
 		defer func() { <-sem }()
 		ctx, cancel := context.WithTimeout(context.Background(), m.timeout)
 		defer cancel()

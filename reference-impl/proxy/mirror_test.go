@@ -119,7 +119,12 @@ func TestMirrorIsolation(t *testing.T) {
 			if res.StatusCode != 200 {
 				t.Fatalf("POST %s: got %d; want 200", path, res.StatusCode)
 			}
-			out = append(out, time.Since(start))
+			d := time.Since(start)
+			if d > time.Second {
+				// Independent of noise: no primary request may wait for the 2 s mirror.
+				t.Fatalf("POST %s took %v; want < 1s (a mirror must never block the primary)", path, d)
+			}
+			out = append(out, d)
 		}
 		return out
 	}
@@ -142,10 +147,7 @@ func TestMirrorIsolation(t *testing.T) {
 			if p99-base > time.Millisecond {
 				passed = false
 			}
-			// Independent of noise: no primary request may wait for the 2 s mirror.
-			if worst := slices.Max(lat[path]); worst > time.Second {
-				t.Errorf("mirror %s: slowest primary request took %v; want < 1s (the mirror must not block it)", path, worst)
-			}
+
 		}
 		report = append(report, line)
 	}

@@ -80,6 +80,7 @@ func New(opts Options) *Proxy {
 		dialer:  &net.Dialer{Timeout: orDefault(opts.DialTimeout, 5*time.Second), KeepAlive: 30 * time.Second},
 	}
 	p.up = newUpstreams(p.dialer, 0)
+	p.up.fast = &h1Fast{dial: p.dialer.DialContext, maxIdle: 256, idleTimeout: 60 * time.Second}
 	p.mirror = &mirrorer{
 		limit:   orDefault(opts.MirrorConcurrency, 256),
 		timeout: orDefault(opts.MirrorTimeout, 10*time.Second),
@@ -241,7 +242,7 @@ func (p *Proxy) serve(ps *portServer) {
 		}()
 	default:
 		go func() {
-			if err := ps.http.Serve(ps.ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !ps.closing.Load() {
+			if err := ps.http.Serve(framingListener{ps.ln}); err != nil && !errors.Is(err, http.ErrServerClosed) && !ps.closing.Load() {
 				p.log.Error("http listener stopped", "port", ps.port, "error", err)
 			}
 		}()

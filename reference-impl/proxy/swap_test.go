@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -127,4 +129,79 @@ func TestApplyRejectsInvalidAndKeepsServing(t *testing.T) {
 			t.Errorf("metrics: missing %q in:\n%s", want, buf.String())
 		}
 	}
+}
+
+// TestListenerChangesKeepOtherConnections keeps a TCP connection and an HTTP keep-alive
+// connection open while other listeners are added and removed, and while the TCP listener
+// itself is removed: established connections keep working; only new ones see the change.
+func TestListenerChangesKeepOtherConnections(t *testing.T) {
+	t.Parallel()
+	echoBackend := startTCPEchoBackend(t)
+	v1 := startBackend(t, "v1")
+	tcpPort, httpPort, extraPort := freePort(t), freePort(t), freePort(t)
+	tcpL := ir.Listener{Name: "tcp", Port: tcpPort, Protocol: ir.ProtocolTCP, TCPRoutes: []ir.TCPRoute{{
+		RouteMeta: ir.RouteMeta{Namespace: "test", Name: "t"}, Backends: []ir.Backend{echoBackend}}}}
+	httpL := ir.Listener{Name: "http", Port: httpPort, Protocol: ir.ProtocolHTTP, HTTPRoutes: []ir.HTTPRoute{{
+		RouteMeta: ir.RouteMeta{Namespace: "test", Name: "r"}, Rules: []ir.HTTPRule{{Backends: []ir.Backend{v1.irBackend(1)}}}}}}
+	extraL := ir.Listener{Name: "extra", Port: extraPort, Protocol: ir.ProtocolHTTP}
+	p := startProxy(t, Options{}, snapshot(1, tcpL, httpL))
+	tc, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(int(tcpPort)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	tc.SetDeadline(time.Now().Add(10 * time.Second))
+	hc := h1Client()
+	ping := func(step string) {
+		t.Helper()
+		if _, err := io.WriteString(tc, step+"\n"); err != nil {
+			t.Fatalf("%s: tcp write: %v", step, err)
+		}
+		buf := make([]byte, len(step)+1)
+		if _, err := io.ReadFull(tc, buf); err != nil || string(buf) != step+"\n" {
+			t.Fatalf("%s: tcp echo: got %q, %v; want %q", step, buf, err, step+"\n")
+		}
+		res, e := do(t, hc, "GET", proxyURL(httpPort, "/"), "x", nil)
+		if res.StatusCode != 200 || e.Backend != "v1" {
+			t.Fatalf("%s: http: got %d from %q; want 200 from v1", step, res.StatusCode, e.Backend)
+		}
+	}
+	ping("before")
+	if err := p.Apply(snapshot(2, tcpL, httpL, extraL)); err != nil {
+		t.Fatal(err)
+	}
+	ping("after-adding-a-listener")
+	if err := p.Apply(snapshot(3, tcpL, httpL)); err != nil {
+		t.Fatal(err)
+	}
+	ping("after-removing-a-listener")
+	if err := p.Apply(snapshot(4, httpL)); err != nil {
+		t.Fatal(err)
+	}
+	// The TCP listener is gone: the established connection still works, a new one is refused.
+	ping("after-removing-the-tcp-listener")
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(int(tcpPort)), time.Second); err == nil {
+		c.Close()
+		t.Errorf("dial removed TCP listener: got a connection; want refused")
+	}
+}
+
+// startTCPEchoBackend echoes every connection byte for byte.
+func startTCPEchoBackend(t *testing.T) ir.Backend {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	return ir.Backend{Name: "test/tcp-echo", Weight: 1, Endpoints: []ir.Endpoint{{Address: "127.0.0.1", Port: int32(ln.Addr().(*net.TCPAddr).Port)}}}
 }

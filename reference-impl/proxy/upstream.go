@@ -10,8 +10,9 @@ import (
 // upstreams holds the pooled transports to backends: HTTP/1.1 with keep-alive, and HTTP/2
 // over cleartext with prior knowledge for h2c backends and gRPC.
 type upstreams struct {
-	h1  *http.Transport
-	h2c *http.Transport
+	h1   *http.Transport
+	h2c  *http.Transport
+	fast *h1Fast // nil: every HTTP/1.1 request uses h1
 }
 
 var _ http.RoundTripper = (*upstreams)(nil)
@@ -45,10 +46,16 @@ func (u *upstreams) RoundTrip(r *http.Request) (*http.Response, error) {
 	if f.h2c {
 		return u.h2c.RoundTrip(r)
 	}
+	if u.fast != nil && fastEligible(r) {
+		return u.fast.RoundTrip(r)
+	}
 	return u.h1.RoundTrip(r)
 }
 
 func (u *upstreams) CloseIdleConnections() {
+	if u.fast != nil {
+		u.fast.closeIdle()
+	}
 	u.h1.CloseIdleConnections()
 	u.h2c.CloseIdleConnections()
 }

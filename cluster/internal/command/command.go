@@ -66,6 +66,19 @@ func OutputEnv(ctx context.Context, env []string, argv ...string) ([]byte, error
 	return buf.Bytes(), nil
 }
 
+// Stdout runs argv and returns only its stdout, for commands whose output is parsed (ctr
+// prints warnings on stderr that must not be read as data); stderr goes into the error.
+func Stdout(ctx context.Context, argv ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var out, errb bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &errb
+	if err := cmd.Run(); err != nil {
+		return out.Bytes(), &RunError{Command: argv, Output: append(out.Bytes(), errb.Bytes()...), Inner: err}
+	}
+	return out.Bytes(), nil
+}
+
 // Stream runs argv with its output copied to w as it happens (for long steps whose output
 // is the progress), and also keeps the tail for the error.
 func Stream(ctx context.Context, w io.Writer, env []string, dir string, argv ...string) error {

@@ -491,7 +491,7 @@ func (p *Provider) ctr(cfg render.Config, args ...string) []string {
 func (p *Provider) importArchives(ctx context.Context, cfg render.Config, archives []string) error {
 	for _, a := range archives {
 		start := time.Now()
-		out, err := command.Output(ctx, p.ctr(cfg, "images", "import", a)...)
+		out, err := command.Stdout(ctx, p.ctr(cfg, "images", "import", a)...)
 		if err != nil {
 			return fmt.Errorf("load image archive %s: %w", a, err)
 		}
@@ -550,28 +550,41 @@ func (p *Provider) Down(ctx context.Context) error {
 		byName[pr.Name] = pr
 	}
 	var errs []error
-	// The Kubernetes components take 2-3 s each to stop gracefully: stop them together.
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	for _, pr := range procs {
-		if pr.Name == render.ContainerdName {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := proc.Stop(ctx, pr, 10*time.Second); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		}()
+	lap := time.Now()
+	stepDone := func(what string) {
+		p.log.Debug("teardown step", "step", what, "took", time.Since(lap).Round(time.Millisecond))
+		lap = time.Now()
 	}
-	wg.Wait()
+	// Stop in three stages: clients of the API server together, then the API server, then
+	// etcd. Signalled together with etcd, the API server hangs in its graceful shutdown
+	// waiting for etcd (seen: > 30 s).
+	for _, stage := range [][]string{
+		{render.KubeProxyName, render.KubeletName, render.SchedulerName, render.ControllerManagerName},
+		{render.APIServerName},
+		{render.EtcdName},
+	} {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for _, name := range stage {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := proc.Stop(ctx, byName[name], 10*time.Second); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	stepDone("stop kubernetes components")
 	errs = append(errs, p.removeContainers(ctx, cfg, byName[render.ContainerdName]))
+	stepDone("remove containers")
 	if err := proc.Stop(ctx, byName[render.ContainerdName], 10*time.Second); err != nil {
 		errs = append(errs, err)
 	}
+	stepDone("stop containerd")
 	shim := filepath.Join(cfg.ContainerdBin, "containerd-shim-runc-v2")
 	for _, pid := range proc.FindByExe(shim) {
 		if err := proc.Signal(ctx, pid, shim, 2*time.Second); err != nil {
@@ -582,11 +595,15 @@ func (p *Provider) Down(ctx context.Context) error {
 		// Its exit status is unreliable when there is little to clean; chains are checked below.
 		_, _ = command.Output(ctx, kp, "--cleanup")
 	}
+	stepDone("shims and kube-proxy --cleanup")
 	errs = append(errs, removeNetns(), removeBridge(ctx, cfg.Bridge), removeCNIResults(cfg.NetworkName))
+	stepDone("netns, bridge, CNI results")
 	if fileExistsInPath("iptables") {
 		errs = append(errs, netguard.CleanChains(ctx, "KUBE-", "CNI-"), netguard.RemoveGuards(ctx))
 	}
+	stepDone("iptables chains and guard rules")
 	errs = append(errs, unmountUnder(cfg.StateDir))
+	stepDone("unmount state dir")
 	if left := mountsUnder(cfg.StateDir); len(left) == 0 {
 		// Only with nothing mounted below: removing through a live bind mount would delete
 		// what it points at.
@@ -623,7 +640,7 @@ func (p *Provider) removeContainers(ctx context.Context, cfg render.Config, ctrd
 		}
 	}
 	list := func(kind string) []string {
-		out, err := command.Output(ctx, p.ctr(cfg, kind, "ls", "-q")...)
+		out, err := command.Stdout(ctx, p.ctr(cfg, kind, "ls", "-q")...)
 		if err != nil {
 			return nil
 		}

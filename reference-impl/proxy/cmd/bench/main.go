@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"syscall"
@@ -74,6 +75,11 @@ func runBackend(addr string) error {
 }
 
 func runProxy(config string) error {
+	// A proxy's live heap is small and its garbage is per-request; collecting less often
+	// buys throughput for a few MB of memory. GOGC in the environment still wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	b, err := os.ReadFile(config)
 	if err != nil {
 		return err
