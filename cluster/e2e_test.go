@@ -103,6 +103,7 @@ func TestHostClusterEndToEnd(t *testing.T) {
 	ns := namespace(ctx, t, cs)
 	echoBehindService(ctx, t, cs, ns)
 	sidecarStartOrder(ctx, t, cs, ns)
+	guardRules(ctx, t, cs, ns)
 
 	down := time.Now()
 	if err := p.Down(ctx); err != nil {
@@ -366,6 +367,56 @@ func sidecarStartOrder(ctx context.Context, t *testing.T, cs kubernetes.Interfac
 		t.Errorf("main starting at %d ms, sidecar started at %d ms; want main after the sidecar's startup probe passed", mainStarting, sidecarStarted)
 	} else {
 		t.Logf("START ORDER: sidecar started, then main starting %d ms later", mainStarting-sidecarStarted)
+	}
+}
+
+// guardRules checks that traffic from the service range (host side) and the pod range (from
+// a pod) towards the uplink is rejected on the spot rather than leaving the machine.
+func guardRules(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) {
+	t.Helper()
+	// An unallocated ClusterIP: no kube-proxy rule, so only the guard stops it at the uplink.
+	_, err := net.DialTimeout("tcp", "10.0.0.250:80", 3*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("dial unallocated service IP 10.0.0.250:80 from the host: got %v; want connection refused by the guard", err)
+	}
+	// From a pod to an off-machine address (TEST-NET-3, routed via the default route).
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "guard-probe", Namespace: ns},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers: []corev1.Container{{
+				Name: "probe", Image: images.EchoBackendImage, ImagePullPolicy: corev1.PullNever,
+				Args: []string{"--mode=lifecycle", "--name=probe", "--addr=", "--admin-addr=", "--outbound-url=http://203.0.113.1/", "--outbound-timeout=5s", "--exit-after=1ms"},
+			}},
+		},
+	}
+	if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(ctx, t, "guard probe pod finished", time.Minute, func() error {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+			return fmt.Errorf("phase %s", p.Status.Phase)
+		}
+		return nil
+	})
+	raw, err := cs.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outcome string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.Contains(line, " outbound-") {
+			outcome = line
+		}
+	}
+	if !strings.Contains(outcome, "outbound-fail") || !strings.Contains(outcome, "refused") {
+		t.Errorf("pod -> 203.0.113.1: got %q; want outbound-fail with connection refused (guard REJECT)", outcome)
+	} else {
+		t.Logf("GUARD: %s", outcome)
 	}
 }
 

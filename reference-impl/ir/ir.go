@@ -196,7 +196,7 @@ type Redirect struct {
 	Hostname *string       `json:"hostname,omitempty"`
 	Path     *PathModifier `json:"path,omitempty"`
 	Port     *int32        `json:"port,omitempty"`
-	// StatusCode is 301 or 302; zero means 302.
+	// StatusCode is 301, 302, 303, 307 or 308; zero means 302.
 	StatusCode int `json:"statusCode,omitempty"`
 }
 

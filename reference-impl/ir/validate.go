@@ -214,8 +214,10 @@ func validateFilters(where string, fs []Filter) []error {
 			ok = f.RequestRedirect != nil
 			if ok {
 				rd := f.RequestRedirect
-				if rd.StatusCode != 0 && rd.StatusCode != http.StatusMovedPermanently && rd.StatusCode != http.StatusFound {
-					errs = append(errs, fmt.Errorf("%s.requestRedirect.statusCode: %d (want 301 or 302)", fw, rd.StatusCode))
+				switch rd.StatusCode {
+				case 0, http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+				default:
+					errs = append(errs, fmt.Errorf("%s.requestRedirect.statusCode: %d (want 301, 302, 303, 307 or 308)", fw, rd.StatusCode))
 				}
 				if rd.Scheme != nil && *rd.Scheme != "http" && *rd.Scheme != "https" {
 					errs = append(errs, fmt.Errorf("%s.requestRedirect.scheme: %q (want http or https)", fw, *rd.Scheme))

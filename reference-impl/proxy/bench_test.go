@@ -11,9 +11,14 @@ import (
 // keep-alive HTTP/1.1; BenchmarkDirectHTTP1 is the same request without the proxy, the
 // baseline to compare with (the difference is the proxy's cost).
 func BenchmarkProxyHTTP1(b *testing.B) {
+	b.Run("fast", func(b *testing.B) { benchProxy(b, Options{}) })
+	b.Run("std", func(b *testing.B) { benchProxy(b, Options{StdHTTP1Upstream: true}) })
+}
+
+func benchProxy(b *testing.B, opts Options) {
 	be := startBackend(b, "b")
 	port := freePort(b)
-	startProxy(b, Options{}, snapshot(1, ir.Listener{Name: "http", Port: port, Protocol: ir.ProtocolHTTP, HTTPRoutes: []ir.HTTPRoute{{
+	startProxy(b, opts, snapshot(1, ir.Listener{Name: "http", Port: port, Protocol: ir.ProtocolHTTP, HTTPRoutes: []ir.HTTPRoute{{
 		RouteMeta: ir.RouteMeta{Namespace: "test", Name: "r"}, Rules: []ir.HTTPRule{{Backends: []ir.Backend{be.irBackend(1)}}}}}}))
 	benchGet(b, proxyURL(port, "/bench"))
 }

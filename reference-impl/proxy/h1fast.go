@@ -43,7 +43,10 @@ func fastEligible(r *http.Request) bool {
 func (t *h1Fast) get(addr string) *fastConn {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	l := t.idle[addr]
+	l, ok := t.idle[addr]
+	if !ok {
+		return nil
+	}
 	for len(l) > 0 {
 		c := l[len(l)-1]
 		l = l[:len(l)-1]
@@ -85,7 +88,10 @@ func (t *h1Fast) closeIdle() {
 func (t *h1Fast) RoundTrip(r *http.Request) (*http.Response, error) {
 	ctx, addr := r.Context(), r.URL.Host
 	for attempt := 0; ; attempt++ {
-		c := t.get(addr)
+		var c *fastConn
+		if attempt == 0 {
+			c = t.get(addr) // a retry dials afresh: the next pooled one may be stale too
+		}
 		reused := c != nil
 		if c == nil {
 			nc, err := t.dial(ctx, "tcp", addr)
@@ -102,13 +108,24 @@ func (t *h1Fast) RoundTrip(r *http.Request) (*http.Response, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		// A pooled connection the backend closed while idle fails before any answer; the
-		// request has no body, so sending it again on a fresh connection is safe.
-		if reused && attempt == 0 && staleConnError(err) {
+		// A pooled connection the backend closed while idle fails before any answer. Like
+		// net/http, send again on a fresh connection only what is safe to repeat: the
+		// request has no body and is idempotent.
+		if reused && attempt == 0 && staleConnError(err) && idempotent(r) {
 			continue
 		}
 		return nil, err
 	}
+}
+
+func idempotent(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	_, ok := r.Header["Idempotency-Key"]
+	_, xok := r.Header["X-Idempotency-Key"]
+	return ok || xok
 }
 
 func staleConnError(err error) bool {
@@ -128,6 +145,11 @@ func (t *h1Fast) once(ctx context.Context, c *fastConn, r *http.Request) (*http.
 	if err := c.bw.Flush(); err != nil {
 		return fail(err)
 	}
+	// Peek first: its raw io.EOF means the backend had closed the connection before answering
+	// anything (a stale pooled connection); ReadResponse would blur that into ErrUnexpectedEOF.
+	if _, err := c.br.Peek(1); err != nil {
+		return fail(err)
+	}
 	for {
 		res, err := http.ReadResponse(c.br, r)
 		if err != nil {
@@ -139,7 +161,8 @@ func (t *h1Fast) once(ctx context.Context, c *fastConn, r *http.Request) (*http.
 			continue
 		}
 		reusable := !res.Close && !r.Close && (res.ContentLength >= 0 || chunkedResponse(res))
-		res.Body = &fastBody{rc: res.Body, t: t, c: c, addr: r.URL.Host, stop: stop, reusable: reusable, ctx: ctx}
+		res.Body = &fastBody{rc: res.Body, t: t, c: c, addr: r.URL.Host, stop: stop, reusable: reusable, ctx: ctx,
+			empty: res.Body == http.NoBody}
 		return res, nil
 	}
 }
@@ -156,6 +179,7 @@ type fastBody struct {
 	stop     func() bool
 	reusable bool
 	ctx      context.Context
+	empty    bool // no body at all (HEAD, 204, 304): closing without reading loses nothing
 	done     bool
 }
 
@@ -178,7 +202,7 @@ func (b *fastBody) Read(p []byte) (int, error) {
 
 func (b *fastBody) Close() error {
 	if !b.done {
-		b.finish(false)
+		b.finish(b.empty)
 	}
 	return nil
 }

@@ -36,6 +36,9 @@ type Options struct {
 	MirrorMaxBody int64
 	// DrainTimeout bounds how long a removed listener's in-flight requests may take; default 30 s.
 	DrainTimeout time.Duration
+	// StdHTTP1Upstream sends every HTTP/1.1 request through net/http's Transport, turning off
+	// the same-goroutine fast path for body-less requests (for comparison or as an escape hatch).
+	StdHTTP1Upstream bool
 	// MaxHeaderBytes bounds a request's header block; larger gets 431. Default 64 KiB.
 	MaxHeaderBytes int
 }
@@ -80,7 +83,9 @@ func New(opts Options) *Proxy {
 		dialer:  &net.Dialer{Timeout: orDefault(opts.DialTimeout, 5*time.Second), KeepAlive: 30 * time.Second},
 	}
 	p.up = newUpstreams(p.dialer, 0)
-	p.up.fast = &h1Fast{dial: p.dialer.DialContext, maxIdle: 256, idleTimeout: 60 * time.Second}
+	if !opts.StdHTTP1Upstream {
+		p.up.fast = &h1Fast{dial: p.dialer.DialContext, maxIdle: 256, idleTimeout: 60 * time.Second}
+	}
 	p.mirror = &mirrorer{
 		limit:   orDefault(opts.MirrorConcurrency, 256),
 		timeout: orDefault(opts.MirrorTimeout, 10*time.Second),

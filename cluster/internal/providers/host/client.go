@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -27,10 +28,23 @@ func newClient(kubeconfig string, timeout time.Duration) (*kubernetes.Clientset,
 
 func readyz(ctx context.Context, cs kubernetes.Interface) error {
 	body, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-	if err != nil {
-		return fmt.Errorf("/readyz: %w (%s)", err, body)
+	if err == nil {
+		return nil
 	}
-	return nil
+	// The body lists every check; only the failing ones ("[-]...") say anything.
+	var failing []string
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "[-]") {
+			failing = append(failing, strings.TrimPrefix(line, "[-]"))
+		}
+	}
+	if len(failing) > 0 {
+		return fmt.Errorf("/readyz failing: %s", strings.Join(failing, "; "))
+	}
+	if len(body) > 200 {
+		body = body[:200]
+	}
+	return fmt.Errorf("/readyz: %w (%s)", err, body)
 }
 
 func nodeReady(ctx context.Context, cs kubernetes.Interface, name string) error {

@@ -291,7 +291,11 @@ func (p *Provider) waitFor(ctx context.Context, start time.Time, what string, ti
 			return fmt.Errorf("waiting for %s: %s exited; %s", what, owner.Name, logTail(owner.LogFile, 20))
 		}
 		if time.Now().After(nextReport) {
-			p.log.Info("still waiting", "for", what, "soFar", time.Since(begin).Round(time.Second), "lastError", last.Error())
+			msg := last.Error()
+			if len(msg) > 300 {
+				msg = msg[:300] + "..."
+			}
+			p.log.Info("still waiting", "for", what, "soFar", time.Since(begin).Round(time.Second), "lastError", msg)
 			nextReport = time.Now().Add(5 * time.Second)
 		}
 		select {
@@ -646,28 +650,40 @@ func (p *Provider) removeContainers(ctx context.Context, cfg render.Config, ctrd
 		}
 		return strings.Fields(string(out))
 	}
-	tasks := list("tasks")
-	for _, t := range tasks {
-		_, _ = command.Output(ctx, p.ctr(cfg, "tasks", "kill", "-s", "SIGKILL", t)...)
-	}
+	// One goroutine per task and container: each ctr call costs ~50-100 ms, and a pod has
+	// two tasks (sandbox and container), so doing them in turn made teardown take ~10 s.
+	var mu sync.Mutex
 	var errs []error
-	for _, t := range tasks {
+	parallel := func(ids []string, do func(id string) error) {
+		var wg sync.WaitGroup
+		for _, id := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := do(id); err != nil && !strings.Contains(err.Error(), "not found") {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	parallel(list("tasks"), func(t string) error {
+		_, _ = command.Output(ctx, p.ctr(cfg, "tasks", "kill", "-s", "SIGKILL", t)...)
 		var err error
-		for i := 0; i < 20; i++ {
-			if _, err = command.Output(ctx, p.ctr(cfg, "tasks", "delete", "-f", t)...); err == nil {
-				break
+		for range 50 {
+			if _, err = command.Output(ctx, p.ctr(cfg, "tasks", "delete", "-f", t)...); err == nil || strings.Contains(err.Error(), "not found") {
+				return nil
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		if err != nil && !strings.Contains(err.Error(), "not found") {
-			errs = append(errs, err)
-		}
-	}
-	for _, c := range list("containers") {
-		if _, err := command.Output(ctx, p.ctr(cfg, "containers", "delete", c)...); err != nil && !strings.Contains(err.Error(), "not found") {
-			errs = append(errs, err)
-		}
-	}
+		return err
+	})
+	parallel(list("containers"), func(c string) error {
+		_, err := command.Output(ctx, p.ctr(cfg, "containers", "delete", c)...)
+		return err
+	})
 	return errors.Join(errs...)
 }
 
