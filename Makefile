@@ -19,6 +19,7 @@ GATE    ?=
 KUBECONFIG ?=
 
 export GATECHECK_CACHE ?= $(HOME)/.cache/gatecheck
+CLUSTER_FLAG = $(if $(filter-out auto,$(CLUSTER)),--cluster $(CLUSTER))
 
 .PHONY: help
 help: ## Show this help
@@ -45,20 +46,20 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 5s)
 	@hack/fuzz.sh $${FUZZTIME:-5s}
 
 .PHONY: e2e
-e2e: build ## End-to-end tests on a real host cluster (root; brings the cluster up and down)
-	$(GO) test -tags e2e -count=1 -timeout 40m -v ./cluster/...
+e2e: build ## End-to-end tests on a real host cluster (root; tears down any running host cluster first)
+	$(GO) test -tags e2e -count=1 -timeout 40m -v ./cluster/... ./runner/...
 
 .PHONY: images
-images: build ## Build the OCI image archives (echo-backend, reference controller/proxy, upstream echo-basic)
-	$(GATECHECK) images build
+images: build ## Build the OCI images (echo-backend, reference controller/proxy, upstream echo-basic) and load them into the cluster
+	$(GATECHECK) cluster load-images $(CLUSTER_FLAG)
 
 .PHONY: cluster-up
 cluster-up: build ## Bring up a cluster (CLUSTER=auto|kind|host|existing)
-	$(GATECHECK) cluster up --cluster $(CLUSTER)
+	$(GATECHECK) cluster up $(CLUSTER_FLAG)
 
 .PHONY: cluster-down
 cluster-down: build ## Tear down the cluster gatecheck created
-	$(GATECHECK) cluster down --cluster $(CLUSTER)
+	$(GATECHECK) cluster down $(CLUSTER_FLAG)
 
 .PHONY: host-binaries
 host-binaries: ## Build the pinned Kubernetes, containerd and etcd binaries into $(GATECHECK_CACHE)

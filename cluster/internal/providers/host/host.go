@@ -127,6 +127,11 @@ func (p *Provider) Up(ctx context.Context) error {
 	if err := Preflight(); err != nil {
 		return err
 	}
+	unlock, err := p.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	cfg := p.config(nil)
 	procs := p.processes(cfg)
 	if p.healthy(ctx, procs) {
@@ -135,7 +140,7 @@ func (p *Provider) Up(ctx context.Context) error {
 	}
 	if p.leftovers(procs) {
 		p.log.Info("found leftovers of an earlier run (killed or crashed); tearing them down first")
-		if err := p.Down(ctx); err != nil {
+		if err := p.down(ctx); err != nil {
 			return fmt.Errorf("clean up earlier run: %w", err)
 		}
 	}
@@ -160,7 +165,7 @@ func (p *Provider) Up(ctx context.Context) error {
 		// The caller's context may be what failed; teardown gets its own.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
-		if derr := p.Down(dctx); derr != nil {
+		if derr := p.down(dctx); derr != nil {
 			err = errors.Join(err, fmt.Errorf("teardown after failed bring-up: %w", derr))
 		}
 	}
@@ -499,7 +504,14 @@ func (p *Provider) importArchives(ctx context.Context, cfg render.Config, archiv
 		if err != nil {
 			return fmt.Errorf("load image archive %s: %w", a, err)
 		}
-		p.log.Info("loaded image archive", "archive", a, "took", time.Since(start).Round(time.Millisecond), "images", strings.Join(strings.Fields(string(out)), " "))
+		// ctr prints "<ref> saved" per image among progress lines; keep just the refs.
+		var refs []string
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[1] == "saved" {
+				refs = append(refs, f[0])
+			}
+		}
+		p.log.Info("loaded image archive", "archive", a, "took", time.Since(start).Round(time.Millisecond), "images", strings.Join(refs, ","))
 	}
 	return nil
 }
@@ -543,10 +555,19 @@ func (p *Provider) Describe(ctx context.Context) (status.Status, error) {
 // after a crash. PKI, configs, logs, the binaries and containerd's image store are kept, so
 // the next Up is fast and loaded images survive.
 func (p *Provider) Down(ctx context.Context) error {
-	start := time.Now()
 	if err := Preflight(); err != nil {
 		return err
 	}
+	unlock, err := p.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return p.down(ctx)
+}
+
+func (p *Provider) down(ctx context.Context) error {
+	start := time.Now()
 	cfg := p.config(nil)
 	procs := p.processes(cfg)
 	byName := map[string]proc.Process{}
