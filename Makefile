@@ -47,7 +47,7 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 5s)
 
 .PHONY: e2e
 e2e: build ## End-to-end tests on a real host cluster (root; tears down any running host cluster first)
-	$(GO) test -tags e2e -count=1 -timeout 40m -v ./cluster/... ./runner/...
+	$(GO) test -tags e2e -count=1 -timeout 40m -v -p 1 ./cluster/... ./runner/...
 
 .PHONY: images
 images: build ## Build the OCI images (echo-backend, reference controller/proxy, upstream echo-basic) and load them into the cluster

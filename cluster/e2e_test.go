@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -424,39 +423,7 @@ func guardRules(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns s
 // remains.
 func assertNothingLeft(t *testing.T) {
 	t.Helper()
-	cache := cluster.CacheDir()
-	procs, _ := filepath.Glob("/proc/[0-9]*/exe")
-	for _, p := range procs {
-		exe, err := os.Readlink(p)
-		if err == nil && strings.HasPrefix(exe, cache+"/") && strings.Contains(exe, "/bin/") {
-			t.Errorf("process left: %s runs %s", filepath.Dir(p), exe)
-		}
-	}
-	mounts, _ := os.ReadFile("/proc/self/mountinfo")
-	for _, line := range strings.Split(string(mounts), "\n") {
-		if strings.Contains(line, stateDir) || strings.Contains(line, "/netns/cni-") {
-			t.Errorf("mount left: %s", line)
-		}
-	}
-	if ns, _ := filepath.Glob("/run/netns/cni-*"); len(ns) > 0 {
-		t.Errorf("netns left: %v", ns)
-	}
-	if _, err := net.InterfaceByName("gatecheck0"); err == nil {
-		t.Errorf("bridge gatecheck0 left")
-	}
-	for _, bin := range []string{"iptables-save", "ip6tables-save"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			continue // no iptables installed yet: no chain can exist
-		}
-		out, err := exec.Command(bin).Output()
-		if err != nil {
-			t.Errorf("%s: %v: %s", bin, err, out)
-			continue
-		}
-		for _, line := range strings.Split(string(out), "\n") {
-			if strings.HasPrefix(line, ":KUBE-") || strings.HasPrefix(line, ":CNI-") || strings.Contains(line, "-j KUBE-") || strings.Contains(line, "-j CNI-") || strings.Contains(line, "gatecheck-host-guard") {
-				t.Errorf("%s: left: %s", bin, line)
-			}
-		}
+	for _, l := range cluster.HostLeftovers() {
+		t.Errorf("left after teardown: %s", l)
 	}
 }

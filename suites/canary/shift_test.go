@@ -2,6 +2,7 @@ package canary_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -171,8 +172,12 @@ var _ = Describe("Weight shift under steady load", Label("canary", "feature:weig
 		}
 		sum := out.sum
 		failures := sum.Failures()
-		msg := fmt.Sprintf("%d requests at %.0f/s over %s: %d non-2xx or failed (%s); %d responses from v1 after 0/100 took effect",
-			sum.Completed, d.Rate, sum.Elapsed.Round(time.Second), failures, sum.FailureText(), relapse)
+		var conv []string
+		for _, s := range series {
+			conv = append(conv, fmt.Sprintf("%s in %.0f ms", s.Label, s.SamplesMs[0]))
+		}
+		msg := fmt.Sprintf("converged %s; %d requests at %.0f/s over %s: %d non-2xx or failed (%s); %d responses from v1 after 0/100 took effect",
+			strings.Join(conv, ", "), sum.Completed, d.Rate, sum.Elapsed.Round(time.Second), failures, sum.FailureText(), relapse)
 		for i := range series {
 			series[i].Errors = failures
 		}

@@ -109,7 +109,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		return err == nil, "", err
 	})).To(Succeed())
 
-	if reason := nativeSidecarsUnsupported(ctx); reason != "" {
+	reason, err := nativeSidecarsUnsupported(ctx, cs, env.namespace, *flagImage, env.version)
+	Expect(err).NotTo(HaveOccurred())
+	if reason != "" {
 		Skip(reason)
 	}
 })
@@ -124,25 +126,26 @@ func nodeHasImage(n corev1.Node, ref string) bool {
 }
 
 // nativeSidecarsUnsupported asks the API server, with a dry-run create, whether it keeps an init
-// container's restartPolicy; servers without the SidecarContainers feature drop the field.
-func nativeSidecarsUnsupported(ctx context.Context) string {
+// container's restartPolicy; servers without the SidecarContainers feature drop the field (or,
+// with strict validation, refuse it). It returns the skip reason, naming the server version.
+func nativeSidecarsUnsupported(ctx context.Context, cs kubernetes.Interface, namespace, image, version string) (string, error) {
 	probe := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "native-sidecar-probe", Namespace: env.namespace},
+		ObjectMeta: metav1.ObjectMeta{Name: "native-sidecar-probe", Namespace: namespace},
 		Spec: corev1.PodSpec{
 			RestartPolicy:  corev1.RestartPolicyNever,
-			InitContainers: []corev1.Container{{Name: "sidecar", Image: *flagImage, RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)}},
-			Containers:     []corev1.Container{{Name: "main", Image: *flagImage}},
+			InitContainers: []corev1.Container{{Name: "sidecar", Image: image, RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)}},
+			Containers:     []corev1.Container{{Name: "main", Image: image}},
 		},
 	}
-	got, err := env.cs.CoreV1().Pods(env.namespace).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	got, err := cs.CoreV1().Pods(namespace).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 	if err != nil {
-		if strings.Contains(err.Error(), "restartPolicy") {
-			return fmt.Sprintf("Kubernetes %s does not support native sidecars: dry-run create of an init container with restartPolicy Always was refused: %v", env.version, err)
+		if apierrors.IsInvalid(err) && strings.Contains(err.Error(), "restartPolicy") {
+			return fmt.Sprintf("Kubernetes %s does not support native sidecars: it refused an init container with restartPolicy Always: %v", version, err), nil
 		}
-		Fail(fmt.Sprintf("dry-run create of a native sidecar probe Pod in %s: %v", env.namespace, err))
+		return "", fmt.Errorf("dry-run create of native sidecar probe Pod %s/%s: %w", namespace, probe.Name, err)
 	}
-	if rp := got.Spec.InitContainers[0].RestartPolicy; rp == nil || *rp != corev1.ContainerRestartPolicyAlways {
-		return fmt.Sprintf("Kubernetes %s does not support native sidecars: the API server dropped initContainers[0].restartPolicy (SidecarContainers feature off; native sidecars need 1.29+, GA in 1.33)", env.version)
+	if len(got.Spec.InitContainers) == 0 || got.Spec.InitContainers[0].RestartPolicy == nil || *got.Spec.InitContainers[0].RestartPolicy != corev1.ContainerRestartPolicyAlways {
+		return fmt.Sprintf("Kubernetes %s does not support native sidecars: the API server dropped initContainers[0].restartPolicy (feature gate SidecarContainers off; native sidecars need 1.29+, GA in 1.33)", version), nil
 	}
-	return ""
+	return "", nil
 }
