@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"golang.org/x/sync/errgroup"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -149,6 +148,9 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
 	}
+	if err := mgr.Add(leaderOnly(func(ctx context.Context) error { r.writes.run(ctx, writeWorkers); return nil })); err != nil {
+		return fmt.Errorf("add status writers: %w", err)
+	}
 	// The delivery server runs on every replica, but only the leader publishes snapshots;
 	// the controller Service should only route to the leader, which with one replica it does.
 	if err := mgr.Add(manager(func(ctx context.Context) error { return r.delivery.Serve(ctx, opts.DeliveryAddr) })); err != nil {
@@ -164,6 +166,12 @@ type manager func(context.Context) error
 func (f manager) Start(ctx context.Context) error { return f(ctx) }
 func (f manager) NeedLeaderElection() bool        { return false }
 
+// leaderOnly adapts a function to a manager.Runnable that runs only on the leader.
+type leaderOnly func(context.Context) error
+
+func (f leaderOnly) Start(ctx context.Context) error { return f(ctx) }
+func (f leaderOnly) NeedLeaderElection() bool        { return true }
+
 // Reconciler turns the whole cluster state into IR and statuses in one pass.
 type Reconciler struct {
 	c     client.Client
@@ -173,7 +181,9 @@ type Reconciler struct {
 	prov  *provisioner
 	stat  *status.Writer
 	acks  chan event.GenericEvent
-	mu    sync.Mutex
+	// writes holds the API writes decided by reconciles (see writeQueue).
+	writes *writeQueue
+	mu     sync.Mutex
 	url   string
 	known map[types.NamespacedName]bool
 
@@ -190,13 +200,17 @@ func NewReconciler(c client.Client, api client.Reader, opts Options) *Reconciler
 		acks:  make(chan event.GenericEvent, 1),
 		known: map[types.NamespacedName]bool{},
 	}
-	r.delivery = NewDelivery(opts.Logger, func(types.NamespacedName) {
-		select {
-		case r.acks <- event.GenericEvent{Object: &gwv1.GatewayClass{}}:
-		default: // a reconcile is already pending; it will read the new ack state
-		}
-	})
+	r.delivery = NewDelivery(opts.Logger, func(types.NamespacedName) { r.kick() })
+	r.writes = newWriteQueue(opts.Logger, func() { time.AfterFunc(time.Second, r.kick) })
 	return r
+}
+
+// kick asks for a reconcile (after an ack, or to retry a failed write).
+func (r *Reconciler) kick() {
+	select {
+	case r.acks <- event.GenericEvent{Object: &gwv1.GatewayClass{}}:
+	default: // a reconcile is already pending; it will read the new state
+	}
 }
 
 // Delivery exposes the delivery server (for tests and the benchmark).
@@ -337,34 +351,31 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		errs = append(errs, err)
 	}
 
-	// Data plane first: publish and provision, then statuses reflect what is served.
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	var emu sync.Mutex
-	fail := func(err error) {
-		emu.Lock()
-		errs = append(errs, err)
-		emu.Unlock()
-	}
+	// Publish on this goroutine: it is what makes the change live. Everything else (proxy
+	// provisioning, statuses) goes to the write queue so the next change is not held up by
+	// API round trips.
 	for key, res := range out.Gateways {
 		gw := gwByKey[key]
-		g.Go(func() error {
-			r.gateway(gctx, gw, res, url, fail)
-			return nil
-		})
+		if res.Valid && url != "" {
+			if _, err := r.delivery.Publish(res.Snapshot); err != nil {
+				errs = append(errs, err)
+				res.Valid, res.Invalid = false, err.Error()
+			}
+		}
+		if !res.Valid {
+			r.delivery.Forget(key)
+		}
+		r.writes.add("Gateway/"+key.String(), func(ctx context.Context) error { return r.gateway(ctx, gw, res, url) })
 	}
 	for name, st := range out.GatewayClasses {
-		g.Go(func() error {
-			if _, err := r.stat.GatewayClass(gctx, name, st); err != nil {
-				fail(err)
-			}
-			return nil
+		r.writes.add("GatewayClass/"+name, func(ctx context.Context) error {
+			_, err := r.stat.GatewayClass(ctx, name, st)
+			return err
 		})
 	}
-	routeStatuses(g, gctx, fail, in.HTTPRoutes, out.HTTPRoutes, r.opts.ControllerName, func(o *gwv1.HTTPRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.HTTPRoute)
-	routeStatuses(g, gctx, fail, in.GRPCRoutes, out.GRPCRoutes, r.opts.ControllerName, func(o *gwv1.GRPCRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.GRPCRoute)
-	routeStatuses(g, gctx, fail, in.TCPRoutes, out.TCPRoutes, r.opts.ControllerName, func(o *gwv1.TCPRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.TCPRoute)
-	_ = g.Wait()
+	routeStatuses(r.writes, "HTTPRoute", in.HTTPRoutes, out.HTTPRoutes, r.opts.ControllerName, func(o *gwv1.HTTPRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.HTTPRoute)
+	routeStatuses(r.writes, "GRPCRoute", in.GRPCRoutes, out.GRPCRoutes, r.opts.ControllerName, func(o *gwv1.GRPCRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.GRPCRoute)
+	routeStatuses(r.writes, "TCPRoute", in.TCPRoutes, out.TCPRoutes, r.opts.ControllerName, func(o *gwv1.TCPRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.TCPRoute)
 
 	// Forget Gateways that are gone (their proxies go with them through owner references).
 	r.mu.Lock()
@@ -378,7 +389,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		r.known[k] = true
 	}
 	r.mu.Unlock()
-	r.log.Debug("reconciled", "gateways", len(out.Gateways), "httpRoutes", len(in.HTTPRoutes), "translate", translated, "total", time.Since(start))
+	r.log.Debug("reconciled", "gateways", len(out.Gateways), "httpRoutes", len(in.HTTPRoutes), "translate", translated, "published", time.Since(start))
 	if len(errs) > 0 {
 		return reconcile.Result{}, errors.Join(errs...)
 	}
@@ -387,7 +398,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 
 // routeStatuses writes our parents of every route of one kind, including clearing entries of
 // routes that no longer reference a Gateway of ours.
-func routeStatuses[T client.Object](g *errgroup.Group, ctx context.Context, fail func(error), routes []T, want map[types.NamespacedName][]gwv1.RouteParentStatus, controller string, parents func(T) []gwv1.RouteParentStatus, write func(context.Context, types.NamespacedName, string, []gwv1.RouteParentStatus) (bool, error)) {
+func routeStatuses[T client.Object](q *writeQueue, kind string, routes []T, want map[types.NamespacedName][]gwv1.RouteParentStatus, controller string, parents func(T) []gwv1.RouteParentStatus, write func(context.Context, types.NamespacedName, string, []gwv1.RouteParentStatus) (bool, error)) {
 	for _, rt := range routes {
 		key := types.NamespacedName{Namespace: rt.GetNamespace(), Name: rt.GetName()}
 		w, ok := want[key]
@@ -405,11 +416,9 @@ func routeStatuses[T client.Object](g *errgroup.Group, ctx context.Context, fail
 		if ok && parentsEqual(parents(rt), w, controller) {
 			continue
 		}
-		g.Go(func() error {
-			if _, err := write(ctx, key, controller, w); err != nil {
-				fail(err)
-			}
-			return nil
+		q.add(kind+"/"+key.String(), func(ctx context.Context) error {
+			_, err := write(ctx, key, controller, w)
+			return err
 		})
 	}
 }
@@ -454,17 +463,15 @@ func refEqual(a, b gwv1.ParentReference) bool {
 		((a.Port == nil && b.Port == nil) || (a.Port != nil && b.Port != nil && *a.Port == *b.Port))
 }
 
-// gateway publishes, provisions and writes the status of one Gateway.
-func (r *Reconciler) gateway(ctx context.Context, gw *gwv1.Gateway, res *translate.GatewayResult, url string, fail func(error)) {
+// gateway provisions the proxies of one Gateway and writes its status once its proxies have
+// acknowledged the published snapshot (or a short wait ran out).
+func (r *Reconciler) gateway(ctx context.Context, gw *gwv1.Gateway, res *translate.GatewayResult, url string) error {
 	key := types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}
 	dp := translate.DataPlane{}
+	var errs []error
 	if res.Valid && url != "" {
-		if _, err := r.delivery.Publish(res.Snapshot); err != nil {
-			fail(err)
-			res.Valid, res.Invalid = false, err.Error()
-		}
 		if err := r.prov.Ensure(ctx, gw, res.Ports, url); err != nil {
-			fail(fmt.Errorf("provision proxies of gateway %s: %w", key, err))
+			errs = append(errs, fmt.Errorf("provision proxies of gateway %s: %w", key, err))
 		}
 		svc := &corev1.Service{}
 		if err := r.c.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: proxyName(gw)}, svc); err == nil {
@@ -472,19 +479,24 @@ func (r *Reconciler) gateway(ctx context.Context, gw *gwv1.Gateway, res *transla
 		}
 		ready, err := r.readyProxies(ctx, gw)
 		if err != nil {
-			fail(err)
+			errs = append(errs, err)
 		}
 		dp.Ready, dp.Message = r.delivery.WaitAcked(ctx, key, ready, time.Second)
+		if !dp.Ready {
+			// Re-check after arming, so an ack landing in between is not lost.
+			r.delivery.NotifyOnAck(key)
+			dp.Ready, dp.Message = r.delivery.AckState(key, ready)
+		}
 	} else if !res.Valid {
 		if err := r.prov.Remove(ctx, gw); err != nil {
-			fail(err)
+			errs = append(errs, err)
 		}
-		r.delivery.Forget(key)
 	}
 	translate.ApplyDataPlane(res, dp)
 	if _, err := r.stat.Gateway(ctx, key, res.Status); err != nil {
-		fail(err)
+		errs = append(errs, err)
 	}
+	return errors.Join(errs...)
 }
 
 // readyProxies lists the names of the Gateway's proxy pods that are Ready and not terminating.

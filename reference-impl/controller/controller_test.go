@@ -41,7 +41,12 @@ func TestReconcileProvisionsAndProgrammes(t *testing.T) {
 		).Build()
 	r := NewReconciler(c, c, Options{ProxyImage: "img:dev", DeliveryURL: "http://10.0.0.1:18000", Logger: slog.New(slog.DiscardHandler)})
 
-	if _, err := r.Reconcile(ctx, reconcile.Request{}); err != nil {
+	reconcileAll := func() error {
+		_, err := r.Reconcile(ctx, reconcile.Request{})
+		r.writes.drain(ctx)
+		return err
+	}
+	if err := reconcileAll(); err != nil {
 		t.Fatalf("first reconcile: %v", err)
 	}
 	var dep appsv1.Deployment
@@ -100,7 +105,7 @@ func TestReconcileProvisionsAndProgrammes(t *testing.T) {
 	r.delivery.gateways[key].acks[pod.Name] = ir.Ack{Gateway: ir.NamespacedName{Namespace: "infra", Name: "gw"}, Proxy: pod.Name, Version: version}
 	r.delivery.mu.Unlock()
 
-	if _, err := r.Reconcile(ctx, reconcile.Request{}); err != nil {
+	if err := reconcileAll(); err != nil {
 		t.Fatalf("second reconcile: %v", err)
 	}
 	if p := programmed(); p == nil || p.Status != metav1.ConditionTrue {
@@ -119,7 +124,7 @@ func TestReconcileProvisionsAndProgrammes(t *testing.T) {
 
 	// A reconcile with nothing changed writes nothing.
 	rv := g.ResourceVersion
-	if _, err := r.Reconcile(ctx, reconcile.Request{}); err != nil {
+	if err := reconcileAll(); err != nil {
 		t.Fatal(err)
 	}
 	_ = c.Get(ctx, key, &g)

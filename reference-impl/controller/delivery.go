@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +43,8 @@ type published struct {
 	streams map[string]int // proxy pod -> open streams
 	// acked is closed and replaced on every ack, to wake WaitAcked.
 	acked chan struct{}
+	// notify asks for onAck on the next ack or stream change (see NotifyOnAck).
+	notify bool
 }
 
 // NewDelivery returns a Delivery; onAck may be nil.
@@ -79,14 +82,32 @@ func (d *Delivery) Publish(snap *ir.Snapshot) (int64, error) {
 	}
 	d.nextVersion++
 	s.Version = d.nextVersion
-	line, err := json.Marshal(&s)
+	// Encoding a large snapshot twice would double the cost on the propagation path: splice
+	// the version into the version-0 encoding instead (its first "version":0 is the top-level
+	// field, which json.Marshal writes right after the fixed schema string).
+	line, err := withVersion(content, s.Version)
 	if err != nil {
 		return 0, fmt.Errorf("encode snapshot of gateway %s: %w", gw, err)
 	}
-	p.snap, p.content, p.line = &s, content, append(line, '\n')
+	p.snap, p.content, p.line = &s, content, line
 	close(p.changed)
 	p.changed = make(chan struct{})
 	return s.Version, nil
+}
+
+func withVersion(content []byte, v int64) ([]byte, error) {
+	const zero = `"version":0,`
+	i := bytes.Index(content, []byte(zero))
+	if i < 0 || i > 64 {
+		return nil, fmt.Errorf("version field not found at the start of the encoding")
+	}
+	out := make([]byte, 0, len(content)+24)
+	out = append(out, content[:i]...)
+	out = append(out, `"version":`...)
+	out = strconv.AppendInt(out, v, 10)
+	out = append(out, ',')
+	out = append(out, content[i+len(zero):]...)
+	return append(out, '\n'), nil
 }
 
 // Forget drops a deleted Gateway.
@@ -136,6 +157,15 @@ func (d *Delivery) AckState(gw types.NamespacedName, proxies []string) (bool, st
 		}
 	}
 	return true, ""
+}
+
+// NotifyOnAck arms onAck for the Gateway's next ack or stream change. The controller arms it
+// only when it wrote a Gateway as not yet Programmed, so the common case (the ack arrives
+// while WaitAcked waits) costs no extra reconcile.
+func (d *Delivery) NotifyOnAck(gw types.NamespacedName) {
+	d.mu.Lock()
+	d.entry(gw).notify = true
+	d.mu.Unlock()
 }
 
 // WaitAcked waits up to timeout for AckState to turn true, so that a configuration change the
@@ -235,8 +265,10 @@ func (d *Delivery) streamOpened(gw types.NamespacedName, proxy string, delta int
 		// Programmed only looks at ready proxies.
 		delete(p.streams, proxy)
 	}
+	notify := p.notify
+	p.notify = false
 	d.mu.Unlock()
-	if d.onAck != nil {
+	if notify && d.onAck != nil {
 		d.onAck(gw)
 	}
 }
@@ -259,12 +291,14 @@ func (d *Delivery) serveAck(w http.ResponseWriter, r *http.Request) {
 	}
 	close(p.acked)
 	p.acked = make(chan struct{})
+	notify := p.notify
+	p.notify = false
 	d.mu.Unlock()
 	if a.Error != "" {
 		d.log.Warn("proxy rejected snapshot", "gateway", gw.String(), "proxy", a.Proxy, "version", a.Version, "error", strings.TrimSpace(a.Error))
 	}
 	w.WriteHeader(http.StatusNoContent)
-	if d.onAck != nil {
+	if notify && d.onAck != nil {
 		d.onAck(gw)
 	}
 }

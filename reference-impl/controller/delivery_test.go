@@ -122,6 +122,7 @@ func TestStreamAndAck(t *testing.T) {
 		}
 		posted <- err
 	}()
+	d.NotifyOnAck(gw)
 	if ok, msg := d.WaitAcked(context.Background(), gw, []string{"pod-a"}, 5*time.Second); !ok {
 		t.Errorf("WaitAcked: got not acked (%s); want acked", msg)
 	}

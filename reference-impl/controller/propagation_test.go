@@ -71,6 +71,13 @@ func TestPropagation(t *testing.T) {
 	t.Logf("gateway address %s", addr)
 	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: (&net.Dialer{Timeout: time.Second}).DialContext, MaxIdleConnsPerHost: 4}}
 
+	// The data plane must answer (404: no route yet) before propagation is measured; the
+	// proxy Service's kube-proxy rules may trail the Gateway's Programmed condition.
+	for start := time.Now(); get(hc, addr, "nothing.bench.example") != 404; time.Sleep(100 * time.Millisecond) {
+		if time.Since(start) > time.Minute {
+			t.Fatalf("gateway %s does not answer 404 for an unknown host after 1m", addr)
+		}
+	}
 	samples := envInt("PROPAGATION_SAMPLES", 100)
 	baseline := propagate(t, ctx, c, hc, addr, "base", min(samples, 30))
 	report(t, "baseline (no other routes)", baseline)

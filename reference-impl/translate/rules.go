@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/gatecheck/gatecheck/reference-impl/ir"
@@ -67,8 +68,27 @@ func (t *translator) backend(fromKind, fromNS string, ref gwv1.BackendObjectRefe
 	return b, nil
 }
 
-// endpoints are the ready addresses behind a Service port, from its EndpointSlices.
+// endpoints are the ready addresses behind a Service port, from its EndpointSlices. Results
+// are shared between the backends that name the same port (the IR is immutable once built).
 func (t *translator) endpoints(ns string, svc *corev1.Service, sp *corev1.ServicePort) []ir.Endpoint {
+	key := endpointsKey{nn(ns, svc.Name), sp.Port}
+	if eps, ok := t.endpointCache[key]; ok {
+		return eps
+	}
+	if t.endpointCache == nil {
+		t.endpointCache = map[endpointsKey][]ir.Endpoint{}
+	}
+	eps := t.computeEndpoints(ns, svc, sp)
+	t.endpointCache[key] = eps
+	return eps
+}
+
+type endpointsKey struct {
+	svc  types.NamespacedName
+	port int32
+}
+
+func (t *translator) computeEndpoints(ns string, svc *corev1.Service, sp *corev1.ServicePort) []ir.Endpoint {
 	var out []ir.Endpoint
 	seen := map[ir.Endpoint]bool{}
 	for _, es := range t.slices[nn(ns, svc.Name)] {

@@ -39,6 +39,8 @@ type translator struct {
 	grants     map[string][]*gwv1b1.ReferenceGrant
 	gateways   map[types.NamespacedName]*gatewayState
 	out        *Output
+	// endpointCache memoises endpoints per Service port within one Translate call.
+	endpointCache map[endpointsKey][]ir.Endpoint
 }
 
 type gatewayState struct {

@@ -5,8 +5,10 @@
 //
 // Run it against a cluster with
 //
-//	KUBECONFIG=/path/to/kubeconfig go test ./suites/sidecar/ -v -timeout 20m
+//	go test ./suites/sidecar/ -v -timeout 20m -kubeconfig=/path/to/kubeconfig
 //
-// Without a kubeconfig the suite skips; with a server that drops an init container's
-// restartPolicy it skips and names the server version.
+// or with the environment `gatecheck run` sets (KUBECONFIG and GATECHECK_GATEWAY_CLASS; a lone
+// KUBECONFIG is not enough, so `go test ./...` never runs it by accident). Without a cluster
+// the suite skips; with a server that drops an init container's restartPolicy it skips and
+// names the server version.
 package sidecar

@@ -29,7 +29,7 @@ func TestFixturesRender(t *testing.T) {
 		{"order.yaml", nil, []string{"Pod"}},
 		{"startupprobe.yaml", map[string]any{"StartupDelay": "3s"}, []string{"Pod"}},
 		{"readiness.yaml", map[string]any{"ReadyDelay": "8s"}, []string{"Pod"}},
-		{"termination.yaml", map[string]any{"GraceSeconds": 15}, []string{"Pod"}},
+		{"termination.yaml", map[string]any{"GraceSeconds": 15, "Sidecar2StartupDelay": "0s"}, []string{"Pod"}},
 		{"restart.yaml", map[string]any{"RestartPolicy": "Never", "CrashAfter": "2s"}, []string{"Pod"}},
 		{"job.yaml", map[string]any{"MainRuns": "3s"}, []string{"Job"}},
 		{"resources.yaml", map[string]any{"Native": true, "HelperCPU": "600m", "MainCPU": "600m"}, []string{"Pod"}},

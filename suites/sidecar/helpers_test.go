@@ -1,6 +1,7 @@
 package sidecar_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -279,13 +280,13 @@ func readLog(ctx context.Context, p *corev1.Pod, container string, previous bool
 // Pod being deleted are kept although the Pod and its logs then disappear.
 type follower struct {
 	mu     sync.Mutex
-	events [][]timeline.Event
+	events map[string][]timeline.Event
 	errs   []error
 	wg     sync.WaitGroup
 }
 
 func follow(ctx context.Context, p *corev1.Pod, containers ...string) *follower {
-	f := &follower{}
+	f := &follower{events: map[string][]timeline.Event{}}
 	for _, c := range containers {
 		f.wg.Add(1)
 		go func() {
@@ -293,27 +294,54 @@ func follow(ctx context.Context, p *corev1.Pod, containers ...string) *follower 
 			defer GinkgoRecover()
 			rc, err := env.cs.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{Container: c, Follow: true}).Stream(ctx)
 			if err != nil {
-				f.add(nil, fmt.Errorf("follow log of container %s: %w", c, err))
+				f.fail(fmt.Errorf("follow log of container %s: %w", c, err))
 				return
 			}
 			defer rc.Close()
-			evs, err := timeline.Parse("log of container "+c, rc, parseLifecycleLine)
-			if err != nil && ctx.Err() != nil {
-				err = nil // cut off by the spec's deadline; what was read is kept
+			sc := bufio.NewScanner(rc)
+			for sc.Scan() {
+				ev, ok, err := parseLifecycleLine(sc.Text())
+				if err != nil {
+					f.fail(fmt.Errorf("log of container %s: %w", c, err))
+					continue
+				}
+				if ok {
+					f.mu.Lock()
+					f.events[c] = append(f.events[c], ev)
+					f.mu.Unlock()
+				}
 			}
-			f.add(evs, err)
+			if err := sc.Err(); err != nil && ctx.Err() == nil {
+				f.fail(fmt.Errorf("follow log of container %s: %w", c, err))
+			}
 		}()
 	}
 	return f
 }
 
-func (f *follower) add(evs []timeline.Event, err error) {
+func (f *follower) fail(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.events = append(f.events, evs)
-	if err != nil {
-		f.errs = append(f.errs, err)
-	}
+	f.errs = append(f.errs, err)
+}
+
+// attached waits until every stream delivered at least one event (the container's log from
+// its start), so that deleting the Pod afterwards cannot race the streams' setup.
+func (f *follower) attached(ctx context.Context, containers ...string) error {
+	return waitFor(ctx, "log streams of "+strings.Join(containers, ", "), 30*time.Second, func(context.Context) (bool, string, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if len(f.errs) > 0 {
+			return false, "", errors.Join(f.errs...)
+		}
+		var waiting []string
+		for _, c := range containers {
+			if len(f.events[c]) == 0 {
+				waiting = append(waiting, c)
+			}
+		}
+		return len(waiting) == 0, "no events yet from " + strings.Join(waiting, ", "), nil
+	})
 }
 
 // wait returns the events once every stream ended, or what it has when timeout passes.
@@ -325,13 +353,23 @@ func (f *follower) wait(timeout time.Duration) ([][]timeline.Event, error) {
 	case <-time.After(timeout):
 		return f.snapshot(), fmt.Errorf("log streams still open after %s", timeout)
 	}
-	return f.snapshot(), errors.Join(f.errs...)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.snapshotLocked(), errors.Join(f.errs...)
 }
 
 func (f *follower) snapshot() [][]timeline.Event {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([][]timeline.Event(nil), f.events...)
+	return f.snapshotLocked()
+}
+
+func (f *follower) snapshotLocked() [][]timeline.Event {
+	var out [][]timeline.Event
+	for _, evs := range f.events {
+		out = append(out, append([]timeline.Event(nil), evs...))
+	}
+	return out
 }
 
 // verdict gathers predicate results of a spec, records the timelines, then fails on any error.

@@ -2,11 +2,8 @@ package sidecar_test
 
 import (
 	"fmt"
-	"sort"
-	"strconv"
 	"strings"
 
-	"github.com/gatecheck/gatecheck/echo-backend/pkg/lifecycle"
 	"github.com/gatecheck/gatecheck/suites/sidecar/timeline"
 )
 
@@ -16,32 +13,8 @@ const (
 	lifecycleReadyPath   = "/ready"
 )
 
-// parseLifecycleLine reads the echo-backend events format ("<unix-ms> <time> <container>
-// <event> [k=v ...]") with echo-backend's own parser. Lines whose first field is not a number
-// are other output on the container's stdout/stderr, not events.
-func parseLifecycleLine(line string) (timeline.Event, bool, error) {
-	f := strings.Fields(line)
-	if len(f) == 0 {
-		return timeline.Event{}, false, nil
-	}
-	if _, err := strconv.ParseInt(f[0], 10, 64); err != nil {
-		return timeline.Event{}, false, nil
-	}
-	e, err := lifecycle.ParseEvent(line)
-	if err != nil {
-		return timeline.Event{}, false, err
-	}
-	keys := make([]string, 0, len(e.Fields))
-	for k := range e.Fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var detail []string
-	for _, k := range keys {
-		detail = append(detail, k+"="+e.Fields[k])
-	}
-	return timeline.Event{Time: e.Time, Container: e.Container, Kind: e.Name, Detail: strings.Join(detail, " ")}, true, nil
-}
+// parseLifecycleLine reads the echo-backend events format (see timeline.ParseLine).
+var parseLifecycleLine timeline.ParseFunc = timeline.ParseLine
 
 // lifecycleArgs turns the fixtures' short options ("name=main", "startup-delay=1s", ...) into
 // echo-backend lifecycle flags. Keys: name, port, startup-delay, ready-delay,

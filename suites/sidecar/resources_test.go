@@ -98,6 +98,8 @@ var _ = Describe("Native sidecar resource accounting", Label("sidecar", "lifecyc
 		var v verdict
 		var lines []string
 		for _, c := range cases {
+			// Measured again before each case: other suites may have scheduled Pods meanwhile.
+			free, _ = freeCPU(ctx)
 			helper, main := free*c.helper/100, free*c.main/100
 			pod := renderPod("resources.yaml", params(c.name, map[string]any{
 				"Native": c.native, "HelperCPU": fmt.Sprintf("%dm", helper), "MainCPU": fmt.Sprintf("%dm", main),

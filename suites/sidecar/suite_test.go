@@ -20,24 +20,17 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
-	"github.com/gatecheck/gatecheck/cluster/images"
+	"github.com/gatecheck/gatecheck/suites/suiteenv"
 )
 
 var (
-	flagKubeconfig = flag.String("kubeconfig", "", "kubeconfig of the cluster under test (default: $KUBECONFIG)")
-	flagImage      = flag.String("sidecar.image", envOr("GATECHECK_ECHO_BACKEND_IMAGE", images.EchoBackendImage), "echo-backend image (lifecycle mode) on the node")
-	flagProxyImage = flag.String("sidecar.proxy-image", envOr("GATECHECK_PROXY_IMAGE", images.ProxyImage), "reference proxy image on the node")
+	flagKubeconfig = flag.String("kubeconfig", "", "kubeconfig of the cluster under test (default: $"+suiteenv.EnvKubeconfig+")")
+	flagImage      = flag.String("sidecar.image", "", "echo-backend image (lifecycle mode) on the node (default: $"+suiteenv.EnvEchoImage+", else "+suiteenv.DefaultEchoImage+")")
+	flagProxyImage = flag.String("sidecar.proxy-image", "", "reference proxy image on the node (default: $"+suiteenv.EnvProxyImage+", else "+suiteenv.DefaultProxyImage+")")
 	flagPullPolicy = flag.String("sidecar.pull-policy", "IfNotPresent", "imagePullPolicy of the suite's containers (there is no registry: Never or IfNotPresent)")
 	flagMeshPods   = flag.Int("sidecar.mesh-pods", 10, "pods per variant in the mesh proxy readiness measurement")
 	flagKeep       = flag.Bool("sidecar.keep", false, "keep the test namespace after the suite, for debugging")
 )
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}
 
 func TestSidecar(t *testing.T) {
 	RegisterFailHandler(Fail)
@@ -54,12 +47,24 @@ var env struct {
 }
 
 var _ = BeforeSuite(func(ctx SpecContext) {
+	// The runner's contract (suites/suiteenv) gives the defaults; flags override them.
+	senv, err := suiteenv.Load()
+	Expect(err).NotTo(HaveOccurred())
+	// A KUBECONFIG left in a shell must not turn `go test ./...` into a cluster run (same rule as
+	// the traffic suites): run with -kubeconfig, or with the runner's environment.
 	path := *flagKubeconfig
-	if path == "" {
-		path = os.Getenv("KUBECONFIG")
+	if path == "" && senv.Kubeconfig != "" && os.Getenv(suiteenv.EnvGatewayClass) != "" {
+		path = senv.Kubeconfig
 	}
 	if path == "" {
-		Skip("no cluster: set KUBECONFIG or pass -kubeconfig to run the native sidecar suite")
+		Skip(fmt.Sprintf("no cluster configured: pass -kubeconfig=PATH (go test ./suites/sidecar/ -kubeconfig=$%s), or set %s and %s as `gatecheck run` does",
+			suiteenv.EnvKubeconfig, suiteenv.EnvKubeconfig, suiteenv.EnvGatewayClass))
+	}
+	if *flagImage == "" {
+		*flagImage = senv.EchoImage
+	}
+	if *flagProxyImage == "" {
+		*flagProxyImage = senv.ProxyImage
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", path)
 	Expect(err).NotTo(HaveOccurred(), "load kubeconfig %s", path)

@@ -42,6 +42,7 @@ var _ = Describe("A long-lived TCP connection", Label("tcp", "feature:tcp", "dis
 		Expect(ping(0)).To(Succeed())
 		backend := "t1"
 		pings := 1
+		var flipTimes []time.Duration
 		for i := range flips {
 			backend = map[string]string{"t1": "t2", "t2": "t1"}[backend]
 			objs := env.Render(fixtures.Files, "longlived.yaml", map[string]any{"Backend": backend})
@@ -54,10 +55,15 @@ var _ = Describe("A long-lived TCP connection", Label("tcp", "feature:tcp", "dis
 				pings++
 				time.Sleep(50 * time.Millisecond)
 			}
+			start := time.Now()
 			convergeOn(ctx, portOther, backend)
+			took := time.Since(start) + 2*time.Second
+			flipTimes = append(flipTimes, took)
+			fmt.Fprintf(GinkgoWriter, "flip %d: tcp-other serves %s within %s of the change; the long-lived connection answered %d pings so far\n",
+				i+1, backend, took.Round(time.Millisecond), pings)
 		}
 		Expect(ping(pings)).To(Succeed(), "after %d changes to route tcp-other", flips)
-		AddReportEntry("tcp long-lived connection", fmt.Sprintf("one connection on listener %d (greeted by %s, connection %s) answered %d pings while route tcp-other changed backend %d times",
-			portLong, c.greeting.Backend, c.greeting.ConnectionID, pings+1, flips))
+		AddReportEntry("tcp long-lived connection", fmt.Sprintf("one connection on listener %d (greeted by %s, connection %s) answered %d pings while route tcp-other changed backend %d times (each change served within %v, 2 s of pinging included)",
+			portLong, c.greeting.Backend, c.greeting.ConnectionID, pings+1, flips, flipTimes))
 	})
 })

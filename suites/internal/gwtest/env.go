@@ -71,8 +71,10 @@ func Setup(ctx context.Context, suite string) *Env {
 	GinkgoHelper()
 	cfg, err := suiteenv.Load()
 	Expect(err).NotTo(HaveOccurred(), "read the suite environment")
-	if cfg.Kubeconfig == "" {
-		Skip(fmt.Sprintf("no cluster configured: set %s (and %s, default %s) to run the %s suite; `gatecheck run` sets both",
+	// Both must be set explicitly, so that a KUBECONFIG left in a developer's shell does not
+	// turn `go test ./...` into minutes of traffic against whatever cluster it names.
+	if cfg.Kubeconfig == "" || os.Getenv(suiteenv.EnvGatewayClass) == "" {
+		Skip(fmt.Sprintf("no cluster configured: set %s and %s (e.g. %s) to run the %s suite; `gatecheck run` sets both",
 			suiteenv.EnvKubeconfig, suiteenv.EnvGatewayClass, suiteenv.DefaultGatewayClass, suite))
 	}
 	if cfg.ReachMode != "status-address" {
@@ -201,18 +203,28 @@ func (e *Env) Require(want ...features.FeatureName) {
 // checkImage fails early, with what to do, when no node has the echo image: there is no
 // registry, so a missing image would otherwise show up as Pods stuck in ErrImageNeverPull.
 func (e *Env) checkImage(ctx context.Context, ref string) error {
+	ok, err := e.HasImage(ctx, ref)
+	if err != nil || ok {
+		return err
+	}
+	return fmt.Errorf("no node reports image %s in status.images; load it first (`gatecheck cluster up` loads gatecheck's images) or set %s", ref, suiteenv.EnvEchoImage)
+}
+
+// HasImage reports whether some node lists the image in status.images (there is no
+// registry to pull it from).
+func (e *Env) HasImage(ctx context.Context, ref string) (bool, error) {
 	nodes, err := e.Kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return fmt.Errorf("list nodes: %w", err)
+		return false, fmt.Errorf("list nodes: %w", err)
 	}
 	for _, n := range nodes.Items {
 		for _, img := range n.Status.Images {
 			if slices.Contains(img.Names, ref) || slices.Contains(img.Names, "docker.io/"+ref) {
-				return nil
+				return true, nil
 			}
 		}
 	}
-	return fmt.Errorf("no node reports image %s in status.images; load it first (`gatecheck cluster up` loads gatecheck's images) or set %s", ref, suiteenv.EnvEchoImage)
+	return false, nil
 }
 
 // Data is the template data every fixture gets, with the scenario's values merged in.

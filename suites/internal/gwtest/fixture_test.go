@@ -45,7 +45,7 @@ func TestEveryFixtureRenders(t *testing.T) {
 		{"mirror suite", mirror.Files, "suite.yaml", nil, map[string]int{"Gateway": 1, "Deployment": 2, "Service": 5}},
 		{"mirror delivery", mirror.Files, "delivery.yaml", map[string]any{"Route": "m", "Mirror": "mirror"}, map[string]int{"HTTPRoute": 1}},
 		{"mirror fraction", mirror.Files, "fraction.yaml", map[string]any{"Percent": 25, "Numerator": 1, "Denominator": 3}, map[string]int{"HTTPRoute": 2}},
-		{"mirror isolation", mirror.Files, "isolation.yaml", nil, map[string]int{"HTTPRoute": 1}},
+		{"mirror isolation", mirror.Files, "isolation.yaml", map[string]any{"SlowImage": "img:dev"}, map[string]int{"HTTPRoute": 1, "Deployment": 1, "Service": 1}},
 		{"grpc suite", grpcfx.Files, "suite.yaml", nil, map[string]int{"Gateway": 1, "Deployment": 3, "Service": 3}},
 		{"grpc match", grpcfx.Files, "match.yaml", nil, map[string]int{"GRPCRoute": 1}},
 		{"grpc weights", grpcfx.Files, "weights.yaml", nil, map[string]int{"GRPCRoute": 1}},
@@ -54,9 +54,9 @@ func TestEveryFixtureRenders(t *testing.T) {
 		{"tcp listeners", tcp.Files, "listeners.yaml", nil, map[string]int{"TCPRoute": 2}},
 		{"tcp weights", tcp.Files, "weights.yaml", nil, map[string]int{"TCPRoute": 1}},
 		{"tcp longlived", tcp.Files, "longlived.yaml", map[string]any{"Backend": "t2"}, map[string]int{"TCPRoute": 2}},
-		{"propagation suite", propagation.Files, "suite.yaml", nil, map[string]int{"Gateway": 1, "Deployment": 1, "Service": 1}},
+		{"propagation suite", propagation.Files, "suite.yaml", nil, map[string]int{"Gateway": 1, "Deployment": 1, "Service": 2}},
 		{"propagation create", propagation.Files, "create.yaml", map[string]any{"Route": "prop-create-0"}, map[string]int{"HTTPRoute": 1}},
-		{"propagation change", propagation.Files, "change.yaml", map[string]any{"Port": 8080, "Flip": "3"}, map[string]int{"HTTPRoute": 1}},
+		{"propagation change", propagation.Files, "change.yaml", map[string]any{"Route": "prop-change", "Service": "prop", "Port": 8080, "Flip": "3"}, map[string]int{"HTTPRoute": 1}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -50,8 +50,15 @@ func WeightMeasurement(v verdict.Verdict) *model.WeightVerdict {
 func Explain(v verdict.Verdict) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s\n", strings.ToUpper(string(v.Decision)), v.Message)
-	fmt.Fprintf(&b, "  n=%d (cap %d); false-failure rate <= %.2g (target alpha %.2g); power %.4f against a %.1f-pt skew; tolerance ±%.1f pts; chi-square p=%.3g\n",
-		v.N, v.MaxRequests, v.AchievedAlpha, v.Alpha, v.Power, 100*v.Delta, 100*v.Tolerance, v.PValue)
+	if len(v.Tests) == 0 {
+		// One positive share: nothing to estimate, only responses from zero-weight or
+		// undeclared backends can fail it, and a correct implementation never sends one.
+		fmt.Fprintf(&b, "  n=%d (cap %d); no share to test (one positive backend): only a response from a zero-weight or undeclared backend fails, so the false-failure rate is 0\n",
+			v.N, v.MaxRequests)
+	} else {
+		fmt.Fprintf(&b, "  n=%d (cap %d); false-failure rate <= %.2g (target alpha %.2g); power %.4f against a %.1f-pt skew; tolerance ±%.1f pts; chi-square p=%.3g\n",
+			v.N, v.MaxRequests, v.AchievedAlpha, v.Alpha, v.Power, 100*v.Delta, 100*v.Tolerance, v.PValue)
+	}
 	for _, br := range v.Backends {
 		fmt.Fprintf(&b, "  %-12s declared %5.1f%%  observed %5.1f%%  %s CI [%.1f%%, %.1f%%]  count %d\n",
 			br.Name, 100*br.Declared, 100*br.Observed, levelText(br.Interval.Level), 100*br.Interval.Lo, 100*br.Interval.Hi, br.Count)

@@ -72,6 +72,19 @@ func TestExplainStatesTheEvidence(t *testing.T) {
 	}
 }
 
+func TestExplainZeroWeightCheck(t *testing.T) {
+	t.Parallel()
+	declared := []verdict.Backend{{Name: "v2", Weight: 1}, {Name: "v3", Weight: 0}}
+	clean := runSplit(t, declared, []float64{1, 0}, 3)
+	if clean.Decision != verdict.Pass || clean.N != 5000 || !strings.Contains(Explain(clean), "false-failure rate is 0") {
+		t.Errorf("clean v2-only run: got %s at n=%d; want pass at the cap, 5000, explained as a zero-weight check:\n%s", clean.Decision, clean.N, Explain(clean))
+	}
+	leak := runSplit(t, declared, []float64{0.99, 0.01}, 3)
+	if leak.Decision != verdict.Fail || !strings.Contains(Explain(leak), "weight 0 but served") {
+		t.Errorf("1%% leak to v3: got %s; want fail naming the zero-weight backend:\n%s", leak.Decision, Explain(leak))
+	}
+}
+
 func TestLatencySeries(t *testing.T) {
 	t.Parallel()
 	h := hdrhistogram.New(1, int64(10*time.Minute/time.Microsecond), 3)

@@ -1,42 +1,50 @@
 package timeline
 
 import (
-	"errors"
-	"fmt"
+	"sort"
+	"strconv"
 	"strings"
-	"time"
+
+	"github.com/gatecheck/gatecheck/echo-backend/pkg/lifecycle"
 )
 
-// ParseLine reads the echo-backend lifecycle line format:
+// ParseLine reads echo-backend's lifecycle line format with echo-backend's own parser:
 //
-//	<RFC 3339 time, milliseconds> <container> <event> [detail ...]
+//	<unix-ms> <RFC 3339 time, ms> <container> <event> [key=value ...]
 //
-// e.g. "2026-11-26T07:40:00.123Z sidecar started addr=:9090". Lines whose first field is not a
-// time are not events (ok is false), so mixed log output can be fed in whole.
+// e.g. "1764142500123 2026-11-26T07:35:00.123Z app exiting code=0 reason=sigterm". The
+// key=value fields become Detail, sorted by key. Lines whose first field is not a number are
+// other output on the container's stdout/stderr (ok is false), so whole logs can be fed in.
 func ParseLine(line string) (Event, bool, error) {
-	fields := strings.Fields(line)
-	if len(fields) == 0 {
+	f := strings.Fields(line)
+	if len(f) == 0 {
 		return Event{}, false, nil
 	}
-	tm, err := time.Parse(time.RFC3339Nano, fields[0])
+	if _, err := strconv.ParseInt(f[0], 10, 64); err != nil {
+		return Event{}, false, nil
+	}
+	e, err := lifecycle.ParseEvent(line)
 	if err != nil {
-		return Event{}, false, nil
+		return Event{}, false, err
 	}
-	if len(fields) < 3 {
-		return Event{}, false, errors.New("want <time> <container> <event> [detail]")
+	keys := make([]string, 0, len(e.Fields))
+	for k := range e.Fields {
+		keys = append(keys, k)
 	}
-	ev := Event{Time: tm, Container: fields[1], Kind: fields[2]}
-	if len(fields) > 3 {
-		ev.Detail = strings.Join(fields[3:], " ")
+	sort.Strings(keys)
+	detail := make([]string, 0, len(keys))
+	for _, k := range keys {
+		detail = append(detail, k+"="+e.Fields[k])
 	}
-	return ev, true, nil
+	return Event{Time: e.Time, Container: e.Container, Kind: e.Name, Detail: strings.Join(detail, " ")}, true, nil
 }
 
-// FormatLine writes ev in the format ParseLine reads; tests use it to record timelines.
+// FormatLine writes ev as echo-backend would; Detail must be space-separated key=value pairs.
 func FormatLine(ev Event) string {
-	s := fmt.Sprintf("%s %s %s", ev.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00"), ev.Container, ev.Kind)
-	if ev.Detail != "" {
-		s += " " + ev.Detail
+	fields := map[string]string{}
+	for _, kv := range strings.Fields(ev.Detail) {
+		k, v, _ := strings.Cut(kv, "=")
+		fields[k] = v
 	}
-	return s
+	return lifecycle.Event{Time: ev.Time, Container: ev.Container, Name: ev.Kind, Fields: fields}.String()
 }

@@ -2,7 +2,6 @@ package timeline
 
 import (
 	"bufio"
-	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -190,22 +189,4 @@ func (t *Timeline) String() string {
 		b.WriteString("  (no events)\n")
 	}
 	return b.String()
-}
-
-// SortedBy returns the names ordered by when f says they happened, names without a time last.
-func SortedBy(names []string, f func(string) time.Time) []string {
-	out := slices.Clone(names)
-	slices.SortStableFunc(out, func(a, b string) int {
-		ta, tb := f(a), f(b)
-		switch {
-		case ta.IsZero() && tb.IsZero():
-			return 0
-		case ta.IsZero():
-			return 1
-		case tb.IsZero():
-			return -1
-		}
-		return cmp.Compare(ta.UnixNano(), tb.UnixNano())
-	})
-	return out
 }

@@ -157,13 +157,15 @@ func TestRestarts(t *testing.T) {
 func TestParseAndMerge(t *testing.T) {
 	t.Parallel()
 	file := strings.Join([]string{
-		"2026-11-26T06:00:43.300Z sidecar starting",
-		"2026-11-26T06:00:43.489Z sidecar started addr=:9090",
-		"2026-11-26T06:00:45.497Z main starting",
+		"1795672843300 2026-11-26T06:00:43.300Z sidecar starting pid=1",
+		"1795672843489 2026-11-26T06:00:43.489Z sidecar started",
+		"1795672845497 2026-11-26T06:00:45.497Z main starting pid=1",
 		"",
 	}, "\n")
-	// The same lines again from a container's stdout, mixed with other output.
-	logs := "some unrelated log line\n2026-11-26T06:00:45.497Z main starting\n2026-11-26T06:00:45.510Z main started addr=:8080\n"
+	// The same lines again from a container's log, mixed with the process's other output.
+	logs := "time=2026-11-26T06:00:45.490Z level=INFO msg=listening addr=:8080\n" +
+		"1795672845497 2026-11-26T06:00:45.497Z main starting pid=1\n" +
+		"1795672845510 2026-11-26T06:00:45.510Z main started\n"
 	a, err := Parse("file", strings.NewReader(file), ParseLine)
 	if err != nil {
 		t.Fatal(err)
@@ -181,13 +183,13 @@ func TestParseAndMerge(t *testing.T) {
 	if d := cmp.Diff(want, kinds); d != "" {
 		t.Errorf("merged events (-want +got):\n%s", d)
 	}
-	if got[1].Detail != "addr=:9090" {
-		t.Errorf("got detail %q; want %q", got[1].Detail, "addr=:9090")
+	if got[0].Detail != "pid=1" {
+		t.Errorf("got detail %q; want %q", got[0].Detail, "pid=1")
 	}
-	if _, err := Parse("bad", strings.NewReader("2026-11-26T06:00:43.300Z lonely\n"), ParseLine); err == nil || !strings.Contains(err.Error(), "bad line 1") {
+	if _, err := Parse("bad", strings.NewReader("1795672843300 2026-11-26T06:00:43.300Z lonely\n"), ParseLine); err == nil || !strings.Contains(err.Error(), "bad line 1") {
 		t.Errorf("got %v; want an error naming the source and line", err)
 	}
-	for _, e := range a {
+	for _, e := range append(a, b...) {
 		back, ok, err := ParseLine(FormatLine(e))
 		if err != nil || !ok || back != e {
 			t.Errorf("FormatLine/ParseLine round trip of %+v: got %+v ok=%v err=%v", e, back, ok, err)
