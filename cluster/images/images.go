@@ -45,8 +45,8 @@ type Spec struct {
 const (
 	PauseImage       = "gatecheck.dev/pause:v1"
 	EchoBackendImage = "gatecheck.dev/echo-backend:dev"
-	ControllerImage  = "gatecheck.dev/controller:dev"
-	ProxyImage       = "gatecheck.dev/proxy:dev"
+	ControllerImage  = "gatecheck.dev/reference-controller:dev"
+	ProxyImage       = "gatecheck.dev/reference-proxy:dev"
 )
 
 // EchoBasicTags are every echo-basic reference in the pinned conformance suite's
@@ -66,8 +66,8 @@ func Pause() Spec {
 func Default() []Spec {
 	return []Spec{
 		{Name: "echo-backend", Packages: []string{"./echo-backend", "./echo-backend/cmd/echo-backend"}, Tags: []string{EchoBackendImage}},
-		{Name: "controller", Packages: []string{"./reference-impl/cmd/controller"}, Tags: []string{ControllerImage, "gatecheck.dev/reference-controller:dev"}},
-		{Name: "proxy", Packages: []string{"./reference-impl/cmd/proxy"}, Tags: []string{ProxyImage, "gatecheck.dev/reference-proxy:dev"}},
+		{Name: "controller", Packages: []string{"./reference-impl/cmd/controller"}, Tags: []string{ControllerImage}},
+		{Name: "proxy", Packages: []string{"./reference-impl/cmd/proxy"}, Tags: []string{ProxyImage}},
 		// Upstream's Dockerfile: distroless static, /echo-basic, user nonroot.
 		{Name: "echo-basic", Packages: []string{"sigs.k8s.io/gateway-api/conformance/echo-basic"}, Tags: EchoBasicTags, Binary: "/echo-basic", User: "65532:65532"},
 	}
