@@ -23,7 +23,8 @@ type Options struct {
 	// Stdout also receives every event; nil skips it.
 	Stdout io.Writer
 	// Listener, when set, serves /startup (200 once started), /ready (200 once ready and not
-	// terminating), /live (200) and POST /event?name=N (appends custom event N).
+	// terminating), /live (200), GET /events (the events file) and POST /event?name=N (appends
+	// custom event N).
 	Listener net.Listener
 
 	// StartupDelay is the time between "starting" and "started".
@@ -82,7 +83,7 @@ func Run(ctx context.Context, opts Options, term <-chan struct{}) (int, error) {
 	var started, ready, terminating atomic.Bool
 	var srv *http.Server
 	if opts.Listener != nil {
-		srv = &http.Server{Handler: endpoints(rec, &started, &ready, &terminating), ReadHeaderTimeout: 10 * time.Second}
+		srv = &http.Server{Handler: endpoints(rec, opts.EventsFile, &started, &ready, &terminating), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := srv.Serve(opts.Listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				logger.Error("lifecycle endpoints stopped", "addr", opts.Listener.Addr().String(), "err", err)
@@ -214,8 +215,19 @@ func outbound(ctx context.Context, rec *recorder, url string, timeout time.Durat
 	return true
 }
 
-func endpoints(rec *recorder, started, ready, terminating *atomic.Bool) http.Handler {
+func endpoints(rec *recorder, eventsFile string, started, ready, terminating *atomic.Bool) http.Handler {
 	mux := http.NewServeMux()
+	// GET /events serves the shared events file as it is, so a suite can read every
+	// container's events, across restarts, through the API server's pod proxy (the image has no
+	// shell to cat it with).
+	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
+		if eventsFile == "" {
+			http.Error(w, "no events file configured (--events-file)", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		http.ServeFile(w, r, eventsFile)
+	})
 	gate := func(ok func() bool, what string) http.HandlerFunc {
 		return func(w http.ResponseWriter, _ *http.Request) {
 			if !ok() {

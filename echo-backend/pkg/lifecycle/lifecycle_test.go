@@ -3,6 +3,7 @@ package lifecycle_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -138,6 +139,15 @@ func TestFullLifecycleWithEndpoints(t *testing.T) {
 		t.Fatalf("POST /event: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	resp, err = http.Get(base + "/events")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /events: %v %v", resp, err)
+	}
+	served, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(served), " app poked") || !strings.Contains(string(served), " app started") {
+		t.Errorf("GET /events served %q; want the events file with started and poked", served)
+	}
 
 	term <- struct{}{}
 	waitFor(t, "/ready 503 after sigterm", func() bool { return status(base+"/ready") == 503 })
