@@ -129,7 +129,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		HealthProbeBindAddress:        opts.HealthAddr,
 		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.Pod{}:         {Label: ours},
+			&corev1.Pod{}:        {Label: ours},
 			&appsv1.Deployment{}: {Label: ours},
 		}},
 	})
@@ -174,18 +174,18 @@ func (f leaderOnly) NeedLeaderElection() bool        { return true }
 
 // Reconciler turns the whole cluster state into IR and statuses in one pass.
 type Reconciler struct {
-	c     client.Client
-	api   client.Reader
-	opts  Options
-	log   *slog.Logger
-	prov  *provisioner
-	stat  *status.Writer
-	acks  chan event.GenericEvent
+	c    client.Client
+	api  client.Reader
+	opts Options
+	log  *slog.Logger
+	prov *provisioner
+	stat *status.Writer
+	acks chan event.GenericEvent
 	// writes holds the API writes decided by reconciles (see writeQueue).
 	writes *writeQueue
 	mu     sync.Mutex
-	url   string
-	known map[types.NamespacedName]bool
+	url    string
+	known  map[types.NamespacedName]bool
 
 	delivery *Delivery
 }
@@ -196,7 +196,7 @@ func NewReconciler(c client.Client, api client.Reader, opts Options) *Reconciler
 	r := &Reconciler{
 		c: c, api: api, opts: opts, log: opts.Logger,
 		prov:  &provisioner{c: c, image: opts.ProxyImage, serviceType: opts.ServiceType, replicas: opts.ProxyReplicas},
-		stat:  &status.Writer{Client: c, Reader: c},
+		stat:  &status.Writer{Client: c, Reader: c, APIReader: api},
 		acks:  make(chan event.GenericEvent, 1),
 		known: map[types.NamespacedName]bool{},
 	}
@@ -291,16 +291,16 @@ func mustAtoi(s string) int {
 func (r *Reconciler) snapshot(ctx context.Context) (*translate.Input, error) {
 	in := &translate.Input{ControllerName: r.opts.ControllerName}
 	var (
-		gcs    gwv1.GatewayClassList
-		gws    gwv1.GatewayList
-		hrs    gwv1.HTTPRouteList
-		grs    gwv1.GRPCRouteList
-		trs    gwv1.TCPRouteList
-		rgs    gwv1b1.ReferenceGrantList
-		svcs   corev1.ServiceList
-		eps    discoveryv1.EndpointSliceList
-		secs   corev1.SecretList
-		nss    corev1.NamespaceList
+		gcs  gwv1.GatewayClassList
+		gws  gwv1.GatewayList
+		hrs  gwv1.HTTPRouteList
+		grs  gwv1.GRPCRouteList
+		trs  gwv1.TCPRouteList
+		rgs  gwv1b1.ReferenceGrantList
+		svcs corev1.ServiceList
+		eps  discoveryv1.EndpointSliceList
+		secs corev1.SecretList
+		nss  corev1.NamespaceList
 	)
 	// Cached lists are shallow copies of the cache's objects (UnsafeDisableDeepCopy): translate
 	// never modifies its input, and copying 5,000 routes per reconcile would dominate.

@@ -27,7 +27,7 @@ func TestReconcileProvisionsAndProgrammes(t *testing.T) {
 	}
 	gw := &gwv1.Gateway{
 		ObjectMeta: metav1.ObjectMeta{Name: "gw", Namespace: "infra", Generation: 1, UID: "uid-1"},
-		Spec: gwv1.GatewaySpec{GatewayClassName: "gc", Listeners: []gwv1.Listener{{Name: "http", Port: 80, Protocol: gwv1.HTTPProtocolType}}},
+		Spec:       gwv1.GatewaySpec{GatewayClassName: "gc", Listeners: []gwv1.Listener{{Name: "http", Port: 80, Protocol: gwv1.HTTPProtocolType}}},
 	}
 	c := fake.NewClientBuilder().WithScheme(scheme).
 		WithStatusSubresource(&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}).
@@ -36,7 +36,7 @@ func TestReconcileProvisionsAndProgrammes(t *testing.T) {
 			gw,
 			&gwv1.HTTPRoute{
 				ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: "infra", Generation: 1},
-				Spec: gwv1.HTTPRouteSpec{CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "gw"}}}},
+				Spec:       gwv1.HTTPRouteSpec{CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "gw"}}}},
 			},
 		).Build()
 	r := NewReconciler(c, c, Options{ProxyImage: "img:dev", DeliveryURL: "http://10.0.0.1:18000", Logger: slog.New(slog.DiscardHandler)})

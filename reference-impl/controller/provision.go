@@ -93,7 +93,7 @@ func (p *provisioner) deployment(gw *gwv1.Gateway, deliveryURL string) *appsv1.D
 						"--pod-name", "$(POD_NAME)",
 						"--admin-addr", ":" + strconv.Itoa(AdminPort),
 					},
-					Env: []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}},
+					Env:   []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}},
 					Ports: []corev1.ContainerPort{{Name: "admin", ContainerPort: AdminPort, Protocol: corev1.ProtocolTCP}},
 					ReadinessProbe: &corev1.Probe{
 						ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(AdminPort)}},

@@ -20,11 +20,14 @@ type writeQueue struct {
 	mu      sync.Mutex
 	pending map[string]func(context.Context) error
 	order   []string
-	wake    chan struct{}
+	// inflight keys are being written; a newer job for one waits until it is done, so two
+	// workers never race (and conflict) on one object.
+	inflight map[string]bool
+	wake     chan struct{}
 }
 
 func newWriteQueue(log *slog.Logger, onError func()) *writeQueue {
-	return &writeQueue{log: log, onError: onError, pending: map[string]func(context.Context) error{}, wake: make(chan struct{}, writeWorkers)}
+	return &writeQueue{log: log, onError: onError, pending: map[string]func(context.Context) error{}, inflight: map[string]bool{}, wake: make(chan struct{}, writeWorkers)}
 }
 
 // add schedules job under key, replacing a pending job with the same key.
@@ -44,15 +47,30 @@ func (q *writeQueue) add(key string, job func(context.Context) error) {
 func (q *writeQueue) next() (string, func(context.Context) error, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for len(q.order) > 0 {
-		k := q.order[0]
-		q.order = q.order[1:]
-		if job, ok := q.pending[k]; ok {
-			delete(q.pending, k)
-			return k, job, true
+	for i, k := range q.order {
+		if q.inflight[k] {
+			continue
 		}
+		q.order = append(q.order[:i:i], q.order[i+1:]...)
+		job := q.pending[k]
+		delete(q.pending, k)
+		q.inflight[k] = true
+		return k, job, true
 	}
 	return "", nil, false
+}
+
+func (q *writeQueue) done(key string) {
+	q.mu.Lock()
+	delete(q.inflight, key)
+	_, again := q.pending[key]
+	q.mu.Unlock()
+	if again {
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (q *writeQueue) runOne(ctx context.Context) bool {
@@ -60,6 +78,7 @@ func (q *writeQueue) runOne(ctx context.Context) bool {
 	if !ok {
 		return false
 	}
+	defer q.done(key)
 	if err := job(ctx); err != nil && ctx.Err() == nil {
 		q.log.Error("write failed; will retry with the next reconcile", "object", key, "error", err)
 		if q.onError != nil {

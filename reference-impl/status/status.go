@@ -14,13 +14,17 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
-// Writer writes statuses through c. Now is the clock for lastTransitionTime (time.Now if nil).
+// Writer writes statuses through Client. Now is the clock for lastTransitionTime (time.Now if
+// nil).
 type Writer struct {
 	Client client.Client
-	// Reader is where the current object is read on retry (normally the manager's cache
-	// reader for the first attempt and the API reader after a conflict). Nil means Client.
+	// Reader serves the first read of each write (normally the manager's cache, which makes
+	// no-op checks free); nil means Client.
 	Reader client.Reader
-	Now    func() time.Time
+	// APIReader serves the re-read after a conflict, when the cache is known to be stale; nil
+	// means Client.
+	APIReader client.Reader
+	Now       func() time.Time
 }
 
 func (w *Writer) now() metav1.Time {
@@ -53,7 +57,10 @@ func update[T client.Object](ctx context.Context, w *Writer, key types.Namespace
 	first := true
 	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
 		rd := w.Reader
-		if rd == nil || !first {
+		if !first {
+			rd = w.APIReader
+		}
+		if rd == nil {
 			rd = w.Client
 		}
 		first = false

@@ -37,11 +37,11 @@ type dataPlaneDoc struct {
 }
 
 type goldenOut struct {
-	GatewayClasses map[string]gwv1.GatewayClassStatus        `json:"gatewayClasses,omitempty"`
-	Gateways       map[string]goldenGateway                  `json:"gateways,omitempty"`
-	HTTPRoutes     map[string][]gwv1.RouteParentStatus       `json:"httpRoutes,omitempty"`
-	GRPCRoutes     map[string][]gwv1.RouteParentStatus       `json:"grpcRoutes,omitempty"`
-	TCPRoutes      map[string][]gwv1.RouteParentStatus       `json:"tcpRoutes,omitempty"`
+	GatewayClasses map[string]gwv1.GatewayClassStatus  `json:"gatewayClasses,omitempty"`
+	Gateways       map[string]goldenGateway            `json:"gateways,omitempty"`
+	HTTPRoutes     map[string][]gwv1.RouteParentStatus `json:"httpRoutes,omitempty"`
+	GRPCRoutes     map[string][]gwv1.RouteParentStatus `json:"grpcRoutes,omitempty"`
+	TCPRoutes      map[string][]gwv1.RouteParentStatus `json:"tcpRoutes,omitempty"`
 }
 
 type goldenGateway struct {

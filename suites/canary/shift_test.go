@@ -86,24 +86,26 @@ func windowAt(rs []stamped) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// runAt returns the completion time of the first response of the first run of shiftRun
-// identified v2 responses: from then on v1 was no longer served.
+// runAt waits for a run of shiftRun identified v2 responses in a row (v1 is no longer
+// served) and returns the completion time of the last v1 response before it: the last
+// moment the old weights were seen. With no v1 response at all it returns the time of the
+// first response.
 func runAt(rs []stamped) (time.Time, bool) {
 	n := 0
-	var start time.Time
+	var lastOld time.Time
 	for _, s := range rs {
 		if !s.r.OK() {
 			continue
 		}
+		if lastOld.IsZero() {
+			lastOld = s.at
+		}
 		if s.r.Backend != "v2" {
-			n = 0
+			n, lastOld = 0, s.at
 			continue
 		}
-		if n == 0 {
-			start = s.at
-		}
 		if n++; n >= shiftRun {
-			return start, true
+			return lastOld, true
 		}
 	}
 	return time.Time{}, false
@@ -139,7 +141,7 @@ var _ = Describe("Weight shift under steady load", Label("canary", "feature:weig
 			how    string
 		}{
 			{"90/10 -> 50/50", 50, 50, windowAt, fmt.Sprintf("a window of %d responses first holds >= %d from v2", shiftWindow, shiftWindowMinV)},
-			{"50/50 -> 0/100", 0, 100, runAt, fmt.Sprintf("the first of %d v2 responses in a row", shiftRun)},
+			{"50/50 -> 0/100", 0, 100, runAt, fmt.Sprintf("the last v1 response before %d v2 in a row", shiftRun)},
 		}
 		var series []model.PropagationSeries
 		var lastPhaseStart time.Time
@@ -163,18 +165,18 @@ var _ = Describe("Weight shift under steady load", Label("canary", "feature:weig
 		out := <-done
 		Expect(out.err).NotTo(HaveOccurred())
 
-		// v1 must not come back once 0/100 is in effect.
+		// v1 must not come back after the last v1 response that preceded the all-v2 run.
 		relapse := 0
 		for _, s := range rec.since(lastPhaseStart) {
-			if s.r.OK() && s.r.Backend == "v1" {
+			if s.r.OK() && s.r.Backend == "v1" && s.at.After(lastPhaseStart) {
 				relapse++
 			}
 		}
 		sum := out.sum
 		failures := sum.Failures()
 		var conv []string
-		for _, s := range series {
-			conv = append(conv, fmt.Sprintf("%s in %.0f ms", s.Label, s.SamplesMs[0]))
+		for i, s := range series {
+			conv = append(conv, fmt.Sprintf("%s in %.0f ms (when %s)", s.Label, s.SamplesMs[0], phases[i].how))
 		}
 		msg := fmt.Sprintf("converged %s; %d requests at %.0f/s over %s: %d non-2xx or failed (%s); %d responses from v1 after 0/100 took effect",
 			strings.Join(conv, ", "), sum.Completed, d.Rate, sum.Elapsed.Round(time.Second), failures, sum.FailureText(), relapse)

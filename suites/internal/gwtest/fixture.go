@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
-	"strings"
 	"io/fs"
+	"strings"
 	"text/template"
 
 	"github.com/gatecheck/gatecheck/install"
