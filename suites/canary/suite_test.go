@@ -26,14 +26,7 @@ var (
 )
 
 var _ = BeforeSuite(func(ctx SpecContext) {
-	env = gwtest.Setup(ctx, "canary")
-	env.Require(features.SupportGateway, features.SupportHTTPRoute)
-	objs := env.Render(fixtures.Files, "suite.yaml", nil)
-	env.Apply(ctx, objs)
-	env.WaitReady(ctx, objs, "canary")
-	var err error
-	gw, err = env.WaitGateway(ctx, "canary")
-	Expect(err).NotTo(HaveOccurred())
+	env, gw = gwtest.SetupSuite(ctx, "canary", fixtures.Files, features.SupportGateway, features.SupportHTTPRoute)
 })
 
 // url is the canary Gateway's HTTP listener with path.
@@ -43,7 +36,5 @@ func url(path string) string { return "http://" + gwtest.HostPort(gw, 80) + path
 // converges on it.
 func applyRoute(ctx context.Context, file string, data map[string]any) {
 	GinkgoHelper()
-	objs := env.Render(fixtures.Files, file, data)
-	env.Apply(ctx, objs)
-	env.WaitReady(ctx, objs, "canary")
+	env.ApplyFixture(ctx, fixtures.Files, file, data)
 }

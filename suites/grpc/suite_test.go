@@ -25,19 +25,10 @@ var (
 )
 
 var _ = BeforeSuite(func(ctx SpecContext) {
-	env = gwtest.Setup(ctx, "grpc")
-	env.Require(features.SupportGateway, features.SupportGRPCRoute)
-	objs := env.Render(fixtures.Files, "suite.yaml", nil)
-	env.Apply(ctx, objs)
-	env.WaitReady(ctx, objs, "grpc")
-	var err error
-	gw, err = env.WaitGateway(ctx, "grpc")
-	Expect(err).NotTo(HaveOccurred())
+	env, gw = gwtest.SetupSuite(ctx, "grpc", fixtures.Files, features.SupportGateway, features.SupportGRPCRoute)
 })
 
 func applyRoute(ctx context.Context, file string) {
 	GinkgoHelper()
-	objs := env.Render(fixtures.Files, file, nil)
-	env.Apply(ctx, objs)
-	env.WaitReady(ctx, objs, "grpc")
+	env.ApplyFixture(ctx, fixtures.Files, file, nil)
 }

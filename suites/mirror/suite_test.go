@@ -29,23 +29,14 @@ var (
 const adminPort = 9090
 
 var _ = BeforeSuite(func(ctx SpecContext) {
-	env = gwtest.Setup(ctx, "mirror")
-	env.Require(features.SupportGateway, features.SupportHTTPRoute, features.SupportHTTPRouteRequestMirror)
-	objs := env.Render(fixtures.Files, "suite.yaml", nil)
-	env.Apply(ctx, objs)
-	env.WaitReady(ctx, objs, "mirror")
-	var err error
-	gw, err = env.WaitGateway(ctx, "mirror")
-	Expect(err).NotTo(HaveOccurred())
+	env, gw = gwtest.SetupSuite(ctx, "mirror", fixtures.Files, features.SupportGateway, features.SupportHTTPRoute, features.SupportHTTPRouteRequestMirror)
 })
 
 func url(path string) string { return "http://" + gwtest.HostPort(gw, 80) + path }
 
 func applyRoute(ctx context.Context, file string, data map[string]any) {
 	GinkgoHelper()
-	objs := env.Render(fixtures.Files, file, data)
-	env.Apply(ctx, objs)
-	env.WaitReady(ctx, objs, "mirror")
+	env.ApplyFixture(ctx, fixtures.Files, file, data)
 }
 
 // mirrorAdmins returns the records admin URL of every ready mirror Pod; the runner reaches

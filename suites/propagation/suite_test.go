@@ -24,14 +24,7 @@ var (
 )
 
 var _ = BeforeSuite(func(ctx SpecContext) {
-	env = gwtest.Setup(ctx, "propagation")
-	env.Require(features.SupportGateway, features.SupportHTTPRoute)
-	objs := env.Render(fixtures.Files, "suite.yaml", nil)
-	env.Apply(ctx, objs)
-	env.WaitReady(ctx, objs, "propagation")
-	var err error
-	gw, err = env.WaitGateway(ctx, "propagation")
-	Expect(err).NotTo(HaveOccurred())
+	env, gw = gwtest.SetupSuite(ctx, "propagation", fixtures.Files, features.SupportGateway, features.SupportHTTPRoute)
 })
 
 func url(path string) string { return "http://" + gwtest.HostPort(gw, 80) + path }

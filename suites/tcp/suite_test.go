@@ -34,19 +34,10 @@ const (
 )
 
 var _ = BeforeSuite(func(ctx SpecContext) {
-	env = gwtest.Setup(ctx, "tcp")
-	env.Require(features.SupportGateway, features.SupportTCPRoute)
-	objs := env.Render(fixtures.Files, "suite.yaml", nil)
-	env.Apply(ctx, objs)
-	env.WaitReady(ctx, objs, "tcp")
-	var err error
-	gw, err = env.WaitGateway(ctx, "tcp")
-	Expect(err).NotTo(HaveOccurred())
+	env, gw = gwtest.SetupSuite(ctx, "tcp", fixtures.Files, features.SupportGateway, features.SupportTCPRoute)
 })
 
 func applyRoutes(ctx context.Context, file string, data map[string]any) {
 	GinkgoHelper()
-	objs := env.Render(fixtures.Files, file, data)
-	env.Apply(ctx, objs)
-	env.WaitReady(ctx, objs, "tcp")
+	env.ApplyFixture(ctx, fixtures.Files, file, data)
 }

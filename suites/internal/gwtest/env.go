@@ -61,6 +61,8 @@ type Env struct {
 
 	features       map[string]bool
 	featuresSource string
+	// suite names the suite, its fixtures' Gateway and its namespace prefix.
+	suite string
 }
 
 // Setup runs in BeforeSuite: it reads the runner's environment, skips the whole suite with
@@ -84,7 +86,7 @@ func Setup(ctx context.Context, suite string) *Env {
 	restCfg, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
 	Expect(err).NotTo(HaveOccurred(), "load kubeconfig %s", cfg.Kubeconfig)
 	restCfg.QPS, restCfg.Burst = 50, 100
-	e := &Env{Config: cfg, REST: restCfg, Log: slog.New(slog.NewTextHandler(GinkgoWriter, nil))}
+	e := &Env{Config: cfg, REST: restCfg, Log: slog.New(slog.NewTextHandler(GinkgoWriter, nil)), suite: suite}
 	e.Kube, err = kubernetes.NewForConfig(restCfg)
 	Expect(err).NotTo(HaveOccurred())
 	e.Dynamic, err = dynamic.NewForConfig(restCfg)
