@@ -94,3 +94,33 @@ func TestFindUnknownListsAvailable(t *testing.T) {
 		t.Fatalf("Find(nosuch) = %v; want an error listing available profiles", err)
 	}
 }
+
+// The reference profile's readiness checks must name objects its manifests create, or every
+// run waits out the timeout.
+func TestReferenceReadinessMatchesManifests(t *testing.T) {
+	t.Parallel()
+	p, err := Find("..", "reference")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := p.ManifestFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all += string(b)
+	}
+	for _, d := range p.Readiness.Deployments {
+		if !strings.Contains(all, "kind: Deployment") || !strings.Contains(all, "name: "+d.Name) || !strings.Contains(all, "namespace: "+d.Namespace) {
+			t.Errorf("readiness.deployments %s/%s: no such Deployment in %v", d.Namespace, d.Name, files)
+		}
+	}
+	if !strings.Contains(all, "name: "+p.GatewayClass.Name) || !strings.Contains(all, "controllerName: "+p.GatewayClass.ControllerName) {
+		t.Errorf("gatewayClass %s (%s) is not in the reference manifests", p.GatewayClass.Name, p.GatewayClass.ControllerName)
+	}
+}

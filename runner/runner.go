@@ -117,6 +117,27 @@ func Run(ctx context.Context, cl Cluster, images ImageBuilder, o Options) (res R
 	}
 	var incomplete []string
 	var ii *implInstaller
+	wrote := false
+
+	// A run that stops early still leaves a report saying why (exit 2), so CI always has
+	// files to upload. Registered first, so it runs after teardown has been reported.
+	defer func() {
+		if err == nil || wrote {
+			return
+		}
+		runMeta.End = time.Now()
+		runMeta.Incomplete = append(incomplete, err.Error())
+		rep := &model.Report{SchemaVersion: model.SchemaVersion, Run: runMeta, Suites: []model.Suite{}}
+		g, gateName := o.Gate, o.GateName
+		if g == nil {
+			g, gateName = gate.Default(), "default"
+		}
+		g.Apply(rep, gateName)
+		if files, werr := render.WriteAll(o.OutDir, rep); werr == nil {
+			res.Files = files
+			fmt.Fprintf(out, "==> wrote a report of the incomplete run to %s\n", o.OutDir)
+		}
+	}()
 
 	// Teardown runs on every exit path, with its own context: Ctrl-C cancels ctx, and the
 	// cleanup must still happen.
@@ -284,6 +305,7 @@ func Run(ctx context.Context, cl Cluster, images ImageBuilder, o Options) (res R
 	if err != nil {
 		return res, fmt.Errorf("write reports: %w", err)
 	}
+	wrote = true
 	res.Files = files
 	st.done("reports", t)
 

@@ -130,6 +130,20 @@ func TestRunTearsDownWhenClusterFails(t *testing.T) {
 	}
 }
 
+func TestRunThatStopsEarlyStillReports(t *testing.T) {
+	t.Parallel()
+	fc := &fakeCluster{upErr: errors.New("no kubelet")}
+	dir := t.TempDir()
+	res, _ := Run(context.Background(), fc, fc, Options{OutDir: dir, Profile: &impls.Profile{Name: "x"}})
+	data, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		t.Fatalf("no report.json after an early failure: %v (files %v)", err, res.Files)
+	}
+	if !strings.Contains(string(data), "no kubelet") {
+		t.Fatalf("report.json does not say why the run stopped:\n%s", data)
+	}
+}
+
 func TestRunKeepSkipsTeardown(t *testing.T) {
 	t.Parallel()
 	fc := &fakeCluster{upErr: errors.New("boom")}

@@ -108,6 +108,9 @@ func runRun(ctx context.Context, c *cobra.Command, g *globalOptions, f *runFlags
 		Keep: f.keep, Gate: gt, GateName: f.gate, Channel: f.channel, TrafficScale: f.scale, Out: out,
 	})
 	if err != nil {
+		for _, file := range res.Files {
+			fmt.Fprintf(out, "  %s\n", file)
+		}
 		return withExitCode(2, err)
 	}
 	fmt.Fprintf(out, "\nreports in %s:\n", outDir)
