@@ -98,7 +98,8 @@ func TestGatewayClassState(t *testing.T) {
 
 func TestProgressFilters(t *testing.T) {
 	t.Parallel()
-	if !conformanceProgress("    --- PASS: TestConformance/HTTPRouteWeight (12.3s)") || conformanceProgress("        --- PASS: TestConformance/HTTPRouteWeight/sub (1s)") {
+	if !conformanceProgress("    --- PASS: TestConformance/HTTPRouteWeight (12.3s)") || conformanceProgress("        --- PASS: TestConformance/HTTPRouteWeight/sub (1s)") ||
+		!conformanceProgress("=== RUN   TestConformance/HTTPRouteWeight") || conformanceProgress("=== RUN   TestConformance/HTTPRouteWeight/0_request") {
 		t.Error("conformanceProgress must keep top-level test verdicts only")
 	}
 	if !ginkgoProgress("[FAIL] Canary 90/10 keep-alive") || ginkgoProgress("STEP: sending requests") {

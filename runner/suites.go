@@ -156,10 +156,13 @@ func conformanceArgs(p *impls.Profile, reportPath string, debug bool) []string {
 	return args
 }
 
-// conformanceProgress keeps the upstream suite's per-test verdict lines.
+// conformanceProgress keeps the upstream suite's per-test start and verdict lines. Go prints
+// subtest verdicts only when the parent test ends, so the start lines are what shows progress
+// while the suite runs.
 func conformanceProgress(line string) bool {
 	t := strings.TrimSpace(line)
-	if !(strings.HasPrefix(t, "--- PASS") || strings.HasPrefix(t, "--- FAIL") || strings.HasPrefix(t, "--- SKIP")) {
+	if !(strings.HasPrefix(t, "--- PASS") || strings.HasPrefix(t, "--- FAIL") || strings.HasPrefix(t, "--- SKIP") ||
+		strings.HasPrefix(t, "=== RUN")) {
 		return false
 	}
 	// Top-level tests only: TestConformance/<Name> without deeper subtests.
