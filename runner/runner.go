@@ -183,8 +183,9 @@ func Run(ctx context.Context, cl Cluster, images ImageBuilder, o Options) (res R
 	runMeta.KubernetesVersion = serverVersion(cfg)
 	st.done("cluster "+runMeta.KubernetesVersion, t)
 
-	t = st.begin("images: build and load " + strings.Join(o.Profile.Images.Build, ", "))
-	archives, err := images.Build(ctx, o.Profile.Images.Build)
+	imageNames := neededImages(o.Profile.Images.Build, o.Suites)
+	t = st.begin("images: build and load " + strings.Join(imageNames, ", "))
+	archives, err := images.Build(ctx, imageNames)
 	if err != nil {
 		return res, fmt.Errorf("images: %w", err)
 	}
@@ -330,12 +331,37 @@ func runGinkgoSuite(ctx context.Context, o Options, s, binDir string, env suitee
 		args = append(args, "-ginkgo.label-filter="+o.Labels)
 	}
 	fmt.Fprintf(out, "  suite %s; full log: %s\n", s, logPath)
-	rerr := runStreaming(ctx, bin, args, env.Environ(), filepath.Join(o.ModuleRoot, "suites", s), logPath, out, s+":", ginkgoProgress)
+	rerr := runStreaming(ctx, bin, args, env.Environ(), filepath.Join(o.ModuleRoot, "suites", s), logPath, out, s+":", ginkgoProgress())
 	rep, perr := ingest.ReadFile(jsonPath)
 	if perr != nil {
 		return nil, fmt.Errorf("suite %s wrote no readable report (exit %d, see %s): %w", s, exitCodeOf(rerr), logPath, perr)
 	}
 	return rep, nil
+}
+
+// neededImages adds to the profile's images what the selected suites need whatever the
+// implementation: the upstream suite's base manifests run echo-basic and CoreDNS, gatecheck's
+// suites run echo-backend, and the sidecar suite's mesh spec runs the reference proxy.
+func neededImages(profile, suites []string) []string {
+	out := append([]string{}, profile...)
+	add := func(names ...string) {
+		for _, n := range names {
+			if !contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	for _, s := range suites {
+		switch s {
+		case ConformanceSuite:
+			add("echo-basic", "coredns")
+		case "sidecar":
+			add("echo-backend", "proxy")
+		default:
+			add("echo-backend")
+		}
+	}
+	return out
 }
 
 func contains(xs []string, x string) bool {

@@ -102,8 +102,16 @@ func TestProgressFilters(t *testing.T) {
 		!conformanceProgress("=== RUN   TestConformance/HTTPRouteWeight") || conformanceProgress("=== RUN   TestConformance/HTTPRouteWeight/0_request") {
 		t.Error("conformanceProgress must keep top-level test verdicts only")
 	}
-	if !ginkgoProgress("[FAIL] Canary 90/10 keep-alive") || ginkgoProgress("STEP: sending requests") {
-		t.Error("ginkgoProgress must keep verdict lines only")
+	keep := ginkgoProgress()
+	var kept []string
+	for _, l := range []string{"------------------------------", "Canary splits 90/10 [canary]", "/work/x_test.go:12", "  STEP: sending requests",
+		"• [1.0 seconds]", "------------------------------", "• [FAILED] [2.0 seconds]", "Ran 2 of 2 Specs"} {
+		if keep(l) {
+			kept = append(kept, l)
+		}
+	}
+	if got, want := strings.Join(kept, "|"), "Canary splits 90/10 [canary]|• [FAILED] [2.0 seconds]|Ran 2 of 2 Specs"; got != want {
+		t.Errorf("ginkgoProgress kept %q; want %q", got, want)
 	}
 }
 
@@ -151,5 +159,16 @@ func TestRunKeepSkipsTeardown(t *testing.T) {
 	_, _ = Run(context.Background(), fc, fc, Options{OutDir: t.TempDir(), Profile: &impls.Profile{Name: "x"}, Keep: true})
 	if fc.downed != 0 {
 		t.Fatalf("Down called %d times with Keep; want 0", fc.downed)
+	}
+}
+
+func TestNeededImages(t *testing.T) {
+	t.Parallel()
+	got := neededImages([]string{"controller", "proxy"}, []string{"conformance", "canary", "sidecar"})
+	if want := "controller,proxy,echo-basic,coredns,echo-backend"; strings.Join(got, ",") != want {
+		t.Fatalf("neededImages = %v; want %s", got, want)
+	}
+	if got := neededImages(nil, []string{"sidecar"}); strings.Join(got, ",") != "echo-backend,proxy" {
+		t.Fatalf("neededImages(sidecar) = %v; want echo-backend,proxy (the mesh spec runs the reference proxy)", got)
 	}
 }

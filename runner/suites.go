@@ -169,15 +169,29 @@ func conformanceProgress(line string) bool {
 	return strings.Count(t, "/") <= 1
 }
 
-// ginkgoProgress keeps Ginkgo's spec verdict lines and summary.
-func ginkgoProgress(line string) bool {
-	t := strings.TrimSpace(line)
-	for _, p := range []string{"•", "[FAIL]", "[PANICKED]", "[SKIPPED]", "Ran ", "SUCCESS!", "FAIL!", "[TIMEDOUT]", "Summarizing"} {
-		if strings.HasPrefix(t, p) {
-			return true
+// ginkgoProgress returns a filter that keeps, from Ginkgo's verbose output, the name of each
+// spec as it starts (the line after a separator) and the verdict lines and summary.
+func ginkgoProgress() func(string) bool {
+	afterSeparator := false
+	return func(line string) bool {
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "------------------------------") {
+			afterSeparator = true
+			return false
 		}
+		if afterSeparator {
+			afterSeparator = false
+			if t != "" && !strings.HasPrefix(t, "•") && !strings.HasPrefix(t, "[") {
+				return true
+			}
+		}
+		for _, p := range []string{"• [FAILED]", "• [PANICKED]", "• [TIMEDOUT]", "[FAIL]", "[PANICKED]", "[SKIPPED]", "S [SKIPPED]", "Ran ", "SUCCESS!", "FAIL!", "Summarizing"} {
+			if strings.HasPrefix(t, p) {
+				return true
+			}
+		}
+		return false
 	}
-	return false
 }
 
 // exitCodeOf returns the process exit code of a run error, or -1.

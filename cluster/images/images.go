@@ -41,6 +41,9 @@ type Spec struct {
 	Required bool
 }
 
+// CoreDNSVersion is the CoreDNS tag the pinned conformance suite's base manifests use.
+const CoreDNSVersion = "v1.12.2"
+
 // Well-known references.
 const (
 	PauseImage       = "gatecheck.dev/pause:v1"
@@ -70,6 +73,9 @@ func Default() []Spec {
 		{Name: "proxy", Packages: []string{"./reference-impl/cmd/proxy"}, Tags: []string{ProxyImage}},
 		// Upstream's Dockerfile: distroless static, /echo-basic, user nonroot.
 		{Name: "echo-basic", Packages: []string{"sigs.k8s.io/gateway-api/conformance/echo-basic"}, Tags: EchoBasicTags, Binary: "/echo-basic", User: "65532:65532"},
+		// The upstream base manifests run CoreDNS (for the UDP tests) and the suite waits for
+		// every base Pod to be Ready, so a real CoreDNS of the pinned tag must be loadable.
+		{Name: "coredns", Packages: []string{"github.com/coredns/coredns@" + CoreDNSVersion}, Tags: []string{"registry.k8s.io/coredns/coredns:" + CoreDNSVersion}, Binary: "/coredns"},
 	}
 }
 
@@ -130,6 +136,10 @@ func (b Builder) Build(ctx context.Context, specs []Spec) ([]Built, error) {
 func (b Builder) resolve(ctx context.Context, s Spec) (string, error) {
 	var errs []error
 	for _, p := range s.Packages {
+		if strings.Contains(p, "@") {
+			// module@version: built with `go install` in module mode, outside our go.mod.
+			return p, nil
+		}
 		if strings.HasPrefix(p, "./") {
 			matches, _ := filepath.Glob(filepath.Join(b.ModuleRoot, p, "*.go"))
 			if len(matches) == 0 {
@@ -168,7 +178,11 @@ func (b Builder) buildOne(ctx context.Context, s Spec, pkg, archive string) erro
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, s.Name)
 	env := []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=" + b.arch()}
-	if _, err := command.OutputEnv(ctx, env, "go", "-C", b.ModuleRoot, "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", bin, pkg); err != nil {
+	if strings.Contains(pkg, "@") {
+		if bin, err = b.installTool(ctx, s, pkg, env); err != nil {
+			return err
+		}
+	} else if _, err := command.OutputEnv(ctx, env, "go", "-C", b.ModuleRoot, "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", bin, pkg); err != nil {
 		return fmt.Errorf("image %s: build %s: %w", s.Name, pkg, err)
 	}
 	data, err := os.ReadFile(bin)
@@ -193,6 +207,31 @@ func (b Builder) buildOne(ctx context.Context, s Spec, pkg, archive string) erro
 		return fmt.Errorf("image %s: write %s: %w", s.Name, archive, err)
 	}
 	return os.Rename(part, archive)
+}
+
+// installTool builds a module@version main package with `go install` (its own go.mod and
+// replace directives apply, not ours) into a per-version cache, once: a large third-party
+// binary such as CoreDNS takes minutes the first time.
+func (b Builder) installTool(ctx context.Context, s Spec, pkg string, env []string) (string, error) {
+	path, ver, _ := strings.Cut(pkg, "@")
+	dir := filepath.Join(b.OutDir, "tools", s.Name, ver)
+	bin := filepath.Join(dir, filepath.Base(path))
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	log := b.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log.Info("building from the Go module proxy (first time only; CoreDNS takes ~3-4 min on 2 cores)", "image", s.Name, "module", pkg, "cache", dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	env = append(env, "GOBIN="+dir, "GOFLAGS=-mod=mod")
+	if _, err := command.OutputEnv(ctx, env, "go", "install", "-trimpath", "-ldflags=-s -w -buildid=", pkg); err != nil {
+		return "", fmt.Errorf("image %s: go install %s: %w", s.Name, pkg, err)
+	}
+	return bin, nil
 }
 
 // passwd gives the nonroot user of distroless images a name.

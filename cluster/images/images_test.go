@@ -181,3 +181,15 @@ func TestBuildPauseAndSkip(t *testing.T) {
 		t.Errorf("required missing package: got %v; want an error naming the image", err)
 	}
 }
+
+func TestCoreDNSTagMatchesUpstreamBase(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(filepath.Join(conformanceDir(t), "base", "manifests.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "registry.k8s.io/coredns/coredns:" + CoreDNSVersion
+	if !strings.Contains(string(data), "image: "+want) {
+		t.Errorf("base/manifests.yaml does not use %s; update CoreDNSVersion", want)
+	}
+}
