@@ -10,7 +10,8 @@ import (
 // Go's HTTP/1 server follows RFC 9112 6.3 for a request carrying both Transfer-Encoding and
 // Content-Length: Transfer-Encoding wins and Content-Length is dropped before the handler runs,
 // so the handler cannot tell. Such a request is the classic smuggling probe, and the data plane
-// must refuse it with a 4xx. framingListener tracks HTTP/1 message framing on cleartext
+// must refuse it with a 4xx. framingListener tracks HTTP/1 message framing on cleartext (and,
+// through tlsserve.go, on HTTP/1 over TLS)
 // connections and turns such a request head into one the server rejects with 400 (and closes
 // the connection), so it never reaches a route or a backend.
 //

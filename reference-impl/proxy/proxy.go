@@ -220,11 +220,14 @@ func (p *Proxy) listen(pc *portConfig) (*portServer, error) {
 		}
 		srv.Protocols.SetHTTP1(true)
 		if pc.protocol == ir.ProtocolHTTPS {
+			// The listener handshakes (tlsserve.go); srv.TLSConfig stays nil so that Serve
+			// sets up HTTP/2 for the "h2" connections it is handed.
 			srv.Protocols.SetHTTP2(true)
-			srv.TLSConfig = &tls.Config{
+			ps.ln = newTLSListener(ln, &tls.Config{
 				MinVersion:     tls.VersionTLS12,
+				NextProtos:     []string{"h2", "http/1.1"},
 				GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) { return p.certificate(port, hello) },
-			}
+			}, p.log)
 		} else {
 			// h2c with prior knowledge, for gRPC and HTTP/2 clients without TLS.
 			srv.Protocols.SetUnencryptedHTTP2(true)
@@ -240,8 +243,9 @@ func (p *Proxy) serve(ps *portServer) {
 	case ps.tcp != nil:
 		go ps.tcp.serve()
 	case ps.protocol == ir.ProtocolHTTPS:
+		go ps.ln.(*tlsListener).run()
 		go func() {
-			if err := ps.http.ServeTLS(ps.ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) && !ps.closing.Load() {
+			if err := ps.http.Serve(ps.ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !ps.closing.Load() {
 				p.log.Error("https listener stopped", "port", ps.port, "error", err)
 			}
 		}()

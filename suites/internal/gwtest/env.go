@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"maps"
+	"net"
 	"os"
 	"slices"
 	"sort"
@@ -299,16 +300,40 @@ func (e *Env) WaitGateway(ctx context.Context, name string) (string, error) {
 	ref.Obj.SetNamespace(e.Namespace)
 	ref.Obj.SetName(name)
 	var addr string
+	var gw *unstructured.Unstructured
 	err := e.waitFor(ctx, fmt.Sprintf("Gateway %s/%s Programmed with an address", e.Namespace, name), GatewayTimeout, func(ctx context.Context) (bool, string, error) {
 		u, err := e.get(ctx, ref)
 		if err != nil {
 			return false, "", err
 		}
 		ok, st := gatewayReady(u)
-		addr = GatewayAddress(u)
+		addr, gw = GatewayAddress(u), u
 		return ok, st, nil
 	})
-	return addr, err
+	if err != nil {
+		return addr, err
+	}
+	// Programmed says the data plane has its configuration, not that the runner can reach it:
+	// a Service's endpoints reach kube-proxy's rules a moment later (seen: connections refused
+	// for ~0.7 s after Programmed). Converge on a TCP connect to every listener port before
+	// anything is measured, as upstream converges before it judges.
+	ports, _, _ := unstructured.NestedSlice(gw.Object, "spec", "listeners")
+	for _, l := range ports {
+		port, _, _ := unstructured.NestedInt64(l.(map[string]any), "port")
+		hp := HostPort(addr, int(port))
+		err = e.waitFor(ctx, fmt.Sprintf("Gateway %s/%s to accept connections on %s", e.Namespace, name, hp), GatewayTimeout, func(ctx context.Context) (bool, string, error) {
+			c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", hp)
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			c.Close()
+			return true, "", nil
+		})
+		if err != nil {
+			return addr, err
+		}
+	}
+	return addr, nil
 }
 
 // WaitRoute waits until the route is Accepted (and ResolvedRefs, if asked) by gateway for its
