@@ -41,11 +41,13 @@ import (
 // inProcess is one controller-side delivery server, one proxy following it and an echo
 // backend, all on loopback.
 type inProcess struct {
-	in      *translate.Input
-	d       *Delivery
-	port    int32
-	hc      *http.Client
-	applies *timedApplier
+	in *translate.Input
+	// template is the shape of every added route.
+	template *gwv1.HTTPRoute
+	d        *Delivery
+	port     int32
+	hc       *http.Client
+	applies  *timedApplier
 	// per-stage totals over the measured additions
 	translate, publish time.Duration
 }
@@ -77,13 +79,15 @@ func (a *timedApplier) reset() (time.Duration, int) {
 	return t, n
 }
 
-func newInProcess(t *testing.T, ctx context.Context, routes int) *inProcess {
+func newInProcess(t *testing.T, routes int) *inProcess {
 	t.Helper()
 	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
 	t.Cleanup(echo.Close)
 	echoPort := int32(echo.Listener.Addr().(*net.TCPAddr).Port)
 
-	in := syntheticInput(routes)
+	in := syntheticInput(max(routes, 1))
+	template := in.HTTPRoutes[0].DeepCopy()
+	in.HTTPRoutes = in.HTTPRoutes[:routes]
 	port := freePort(t)
 	in.Gateways[0].Spec.Listeners[0].Port = gwv1.PortNumber(port)
 	in.EndpointSlices = []*discoveryv1.EndpointSlice{{
@@ -91,17 +95,18 @@ func newInProcess(t *testing.T, ctx context.Context, routes int) *inProcess {
 		Ports:      []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(echoPort)}},
 		Endpoints:  []discoveryv1.Endpoint{{Addresses: []string{"127.0.0.1"}}},
 	}}
-	in.Services[0].Spec.Ports[0].TargetPort.StrVal = "http"
 
 	d := NewDelivery(slog.New(slog.DiscardHandler), nil)
 	srv := httptest.NewServer(d.Handler())
 	t.Cleanup(srv.Close)
+	// Cleanups run last-first: the stream must end before srv.Close, which waits for it.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	p := proxy.New(proxy.Options{BindAddress: "127.0.0.1"})
 	t.Cleanup(func() { p.Close(context.Background()) })
-	ip := &inProcess{in: in, d: d, port: port, applies: &timedApplier{p: p},
+	ip := &inProcess{in: in, template: template, d: d, port: port, applies: &timedApplier{p: p},
 		hc: &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}
 	t.Cleanup(ip.hc.CloseIdleConnections)
-	// ctx is cancelled before srv.Close runs (the caller's cleanup order), ending the stream.
 	c := &delivery.Client{BaseURL: srv.URL, Gateway: ir.NamespacedName{Namespace: "bench", Name: "gw"}, Proxy: "pod-a"}
 	go c.Run(ctx, ip.applies)
 
@@ -148,7 +153,7 @@ func (ip *inProcess) get(host string) int {
 // first of three consecutive 200s for its hostname, polling every poll.
 func (ip *inProcess) add(t *testing.T, name string, poll time.Duration) (time.Duration, int64) {
 	host := name + ".bench.example"
-	rt := ip.in.HTTPRoutes[0].DeepCopy()
+	rt := ip.template.DeepCopy()
 	rt.Name, rt.CreationTimestamp = name, metav1.NewTime(time.Now())
 	rt.Spec.Hostnames = []gwv1.Hostname{gwv1.Hostname(host)}
 	if code := ip.get(host); code != http.StatusNotFound {
@@ -197,10 +202,8 @@ type propagation struct {
 }
 
 func measurePropagation(t *testing.T, routes, samples int, poll time.Duration) propagation {
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
 	setupStart := time.Now()
-	ip := newInProcess(t, ctx, routes)
+	ip := newInProcess(t, routes)
 	t.Logf("%d routes: initial snapshot applied after %v", routes, time.Since(setupStart).Round(time.Millisecond))
 	var r propagation
 	for i := range samples {

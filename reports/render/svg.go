@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gatecheck/gatecheck/reports/model"
@@ -151,7 +152,13 @@ func confidence(alpha float64) string {
 	if alpha <= 0 || alpha >= 1 {
 		return "confidence"
 	}
-	return fmt.Sprintf("%g%%", math.Round((1-alpha)*1000)/10)
+	// Enough digits that a small alpha never rounds to "100%": 1e-4 -> 99.99%.
+	digits := 1
+	for a := alpha * 100; a < 1 && digits < 8; a *= 10 {
+		digits++
+	}
+	v := strings.TrimRight(strings.TrimRight(strconv.FormatFloat((1-alpha)*100, 'f', digits, 64), "0"), ".")
+	return v + "%"
 }
 
 // latencyCharts draws each histogram of m at the same scale, so they compare side by side:
