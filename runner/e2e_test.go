@@ -96,3 +96,39 @@ func TestInterruptedRunLeavesNothing(t *testing.T) {
 		t.Errorf("left after an interrupted run: %s", l)
 	}
 }
+
+// TestUnacceptedGatewayClassFailsFast: a profile whose GatewayClass no controller accepts fails
+// after the profile's acceptTimeout with exit 2, naming the class and the timeout, and still
+// tears the cluster down.
+func TestUnacceptedGatewayClassFailsFast(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the host cluster needs root")
+	}
+	root, err := cluster.ModuleRoot("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "gatecheck")
+	if out, err := exec.Command("go", "build", "-o", bin, filepath.Join(root, "cmd", "gatecheck")).CombinedOutput(); err != nil {
+		t.Fatalf("build gatecheck: %v\n%s", err, out)
+	}
+	start := time.Now()
+	cmd := exec.Command(bin, "run", "--cluster", "host", "--suites", "conformance",
+		"--impl", filepath.Join(root, "runner", "testdata", "unaccepted", "profile.yaml"), "--out", t.TempDir())
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s", out)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("run with an unaccepted GatewayClass: %v; want exit code 2", err)
+	}
+	for _, want := range []string{"GatewayClass gatecheck-unaccepted to be Accepted by example.com/nobody-runs-this", "timed out after 15s"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output does not say %q", want)
+		}
+	}
+	t.Logf("failed after %s", time.Since(start).Round(time.Second))
+	for _, l := range cluster.HostLeftovers() {
+		t.Errorf("left after the failed run: %s", l)
+	}
+}

@@ -63,6 +63,12 @@ func (d *Delivery) entry(gw types.NamespacedName) *published {
 
 // Publish stores snap as the Gateway's current snapshot. It assigns a new version only when
 // the content changed, and returns the current version.
+//
+// A changed snapshot is validated after the streams were woken, not before: validating 1,000
+// routes takes milliseconds and would sit on the propagation path, while every proxy
+// validates what it receives anyway (ir.Snapshot.Validate, the same code) and rejects an
+// invalid snapshot with a failed ack, keeping its previous configuration. An invalid snapshot
+// (a translation bug) still makes Publish fail, and the caller Forgets the Gateway.
 func (d *Delivery) Publish(snap *ir.Snapshot) (int64, error) {
 	gw := types.NamespacedName{Namespace: snap.Gateway.Namespace, Name: snap.Gateway.Name}
 	s := *snap
@@ -72,13 +78,30 @@ func (d *Delivery) Publish(snap *ir.Snapshot) (int64, error) {
 		return 0, fmt.Errorf("encode snapshot of gateway %s: %w", gw, err)
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	p := d.entry(gw)
-	if p.snap != nil && bytes.Equal(p.content, content) {
-		return p.snap.Version, nil
+	v, changed, err := d.store(gw, &s, content)
+	d.mu.Unlock()
+	if err != nil || !changed {
+		return v, err
 	}
 	if err := s.Validate(); err != nil {
-		return 0, fmt.Errorf("snapshot of gateway %s is invalid (a translation bug): %w", gw, err)
+		// Forget the content, so publishing it again validates (and fails) again instead of
+		// passing as unchanged.
+		d.mu.Lock()
+		if p, ok := d.gateways[gw]; ok && p.snap == &s {
+			p.content = nil
+		}
+		d.mu.Unlock()
+		return 0, fmt.Errorf("snapshot of gateway %s version %d is invalid (a translation bug): %w", gw, v, err)
+	}
+	return v, nil
+}
+
+// store makes s (encoded as content, with version 0) the Gateway's snapshot unless the content
+// is unchanged; it reports the current version and whether it changed. d.mu must be held.
+func (d *Delivery) store(gw types.NamespacedName, s *ir.Snapshot, content []byte) (int64, bool, error) {
+	p := d.entry(gw)
+	if p.snap != nil && bytes.Equal(p.content, content) {
+		return p.snap.Version, false, nil
 	}
 	d.nextVersion++
 	s.Version = d.nextVersion
@@ -87,12 +110,12 @@ func (d *Delivery) Publish(snap *ir.Snapshot) (int64, error) {
 	// field, which json.Marshal writes right after the fixed schema string).
 	line, err := withVersion(content, s.Version)
 	if err != nil {
-		return 0, fmt.Errorf("encode snapshot of gateway %s: %w", gw, err)
+		return 0, false, fmt.Errorf("encode snapshot of gateway %s: %w", gw, err)
 	}
-	p.snap, p.content, p.line = &s, content, line
+	p.snap, p.content, p.line = s, content, line
 	close(p.changed)
 	p.changed = make(chan struct{})
-	return s.Version, nil
+	return s.Version, true, nil
 }
 
 func withVersion(content []byte, v int64) ([]byte, error) {

@@ -1,0 +1,86 @@
+package delivery
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/gatecheck/gatecheck/reference-impl/ir"
+)
+
+// Decoding is the largest cost of applying a snapshot (about 10 ms for 1,000 HTTPRoutes, more
+// than validating and compiling it), and consecutive snapshots differ in a route or two. So
+// routes are first split off as raw JSON, and only routes whose encoding was not in the
+// previous snapshot are decoded; the others reuse the previous decoded value. The controller
+// encodes deterministically (encoding/json, struct field order), so an unchanged route has
+// identical bytes.
+
+// wireSnapshot is ir.Snapshot with each listener's routes left encoded. The outer fields
+// shadow the embedded ones of the same JSON name.
+type wireSnapshot struct {
+	ir.Snapshot
+	Listeners []wireListener `json:"listeners"`
+}
+
+type wireListener struct {
+	ir.Listener
+	HTTPRoutes []json.RawMessage `json:"httpRoutes,omitempty"`
+	GRPCRoutes []json.RawMessage `json:"grpcRoutes,omitempty"`
+}
+
+// routeCache maps a route's encoding to its decoded value, for the routes of the last
+// snapshot decoded. Decoded values are shared with the applied snapshot, which appliers treat
+// as read-only.
+type routeCache struct {
+	http map[string]cached[ir.HTTPRoute]
+	grpc map[string]cached[ir.GRPCRoute]
+}
+
+// cached keeps the key string so the next map reuses it instead of copying the bytes again.
+type cached[R any] struct {
+	key   string
+	route R
+}
+
+// decode decodes one snapshot line, reusing the decoded routes of the previous line.
+func (c *routeCache) decode(line []byte) (*ir.Snapshot, error) {
+	var w wireSnapshot
+	if err := json.Unmarshal(line, &w); err != nil {
+		return nil, err
+	}
+	http := make(map[string]cached[ir.HTTPRoute], len(c.http))
+	grpc := make(map[string]cached[ir.GRPCRoute], len(c.grpc))
+	s := w.Snapshot
+	s.Listeners = make([]ir.Listener, len(w.Listeners))
+	for i, wl := range w.Listeners {
+		l := wl.Listener
+		var err error
+		if l.HTTPRoutes, err = decodeRoutes(wl.HTTPRoutes, c.http, http); err != nil {
+			return nil, fmt.Errorf("listeners[%d] %q httpRoutes%w", i, l.Name, err)
+		}
+		if l.GRPCRoutes, err = decodeRoutes(wl.GRPCRoutes, c.grpc, grpc); err != nil {
+			return nil, fmt.Errorf("listeners[%d] %q grpcRoutes%w", i, l.Name, err)
+		}
+		s.Listeners[i] = l
+	}
+	c.http, c.grpc = http, grpc
+	return &s, nil
+}
+
+func decodeRoutes[R any](raw []json.RawMessage, prev, next map[string]cached[R]) ([]R, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	out := make([]R, len(raw))
+	for i, b := range raw {
+		e, ok := prev[string(b)]
+		if !ok {
+			e.key = string(b)
+			if err := json.Unmarshal(b, &e.route); err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
+			}
+		}
+		out[i] = e.route
+		next[e.key] = e
+	}
+	return out, nil
+}
