@@ -148,7 +148,10 @@ func (ii *implInstaller) waitReady(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return waitGatewayClassAccepted(ctx, dyn, p.GatewayClass.Name, p.GatewayClass.ControllerName, p.GatewayClass.AcceptTimeout.Or(2*time.Minute), ii.out)
+	if err := waitGatewayClassAccepted(ctx, dyn, p.GatewayClass.Name, p.GatewayClass.ControllerName, p.GatewayClass.AcceptTimeout.Or(2*time.Minute), ii.out); err != nil {
+		return fmt.Errorf("profile %s: gatewayClass (acceptTimeout %s): %w", p.Name, p.GatewayClass.AcceptTimeout.Or(2*time.Minute), err)
+	}
+	return nil
 }
 
 func replicas(d *appsv1.Deployment) int32 {
@@ -193,7 +196,8 @@ func gatewayClassState(gc *unstructured.Unstructured, controller string) (bool, 
 		og, _ := m["observedGeneration"].(int64)
 		status := fmt.Sprintf("Accepted=%v reason=%v", m["status"], m["reason"])
 		if og != gc.GetGeneration() {
-			return false, status + " (stale observedGeneration)", nil
+			return false, fmt.Sprintf("%s, not yet observed by a controller (observedGeneration %d, generation %d; is %s running?)",
+				status, og, gc.GetGeneration(), controller), nil
 		}
 		switch m["status"] {
 		case "True":

@@ -163,11 +163,28 @@ func compileFilters(fs []ir.Filter) ([]filter, error) {
 	return out, nil
 }
 
-// compile validates s and builds its lookup tables.
+// compile validates s and builds its lookup tables. Both take milliseconds for 1,000 routes
+// and sit on the propagation path, so they run side by side; the tables of a snapshot that
+// fails validation are thrown away (building them must then not crash, hence the recover).
 func compile(s *ir.Snapshot) (*compiled, error) {
-	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("snapshot %s version %d: %w", s.Gateway, s.Version, err)
+	valid := make(chan error, 1)
+	go func() { valid <- s.Validate() }()
+	c, err := func() (c *compiled, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("snapshot %s version %d: build tables: %v", s.Gateway, s.Version, r)
+			}
+		}()
+		return buildTables(s)
+	}()
+	if verr := <-valid; verr != nil {
+		return nil, fmt.Errorf("snapshot %s version %d: %w", s.Gateway, s.Version, verr)
 	}
+	return c, err
+}
+
+// buildTables turns a snapshot into lookup tables; only a validated snapshot's tables are used.
+func buildTables(s *ir.Snapshot) (*compiled, error) {
 	c := &compiled{version: s.Version, gateway: s.Gateway, ports: map[int32]*portConfig{}}
 	for i := range s.Listeners {
 		l := &s.Listeners[i]
@@ -216,7 +233,7 @@ func compileListener(l *ir.Listener) (*listenerConfig, error) {
 		ri := &routeInfo{meta: r.RouteMeta, key: r.Namespace + "/" + r.Name}
 		var entries []*httpEntry
 		for _, rule := range r.Rules {
-			hr := &httpRule{index: rule.Index, route: ri, label: fmt.Sprintf("%s/%d", ri.key, rule.Index)}
+			hr := &httpRule{index: rule.Index, route: ri, label: ri.key + "/" + strconv.Itoa(rule.Index)}
 			var err error
 			if hr.filters, err = compileFilters(rule.Filters); err != nil {
 				return nil, fmt.Errorf("httproute %s rule %d: %w", ri.key, rule.Index, err)
@@ -254,7 +271,7 @@ func compileListener(l *ir.Listener) (*listenerConfig, error) {
 		ri := &routeInfo{meta: r.RouteMeta, key: r.Namespace + "/" + r.Name}
 		var entries []*grpcEntry
 		for _, rule := range r.Rules {
-			gr := &grpcRule{index: rule.Index, route: ri, label: fmt.Sprintf("%s/%d", ri.key, rule.Index)}
+			gr := &grpcRule{index: rule.Index, route: ri, label: ri.key + "/" + strconv.Itoa(rule.Index)}
 			var err error
 			if gr.filters, err = compileFilters(rule.Filters); err != nil {
 				return nil, fmt.Errorf("grpcroute %s rule %d: %w", ri.key, rule.Index, err)
