@@ -59,6 +59,8 @@ type config struct {
 	shutdownTimeout time.Duration
 	drainDelay      time.Duration
 	quiet           bool
+	responseDelay   time.Duration
+	responseStatus  int
 	id              identity.Identity
 	life            lifecycle.Options
 	events          stringList
@@ -91,6 +93,8 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*config
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long to wait for in-flight requests before closing them")
 	fs.DurationVar(&c.drainDelay, "drain-delay", 0, "on SIGTERM, keep serving this long before draining (lets endpoints deregister)")
 	fs.BoolVar(&c.quiet, "quiet", false, "do not print the per-request log line")
+	fs.DurationVar(&c.responseDelay, "response-delay", 0, "http: delay every answer this long (a slow backend, e.g. a mirror that must not slow the primary)")
+	fs.IntVar(&c.responseStatus, "response-status", 0, "http: answer every request with this status unless it asks for /status/NNN (0: 200)")
 	fs.StringVar(&c.id.Backend, "backend", id.Backend, "backend identity label (env BACKEND)")
 	fs.StringVar(&c.id.Pod, "pod", id.Pod, "pod name (env POD_NAME)")
 	fs.StringVar(&c.id.Namespace, "namespace", id.Namespace, "namespace (env NAMESPACE)")
@@ -143,7 +147,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*config
 	for name, d := range map[string]time.Duration{
 		"shutdown-timeout": c.shutdownTimeout, "drain-delay": c.drainDelay, "startup-delay": l.StartupDelay,
 		"ready-delay": l.ReadyDelay, "termination-delay": l.TerminationDelay, "exit-after": l.ExitAfter,
-		"crash-after": l.CrashAfter, "outbound-timeout": l.OutboundTimeout,
+		"crash-after": l.CrashAfter, "outbound-timeout": l.OutboundTimeout, "response-delay": c.responseDelay,
 	} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("flag --%s=%v: want a non-negative duration", name, d))
@@ -153,6 +157,12 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*config
 		if code < 0 || code > 255 {
 			errs = append(errs, fmt.Errorf("flag --%s=%d: want 0-255", name, code))
 		}
+	}
+	if c.responseStatus != 0 && (c.responseStatus < 200 || c.responseStatus > 599) {
+		errs = append(errs, fmt.Errorf("flag --response-status=%d: want 200-599 (or 0 for 200)", c.responseStatus))
+	}
+	if (c.responseDelay != 0 || c.responseStatus != 0) && c.mode != modeHTTP {
+		errs = append(errs, fmt.Errorf("flags --response-delay and --response-status: only mode http uses them, not %s", c.mode))
 	}
 	for _, e := range c.events {
 		if e == "" || strings.ContainsAny(e, " \t\r\n") {
@@ -220,7 +230,8 @@ func serve(ctx context.Context, c *config, stdout io.Writer, logger *slog.Logger
 	var srv server
 	switch c.mode {
 	case modeHTTP:
-		s, err := echo.NewServer(echo.Options{Identity: c.id, Records: store, RequestLog: reqLog, TLS: tlsConf, Logger: logger})
+		s, err := echo.NewServer(echo.Options{Identity: c.id, Records: store, RequestLog: reqLog, TLS: tlsConf, Logger: logger,
+			ResponseDelay: c.responseDelay, ResponseStatus: c.responseStatus})
 		if err != nil {
 			return 2, err
 		}

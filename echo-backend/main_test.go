@@ -192,6 +192,8 @@ func TestBadFlagsExit2(t *testing.T) {
 		{name: "tls half", args: []string{"--tls-cert=x.pem"}, wantMsg: "set both or neither"},
 		{name: "tls on tcp", args: []string{"--mode=tcp", "--tls-cert=x", "--tls-key=y"}, wantMsg: "mode tcp does not serve TLS"},
 		{name: "records", args: []string{"--records=0"}, wantMsg: "flag --records=0"},
+		{name: "response status range", args: []string{"--response-status=99"}, wantMsg: "flag --response-status=99: want 200-599"},
+		{name: "response delay on tcp", args: []string{"--mode=tcp", "--response-delay=1s"}, wantMsg: "only mode http uses them, not tcp"},
 		{name: "missing cert file", args: []string{"--addr=127.0.0.1:0", "--admin-addr=", "--tls-cert=/nonexistent.pem", "--tls-key=/nonexistent.key"}, wantMsg: "load --tls-cert=/nonexistent.pem"},
 	}
 	for _, tc := range tests {

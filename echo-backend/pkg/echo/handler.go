@@ -34,6 +34,8 @@ type handler struct {
 	id      identity.Identity
 	records *records.Store
 	log     *lineWriter
+	delay   time.Duration // Options.ResponseDelay
+	status  int           // Options.ResponseStatus
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -86,6 +88,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	code := http.StatusOK
+	if h.status != 0 {
+		code = h.status
+	}
 	if rest, ok := strings.CutPrefix(r.URL.Path, "/status/"); ok {
 		c, err := strconv.Atoi(rest)
 		if err != nil || len(rest) != 3 || c < 200 || c > 599 {
@@ -94,12 +99,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		code = c
 	}
+	delay := h.delay
 	if d := q.Get(DelayQuery); d != "" {
-		delay, err := time.ParseDuration(d)
-		if err != nil || delay < 0 {
+		qd, err := time.ParseDuration(d)
+		if err != nil || qd < 0 {
 			writeError(w, http.StatusBadRequest, fmt.Errorf("query parameter %s=%q: want a non-negative Go duration such as 250ms", DelayQuery, d))
 			return
 		}
+		delay += qd
+	}
+	if delay > 0 {
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:

@@ -35,6 +35,13 @@ type Options struct {
 	TLS *tls.Config
 	// Logger reports server errors; nil discards them.
 	Logger *slog.Logger
+	// ResponseDelay delays every answer (after the record is kept), on top of any ?delay=.
+	// With ResponseStatus it makes a slow, failing backend, e.g. a mirror that must not slow
+	// the primary, without the client's request asking for it.
+	ResponseDelay time.Duration
+	// ResponseStatus, when non-zero, is the status of every answer that does not ask for one
+	// with /status/NNN.
+	ResponseStatus int
 }
 
 // maxUpgradeBody caps the body of an h2c Upgrade request, which must be read into memory
@@ -60,7 +67,7 @@ func NewServer(opts Options) (*Server, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		handler: &handler{id: opts.Identity, records: opts.Records, log: &lineWriter{w: opts.RequestLog}},
+		handler: &handler{id: opts.Identity, records: opts.Records, log: &lineWriter{w: opts.RequestLog}, delay: opts.ResponseDelay, status: opts.ResponseStatus},
 		h2:      &http2.Server{},
 		upConns: make(map[net.Conn]struct{}),
 		tls:     opts.TLS != nil,

@@ -517,3 +517,37 @@ func TestShutdownWaitsForUpgradedH2C(t *testing.T) {
 		t.Errorf("upgraded in-flight request: got %q; want 200", got)
 	}
 }
+
+// A backend told to be slow and failing answers every request late with that status, but
+// keeps the record at once (so a mirror's delivery is visible before its answer).
+func TestResponseDelayAndStatus(t *testing.T) {
+	t.Parallel()
+	store := records.NewStore(testID, 10)
+	srv, err := echo.NewServer(echo.Options{Identity: testID, Records: store, ResponseDelay: 300 * time.Millisecond, ResponseStatus: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	start := time.Now()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/any")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 500 || time.Since(start) < 300*time.Millisecond {
+		t.Fatalf("got %d after %s; want 500 after >= 300ms", resp.StatusCode, time.Since(start))
+	}
+	resp, err = http.Get("http://" + ln.Addr().String() + "/status/204")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 204 {
+		t.Fatalf("/status/204 with ResponseStatus 500: got %d; want 204 (the request's own ask wins)", resp.StatusCode)
+	}
+}
