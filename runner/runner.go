@@ -348,8 +348,7 @@ func runGinkgoSuite(ctx context.Context, o Options, s, binDir string, env suitee
 
 // neededImages adds to the profile's images what the selected suites need whatever the
 // implementation: the upstream suite's base manifests run echo-basic and CoreDNS, gatecheck's
-// suites run echo-backend, the sidecar suite's mesh spec runs the reference proxy, and the
-// mirror suite's slow-mirror spec runs echo-basic.
+// suites run echo-backend, and the sidecar suite's mesh spec runs the reference proxy.
 func neededImages(profile, suites []string) []string {
 	out := append([]string{}, profile...)
 	add := func(names ...string) {
@@ -365,9 +364,6 @@ func neededImages(profile, suites []string) []string {
 			add("echo-basic", "coredns")
 		case "sidecar":
 			add("echo-backend", "proxy")
-		case "mirror":
-			// The slow-and-failing mirror spec uses echo-basic's /retry endpoint.
-			add("echo-backend", "echo-basic")
 		default:
 			add("echo-backend")
 		}

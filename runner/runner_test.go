@@ -168,8 +168,8 @@ func TestNeededImages(t *testing.T) {
 	if want := "controller,proxy,echo-basic,coredns,echo-backend"; strings.Join(got, ",") != want {
 		t.Fatalf("neededImages = %v; want %s", got, want)
 	}
-	if got := neededImages(nil, []string{"mirror"}); strings.Join(got, ",") != "echo-backend,echo-basic" {
-		t.Fatalf("neededImages(mirror) = %v; want echo-backend,echo-basic", got)
+	if got := neededImages(nil, []string{"mirror"}); strings.Join(got, ",") != "echo-backend" {
+		t.Fatalf("neededImages(mirror) = %v; want echo-backend", got)
 	}
 	if got := neededImages(nil, []string{"sidecar"}); strings.Join(got, ",") != "echo-backend,proxy" {
 		t.Fatalf("neededImages(sidecar) = %v; want echo-backend,proxy (the mesh spec runs the reference proxy)", got)

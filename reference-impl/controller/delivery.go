@@ -40,6 +40,8 @@ type published struct {
 	content []byte // JSON of snap with Version 0, to detect changes
 	changed chan struct{}
 	acks    map[string]ir.Ack
+	// invalid is the validation error of snap, once known.
+	invalid error
 	streams map[string]int // proxy pod -> open streams
 	// acked is closed and replaced on every ack, to wake WaitAcked.
 	acked chan struct{}
@@ -64,11 +66,13 @@ func (d *Delivery) entry(gw types.NamespacedName) *published {
 // Publish stores snap as the Gateway's current snapshot. It assigns a new version only when
 // the content changed, and returns the current version.
 //
-// A changed snapshot is validated after the streams were woken, not before: validating 1,000
-// routes takes milliseconds and would sit on the propagation path, while every proxy
-// validates what it receives anyway (ir.Snapshot.Validate, the same code) and rejects an
-// invalid snapshot with a failed ack, keeping its previous configuration. An invalid snapshot
-// (a translation bug) still makes Publish fail, and the caller Forgets the Gateway.
+// Validation (a 1,000-route snapshot takes milliseconds) is kept off the propagation path:
+// every proxy validates what it receives with the same code (ir.Snapshot.Validate) and rejects
+// an invalid snapshot with a failed ack, keeping its previous configuration. So with proxies
+// connected, a changed snapshot is published at once and validated later only if no proxy
+// acknowledged it without error within validateWait; when that finds it invalid (a
+// translation bug), onAck asks for a reconcile, whose Publish of the same content returns the
+// error. With no proxy connected it is validated before Publish returns.
 func (d *Delivery) Publish(snap *ir.Snapshot) (int64, error) {
 	gw := types.NamespacedName{Namespace: snap.Gateway.Namespace, Name: snap.Gateway.Name}
 	s := *snap
@@ -79,21 +83,82 @@ func (d *Delivery) Publish(snap *ir.Snapshot) (int64, error) {
 	}
 	d.mu.Lock()
 	v, changed, err := d.store(gw, &s, content)
+	if err == nil && !changed {
+		err = d.gateways[gw].invalid
+	}
+	streams := len(d.gateways[gw].streams)
 	d.mu.Unlock()
 	if err != nil || !changed {
 		return v, err
 	}
-	if err := s.Validate(); err != nil {
-		// Forget the content, so publishing it again validates (and fails) again instead of
-		// passing as unchanged.
-		d.mu.Lock()
-		if p, ok := d.gateways[gw]; ok && p.snap == &s {
-			p.content = nil
-		}
-		d.mu.Unlock()
-		return 0, fmt.Errorf("snapshot of gateway %s version %d is invalid (a translation bug): %w", gw, v, err)
+	if streams > 0 {
+		go d.validateLater(gw, &s)
+		return v, nil
+	}
+	if err := d.validate(gw, &s); err != nil {
+		return 0, err
 	}
 	return v, nil
+}
+
+// validateWait bounds how long a published snapshot waits for a successful ack before the
+// controller validates it itself.
+const validateWait = 250 * time.Millisecond
+
+// validateLater validates s unless a proxy acknowledges it without error first (the proxy ran
+// the same validation) or a newer snapshot replaces it (which gets its own check).
+func (d *Delivery) validateLater(gw types.NamespacedName, s *ir.Snapshot) {
+	deadline := time.NewTimer(validateWait)
+	defer deadline.Stop()
+wait:
+	for {
+		d.mu.Lock()
+		p, ok := d.gateways[gw]
+		if !ok || p.snap != s {
+			d.mu.Unlock()
+			return
+		}
+		rejected := false
+		for _, a := range p.acks {
+			if a.Version == s.Version && a.Error == "" {
+				d.mu.Unlock()
+				return
+			}
+			rejected = rejected || a.Version == s.Version
+		}
+		wake := p.acked
+		d.mu.Unlock()
+		if rejected {
+			break
+		}
+		select {
+		case <-wake:
+		case <-deadline.C:
+			break wait
+		}
+	}
+	if err := d.validate(gw, s); err != nil {
+		d.log.Error("published snapshot is invalid", "gateway", gw.String(), "version", s.Version, "error", err)
+		if d.onAck != nil {
+			d.onAck(gw)
+		}
+	}
+}
+
+// validate validates s and, when it is invalid and still current, records the error so that
+// publishing the same content again fails too instead of passing as unchanged.
+func (d *Delivery) validate(gw types.NamespacedName, s *ir.Snapshot) error {
+	verr := s.Validate()
+	if verr == nil {
+		return nil
+	}
+	err := fmt.Errorf("snapshot of gateway %s version %d is invalid (a translation bug): %w", gw, s.Version, verr)
+	d.mu.Lock()
+	if p, ok := d.gateways[gw]; ok && p.snap == s {
+		p.invalid = err
+	}
+	d.mu.Unlock()
+	return err
 }
 
 // store makes s (encoded as content, with version 0) the Gateway's snapshot unless the content
@@ -112,7 +177,7 @@ func (d *Delivery) store(gw types.NamespacedName, s *ir.Snapshot, content []byte
 	if err != nil {
 		return 0, false, fmt.Errorf("encode snapshot of gateway %s: %w", gw, err)
 	}
-	p.snap, p.content, p.line = s, content, line
+	p.snap, p.content, p.line, p.invalid = s, content, line, nil
 	close(p.changed)
 	p.changed = make(chan struct{})
 	return s.Version, true, nil

@@ -218,7 +218,7 @@ func measurePropagation(t *testing.T, routes, samples int, poll time.Duration) p
 
 func reportPropagation(t *testing.T, what string, r propagation) {
 	n := time.Duration(max(len(r.lat), 1))
-	t.Logf("%s: n=%d p50 %v p90 %v p99 %v max %v; per addition: translate %v, publish (encode, validate after the wake-up) %v, proxy Apply %v (%d applies); bad statuses %d",
+	t.Logf("%s: n=%d p50 %v p90 %v p99 %v max %v; per addition: translate %v, publish (encode; validation deferred) %v, proxy Apply %v (%d applies); bad statuses %d",
 		what, len(r.lat), latencyPct(r.lat, 50), latencyPct(r.lat, 90), latencyPct(r.lat, 99), latencyPct(r.lat, 100),
 		(r.translate / n).Round(10*time.Microsecond), (r.publish / n).Round(10*time.Microsecond),
 		(r.apply / time.Duration(max(r.applies, 1))).Round(10*time.Microsecond), r.applies, r.bad)

@@ -1,11 +1,18 @@
 package controller
 
 import (
+	"context"
 	"log/slog"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/gatecheck/gatecheck/reference-impl/ir"
+	"github.com/gatecheck/gatecheck/reference-impl/proxy"
+	"github.com/gatecheck/gatecheck/reference-impl/proxy/delivery"
 )
 
 // TestPublishInvalid checks that an invalid snapshot (a translation bug) still fails Publish,
@@ -27,5 +34,51 @@ func TestPublishInvalid(t *testing.T) {
 	d.Forget(types.NamespacedName{Namespace: "ns", Name: "gw"})
 	if _, err := d.Publish(snap("gw", 0)); err == nil {
 		t.Errorf("invalid snapshot after Forget: got no error; want one")
+	}
+}
+
+// TestPublishInvalidWithProxy covers the deferred validation: with a proxy connected an
+// invalid snapshot is published, the proxy rejects it, the controller then validates it,
+// asks for a reconcile (onAck), and publishing the same content again fails.
+func TestPublishInvalidWithProxy(t *testing.T) {
+	t.Parallel()
+	kicked := make(chan types.NamespacedName, 16)
+	d := NewDelivery(slog.New(slog.DiscardHandler), func(gw types.NamespacedName) { kicked <- gw })
+	srv := httptest.NewServer(d.Handler())
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	key := types.NamespacedName{Namespace: "ns", Name: "gw"}
+
+	good := snap("gw", freePort(t))
+	v1, err := d.Publish(good)
+	if err != nil {
+		t.Fatalf("valid snapshot: got %v; want no error", err)
+	}
+	p := proxy.New(proxy.Options{BindAddress: "127.0.0.1"})
+	defer p.Close(context.Background())
+	c := &delivery.Client{BaseURL: srv.URL, Gateway: ir.NamespacedName{Namespace: "ns", Name: "gw"}, Proxy: "pod-a"}
+	go c.Run(ctx, p)
+	if ok, msg := d.WaitAcked(ctx, key, []string{"pod-a"}, 10*time.Second); !ok {
+		t.Fatalf("valid snapshot not applied: %s", msg)
+	}
+
+	bad := snap("gw", 0)
+	if _, err := d.Publish(bad); err != nil {
+		t.Fatalf("invalid snapshot with a proxy connected: got %v; want no error until validated", err)
+	}
+	select {
+	case gw := <-kicked:
+		if gw != key {
+			t.Errorf("onAck: got gateway %s; want %s", gw, key)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reconcile requested within 10s after the proxy rejected an invalid snapshot")
+	}
+	if _, err := d.Publish(bad); err == nil || !strings.Contains(err.Error(), "invalid") {
+		t.Errorf("same invalid snapshot again: got error %v; want the validation error", err)
+	}
+	if got := p.Version(); got != v1 {
+		t.Errorf("proxy version: got %d; want %d, the valid version, still applied", got, v1)
 	}
 }

@@ -19,10 +19,6 @@ import (
 // rate (the baseline is a route to the same primary without the mirror). A mirror the data plane waits for costs the primary at least a failed
 // connection or a mirror round trip per request and shows far beyond it.
 const (
-	// slowMirrorImage is upstream conformance's infra-backend-v3 image, whose /retry/
-	// handler can delay and fail on request.
-	slowMirrorImage = "registry.k8s.io/gateway-api/echo-basic:v1.6.0-dev.3"
-
 	isoFactor = 2.0
 	isoSlack  = 25 * time.Millisecond
 	isoRate   = 200
@@ -30,7 +26,7 @@ const (
 
 var _ = Describe("Request mirror isolation", Label("mirror", "feature:mirror", "isolation"), Ordered, ContinueOnFailure, func() {
 	BeforeAll(func(ctx SpecContext) {
-		objs := gwtest.Select(env.Render(fixtures.Files, "isolation.yaml", map[string]any{"SlowImage": slowMirrorImage}), "HTTPRoute")
+		objs := gwtest.Select(env.Render(fixtures.Files, "isolation.yaml", nil), "HTTPRoute")
 		env.Apply(ctx, objs)
 		env.WaitReady(ctx, objs, "mirror")
 	})
@@ -78,12 +74,7 @@ var _ = Describe("Request mirror isolation", Label("mirror", "feature:mirror", "
 	DescribeTable("a broken mirror changes neither the primary's status codes nor its p99",
 		func(ctx SpecContext, mirrorSvc, what, route, query string) {
 			if mirrorSvc == "mirror-slow" {
-				ok, err := env.HasImage(ctx, slowMirrorImage)
-				Expect(err).NotTo(HaveOccurred())
-				if !ok {
-					Skip(fmt.Sprintf("no node has image %s (upstream conformance's echo-basic, the slow mirror); load it to run this spec", slowMirrorImage))
-				}
-				objs := gwtest.Without(env.Render(fixtures.Files, "isolation.yaml", map[string]any{"SlowImage": slowMirrorImage}), "HTTPRoute")
+				objs := gwtest.Without(env.Render(fixtures.Files, "isolation.yaml", nil), "HTTPRoute")
 				env.Apply(ctx, objs)
 				env.WaitReady(ctx, objs, "mirror")
 			}
@@ -107,9 +98,6 @@ var _ = Describe("Request mirror isolation", Label("mirror", "feature:mirror", "
 		Entry("mirror answers 404 to every copy", "mirror-errors", "answers errors", "iso-mirror-errors", ""),
 		Entry("mirror refuses connections", "mirror-refused", "refuses connections", "iso-mirror-refused", ""),
 		Entry("mirror is gone (no endpoints)", "mirror-gone", "has no endpoints", "iso-mirror-gone", ""),
-		// The query makes upstream's echo-basic (the slow mirror) wait 2 s, then answer
-		// 500, one request at a time; gatecheck's echo (the primary) ignores it.
-		Entry("mirror takes 2 s and answers 500", "mirror-slow", "takes 2 s, then 500", "retry",
-			"?uuid=gatecheck-iso&succeedAfter=1000000000&delayRetry=2s&responseCode=500"),
+		Entry("mirror takes 2 s and answers 500", "mirror-slow", "takes 2 s, then 500", "iso-mirror-slow", ""),
 	)
 })

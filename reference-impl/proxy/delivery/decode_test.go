@@ -51,6 +51,10 @@ func TestDecodeMatchesUnmarshal(t *testing.T) {
 		if err := json.Unmarshal(line, &want); err != nil {
 			t.Fatal(err)
 		}
+		// The fast path must handle what the controller's encoder writes, not fall back.
+		if _, _, ok := splitRoutes(line); !ok {
+			t.Errorf("version %d: splitRoutes: got not ok; want ok", s.Version)
+		}
 		got, err := c.decode(line)
 		if err != nil {
 			t.Fatalf("version %d: decode: %v", s.Version, err)
@@ -90,4 +94,61 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestSplitRoutesTrickyStrings feeds strings that look like structure (quotes, escapes,
+// brackets, the key names themselves) and checks the split decode still equals
+// json.Unmarshal, with and without whitespace between tokens.
+func TestSplitRoutesTrickyStrings(t *testing.T) {
+	t.Parallel()
+	gw := ir.NamespacedName{Namespace: "infra", Name: `gw"],"listeners":[{`}
+	rs := routes(3, "a")
+	rs[0].Name = `"httpRoutes":[{"x":1}]`
+	rs[1].Rules[0].Matches[0].Headers = []ir.HeaderMatch{{Type: ir.MatchExact, Name: "x", Value: `\\"}]}{[\`}}
+	rs[2].Hostnames = []string{"\u0022grpcRoutes\u0022:[", "}}}]]]"}
+	s := ir.Snapshot{Version: 9, Gateway: gw, Listeners: []ir.Listener{
+		{Name: "httpRoutes", Port: 80, Protocol: ir.ProtocolHTTP, Hostname: `grpcRoutes`, HTTPRoutes: rs},
+		{Name: "tcp", Port: 9000, Protocol: ir.ProtocolTCP, TCPRoutes: []ir.TCPRoute{{RouteMeta: ir.RouteMeta{Namespace: "ns", Name: "httpRoutes"}}}},
+		{Name: "g", Port: 81, Protocol: ir.ProtocolHTTP, GRPCRoutes: []ir.GRPCRoute{{RouteMeta: ir.RouteMeta{Namespace: "ns", Name: "[{"}}}, HTTPRoutes: rs[1:]},
+	}}
+	compact, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	indented, err := json.MarshalIndent(s, " ", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		line []byte
+	}{{"compact", compact}, {"indented", indented}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var want ir.Snapshot
+			if err := json.Unmarshal(tc.line, &want); err != nil {
+				t.Fatal(err)
+			}
+			skeleton, lists, ok := splitRoutes(tc.line)
+			if !ok {
+				t.Fatalf("splitRoutes: got not ok; want ok")
+			}
+			if len(lists) != 3 {
+				t.Errorf("route lists: got %d; want 3 (http of listeners 0 and 2, grpc of 2)", len(lists))
+			}
+			var c routeCache
+			got, err := c.decodeSplit(skeleton, lists)
+			if err != nil {
+				t.Fatalf("decodeSplit: %v", err)
+			}
+			if d := cmp.Diff(&want, got); d != "" {
+				t.Errorf("split decode differs from json.Unmarshal (-want +got):\n%s", d)
+			}
+		})
+	}
+	for _, bad := range []string{`{"listeners":[{"httpRoutes":[{"a":"unterminated}]}]}`, `{"listeners":[{"httpRoutes":[{}`} {
+		if _, _, ok := splitRoutes([]byte(bad)); ok {
+			t.Errorf("splitRoutes(%s): got ok; want not ok", bad)
+		}
+	}
 }

@@ -57,7 +57,7 @@ func backend(root map[string]any, name string, kv ...string) (map[string]any, er
 	}
 	for k, v := range map[string]any{
 		"Name": name, "Backend": name, "Mode": "http", "Port": "80", "Port2": "", "AppProtocol": "",
-		"Replicas": "1", "Selector": name, "TargetPort": "serve", "NoDeployment": false,
+		"Replicas": "1", "Selector": name, "TargetPort": "serve", "NoDeployment": false, "Args": []string{},
 	} {
 		d[k] = v
 	}
@@ -70,10 +70,12 @@ func backend(root map[string]any, name string, kv ...string) (map[string]any, er
 		switch k {
 		case "NoDeployment":
 			d[k] = v == "true"
+		case "Args":
+			d[k] = strings.Fields(v)
 		case "Backend", "Mode", "Port", "Port2", "AppProtocol", "Replicas", "Selector", "TargetPort":
 			d[k] = v
 		default:
-			return nil, fmt.Errorf("backend %s option %q: unknown key %q (want mode, backend, port, port2, appProtocol, replicas, selector, targetPort or noDeployment)", name, s, k)
+			return nil, fmt.Errorf("backend %s option %q: unknown key %q (want mode, backend, port, port2, appProtocol, replicas, selector, targetPort, args or noDeployment)", name, s, k)
 		}
 	}
 	if m := d["Mode"]; m != "http" && m != "grpc" && m != "tcp" {

@@ -1,0 +1,68 @@
+package proxy
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/gatecheck/gatecheck/reference-impl/ir"
+)
+
+// routesSnapshot is one HTTP listener with n routes of the propagation benchmark's shape: own
+// hostname, a prefix and an exact match, one backend with three endpoints.
+func routesSnapshot(n int) *ir.Snapshot {
+	var rs []ir.HTTPRoute
+	for i := range n {
+		rs = append(rs, ir.HTTPRoute{
+			RouteMeta: ir.RouteMeta{Namespace: "bench", Name: fmt.Sprintf("r-%05d", i), Hostnames: []string{fmt.Sprintf("r-%05d.bench.example", i)},
+				CreationTimestamp: time.Date(2026, 1, 1, 0, 0, i, 0, time.UTC)},
+			Rules: []ir.HTTPRule{{Matches: []ir.HTTPMatch{{Path: prefix("/")}, {Path: exact("/exact")}},
+				Backends: []ir.Backend{{Name: "bench/echo:8080", Weight: 1, Endpoints: []ir.Endpoint{{Address: "10.1.0.1", Port: 3000}, {Address: "10.1.0.2", Port: 3000}, {Address: "10.1.0.3", Port: 3000}}}}}},
+		})
+	}
+	return snapshot(1, ir.Listener{Name: "http", Port: 80, Protocol: ir.ProtocolHTTP, HTTPRoutes: rs})
+}
+
+// TestCompileParallelVsSerial prints the cost of compiling a 1,000-route snapshot (validation
+// beside table building) against validating then building one after the other, the way
+// compile worked before (the baseline), measured in the same run.
+func TestCompileParallelVsSerial(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measurement skipped in -short mode")
+	}
+	s := routesSnapshot(1000)
+	serial := testing.Benchmark(func(b *testing.B) {
+		for b.Loop() {
+			if err := s.Validate(); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := buildTables(s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	parallel := testing.Benchmark(func(b *testing.B) {
+		for b.Loop() {
+			if _, err := compile(s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	t.Logf("1000 routes: validate then build %v/op, compile (side by side) %v/op, ratio %.2f",
+		time.Duration(serial.NsPerOp()), time.Duration(parallel.NsPerOp()), float64(parallel.NsPerOp())/float64(serial.NsPerOp()))
+}
+
+// TestCompileRejectsInvalidDespiteTables checks that a snapshot failing validation is rejected
+// even though its tables were built beside the validation.
+func TestCompileRejectsInvalidDespiteTables(t *testing.T) {
+	t.Parallel()
+	s := routesSnapshot(3)
+	s.Listeners[0].HTTPRoutes[1].Hostnames = []string{"Not A Hostname"}
+	if _, err := compile(s); err == nil {
+		t.Fatalf("invalid hostname: got no error; want one")
+	}
+	s.Listeners[0].HTTPRoutes[1].Rules[0].Matches[0].Path = &ir.PathMatch{Type: ir.MatchRegularExpression, Value: "("}
+	if _, err := compile(s); err == nil {
+		t.Fatalf("invalid regular expression: got no error; want one")
+	}
+}
