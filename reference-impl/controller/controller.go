@@ -389,7 +389,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		r.known[k] = true
 	}
 	r.mu.Unlock()
-	r.log.Debug("reconciled", "gateways", len(out.Gateways), "httpRoutes", len(in.HTTPRoutes), "translate", translated, "published", time.Since(start))
+	r.log.Debug("reconciled", "gateways", len(out.Gateways), "httpRoutes", len(in.HTTPRoutes), "start", start.Format("15:04:05.000000"), "translate", translated, "published", time.Since(start))
 	if len(errs) > 0 {
 		return reconcile.Result{}, errors.Join(errs...)
 	}

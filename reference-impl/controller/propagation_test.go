@@ -135,6 +135,7 @@ func propagate(t *testing.T, ctx context.Context, c client.Client, hc *http.Clie
 		if err := c.Create(ctx, route); err != nil {
 			t.Fatalf("create route %s: %v", route.Name, err)
 		}
+		created := time.Now()
 		ok := 0
 		var first time.Time
 		for ok < 3 {
@@ -157,6 +158,9 @@ func propagate(t *testing.T, ctx context.Context, c client.Client, hc *http.Clie
 			time.Sleep(pollInterval)
 		}
 		r.lat = append(r.lat, first.Sub(start))
+		if os.Getenv("PROPAGATION_TRACE") != "" {
+			t.Logf("TRACE %s create %s created %s 200 %s lat %v", route.Name, start.Format("15:04:05.000000"), created.Format("15:04:05.000000"), first.Format("15:04:05.000000"), first.Sub(start))
+		}
 	}
 	return r
 }

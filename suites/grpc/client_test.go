@@ -3,7 +3,6 @@ package grpc_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -71,50 +70,10 @@ func convergeUnary(ctx context.Context, c echopb.EchoClient, want string, md ...
 // until it decides or maxRequests calls were counted. Any failed call fails the verdict: a
 // correct split answers every RPC.
 func sampleUnary(ctx context.Context, c echopb.EchoClient, seq *verdict.Sequential, maxRequests, concurrency int) verdict.Verdict {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type res struct {
-		backend string
-		err     error
-	}
-	out := make(chan res, concurrency)
-	var issued atomic.Int64
-	var wg sync.WaitGroup
-	for range concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for issued.Add(1) <= int64(maxRequests) && ctx.Err() == nil {
-				r, err := unary(ctx, c)
-				if ctx.Err() != nil {
-					return // cut short by the decision: says nothing about the gateway
-				}
-				out <- res{backendOf(r), err}
-			}
-		}()
-	}
-	go func() { wg.Wait(); close(out) }()
-	var firstErr error
-	failed := 0
-	for r := range out {
-		if seq.Done() {
-			continue
-		}
-		if r.err != nil {
-			failed++
-			if firstErr == nil {
-				firstErr = r.err
-			}
-			seq.FailWith(fmt.Sprintf("%d RPC failed (first: %v)", failed, status.Convert(firstErr)))
-			cancel()
-			continue
-		}
-		if seq.Add(r.backend) {
-			cancel()
-		}
-	}
-	if !seq.Done() {
-		seq.Finish()
-	}
-	return seq.Verdict()
+	return gwtest.SampleBackends(ctx, seq, maxRequests, concurrency, "RPC",
+		func(ctx context.Context) (string, error) {
+			r, err := unary(ctx, c)
+			return backendOf(r), err
+		},
+		func(err error) string { return status.Convert(err).String() })
 }

@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -69,46 +67,7 @@ func convergeOn(ctx context.Context, port int, want string) {
 // backend into a sequential share test until it decides or maxConns were counted. A failed
 // connection fails the verdict.
 func sampleConnections(ctx context.Context, port int, seq *verdict.Sequential, maxConns, concurrency int) verdict.Verdict {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type res struct {
-		backend string
-		err     error
-	}
-	out := make(chan res, concurrency)
-	var issued atomic.Int64
-	var wg sync.WaitGroup
-	for range concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for issued.Add(1) <= int64(maxConns) && ctx.Err() == nil {
-				b, err := backendOn(ctx, port)
-				if ctx.Err() != nil {
-					return
-				}
-				out <- res{b, err}
-			}
-		}()
-	}
-	go func() { wg.Wait(); close(out) }()
-	failed := 0
-	for r := range out {
-		if seq.Done() {
-			continue
-		}
-		if r.err != nil {
-			failed++
-			seq.FailWith(fmt.Sprintf("%d connection failed (first: %v)", failed, r.err))
-			cancel()
-			continue
-		}
-		if seq.Add(r.backend) {
-			cancel()
-		}
-	}
-	if !seq.Done() {
-		seq.Finish()
-	}
-	return seq.Verdict()
+	return gwtest.SampleBackends(ctx, seq, maxConns, concurrency, "connection",
+		func(ctx context.Context) (string, error) { return backendOn(ctx, port) },
+		func(err error) string { return err.Error() })
 }
