@@ -172,6 +172,10 @@ type leaderOnly func(context.Context) error
 func (f leaderOnly) Start(ctx context.Context) error { return f(ctx) }
 func (f leaderOnly) NeedLeaderElection() bool        { return true }
 
+// gatewayWriteGap spaces a Gateway's provisioning and status writes (see writeQueue.addSpaced):
+// while routes change every few milliseconds, its status is written a few times a second.
+const gatewayWriteGap = 200 * time.Millisecond
+
 // Reconciler turns the whole cluster state into IR and statuses in one pass.
 type Reconciler struct {
 	c    client.Client
@@ -365,7 +369,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		if !res.Valid {
 			r.delivery.Forget(key)
 		}
-		r.writes.add("Gateway/"+key.String(), func(ctx context.Context) error { return r.gateway(ctx, gw, res, url) })
+		r.writes.addSpaced("Gateway/"+key.String(), gatewayWriteGap, func(ctx context.Context) error { return r.gateway(ctx, gw, res, url) })
 	}
 	for name, st := range out.GatewayClasses {
 		r.writes.add("GatewayClass/"+name, func(ctx context.Context) error {

@@ -60,3 +60,52 @@ func TestWriteQueueRunsInParallel(t *testing.T) {
 		t.Errorf("peak concurrency: got %d; want >= 2", peak.Load())
 	}
 }
+
+// TestWriteQueueSpacesKeys: a spaced key's second job waits out the gap, and jobs added
+// meanwhile replace it, so only the newest runs; other keys are not held up.
+func TestWriteQueueSpacesKeys(t *testing.T) {
+	t.Parallel()
+	q := newWriteQueue(slog.New(slog.DiscardHandler), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go q.run(ctx, 2)
+	const gap = 300 * time.Millisecond
+	type run struct {
+		name string
+		at   time.Time
+	}
+	runs := make(chan run, 8)
+	job := func(name string) func(context.Context) error {
+		return func(context.Context) error { runs <- run{name, time.Now()}; return nil }
+	}
+	start := time.Now()
+	q.addSpaced("gw", gap, job("gw1"))
+	first := <-runs
+	for _, n := range []string{"gw2", "gw3", "gw4"} {
+		q.addSpaced("gw", gap, job(n))
+	}
+	q.add("route", job("route"))
+	var got []run
+	for range 2 {
+		select {
+		case r := <-runs:
+			got = append(got, r)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("jobs did not run; ran %v", got)
+		}
+	}
+	if first.name != "gw1" || first.at.Sub(start) > gap/2 {
+		t.Errorf("first job: got %s after %v; want gw1 at once", first.name, first.at.Sub(start))
+	}
+	if got[0].name != "route" || got[0].at.Sub(start) > gap/2 {
+		t.Errorf("unspaced key: got %s after %v; want route at once", got[0].name, got[0].at.Sub(start))
+	}
+	if got[1].name != "gw4" || got[1].at.Sub(first.at) < gap {
+		t.Errorf("spaced key: got %s %v after the first; want gw4 (the newest) no sooner than %v", got[1].name, got[1].at.Sub(first.at), gap)
+	}
+	select {
+	case r := <-runs:
+		t.Errorf("extra run %s; want gw2 and gw3 replaced by gw4", r.name)
+	case <-time.After(gap + 100*time.Millisecond):
+	}
+}

@@ -149,7 +149,14 @@ func mergeParents(have []gwv1.RouteParentStatus, want []gwv1.RouteParentStatus, 
 	if equality.Semantic.DeepEqual(mine, next) || (len(mine) == 0 && len(next) == 0) {
 		return have, false
 	}
-	return append(out, next...), true
+	out = append(out, next...)
+	if out == nil {
+		// status.parents is required: clearing our last entry must write [], not null (the API
+		// server rejects null with 422, and the retry would repeat for as long as the route
+		// exists).
+		out = []gwv1.RouteParentStatus{}
+	}
+	return out, true
 }
 
 // HTTPRoute writes the parents of an HTTPRoute owned by controller.

@@ -108,3 +108,25 @@ func TestRouteRetriesOnConflictAndKeepsOtherControllers(t *testing.T) {
 		t.Errorf("after clearing: got %+v; want only the other controller's entry", got.Status.Parents)
 	}
 }
+
+// TestRouteClearingLastParentWritesEmptyList: status.parents is required, so removing our only
+// entry must send [] (the API server answers null with 422 Invalid, retried forever).
+func TestRouteClearingLastParentWritesEmptyList(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	mine := gwv1.RouteParentStatus{ParentRef: gwv1.ParentReference{Name: "gw"}, ControllerName: "gatecheck.dev/reference", Conditions: []metav1.Condition{accepted(true, 1)}}
+	route := &gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: "ns"}, Status: gwv1.HTTPRouteStatus{RouteStatus: gwv1.RouteStatus{Parents: []gwv1.RouteParentStatus{mine}}}}
+	var sent []gwv1.RouteParentStatus
+	c := newClient(t, interceptor.Funcs{SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+		sent = obj.(*gwv1.HTTPRoute).Status.Parents
+		return c.SubResource(sub).Update(ctx, obj, opts...)
+	}}, route)
+	w := &Writer{Client: c}
+	wrote, err := w.HTTPRoute(ctx, types.NamespacedName{Namespace: "ns", Name: "r"}, "gatecheck.dev/reference", nil)
+	if err != nil || !wrote {
+		t.Fatalf("HTTPRoute: wrote %v err %v; want a write", wrote, err)
+	}
+	if sent == nil || len(sent) != 0 {
+		t.Errorf("parents sent: got %#v; want an empty, non-nil list (encodes as [], not null)", sent)
+	}
+}
