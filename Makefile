@@ -2,6 +2,9 @@
 SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 
+# Go lives in /usr/local/go on our machines; a fresh root shell may not have it on PATH, and
+# gatecheck run itself calls go (to compile the suites and images).
+export PATH := /usr/local/go/bin:$(PATH)
 GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
 LDFLAGS   := -s -w -X github.com/gatecheck/gatecheck/internal/version.Version=$(VERSION)
