@@ -14,6 +14,7 @@ K8S_VERSION="${K8S_VERSION:-v1.37.2}"
 CONTAINERD_VERSION="${CONTAINERD_VERSION:-v2.4.2}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.4}"
 export CGO_ENABLED=0
+export PATH="/usr/local/go/bin:${PATH}"
 export GOCACHE="${GOCACHE:-${CACHE}/gocache}"
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 
