@@ -24,8 +24,14 @@ port-forward) and prints the evidence. Exit codes: 0 the verdict passed, 1 it fa
 2 the probe could not run (bad flags, target unreachable, undecided).`,
 	}
 	cmd.AddCommand(newProbeWeightsCmd(g), newProbeMirrorCmd(g))
+	for _, sub := range probeSubcommands {
+		cmd.AddCommand(sub(g))
+	}
 	return cmd
 }
+
+// probeSubcommands are probes defined in their own files (probe_split.go).
+var probeSubcommands []func(*globalOptions) *cobra.Command
 
 type probeWeightsFlags struct {
 	url, host, expect   string

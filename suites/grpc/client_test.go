@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/grpcecho/echopb"
 	"github.com/gatecheck/gatecheck/suites/internal/gwtest"
+	"github.com/gatecheck/gatecheck/suites/internal/traffic"
 	"github.com/gatecheck/gatecheck/suites/internal/verdict"
 )
 
@@ -70,7 +71,7 @@ func convergeUnary(ctx context.Context, c echopb.EchoClient, want string, md ...
 // until it decides or maxRequests calls were counted. Any failed call fails the verdict: a
 // correct split answers every RPC.
 func sampleUnary(ctx context.Context, c echopb.EchoClient, seq *verdict.Sequential, maxRequests, concurrency int) verdict.Verdict {
-	return gwtest.SampleBackends(ctx, seq, maxRequests, concurrency, "RPC",
+	return traffic.SampleBackends(ctx, seq, maxRequests, concurrency, "RPC",
 		func(ctx context.Context) (string, error) {
 			r, err := unary(ctx, c)
 			return backendOf(r), err

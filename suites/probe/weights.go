@@ -117,7 +117,6 @@ func (p *WeightsProbe) Run(ctx context.Context) (WeightsReport, error) {
 
 // WriteText renders the report for a person.
 func (r WeightsReport) WriteText(w io.Writer) error {
-	v := r.Verdict
 	var b strings.Builder
 	target := r.URL
 	if r.Host != "" {
@@ -135,14 +134,30 @@ func (r WeightsReport) WriteText(w io.Writer) error {
 	for _, h := range r.Header {
 		fmt.Fprintf(&b, "  header %s\n", h)
 	}
-	fmt.Fprintf(&b, "verdict: %s: %s\n", strings.ToUpper(string(v.Decision)), v.Message)
 	failures := "none"
 	if f := r.Traffic.Failures(); f > 0 {
 		failures = fmt.Sprintf("%d (%s)", f, r.Traffic.FailureText())
 	}
-	fmt.Fprintf(&b, "n: %s responses counted (cap %s); %s sent in %s; failed requests: %s\n",
-		commas(v.N), commas(v.MaxRequests), commas(r.Traffic.Sent), r.Traffic.Elapsed.Round(time.Millisecond), failures)
-	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(&b, "%s sent in %s; failed requests: %s\n", commas(r.Traffic.Sent), r.Traffic.Elapsed.Round(time.Millisecond), failures)
+	if err := r.writeVerdict(&b); err != nil {
+		return err
+	}
+	l := r.Traffic.Latency
+	fmt.Fprintf(&b, "latency: p50 %.2fms p90 %.2fms p99 %.2fms max %.2fms (%d samples)\n", l.P50, l.P90, l.P99, l.Max, l.Count)
+	if r.ConvergeTime > 0 {
+		fmt.Fprintf(&b, "converged in %s before sampling\n", r.ConvergeTime.Round(time.Millisecond))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeVerdict renders the verdict: decision, n, per-backend shares with intervals, the test's
+// error rates and warnings. The tcp and grpc probes share it.
+func (r WeightsReport) writeVerdict(b *strings.Builder) error {
+	v := r.Verdict
+	fmt.Fprintf(b, "verdict: %s: %s\n", strings.ToUpper(string(v.Decision)), v.Message)
+	fmt.Fprintf(b, "n: %s counted (cap %s)\n", commas(v.N), commas(v.MaxRequests))
+	tw := tabwriter.NewWriter(b, 0, 4, 2, ' ', 0)
 	level := "CI"
 	if len(v.Backends) > 0 {
 		level = fmt.Sprintf("%.4g%% CI", 100*v.Backends[0].Interval.Level)
@@ -167,20 +182,14 @@ func (r WeightsReport) WriteText(w io.Writer) error {
 	}
 	_ = tw.Flush()
 	if v.DF > 0 {
-		fmt.Fprintf(&b, "chi-square: %.3g (df %d), p-value %.3g (goodness of fit; reported, not used to decide)\n", v.ChiSquare, v.DF, v.PValue)
+		fmt.Fprintf(b, "chi-square: %.3g (df %d), p-value %.3g (goodness of fit; reported, not used to decide)\n", v.ChiSquare, v.DF, v.PValue)
 	}
-	fmt.Fprintf(&b, "test: sequential per share; tolerance ±%.2g pts; a %.2g-pt skew is caught with power %.4f; false-failure <= %.2g (target %.2g)\n",
+	fmt.Fprintf(b, "test: sequential per share; tolerance ±%.2g pts; a %.2g-pt skew is caught with power %.4f; false-failure <= %.2g (target %.2g)\n",
 		100*v.Tolerance, 100*v.Delta, v.Power, v.AchievedAlpha, v.Alpha)
-	l := r.Traffic.Latency
-	fmt.Fprintf(&b, "latency: p50 %.2fms p90 %.2fms p99 %.2fms max %.2fms (%d samples)\n", l.P50, l.P90, l.P99, l.Max, l.Count)
-	if r.ConvergeTime > 0 {
-		fmt.Fprintf(&b, "converged in %s before sampling\n", r.ConvergeTime.Round(time.Millisecond))
-	}
 	for _, wmsg := range v.Warnings {
-		fmt.Fprintf(&b, "warning: %s\n", wmsg)
+		fmt.Fprintf(b, "warning: %s\n", wmsg)
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return nil
 }
 
 // commas renders 4000 as "4,000".

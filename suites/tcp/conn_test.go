@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/tcpecho"
 	"github.com/gatecheck/gatecheck/suites/internal/gwtest"
+	"github.com/gatecheck/gatecheck/suites/internal/traffic"
 	"github.com/gatecheck/gatecheck/suites/internal/verdict"
 )
 
@@ -67,7 +68,7 @@ func convergeOn(ctx context.Context, port int, want string) {
 // backend into a sequential share test until it decides or maxConns were counted. A failed
 // connection fails the verdict.
 func sampleConnections(ctx context.Context, port int, seq *verdict.Sequential, maxConns, concurrency int) verdict.Verdict {
-	return gwtest.SampleBackends(ctx, seq, maxConns, concurrency, "connection",
+	return traffic.SampleBackends(ctx, seq, maxConns, concurrency, "connection",
 		func(ctx context.Context) (string, error) { return backendOn(ctx, port) },
 		func(err error) string { return err.Error() })
 }

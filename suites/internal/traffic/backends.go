@@ -1,4 +1,4 @@
-package gwtest
+package traffic
 
 import (
 	"context"
