@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -103,22 +104,30 @@ func runProbeWeights(cmd *cobra.Command, g *globalOptions, f *probeWeightsFlags)
 	if err != nil {
 		return withExitCode(2, fmt.Errorf("probe weights: %w", err))
 	}
-	if f.jsonOut {
+	return finishProbe(cmd, "weights", rep, rep.WriteText, f.jsonOut, rep.Verdict.Decision, rep.Verdict.Message)
+}
+
+// finishProbe writes a probe's report (JSON or text) and maps its decision to the exit code:
+// 0 pass, 1 fail, 2 undecided or the report could not be written.
+func finishProbe(cmd *cobra.Command, kind string, rep any, writeText func(io.Writer) error, jsonOut bool, d probe.Decision, msg string) error {
+	var err error
+	if jsonOut {
 		enc := json.NewEncoder(cmd.OutOrStdout())
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return withExitCode(2, fmt.Errorf("write report: %w", err))
-		}
-	} else if err := rep.WriteText(cmd.OutOrStdout()); err != nil {
+		err = enc.Encode(rep)
+	} else {
+		err = writeText(cmd.OutOrStdout())
+	}
+	if err != nil {
 		return withExitCode(2, fmt.Errorf("write report: %w", err))
 	}
-	switch rep.Verdict.Decision {
+	switch d {
 	case probe.Pass:
 		return nil
 	case probe.Fail:
-		return withExitCode(1, fmt.Errorf("weights verdict failed: %s", rep.Verdict.Message))
+		return withExitCode(1, fmt.Errorf("%s verdict failed: %s", kind, msg))
 	default:
-		return withExitCode(2, fmt.Errorf("weights verdict undecided: %s", rep.Verdict.Message))
+		return withExitCode(2, fmt.Errorf("%s verdict undecided: %s", kind, msg))
 	}
 }
 
@@ -272,24 +281,8 @@ func runProbeMirror(cmd *cobra.Command, g *globalOptions, f *probeMirrorFlags) e
 	if err != nil {
 		return withExitCode(2, fmt.Errorf("probe mirror: %w", err))
 	}
-	if f.jsonOut {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		err = enc.Encode(rep)
-	} else {
-		err = probe.WriteMirrorText(cmd.OutOrStdout(), f.url, f.mirrors, rep)
-	}
-	if err != nil {
-		return withExitCode(2, fmt.Errorf("write report: %w", err))
-	}
-	switch rep.Verdict.Decision {
-	case probe.Pass:
-		return nil
-	case probe.Fail:
-		return withExitCode(1, fmt.Errorf("mirror verdict failed: %s", rep.Verdict.Message))
-	default:
-		return withExitCode(2, fmt.Errorf("mirror verdict undecided: %s", rep.Verdict.Message))
-	}
+	writeText := func(w io.Writer) error { return probe.WriteMirrorText(w, f.url, f.mirrors, rep) }
+	return finishProbe(cmd, "mirror", rep, writeText, f.jsonOut, rep.Verdict.Decision, rep.Verdict.Message)
 }
 
 // parseHeaders reads repeated --header name=value (or name:value) flags.

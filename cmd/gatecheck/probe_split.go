@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -109,21 +108,5 @@ func runSplitProbe(cmd *cobra.Command, p *probe.BackendsProbe, jsonOut bool) err
 	if err != nil {
 		return withExitCode(2, fmt.Errorf("probe %s: %w", p.Kind, err))
 	}
-	if jsonOut {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return withExitCode(2, fmt.Errorf("write report: %w", err))
-		}
-	} else if err := rep.WriteText(cmd.OutOrStdout()); err != nil {
-		return withExitCode(2, fmt.Errorf("write report: %w", err))
-	}
-	switch rep.Verdict.Decision {
-	case probe.Pass:
-		return nil
-	case probe.Fail:
-		return withExitCode(1, fmt.Errorf("%s split verdict failed: %s", p.Kind, rep.Verdict.Message))
-	default:
-		return withExitCode(2, fmt.Errorf("%s split verdict undecided: %s", p.Kind, rep.Verdict.Message))
-	}
+	return finishProbe(cmd, p.Kind+" split", rep, rep.WriteText, jsonOut, rep.Verdict.Decision, rep.Verdict.Message)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -192,5 +193,25 @@ func TestProbeWeightsTLS(t *testing.T) {
 	out, code, err := runCLI(t, append(args, "--insecure-skip-verify")...)
 	if code != 0 || !strings.Contains(out, "verdict: PASS: no response from a zero-weight or undeclared backend in n=200") {
 		t.Errorf("with --insecure-skip-verify: got code %d, err %v; want 0 and a pass\n%s", code, err, out)
+	}
+}
+
+// probe tcp through the CLI: bad flags exit 2 naming the flag; a target that refuses every
+// connection is a failed verdict (exit 1) that says so.
+func TestProbeTCPCLI(t *testing.T) {
+	t.Parallel()
+	_, code, err := runCLI(t, "probe", "tcp", "--expect", "t1=abc")
+	if code != 2 || err == nil || !strings.Contains(err.Error(), "flag --addr: required") || !strings.Contains(err.Error(), "flag --expect") {
+		t.Fatalf("bad flags: exit %d, %v; want 2 naming --addr and --expect", code, err)
+	}
+	ln, lerr := net.Listen("tcp", "127.0.0.1:0")
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	out, code, err := runCLI(t, "probe", "tcp", "--addr", addr, "--expect", "t1=100", "--timeout", "1s")
+	if code != 1 || !strings.Contains(out, "connection failed") {
+		t.Fatalf("refused target: exit %d, %v, output:\n%s\nwant exit 1 and a failed connection named", code, err, out)
 	}
 }
