@@ -187,7 +187,9 @@ type Reconciler struct {
 	acks chan event.GenericEvent
 	// writes holds the API writes decided by reconciles (see writeQueue).
 	writes *writeQueue
-	mu     sync.Mutex
+	// memo keeps route translations between reconciles (see translate.Memo).
+	memo *translate.Memo
+	mu   sync.Mutex
 	url    string
 	known  map[types.NamespacedName]bool
 
@@ -203,6 +205,7 @@ func NewReconciler(c client.Client, api client.Reader, opts Options) *Reconciler
 		stat:  &status.Writer{Client: c, Reader: c, APIReader: api},
 		acks:  make(chan event.GenericEvent, 1),
 		known: map[types.NamespacedName]bool{},
+		memo:  translate.NewMemo(),
 	}
 	r.delivery = NewDelivery(opts.Logger, func(types.NamespacedName) { r.kick() })
 	r.writes = newWriteQueue(opts.Logger, func() { time.AfterFunc(time.Second, r.kick) })
@@ -342,7 +345,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	out := translate.Translate(in)
+	out := r.memo.Translate(in)
 	translated := time.Since(start)
 
 	gwByKey := map[types.NamespacedName]*gwv1.Gateway{}
@@ -361,7 +364,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	for key, res := range out.Gateways {
 		gw := gwByKey[key]
 		if res.Valid && url != "" {
-			if _, err := r.delivery.Publish(res.Snapshot); err != nil {
+			if _, err := r.delivery.PublishEncoded(res.Snapshot, res.Encoded); err != nil {
 				errs = append(errs, err)
 				res.Valid, res.Invalid = false, err.Error()
 			}
@@ -393,7 +396,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		r.known[k] = true
 	}
 	r.mu.Unlock()
-	r.log.Debug("reconciled", "gateways", len(out.Gateways), "httpRoutes", len(in.HTTPRoutes), "start", start.Format("15:04:05.000000"), "translate", translated, "published", time.Since(start))
+	r.log.Debug("reconciled", "gateways", len(out.Gateways), "httpRoutes", len(in.HTTPRoutes), "memoHits", r.memo.Hits, "memoMisses", r.memo.Misses, "start", start.Format("15:04:05.000000"), "translate", translated, "published", time.Since(start))
 	if len(errs) > 0 {
 		return reconcile.Result{}, errors.Join(errs...)
 	}

@@ -74,12 +74,23 @@ func (d *Delivery) entry(gw types.NamespacedName) *published {
 // translation bug), onAck asks for a reconcile, whose Publish of the same content returns the
 // error. With no proxy connected it is validated before Publish returns.
 func (d *Delivery) Publish(snap *ir.Snapshot) (int64, error) {
+	return d.PublishEncoded(snap, nil)
+}
+
+// PublishEncoded is Publish with snap's encoding supplied by the caller (translate.Memo keeps
+// the encodings of unchanged routes, which saves encoding the whole snapshot on every change).
+// encoded must be exactly what json.Marshal writes for snap, whose Version must be 0; nil
+// means Publish encodes it.
+func (d *Delivery) PublishEncoded(snap *ir.Snapshot, encoded []byte) (int64, error) {
 	gw := types.NamespacedName{Namespace: snap.Gateway.Namespace, Name: snap.Gateway.Name}
 	s := *snap
-	s.Version = 0
-	content, err := json.Marshal(&s)
-	if err != nil {
-		return 0, fmt.Errorf("encode snapshot of gateway %s: %w", gw, err)
+	content := encoded
+	if content == nil || s.Version != 0 {
+		s.Version = 0
+		var err error
+		if content, err = json.Marshal(&s); err != nil {
+			return 0, fmt.Errorf("encode snapshot of gateway %s: %w", gw, err)
+		}
 	}
 	d.mu.Lock()
 	v, changed, err := d.store(gw, &s, content)

@@ -48,6 +48,8 @@ type inProcess struct {
 	port     int32
 	hc       *http.Client
 	applies  *timedApplier
+	// memo, when set, is used as Reconciler.Reconcile uses it; nil translates everything.
+	memo *translate.Memo
 	// per-stage totals over the measured additions
 	translate, publish time.Duration
 }
@@ -79,7 +81,7 @@ func (a *timedApplier) reset() (time.Duration, int) {
 	return t, n
 }
 
-func newInProcess(t *testing.T, routes int) *inProcess {
+func newInProcess(t *testing.T, routes int, memo bool) *inProcess {
 	t.Helper()
 	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
 	t.Cleanup(echo.Close)
@@ -91,7 +93,7 @@ func newInProcess(t *testing.T, routes int) *inProcess {
 	port := freePort(t)
 	in.Gateways[0].Spec.Listeners[0].Port = gwv1.PortNumber(port)
 	in.EndpointSlices = []*discoveryv1.EndpointSlice{{
-		ObjectMeta: metav1.ObjectMeta{Name: "echo-1", Namespace: "bench", Labels: map[string]string{discoveryv1.LabelServiceName: "echo"}},
+		ObjectMeta: metav1.ObjectMeta{Name: "echo-1", Namespace: "bench", UID: "uid-echo-1", ResourceVersion: "1", Labels: map[string]string{discoveryv1.LabelServiceName: "echo"}},
 		Ports:      []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(echoPort)}},
 		Endpoints:  []discoveryv1.Endpoint{{Addresses: []string{"127.0.0.1"}}},
 	}}
@@ -107,6 +109,9 @@ func newInProcess(t *testing.T, routes int) *inProcess {
 	ip := &inProcess{in: in, template: template, d: d, port: port, applies: &timedApplier{p: p},
 		hc: &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}
 	t.Cleanup(ip.hc.CloseIdleConnections)
+	if memo {
+		ip.memo = translate.NewMemo()
+	}
 	c := &delivery.Client{BaseURL: srv.URL, Gateway: ir.NamespacedName{Namespace: "bench", Name: "gw"}, Proxy: "pod-a"}
 	go c.Run(ctx, ip.applies)
 
@@ -119,17 +124,22 @@ func newInProcess(t *testing.T, routes int) *inProcess {
 	return ip
 }
 
-// reconcile does what Reconciler.Reconcile does on the propagation path: translate the whole
-// input and publish the Gateway's snapshot.
+// reconcile does what Reconciler.Reconcile does on the propagation path: translate the input
+// (through the memo when there is one) and publish the Gateway's snapshot.
 func (ip *inProcess) reconcile(t *testing.T) {
 	start := time.Now()
-	out := translate.Translate(ip.in)
+	var out *translate.Output
+	if ip.memo != nil {
+		out = ip.memo.Translate(ip.in)
+	} else {
+		out = translate.Translate(ip.in)
+	}
 	translated := time.Now()
 	for _, res := range out.Gateways {
 		if !res.Valid {
 			t.Fatalf("gateway invalid after translation: %s", res.Invalid)
 		}
-		if _, err := ip.d.Publish(res.Snapshot); err != nil {
+		if _, err := ip.d.PublishEncoded(res.Snapshot, res.Encoded); err != nil {
 			t.Fatalf("publish: %v", err)
 		}
 	}
@@ -155,6 +165,7 @@ func (ip *inProcess) add(t *testing.T, name string, poll time.Duration) (time.Du
 	host := name + ".bench.example"
 	rt := ip.template.DeepCopy()
 	rt.Name, rt.CreationTimestamp = name, metav1.NewTime(time.Now())
+	rt.UID, rt.Generation = types.UID("uid-"+name), 1
 	rt.Spec.Hostnames = []gwv1.Hostname{gwv1.Hostname(host)}
 	if code := ip.get(host); code != http.StatusNotFound {
 		t.Fatalf("route %s before creation: got status %d; want 404", name, code)
@@ -201,9 +212,9 @@ type propagation struct {
 	applies                   int
 }
 
-func measurePropagation(t *testing.T, routes, samples int, poll time.Duration) propagation {
+func measurePropagation(t *testing.T, routes, samples int, poll time.Duration, memo bool) propagation {
 	setupStart := time.Now()
-	ip := newInProcess(t, routes)
+	ip := newInProcess(t, routes, memo)
 	t.Logf("%d routes: initial snapshot applied after %v", routes, time.Since(setupStart).Round(time.Millisecond))
 	var r propagation
 	for i := range samples {
@@ -234,10 +245,13 @@ func TestPropagationInProcess(t *testing.T) {
 	routes := envIntOr("PROPAGATION_ROUTES", 1000)
 	// Poll every millisecond: the cluster test's 5 ms would hide differences of a few ms.
 	const poll = time.Millisecond
-	base := measurePropagation(t, 0, min(samples, 30), poll)
+	base := measurePropagation(t, 0, min(samples, 30), poll, true)
 	reportPropagation(t, "baseline (no other routes)", base)
-	loaded := measurePropagation(t, routes, samples, poll)
-	reportPropagation(t, fmt.Sprintf("with %d routes", routes), loaded)
+	full := measurePropagation(t, routes, samples, poll, false)
+	reportPropagation(t, fmt.Sprintf("with %d routes, every route translated and encoded on each change (no memo)", routes), full)
+	loaded := measurePropagation(t, routes, samples, poll, true)
+	reportPropagation(t, fmt.Sprintf("with %d routes, as the controller runs (memo)", routes), loaded)
+	t.Logf("memo vs no memo: p50 ratio %.2f, p99 ratio %.2f", float64(latencyPct(loaded.lat, 50))/float64(latencyPct(full.lat, 50)), float64(latencyPct(loaded.lat, 99))/float64(latencyPct(full.lat, 99)))
 	t.Logf("p50 ratio loaded/baseline %.2f, p99 ratio %.2f (target: p99 <= 30ms on the cluster)",
 		float64(latencyPct(loaded.lat, 50))/float64(latencyPct(base.lat, 50)), float64(latencyPct(loaded.lat, 99))/float64(latencyPct(base.lat, 99)))
 	if loaded.bad > 0 || base.bad > 0 {

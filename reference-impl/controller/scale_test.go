@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -16,25 +17,27 @@ import (
 )
 
 // syntheticInput is one Gateway with n HTTPRoutes, each with its own hostname, two matches
-// and a backend Service with three endpoints: the shape of the propagation benchmark.
+// and a backend Service with three endpoints: the shape of the propagation benchmark. Objects
+// carry UIDs, generations and resourceVersions as from an API server (translate.Memo keys on
+// them).
 func syntheticInput(n int) *translate.Input {
 	in := &translate.Input{ControllerName: DefaultControllerName}
-	in.GatewayClasses = []*gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: "gc"}, Spec: gwv1.GatewayClassSpec{ControllerName: DefaultControllerName}}}
-	in.Namespaces = []*corev1.Namespace{{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}}
+	in.GatewayClasses = []*gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: "gc", UID: "uid-gc", Generation: 1}, Spec: gwv1.GatewayClassSpec{ControllerName: DefaultControllerName}}}
+	in.Namespaces = []*corev1.Namespace{{ObjectMeta: metav1.ObjectMeta{Name: "bench", UID: "uid-ns-bench", ResourceVersion: "1"}}}
 	in.Gateways = []*gwv1.Gateway{{
-		ObjectMeta: metav1.ObjectMeta{Name: "gw", Namespace: "bench"},
+		ObjectMeta: metav1.ObjectMeta{Name: "gw", Namespace: "bench", UID: "uid-gw", Generation: 1},
 		Spec:       gwv1.GatewaySpec{GatewayClassName: "gc", Listeners: []gwv1.Listener{{Name: "http", Port: 80, Protocol: gwv1.HTTPProtocolType}}},
 	}}
-	in.Services = []*corev1.Service{{ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: "bench"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 8080}}}}}
+	in.Services = []*corev1.Service{{ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: "bench", UID: "uid-svc-echo", ResourceVersion: "1"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 8080}}}}}
 	in.EndpointSlices = []*discoveryv1.EndpointSlice{{
-		ObjectMeta: metav1.ObjectMeta{Name: "echo-1", Namespace: "bench", Labels: map[string]string{discoveryv1.LabelServiceName: "echo"}},
+		ObjectMeta: metav1.ObjectMeta{Name: "echo-1", Namespace: "bench", UID: "uid-eps-echo-1", ResourceVersion: "1", Labels: map[string]string{discoveryv1.LabelServiceName: "echo"}},
 		Ports:      []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](3000)}},
 		Endpoints:  []discoveryv1.Endpoint{{Addresses: []string{"10.1.0.1"}}, {Addresses: []string{"10.1.0.2"}}, {Addresses: []string{"10.1.0.3"}}},
 	}}
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range n {
 		in.HTTPRoutes = append(in.HTTPRoutes, &gwv1.HTTPRoute{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("r-%05d", i), Namespace: "bench", Generation: 1, CreationTimestamp: metav1.NewTime(base.Add(time.Duration(i) * time.Second))},
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("r-%05d", i), Namespace: "bench", UID: types.UID(fmt.Sprintf("uid-r-%05d", i)), Generation: 1, CreationTimestamp: metav1.NewTime(base.Add(time.Duration(i) * time.Second))},
 			Spec: gwv1.HTTPRouteSpec{
 				CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "gw"}}},
 				Hostnames:       []gwv1.Hostname{gwv1.Hostname(fmt.Sprintf("r-%05d.bench.example", i))},

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -171,61 +172,161 @@ func (t *translator) routeStatus(r routeRef, prs []parentResult, routeProblem, r
 	return out
 }
 
-// attachTo records the route on each listener it attached to and hands back the listeners'
-// IR so the caller can append the route.
-func attachTo(kind string, obj metav1.Object, prs []parentResult, add func(l *ir.Listener, meta ir.RouteMeta)) {
-	key := types.NamespacedName{Namespace: kind + "/" + obj.GetNamespace(), Name: obj.GetName()}
+// attachTo records the route on each listener it attached to and hands each listener to add,
+// which appends the route to the listener's IR.
+func attachTo(obj metav1.Object, prs []parentResult, add func(ls *listenerState, meta ir.RouteMeta)) {
+	var seen []*listenerState
 	for _, pr := range prs {
 		if !pr.accepted {
 			continue
 		}
 		for _, a := range pr.attachments {
-			if a.ls.attached[key] {
+			if slices.Contains(seen, a.ls) {
 				// Two parentRefs (e.g. by port and by section) landing on one listener.
 				continue
 			}
-			a.ls.attached[key] = true
+			seen = append(seen, a.ls)
+			a.ls.attached++
 			if a.ls.ir == nil {
 				a.ls.ir = &ir.Listener{}
 			}
-			add(a.ls.ir, ir.RouteMeta{Namespace: obj.GetNamespace(), Name: obj.GetName(), CreationTimestamp: obj.GetCreationTimestamp().UTC(), Hostnames: a.hostnames})
+			add(a.ls, ir.RouteMeta{Namespace: obj.GetNamespace(), Name: obj.GetName(), CreationTimestamp: obj.GetCreationTimestamp().UTC(), Hostnames: a.hostnames})
 		}
 	}
 }
 
+// lookup returns the route's memo entry (nil without a memo) and whether it holds the result.
+func (t *translator) lookup(kind string, obj metav1.Object) (*routeMemo, bool) {
+	if t.memo == nil {
+		return nil, false
+	}
+	rm, hit := t.memo.lookup(kind, obj)
+	if hit && !t.replayable(rm) {
+		rm.status, rm.attached = nil, nil
+		return rm, false
+	}
+	return rm, hit
+}
+
+// replayable checks that every listener a memoised route attached to still exists (it must,
+// as the fingerprint is unchanged; this keeps a mistake there from panicking).
+func (t *translator) replayable(rm *routeMemo) bool {
+	for _, a := range rm.attached {
+		gs, ok := t.gateways[a.gateway]
+		if !ok || a.listener >= len(gs.listeners) {
+			return false
+		}
+	}
+	return true
+}
+
+// replay applies a memoised route result: its statuses and its attachments.
+func (t *translator) replay(obj metav1.Object, rm *routeMemo, statuses map[types.NamespacedName][]gwv1.RouteParentStatus) {
+	if rm.status == nil {
+		return
+	}
+	statuses[nn(obj.GetNamespace(), obj.GetName())] = rm.status
+	for _, a := range rm.attached {
+		ls := t.gateways[a.gateway].listeners[a.listener]
+		ls.attached++
+		if ls.ir == nil {
+			ls.ir = &ir.Listener{}
+		}
+		switch {
+		case a.http != nil:
+			ls.ir.HTTPRoutes = append(ls.ir.HTTPRoutes, *a.http)
+			ls.enc.http = append(ls.enc.http, a.enc)
+		case a.grpc != nil:
+			ls.ir.GRPCRoutes = append(ls.ir.GRPCRoutes, *a.grpc)
+			ls.enc.grpc = append(ls.enc.grpc, a.enc)
+		case a.tcp != nil:
+			ls.ir.TCPRoutes = append(ls.ir.TCPRoutes, *a.tcp)
+			ls.enc.tcp = append(ls.enc.tcp, a.enc)
+		}
+	}
+}
+
+// encode encodes one IR route for the memo; nil when there is no memo. A failure (which
+// encoding/json does not have for these types) only disables the pre-encoded snapshot.
+func (t *translator) encode(v any) []byte {
+	if t.memo == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.encodeErr = err
+	}
+	return b
+}
+
 func (t *translator) httpRoute(r *gwv1.HTTPRoute) {
+	rm, hit := t.lookup(kindHTTP, r)
+	if hit {
+		t.replay(r, rm, t.out.HTTPRoutes)
+		return
+	}
 	ref := routeRef{kind: kindHTTP, obj: r, parents: r.Spec.ParentRefs, hostnames: r.Spec.Hostnames}
 	prs := t.parents(ref)
 	if len(prs) == 0 {
 		return
 	}
 	rules, routeProblem, refProblem := t.httpRules(r)
-	t.out.HTTPRoutes[nn(r.Namespace, r.Name)] = t.routeStatus(ref, prs, routeProblem, refProblem)
+	st := t.routeStatus(ref, prs, routeProblem, refProblem)
+	t.out.HTTPRoutes[nn(r.Namespace, r.Name)] = st
+	if rm != nil {
+		rm.status = st
+	}
 	if routeProblem != nil {
 		return
 	}
-	attachTo(kindHTTP, r, prs, func(l *ir.Listener, meta ir.RouteMeta) {
-		l.HTTPRoutes = append(l.HTTPRoutes, ir.HTTPRoute{RouteMeta: meta, Rules: rules})
+	attachTo(r, prs, func(ls *listenerState, meta ir.RouteMeta) {
+		route := &ir.HTTPRoute{RouteMeta: meta, Rules: rules}
+		ls.ir.HTTPRoutes = append(ls.ir.HTTPRoutes, *route)
+		enc := t.encode(route)
+		ls.enc.http = append(ls.enc.http, enc)
+		if rm != nil {
+			rm.attached = append(rm.attached, memoAttach{gateway: ls.gateway, listener: ls.index, http: route, enc: enc})
+		}
 	})
 }
 
 func (t *translator) grpcRoute(r *gwv1.GRPCRoute) {
+	rm, hit := t.lookup(kindGRPC, r)
+	if hit {
+		t.replay(r, rm, t.out.GRPCRoutes)
+		return
+	}
 	ref := routeRef{kind: kindGRPC, obj: r, parents: r.Spec.ParentRefs, hostnames: r.Spec.Hostnames}
 	prs := t.parents(ref)
 	if len(prs) == 0 {
 		return
 	}
 	rules, routeProblem, refProblem := t.grpcRules(r)
-	t.out.GRPCRoutes[nn(r.Namespace, r.Name)] = t.routeStatus(ref, prs, routeProblem, refProblem)
+	st := t.routeStatus(ref, prs, routeProblem, refProblem)
+	t.out.GRPCRoutes[nn(r.Namespace, r.Name)] = st
+	if rm != nil {
+		rm.status = st
+	}
 	if routeProblem != nil {
 		return
 	}
-	attachTo(kindGRPC, r, prs, func(l *ir.Listener, meta ir.RouteMeta) {
-		l.GRPCRoutes = append(l.GRPCRoutes, ir.GRPCRoute{RouteMeta: meta, Rules: rules})
+	attachTo(r, prs, func(ls *listenerState, meta ir.RouteMeta) {
+		route := &ir.GRPCRoute{RouteMeta: meta, Rules: rules}
+		ls.ir.GRPCRoutes = append(ls.ir.GRPCRoutes, *route)
+		enc := t.encode(route)
+		ls.enc.grpc = append(ls.enc.grpc, enc)
+		if rm != nil {
+			rm.attached = append(rm.attached, memoAttach{gateway: ls.gateway, listener: ls.index, grpc: route, enc: enc})
+		}
 	})
 }
 
 func (t *translator) tcpRoute(r *gwv1.TCPRoute) {
+	rm, hit := t.lookup(kindTCP, r)
+	if hit {
+		t.replay(r, rm, t.out.TCPRoutes)
+		return
+	}
 	ref := routeRef{kind: kindTCP, obj: r, parents: r.Spec.ParentRefs}
 	prs := t.parents(ref)
 	if len(prs) == 0 {
@@ -243,10 +344,20 @@ func (t *translator) tcpRoute(r *gwv1.TCPRoute) {
 			}
 		}
 	}
-	t.out.TCPRoutes[nn(r.Namespace, r.Name)] = t.routeStatus(ref, prs, nil, refProblem)
-	attachTo(kindTCP, r, prs, func(l *ir.Listener, meta ir.RouteMeta) {
+	st := t.routeStatus(ref, prs, nil, refProblem)
+	t.out.TCPRoutes[nn(r.Namespace, r.Name)] = st
+	if rm != nil {
+		rm.status = st
+	}
+	attachTo(r, prs, func(ls *listenerState, meta ir.RouteMeta) {
 		meta.Hostnames = nil
-		l.TCPRoutes = append(l.TCPRoutes, ir.TCPRoute{RouteMeta: meta, Backends: backends})
+		route := &ir.TCPRoute{RouteMeta: meta, Backends: backends}
+		ls.ir.TCPRoutes = append(ls.ir.TCPRoutes, *route)
+		enc := t.encode(route)
+		ls.enc.tcp = append(ls.enc.tcp, enc)
+		if rm != nil {
+			rm.attached = append(rm.attached, memoAttach{gateway: ls.gateway, listener: ls.index, tcp: route, enc: enc})
+		}
 	})
 }
 

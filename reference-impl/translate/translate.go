@@ -41,6 +41,10 @@ type translator struct {
 	out        *Output
 	// endpointCache memoises endpoints per Service port within one Translate call.
 	endpointCache map[endpointsKey][]ir.Endpoint
+	// memo, when set, supplies and records route results (see Memo); encodeErr disables the
+	// pre-encoded snapshot.
+	memo      *Memo
+	encodeErr error
 }
 
 type gatewayState struct {
@@ -58,15 +62,25 @@ type listenerState struct {
 	programmable bool
 	conds        []metav1.Condition
 	tls          *ir.TLS
-	attached     map[types.NamespacedName]bool // by route, across kinds: key includes kind prefix
+	attached     int // routes attached, across kinds
 	ir           *ir.Listener
+	// gateway and index locate the listener for the memo; enc has the encodings of ir's routes
+	// (nil entries without a memo).
+	gateway types.NamespacedName
+	index   int
+	enc     listenerEnc
 }
 
 // Translate computes the IR and statuses for everything in in. It never fails: problems with
 // user objects become conditions on those objects.
 func Translate(in *Input) *Output {
+	return translateWith(in, nil)
+}
+
+func translateWith(in *Input, memo *Memo) *Output {
 	t := &translator{
 		in:         in,
+		memo:       memo,
 		classes:    map[string]*gwv1.GatewayClass{},
 		namespaces: map[string]*corev1.Namespace{},
 		services:   map[types.NamespacedName]*corev1.Service{},
@@ -182,7 +196,7 @@ func (t *translator) gateway(gw *gwv1.Gateway) {
 	t.gateways[nn(gw.Namespace, gw.Name)] = gs
 
 	for _, l := range gw.Spec.Listeners {
-		ls := &listenerState{spec: l, attached: map[types.NamespacedName]bool{}}
+		ls := &listenerState{spec: l, gateway: nn(gw.Namespace, gw.Name), index: len(gs.listeners)}
 		gs.listeners = append(gs.listeners, ls)
 		accepted, accReason, accMsg := true, string(gwv1.ListenerReasonAccepted), "listener accepted"
 		resolved, resReason, resMsg := true, string(gwv1.ListenerReasonResolvedRefs), "all references resolved"
@@ -424,12 +438,13 @@ func (t *translator) namespaceAllowed(gw *gwv1.Gateway, l gwv1.Listener, routeNS
 func (t *translator) finishGateway(gs *gatewayState) {
 	gw := gs.gw
 	snap := &ir.Snapshot{Schema: ir.SchemaVersion, Gateway: ir.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}, Listeners: []ir.Listener{}}
+	var encs []*listenerEnc
 	ports := map[int32]bool{}
 	for _, ls := range gs.listeners {
 		st := gwv1.ListenerStatus{
 			Name:           ls.spec.Name,
 			SupportedKinds: ls.kinds,
-			AttachedRoutes: int32(len(ls.attached)),
+			AttachedRoutes: int32(ls.attached),
 			Conditions:     ls.conds,
 		}
 		gs.res.Status.Listeners = append(gs.res.Status.Listeners, st)
@@ -441,6 +456,7 @@ func (t *translator) finishGateway(gs *gatewayState) {
 			l.HTTPRoutes, l.GRPCRoutes, l.TCPRoutes = ls.ir.HTTPRoutes, ls.ir.GRPCRoutes, ls.ir.TCPRoutes
 		}
 		snap.Listeners = append(snap.Listeners, l)
+		encs = append(encs, &ls.enc)
 		ports[l.Port] = true
 		gs.res.Valid = true
 	}
@@ -451,6 +467,10 @@ func (t *translator) finishGateway(gs *gatewayState) {
 	// The snapshot is validated where it is published (only when its content changed), not
 	// here: validation costs more than translation and most reconciles change nothing.
 	gs.res.Snapshot = snap
+	if t.memo != nil && t.encodeErr == nil {
+		// Without it the publisher encodes the snapshot itself.
+		gs.res.Encoded, _ = encodeSnapshot(snap, encs)
+	}
 	// Programmed is data-plane dependent; until ApplyDataPlane says otherwise it is Pending.
 	ApplyDataPlane(gs.res, DataPlane{})
 }

@@ -1,0 +1,255 @@
+package translate
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"hash/maphash"
+	"strconv"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/types"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/gatecheck/gatecheck/reference-impl/ir"
+)
+
+// Memo carries route translations and their JSON encodings from one Translate to the next, so
+// a change to one route costs one route's translation and encoding instead of all of them.
+// With 1,000 routes a full translation takes ~3 ms and encoding the snapshot ~2.5 ms, both on
+// the create-to-serving path of every route change (issue: route propagation p99 <= 30 ms on a
+// 2-core machine that also runs the API server).
+//
+// A route's result depends on the route and on everything else translation reads: Gateways and
+// their classes (listener state), Namespaces, Services, EndpointSlices, Secrets and
+// ReferenceGrants. Routes are keyed by UID and metadata.generation (status writes do not bump
+// it, spec changes always do); the rest is summarised by one fingerprint of every object's
+// identity and version. When the fingerprint changes, every route is translated again. Objects
+// with neither a generation nor a resourceVersion (hand-built test input) cannot be versioned,
+// so their presence turns the memo off for that call.
+//
+// The output is the same as Translate's; TestMemoMatchesTranslate checks it over the golden
+// inputs and a sequence of changes.
+type Memo struct {
+	mu     sync.Mutex
+	seed   maphash.Seed
+	env    uint64
+	gen    uint64
+	routes map[memoKey]*routeMemo
+	// Stats of the last call, for tests and debug logs.
+	Hits, Misses int
+}
+
+// NewMemo returns an empty Memo.
+func NewMemo() *Memo {
+	return &Memo{seed: maphash.MakeSeed(), routes: map[memoKey]*routeMemo{}}
+}
+
+type memoKey struct {
+	kind string
+	key  types.NamespacedName
+}
+
+// routeMemo is one route's translation.
+type routeMemo struct {
+	uid  types.UID
+	gen  int64
+	used uint64
+	// status is nil for a route with no parent of ours (then attached is empty too).
+	status   []gwv1.RouteParentStatus
+	attached []memoAttach
+}
+
+// memoAttach is the route as attached to one listener, with its encoding.
+type memoAttach struct {
+	gateway  types.NamespacedName
+	listener int
+	http     *ir.HTTPRoute
+	grpc     *ir.GRPCRoute
+	tcp      *ir.TCPRoute
+	enc      []byte
+}
+
+// Translate is Translate(in) using and refreshing the memo. The result's GatewayResult.Encoded
+// holds each snapshot's JSON encoding when the memo was usable.
+func (m *Memo) Translate(in *Input) *Output {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	env, ok := m.fingerprint(in)
+	if !ok {
+		m.routes = map[memoKey]*routeMemo{}
+		m.Hits, m.Misses = 0, 0
+		return Translate(in)
+	}
+	if env != m.env {
+		// Something routes depend on changed: nothing cached is trusted.
+		clear(m.routes)
+		m.env = env
+	}
+	m.gen++
+	m.Hits, m.Misses = 0, 0
+	out := translateWith(in, m)
+	for k, rm := range m.routes {
+		if rm.used != m.gen {
+			delete(m.routes, k) // the route is gone
+		}
+	}
+	return out
+}
+
+// fingerprint summarises every input except routes; ok is false when an object carries no
+// version to tell its changes by.
+func (m *Memo) fingerprint(in *Input) (uint64, bool) {
+	var sum uint64
+	ok := true
+	var h maphash.Hash
+	h.SetSeed(m.seed)
+	add := func(kind, ns, name string, uid types.UID, gen int64, rv string, deleting bool) {
+		if gen == 0 && rv == "" {
+			ok = false
+			return
+		}
+		h.Reset()
+		h.WriteString(kind)
+		h.WriteByte(0)
+		h.WriteString(ns)
+		h.WriteByte(0)
+		h.WriteString(name)
+		h.WriteByte(0)
+		h.WriteString(string(uid))
+		h.WriteByte(0)
+		if gen != 0 {
+			// Generation, not resourceVersion: the controller's own status writes must not
+			// invalidate every route.
+			h.WriteString(strconv.FormatInt(gen, 10))
+		} else {
+			h.WriteString(rv)
+		}
+		if deleting {
+			h.WriteByte(1)
+		}
+		// A sum does not depend on the (unspecified) order of the lists.
+		sum += h.Sum64()
+	}
+	h.Reset()
+	h.WriteString(in.ControllerName)
+	sum += h.Sum64()
+	for _, o := range in.GatewayClasses {
+		add("GatewayClass", "", o.Name, o.UID, o.Generation, o.ResourceVersion, o.DeletionTimestamp != nil)
+	}
+	for _, o := range in.Gateways {
+		add("Gateway", o.Namespace, o.Name, o.UID, o.Generation, o.ResourceVersion, o.DeletionTimestamp != nil)
+	}
+	for _, o := range in.ReferenceGrants {
+		add("ReferenceGrant", o.Namespace, o.Name, o.UID, 0, o.ResourceVersion, false)
+	}
+	for _, o := range in.Namespaces {
+		add("Namespace", "", o.Name, o.UID, 0, o.ResourceVersion, false)
+	}
+	for _, o := range in.Services {
+		add("Service", o.Namespace, o.Name, o.UID, 0, o.ResourceVersion, false)
+	}
+	for _, o := range in.EndpointSlices {
+		add("EndpointSlice", o.Namespace, o.Name, o.UID, 0, o.ResourceVersion, false)
+	}
+	for _, o := range in.Secrets {
+		add("Secret", o.Namespace, o.Name, o.UID, 0, o.ResourceVersion, false)
+	}
+	// The counts guard against two changes cancelling out in the sum.
+	h.Reset()
+	fmt.Fprint(&h, len(in.GatewayClasses), len(in.Gateways), len(in.ReferenceGrants), len(in.Namespaces), len(in.Services), len(in.EndpointSlices), len(in.Secrets))
+	sum += h.Sum64()
+	return sum, ok
+}
+
+// lookup returns the memo of a route when it is still current, and marks it used.
+func (m *Memo) lookup(kind string, r interface {
+	GetNamespace() string
+	GetName() string
+	GetUID() types.UID
+	GetGeneration() int64
+}) (*routeMemo, bool) {
+	k := memoKey{kind, types.NamespacedName{Namespace: r.GetNamespace(), Name: r.GetName()}}
+	rm, ok := m.routes[k]
+	if ok && rm.uid == r.GetUID() && rm.gen == r.GetGeneration() && rm.uid != "" && rm.gen != 0 {
+		rm.used = m.gen
+		m.Hits++
+		return rm, true
+	}
+	m.Misses++
+	if r.GetUID() == "" || r.GetGeneration() == 0 {
+		delete(m.routes, k)
+		return nil, false // not versioned: translate it every time
+	}
+	rm = &routeMemo{uid: r.GetUID(), gen: r.GetGeneration(), used: m.gen}
+	m.routes[k] = rm
+	return rm, false
+}
+
+// listenerEnc holds the encodings of a listener's routes, in the order of its IR route lists.
+type listenerEnc struct {
+	http, grpc, tcp [][]byte
+}
+
+// encodeSnapshot writes s as json.Marshal would, using the routes' cached encodings.
+// TestEncodeSnapshotMatchesMarshal holds it to that.
+func encodeSnapshot(s *ir.Snapshot, encs []*listenerEnc) ([]byte, error) {
+	head := *s
+	head.Listeners = nil
+	hb, err := json.Marshal(&head)
+	if err != nil {
+		return nil, err
+	}
+	const tail = `"listeners":null}`
+	if !bytes.HasSuffix(hb, []byte(tail)) {
+		return nil, fmt.Errorf("encode snapshot of gateway %s: listeners are not the last field", s.Gateway)
+	}
+	size := len(hb)
+	for _, e := range encs {
+		for _, l := range [][][]byte{e.http, e.grpc, e.tcp} {
+			for _, b := range l {
+				if len(b) == 0 {
+					return nil, fmt.Errorf("encode snapshot of gateway %s: a route has no encoding", s.Gateway)
+				}
+				size += len(b) + 1
+			}
+		}
+	}
+	out := make([]byte, 0, size+256*len(s.Listeners))
+	out = append(out, hb[:len(hb)-len("null}")]...)
+	out = append(out, '[')
+	for i := range s.Listeners {
+		l := s.Listeners[i]
+		e := encs[i]
+		if len(e.http) != len(l.HTTPRoutes) || len(e.grpc) != len(l.GRPCRoutes) || len(e.tcp) != len(l.TCPRoutes) {
+			return nil, fmt.Errorf("encode snapshot of gateway %s: listener %q has routes without an encoding", s.Gateway, l.Name)
+		}
+		l.HTTPRoutes, l.GRPCRoutes, l.TCPRoutes = nil, nil, nil
+		lb, err := json.Marshal(&l)
+		if err != nil {
+			return nil, fmt.Errorf("encode snapshot of gateway %s: listener %q: %w", s.Gateway, l.Name, err)
+		}
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, lb[:len(lb)-1]...) // without the closing brace
+		for _, f := range []struct {
+			name string
+			enc  [][]byte
+		}{{`,"httpRoutes":[`, e.http}, {`,"grpcRoutes":[`, e.grpc}, {`,"tcpRoutes":[`, e.tcp}} {
+			if len(f.enc) == 0 {
+				continue // omitempty
+			}
+			out = append(out, f.name...)
+			for j, b := range f.enc {
+				if j > 0 {
+					out = append(out, ',')
+				}
+				out = append(out, b...)
+			}
+			out = append(out, ']')
+		}
+		out = append(out, '}')
+	}
+	return append(out, "]}"...), nil
+}

@@ -1,0 +1,295 @@
+package translate
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// version gives every object of in what the API server would: a UID, a generation for the
+// kinds that have one, and a resourceVersion.
+func version(in *Input) {
+	set := func(o metav1.Object, gen bool) {
+		if o.GetUID() == "" {
+			o.SetUID(types.UID("uid-" + o.GetNamespace() + "-" + o.GetName()))
+		}
+		if gen && o.GetGeneration() == 0 {
+			o.SetGeneration(1)
+		}
+		if o.GetResourceVersion() == "" {
+			o.SetResourceVersion("1")
+		}
+	}
+	for _, o := range in.GatewayClasses {
+		set(o, true)
+	}
+	for _, o := range in.Gateways {
+		set(o, true)
+	}
+	for _, o := range in.HTTPRoutes {
+		set(o, true)
+	}
+	for _, o := range in.GRPCRoutes {
+		set(o, true)
+	}
+	for _, o := range in.TCPRoutes {
+		set(o, true)
+	}
+	for _, o := range in.ReferenceGrants {
+		set(o, true)
+	}
+	for _, o := range in.Services {
+		set(o, false)
+	}
+	for _, o := range in.EndpointSlices {
+		set(o, false)
+	}
+	for _, o := range in.Secrets {
+		set(o, false)
+	}
+	for _, o := range in.Namespaces {
+		set(o, false)
+	}
+}
+
+// renderYAML renders an output for comparison; ApplyDataPlane modifies results, so each
+// output is rendered once.
+func renderYAML(t *testing.T, out *Output) string {
+	t.Helper()
+	b, err := yaml.Marshal(render(out, nil))
+	if err != nil {
+		t.Fatalf("marshal output: %v", err)
+	}
+	return string(b)
+}
+
+// checkEncoded holds every pre-encoded snapshot to json.Marshal's bytes.
+func checkEncoded(t *testing.T, out *Output) {
+	t.Helper()
+	for k, g := range out.Gateways {
+		if g.Encoded == nil {
+			t.Errorf("gateway %s: no pre-encoded snapshot from the memo", k)
+			continue
+		}
+		want, err := json.Marshal(g.Snapshot)
+		if err != nil {
+			t.Fatalf("marshal snapshot of %s: %v", k, err)
+		}
+		if string(g.Encoded) != string(want) {
+			t.Errorf("gateway %s: pre-encoded snapshot differs from json.Marshal:\ngot  %s\nwant %s", k, g.Encoded, want)
+		}
+	}
+}
+
+// TestMemoMatchesTranslate runs every golden input through a memo twice (all misses, then all
+// hits) and compares both with a plain Translate.
+func TestMemoMatchesTranslate(t *testing.T) {
+	ins, err := filepath.Glob("testdata/*.in.yaml")
+	if err != nil || len(ins) == 0 {
+		t.Fatalf("no golden inputs in testdata: %v", err)
+	}
+	sort.Strings(ins)
+	for _, inPath := range ins {
+		name := strings.TrimSuffix(filepath.Base(inPath), ".in.yaml")
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			in, _ := loadInput(t, inPath)
+			version(in)
+			want := renderYAML(t, Translate(in))
+			m := NewMemo()
+			for pass, wantHits := range []bool{false, true} {
+				out := m.Translate(in)
+				checkEncoded(t, out)
+				if diff := cmp.Diff(want, renderYAML(t, out)); diff != "" {
+					t.Errorf("pass %d: memo output differs from Translate (-want +got):\n%s", pass, diff)
+				}
+				routes := len(in.HTTPRoutes) + len(in.GRPCRoutes) + len(in.TCPRoutes)
+				if wantHits && (m.Hits != routes || m.Misses != 0) {
+					t.Errorf("pass %d: hits %d, misses %d; want %d hits, 0 misses", pass, m.Hits, m.Misses, routes)
+				}
+			}
+		})
+	}
+}
+
+// memoInput is one Gateway with two HTTP listeners, a backend Service and n routes.
+func memoInput(n int) *Input {
+	ns := "bench"
+	in := &Input{ControllerName: testController}
+	in.Namespaces = []*corev1.Namespace{{ObjectMeta: metav1.ObjectMeta{Name: ns}}}
+	in.GatewayClasses = []*gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: "gc"}, Spec: gwv1.GatewayClassSpec{ControllerName: testController}}}
+	in.Gateways = []*gwv1.Gateway{{ObjectMeta: metav1.ObjectMeta{Name: "gw", Namespace: ns}, Spec: gwv1.GatewaySpec{GatewayClassName: "gc", Listeners: []gwv1.Listener{
+		{Name: "http", Port: 80, Protocol: gwv1.HTTPProtocolType},
+		{Name: "http-example", Port: 8080, Protocol: gwv1.HTTPProtocolType, Hostname: ptr.To[gwv1.Hostname]("*.example")},
+	}}}}
+	in.Services = []*corev1.Service{{ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: ns}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 8080, TargetPort: intstr.FromInt(3000)}}}}}
+	in.EndpointSlices = []*discoveryv1.EndpointSlice{{
+		ObjectMeta: metav1.ObjectMeta{Name: "echo-1", Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: "echo"}},
+		Ports:      []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](3000)}},
+		Endpoints:  []discoveryv1.Endpoint{{Addresses: []string{"10.1.0.1"}}},
+	}}
+	for i := range n {
+		in.HTTPRoutes = append(in.HTTPRoutes, memoRoute(i))
+	}
+	version(in)
+	return in
+}
+
+func memoRoute(i int) *gwv1.HTTPRoute {
+	return &gwv1.HTTPRoute{
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("r-%03d", i), Namespace: "bench", CreationTimestamp: metav1.NewTime(time.Date(2026, 1, 1, 0, 0, i, 0, time.UTC))},
+		Spec: gwv1.HTTPRouteSpec{
+			CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "gw"}}},
+			Hostnames:       []gwv1.Hostname{gwv1.Hostname(fmt.Sprintf("r-%03d.example", i))},
+			Rules:           []gwv1.HTTPRouteRule{{BackendRefs: []gwv1.HTTPBackendRef{{BackendRef: gwv1.BackendRef{BackendObjectReference: gwv1.BackendObjectReference{Name: "echo", Port: ptr.To[gwv1.PortNumber](8080)}}}}}},
+		},
+	}
+}
+
+// TestMemoFollowsChanges applies the changes a cluster sees one after another and checks, after
+// each, that the memo's output equals a fresh Translate and that only what had to be translated
+// again was.
+func TestMemoFollowsChanges(t *testing.T) {
+	in := memoInput(20)
+	m := NewMemo()
+	steps := []struct {
+		name   string
+		change func()
+		// misses expected; -1: every route
+		misses int
+	}{
+		{"first translation", func() {}, -1},
+		{"nothing changed", func() {}, 0},
+		{"route added", func() {
+			r := memoRoute(20)
+			r.UID, r.Generation, r.ResourceVersion = "uid-new", 1, "5"
+			in.HTTPRoutes = append(in.HTTPRoutes, r)
+		}, 1},
+		{"route spec changed", func() {
+			r := in.HTTPRoutes[3]
+			r.Spec.Hostnames = []gwv1.Hostname{"changed.example"}
+			r.Generation++
+			r.ResourceVersion = "6"
+		}, 1},
+		{"route status written (generation unchanged)", func() {
+			in.HTTPRoutes[4].ResourceVersion = "7"
+			in.HTTPRoutes[4].Status.Parents = []gwv1.RouteParentStatus{{ControllerName: testController, ParentRef: gwv1.ParentReference{Name: "gw"}}}
+		}, 0},
+		{"route deleted", func() { in.HTTPRoutes = append(in.HTTPRoutes[:5:5], in.HTTPRoutes[6:]...) }, 0},
+		{"route recreated under the same name", func() {
+			r := memoRoute(7)
+			r.UID, r.Generation, r.ResourceVersion = "uid-recreated", 1, "8"
+			r.Spec.Hostnames = []gwv1.Hostname{"recreated.example"}
+			in.HTTPRoutes[6] = r
+		}, 1},
+		{"endpoints changed", func() {
+			in.EndpointSlices[0].Endpoints = append(in.EndpointSlices[0].Endpoints, discoveryv1.Endpoint{Addresses: []string{"10.1.0.2"}})
+			in.EndpointSlices[0].ResourceVersion = "9"
+		}, -1},
+		{"gateway listener changed", func() {
+			in.Gateways[0].Spec.Listeners[1].Hostname = ptr.To[gwv1.Hostname]("r-001.example")
+			in.Gateways[0].Generation++
+		}, -1},
+		{"gateway status written", func() {
+			in.Gateways[0].ResourceVersion = "10"
+			in.Gateways[0].Status.Conditions = []metav1.Condition{{Type: "Programmed", Status: metav1.ConditionTrue}}
+		}, 0},
+		{"service deleted", func() { in.Services = nil }, -1},
+	}
+	for _, s := range steps {
+		s.change()
+		want := renderYAML(t, Translate(in))
+		out := m.Translate(in)
+		checkEncoded(t, out)
+		if diff := cmp.Diff(want, renderYAML(t, out)); diff != "" {
+			t.Fatalf("%s: memo output differs from Translate (-want +got):\n%s", s.name, diff)
+		}
+		want2 := s.misses
+		if want2 < 0 {
+			want2 = len(in.HTTPRoutes)
+		}
+		if m.Misses != want2 || m.Hits != len(in.HTTPRoutes)-want2 {
+			t.Errorf("%s: %d misses, %d hits; want %d misses, %d hits", s.name, m.Misses, m.Hits, want2, len(in.HTTPRoutes)-want2)
+		}
+	}
+}
+
+// TestMemoOffWithoutVersions: hand-built objects without versions cannot be memoised; the
+// memo must then translate everything every time (and say so by leaving Encoded nil).
+func TestMemoOffWithoutVersions(t *testing.T) {
+	in := memoInput(3)
+	in.Services[0].ResourceVersion = ""
+	m := NewMemo()
+	for range 2 {
+		out := m.Translate(in)
+		if m.Hits != 0 {
+			t.Errorf("hits %d with an unversioned Service; want 0", m.Hits)
+		}
+		for k, g := range out.Gateways {
+			if g.Encoded != nil {
+				t.Errorf("gateway %s: Encoded set although the memo was off", k)
+			}
+		}
+	}
+	in.Services[0].ResourceVersion = "3"
+	in.HTTPRoutes[0].Generation = 0 // an unversioned route is translated every time
+	m.Translate(in)
+	m.Translate(in)
+	if m.Misses != 1 || m.Hits != 2 {
+		t.Errorf("unversioned route: %d misses, %d hits; want 1, 2", m.Misses, m.Hits)
+	}
+}
+
+// TestMemoSpeedup compares a plain Translate of 1,000 routes, plus encoding the
+// snapshot, with a memoised one after one route was added (the propagation path).
+func TestMemoSpeedup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measurement skipped in -short mode")
+	}
+	in := memoInput(1000)
+	encodeAll := func(out *Output) {
+		for _, g := range out.Gateways {
+			if g.Encoded == nil {
+				if _, err := json.Marshal(g.Snapshot); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	full := testing.Benchmark(func(b *testing.B) {
+		for b.Loop() {
+			encodeAll(Translate(in))
+		}
+	})
+	m := NewMemo()
+	m.Translate(in)
+	gen := int64(1)
+	memo := testing.Benchmark(func(b *testing.B) {
+		for b.Loop() {
+			// One route changes between calls, as when routes are created one by one.
+			gen++
+			in.HTTPRoutes[500].Generation = gen
+			out := m.Translate(in)
+			if m.Misses != 1 {
+				b.Fatalf("%d misses; want 1", m.Misses)
+			}
+			encodeAll(out)
+		}
+	})
+	t.Logf("1,000 routes, one changed: translate+encode %v per change with the memo, %v without (baseline); ratio %.3f",
+		time.Duration(memo.NsPerOp()), time.Duration(full.NsPerOp()), float64(memo.NsPerOp())/float64(full.NsPerOp()))
+}
