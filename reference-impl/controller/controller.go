@@ -188,10 +188,10 @@ type Reconciler struct {
 	// writes holds the API writes decided by reconciles (see writeQueue).
 	writes *writeQueue
 	// memo keeps route translations between reconciles (see translate.Memo).
-	memo *translate.Memo
-	mu   sync.Mutex
-	url    string
-	known  map[types.NamespacedName]bool
+	memo  *translate.Memo
+	mu    sync.Mutex
+	url   string
+	known map[types.NamespacedName]bool
 
 	delivery *Delivery
 }
