@@ -88,6 +88,9 @@ func TestPropagation(t *testing.T) {
 	n := envInt("PROPAGATION_ROUTES", 1000)
 	createRoutes(t, ctx, c, "bulk", 0, n)
 	waitRoute(t, ctx, hc, addr, fmt.Sprintf("bulk-%05d.bench.example", n-1))
+	// Measure the steady state with the routes present, not the backlog of their status writes
+	// (1,000 API writes the controller makes after serving them).
+	waitAccepted(t, ctx, c, "bulk-", n)
 	loaded := propagate(t, ctx, c, hc, addr, "probe", samples)
 	report(t, fmt.Sprintf("with %d routes", n), loaded)
 	t.Logf("p50 ratio loaded/baseline %.2f, p99 ratio %.2f", float64(pct(loaded.lat, 50))/float64(pct(baseline.lat, 50)), float64(pct(loaded.lat, 99))/float64(pct(baseline.lat, 99)))
@@ -189,6 +192,42 @@ func waitRoute(t *testing.T, ctx context.Context, hc *http.Client, addr, host st
 			t.Logf("waiting for %s to be served (%v so far)", host, time.Since(start).Truncate(time.Second))
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitAccepted waits until n routes whose names start with prefix carry our Accepted
+// condition, printing progress every 5 s.
+func waitAccepted(t *testing.T, ctx context.Context, c client.Client, prefix string, n int) {
+	start, last := time.Now(), time.Now()
+	for {
+		var routes gwv1.HTTPRouteList
+		if err := c.List(ctx, &routes, client.InNamespace(benchNS)); err != nil {
+			t.Fatalf("list routes: %v", err)
+		}
+		accepted := 0
+		for _, r := range routes.Items {
+			if !strings.HasPrefix(r.Name, prefix) {
+				continue
+			}
+			for _, p := range r.Status.Parents {
+				if p.ControllerName == "gatecheck.dev/reference" && meta.IsStatusConditionTrue(p.Conditions, string(gwv1.RouteConditionAccepted)) {
+					accepted++
+					break
+				}
+			}
+		}
+		if accepted >= n {
+			t.Logf("%d routes Accepted after %v", accepted, time.Since(start).Truncate(time.Millisecond))
+			return
+		}
+		if time.Since(start) > 5*time.Minute {
+			t.Fatalf("only %d of %d routes Accepted after 5m", accepted, n)
+		}
+		if time.Since(last) > 5*time.Second {
+			t.Logf("waiting for route statuses: %d of %d Accepted (%v so far)", accepted, n, time.Since(start).Truncate(time.Second))
+			last = time.Now()
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 

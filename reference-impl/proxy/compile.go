@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/tls"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"strconv"
@@ -163,37 +164,75 @@ func compileFilters(fs []ir.Filter) ([]filter, error) {
 	return out, nil
 }
 
-// compile validates s and builds its lookup tables. Both take milliseconds for 1,000 routes
-// and sit on the propagation path, so they run side by side; the tables of a snapshot that
-// fails validation are thrown away (building them must then not crash, hence the recover).
+// compile validates s and builds its lookup tables from scratch. Both take milliseconds for
+// 1,000 routes, so they run side by side; the tables of a snapshot that fails validation are
+// thrown away (building them must then not crash, hence the recover). Proxy.Apply compiles
+// through a tableCache instead, which redoes only what changed since the last snapshot; this
+// is its cold path and the baseline it is measured against.
 func compile(s *ir.Snapshot) (*compiled, error) {
+	if s == nil {
+		return nil, s.Validate()
+	}
 	valid := make(chan error, 1)
 	go func() { valid <- s.Validate() }()
-	c, err := func() (c *compiled, err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("snapshot %s version %d: build tables: %v", s.Gateway, s.Version, r)
-			}
-		}()
-		return buildTables(s)
-	}()
+	c, err := safeBuild(s, freshRoutes{})
 	if verr := <-valid; verr != nil {
 		return nil, fmt.Errorf("snapshot %s version %d: %w", s.Gateway, s.Version, verr)
 	}
 	return c, err
 }
 
+// safeBuild is buildTables turning a panic (possible only for an invalid snapshot, whose
+// tables are discarded) into an error.
+func safeBuild(s *ir.Snapshot, src routeSource) (c *compiled, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("snapshot %s version %d: build tables: %v", s.Gateway, s.Version, r)
+		}
+	}()
+	return buildTables(s, src)
+}
+
+// routeSource hands buildTables the compiled form of a listener's certificates and routes:
+// freshRoutes compiles them, a tableCache reuses what it compiled for an equal input before.
+// li and j are the listener's and the route's index in the snapshot.
+type routeSource interface {
+	certs(li int, l *ir.Listener) ([]tls.Certificate, error)
+	http(li, j int, r *ir.HTTPRoute) (*compiledHTTPRoute, error)
+	grpc(li, j int, r *ir.GRPCRoute) (*compiledGRPCRoute, error)
+	// httpGroups returns the exact-hostname groups of an earlier HTTP table of the listener
+	// that still hold for this snapshot except for the hostnames in dirty, or nil.
+	httpGroups(li int) (base map[string][]*httpEntry, dirty *hostSet)
+	// built reports the listener's finished tables.
+	built(li int, lc *listenerConfig)
+}
+
+// freshRoutes compiles everything.
+type freshRoutes struct{}
+
+func (freshRoutes) certs(_ int, l *ir.Listener) ([]tls.Certificate, error) {
+	return compileCerts(l.TLS)
+}
+func (freshRoutes) http(_, _ int, r *ir.HTTPRoute) (*compiledHTTPRoute, error) {
+	return compileHTTPRoute(r)
+}
+func (freshRoutes) grpc(_, _ int, r *ir.GRPCRoute) (*compiledGRPCRoute, error) {
+	return compileGRPCRoute(r)
+}
+func (freshRoutes) httpGroups(int) (map[string][]*httpEntry, *hostSet) { return nil, nil }
+func (freshRoutes) built(int, *listenerConfig)                         {}
+
 // buildTables turns a snapshot into lookup tables; only a validated snapshot's tables are used.
-func buildTables(s *ir.Snapshot) (*compiled, error) {
+func buildTables(s *ir.Snapshot, src routeSource) (*compiled, error) {
 	c := &compiled{version: s.Version, gateway: s.Gateway, ports: map[int32]*portConfig{}}
 	for i := range s.Listeners {
 		l := &s.Listeners[i]
 		pc := c.ports[l.Port]
 		if pc == nil {
-			pc = &portConfig{port: l.Port, protocol: l.Protocol, listeners: newHostTable[*listenerConfig]()}
+			pc = &portConfig{port: l.Port, protocol: l.Protocol, listeners: newHostTable[*listenerConfig](1)}
 			c.ports[l.Port] = pc
 		}
-		lc, err := compileListener(l)
+		lc, err := compileListener(i, l, src)
 		if err != nil {
 			return nil, fmt.Errorf("snapshot %s version %d: listener %q: %w", s.Gateway, s.Version, l.Name, err)
 		}
@@ -211,96 +250,149 @@ func buildTables(s *ir.Snapshot) (*compiled, error) {
 	return c, nil
 }
 
-func compileListener(l *ir.Listener) (*listenerConfig, error) {
-	lc := &listenerConfig{name: l.Name, hostname: l.Hostname,
-		http: newHostTable[*httpEntry](), grpc: newHostTable[*grpcEntry]()}
-	if l.TLS != nil {
-		for _, cert := range l.TLS.Certificates {
-			kp, err := tls.X509KeyPair(cert.CertPEM, cert.KeyPEM)
-			if err != nil {
-				return nil, fmt.Errorf("tls certificate %q: %w", cert.Name, err)
+func compileCerts(t *ir.TLS) ([]tls.Certificate, error) {
+	if t == nil {
+		return nil, nil
+	}
+	var out []tls.Certificate
+	for _, cert := range t.Certificates {
+		kp, err := tls.X509KeyPair(cert.CertPEM, cert.KeyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("tls certificate %q: %w", cert.Name, err)
+		}
+		out = append(out, kp)
+	}
+	return out, nil
+}
+
+// compiledHTTPRoute is one HTTPRoute's match entries in rule, then match order. It depends on
+// the route alone (not on its listener), and is shared by every table built from an equal
+// route: its entries, rules and backends are never modified after compiling, except for the
+// backends' round-robin counters.
+type compiledHTTPRoute struct {
+	info    *routeInfo
+	entries []*httpEntry
+}
+
+type compiledGRPCRoute struct {
+	info    *routeInfo
+	entries []*grpcEntry
+}
+
+func compileHTTPRoute(r *ir.HTTPRoute) (*compiledHTTPRoute, error) {
+	ri := &routeInfo{meta: r.RouteMeta, key: r.Namespace + "/" + r.Name}
+	out := &compiledHTTPRoute{info: ri}
+	for _, rule := range r.Rules {
+		hr := &httpRule{index: rule.Index, route: ri, label: ri.key + "/" + strconv.Itoa(rule.Index)}
+		var err error
+		if hr.filters, err = compileFilters(rule.Filters); err != nil {
+			return nil, fmt.Errorf("httproute %s rule %d: %w", ri.key, rule.Index, err)
+		}
+		if hr.backends, err = compileBackends(rule.Backends, false); err != nil {
+			return nil, fmt.Errorf("httproute %s rule %d: %w", ri.key, rule.Index, err)
+		}
+		if t := rule.Timeouts; t != nil {
+			hr.timeout = t.Request.D()
+			if b := t.BackendRequest.D(); b > 0 && (hr.timeout == 0 || b < hr.timeout) {
+				hr.timeout = b
 			}
-			lc.certs = append(lc.certs, kp)
+		}
+		matches := rule.Matches
+		if len(matches) == 0 {
+			matches = []ir.HTTPMatch{{}}
+		}
+		for mi, m := range matches {
+			e, err := compileHTTPMatch(m)
+			if err != nil {
+				return nil, fmt.Errorf("httproute %s rule %d match %d: %w", ri.key, rule.Index, mi, err)
+			}
+			e.route, e.rule, e.matchIdx = ri, hr, mi
+			out.entries = append(out.entries, &e)
 		}
 	}
-	hostsOf := func(m ir.RouteMeta) []string {
+	return out, nil
+}
+
+func compileGRPCRoute(r *ir.GRPCRoute) (*compiledGRPCRoute, error) {
+	ri := &routeInfo{meta: r.RouteMeta, key: r.Namespace + "/" + r.Name}
+	out := &compiledGRPCRoute{info: ri}
+	for _, rule := range r.Rules {
+		gr := &grpcRule{index: rule.Index, route: ri, label: ri.key + "/" + strconv.Itoa(rule.Index)}
+		var err error
+		if gr.filters, err = compileFilters(rule.Filters); err != nil {
+			return nil, fmt.Errorf("grpcroute %s rule %d: %w", ri.key, rule.Index, err)
+		}
+		// gRPC always needs HTTP/2 to the backend.
+		if gr.backends, err = compileBackends(rule.Backends, true); err != nil {
+			return nil, fmt.Errorf("grpcroute %s rule %d: %w", ri.key, rule.Index, err)
+		}
+		matches := rule.Matches
+		if len(matches) == 0 {
+			matches = []ir.GRPCMatch{{}}
+		}
+		for mi, m := range matches {
+			e, err := compileGRPCMatch(m)
+			if err != nil {
+				return nil, fmt.Errorf("grpcroute %s rule %d match %d: %w", ri.key, rule.Index, mi, err)
+			}
+			e.route, e.rule, e.matchIdx = ri, gr, mi
+			out.entries = append(out.entries, &e)
+		}
+	}
+	return out, nil
+}
+
+// compileListener assembles a listener's host tables from its compiled routes. The tables
+// are new for every snapshot (a published table is never modified); the entries in them, and
+// the exact-hostname groups src says are unchanged, may be shared with earlier snapshots'.
+func compileListener(li int, l *ir.Listener, src routeSource) (*listenerConfig, error) {
+	lc := &listenerConfig{name: l.Name, hostname: l.Hostname,
+		http: newHostTable[*httpEntry](0), grpc: newHostTable[*grpcEntry](0)}
+	var err error
+	if lc.certs, err = src.certs(li, l); err != nil {
+		return nil, err
+	}
+	base, dirty := src.httpGroups(li)
+	if base != nil {
+		lc.http.exact = maps.Clone(base)
+		dirty.each(func(h string) { delete(lc.http.exact, h) })
+	} else {
+		lc.http.exact = make(map[string][]*httpEntry, len(l.HTTPRoutes))
+	}
+	listenerHost := []string{l.Hostname}
+	hostsOf := func(m *ir.RouteMeta) []string {
 		if len(m.Hostnames) > 0 {
 			return m.Hostnames
 		}
-		return []string{l.Hostname}
+		return listenerHost
 	}
-	for _, r := range l.HTTPRoutes {
-		ri := &routeInfo{meta: r.RouteMeta, key: r.Namespace + "/" + r.Name}
-		var entries []*httpEntry
-		for _, rule := range r.Rules {
-			hr := &httpRule{index: rule.Index, route: ri, label: ri.key + "/" + strconv.Itoa(rule.Index)}
-			var err error
-			if hr.filters, err = compileFilters(rule.Filters); err != nil {
-				return nil, fmt.Errorf("httproute %s rule %d: %w", ri.key, rule.Index, err)
-			}
-			if hr.backends, err = compileBackends(rule.Backends, false); err != nil {
-				return nil, fmt.Errorf("httproute %s rule %d: %w", ri.key, rule.Index, err)
-			}
-			if t := rule.Timeouts; t != nil {
-				hr.timeout = t.Request.D()
-				if b := t.BackendRequest.D(); b > 0 && (hr.timeout == 0 || b < hr.timeout) {
-					hr.timeout = b
-				}
-			}
-			matches := rule.Matches
-			if len(matches) == 0 {
-				matches = []ir.HTTPMatch{{}}
-			}
-			for mi, m := range matches {
-				e, err := compileHTTPMatch(m)
-				if err != nil {
-					return nil, fmt.Errorf("httproute %s rule %d match %d: %w", ri.key, rule.Index, mi, err)
-				}
-				e.route, e.rule, e.matchIdx = ri, hr, mi
-				entries = append(entries, &e)
-			}
+	for j := range l.HTTPRoutes {
+		r := &l.HTTPRoutes[j]
+		cr, err := src.http(li, j, r)
+		if err != nil {
+			return nil, err
 		}
-		for _, h := range hostsOf(r.RouteMeta) {
-			for _, e := range entries {
-				lc.http.add(h, e)
+		for _, h := range hostsOf(&r.RouteMeta) {
+			if base != nil && exactHost(h) && !dirty.has(h) {
+				continue // the group is base's
 			}
+			lc.http.addAll(h, cr.entries)
 		}
 	}
-	for _, r := range l.GRPCRoutes {
+	for j := range l.GRPCRoutes {
 		lc.hasGRPC = true
-		ri := &routeInfo{meta: r.RouteMeta, key: r.Namespace + "/" + r.Name}
-		var entries []*grpcEntry
-		for _, rule := range r.Rules {
-			gr := &grpcRule{index: rule.Index, route: ri, label: ri.key + "/" + strconv.Itoa(rule.Index)}
-			var err error
-			if gr.filters, err = compileFilters(rule.Filters); err != nil {
-				return nil, fmt.Errorf("grpcroute %s rule %d: %w", ri.key, rule.Index, err)
-			}
-			// gRPC always needs HTTP/2 to the backend.
-			if gr.backends, err = compileBackends(rule.Backends, true); err != nil {
-				return nil, fmt.Errorf("grpcroute %s rule %d: %w", ri.key, rule.Index, err)
-			}
-			matches := rule.Matches
-			if len(matches) == 0 {
-				matches = []ir.GRPCMatch{{}}
-			}
-			for mi, m := range matches {
-				e, err := compileGRPCMatch(m)
-				if err != nil {
-					return nil, fmt.Errorf("grpcroute %s rule %d match %d: %w", ri.key, rule.Index, mi, err)
-				}
-				e.route, e.rule, e.matchIdx = ri, gr, mi
-				entries = append(entries, &e)
-			}
+		r := &l.GRPCRoutes[j]
+		cr, err := src.grpc(li, j, r)
+		if err != nil {
+			return nil, err
 		}
-		for _, h := range hostsOf(r.RouteMeta) {
-			for _, e := range entries {
-				lc.grpc.add(h, e)
-			}
+		for _, h := range hostsOf(&r.RouteMeta) {
+			lc.grpc.addAll(h, cr.entries)
 		}
 	}
-	lc.http.each(sortHTTP)
-	lc.grpc.each(sortGRPC)
+	lc.http.sort(httpLess)
+	lc.grpc.sort(grpcLess)
+	src.built(li, lc)
 	return lc, nil
 }
 

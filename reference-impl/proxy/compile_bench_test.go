@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -11,8 +12,13 @@ import (
 // routesSnapshot is one HTTP listener with n routes of the propagation benchmark's shape: own
 // hostname, a prefix and an exact match, one backend with three endpoints.
 func routesSnapshot(n int) *ir.Snapshot {
+	return snapshot(1, ir.Listener{Name: "http", Port: 80, Protocol: ir.ProtocolHTTP, HTTPRoutes: benchRoutes(0, n)})
+}
+
+// benchRoutes returns routes r-{from} to r-{from+n-1} of routesSnapshot's shape.
+func benchRoutes(from, n int) []ir.HTTPRoute {
 	var rs []ir.HTTPRoute
-	for i := range n {
+	for i := from; i < from+n; i++ {
 		rs = append(rs, ir.HTTPRoute{
 			RouteMeta: ir.RouteMeta{Namespace: "bench", Name: fmt.Sprintf("r-%05d", i), Hostnames: []string{fmt.Sprintf("r-%05d.bench.example", i)},
 				CreationTimestamp: time.Date(2026, 1, 1, 0, 0, i, 0, time.UTC)},
@@ -20,7 +26,7 @@ func routesSnapshot(n int) *ir.Snapshot {
 				Backends: []ir.Backend{{Name: "bench/echo:8080", Weight: 1, Endpoints: []ir.Endpoint{{Address: "10.1.0.1", Port: 3000}, {Address: "10.1.0.2", Port: 3000}, {Address: "10.1.0.3", Port: 3000}}}}}},
 		})
 	}
-	return snapshot(1, ir.Listener{Name: "http", Port: 80, Protocol: ir.ProtocolHTTP, HTTPRoutes: rs})
+	return rs
 }
 
 // TestCompileParallelVsSerial prints the cost of compiling a 1,000-route snapshot (validation
@@ -36,7 +42,7 @@ func TestCompileParallelVsSerial(t *testing.T) {
 			if err := s.Validate(); err != nil {
 				b.Fatal(err)
 			}
-			if _, err := buildTables(s); err != nil {
+			if _, err := buildTables(s, freshRoutes{}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -50,6 +56,45 @@ func TestCompileParallelVsSerial(t *testing.T) {
 	})
 	t.Logf("1000 routes: validate then build %v/op, compile (side by side) %v/op, ratio %.2f",
 		time.Duration(serial.NsPerOp()), time.Duration(parallel.NsPerOp()), float64(parallel.NsPerOp())/float64(serial.NsPerOp()))
+}
+
+// TestApplyIncrementalVsFull prints the per-change compile cost of Proxy.Apply for a
+// 1,000-route snapshot whose successor has one route more (tableCache), against compiling
+// every snapshot from scratch (the baseline, compile, as Apply did before), in the same run.
+// Consecutive snapshots alternate between two new routes, so each change adds one route the
+// cache has not seen (and drops another) and the unchanged routes share memory with the
+// previous snapshot, as routes from the delivery client's decode cache do.
+func TestApplyIncrementalVsFull(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measurement skipped in -short mode")
+	}
+	base := benchRoutes(0, 1000)
+	var snaps [2]*ir.Snapshot
+	for i := range snaps {
+		rs := append(slices.Clone(base), benchRoutes(1000+i, 1)...)
+		snaps[i] = snapshot(int64(i+1), ir.Listener{Name: "http", Port: 80, Protocol: ir.ProtocolHTTP, HTTPRoutes: rs})
+	}
+	full := testing.Benchmark(func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, err := compile(snaps[i%2]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	var tc tableCache
+	if _, err := tc.compile(snaps[1]); err != nil {
+		t.Fatal(err)
+	}
+	incr := testing.Benchmark(func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, err := tc.compile(snaps[i%2]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	t.Logf("1000 routes, one route added per change: full compile %v/op (%d allocs), incremental %v/op (%d allocs), ratio %.3f",
+		time.Duration(full.NsPerOp()), full.AllocsPerOp(), time.Duration(incr.NsPerOp()), incr.AllocsPerOp(),
+		float64(incr.NsPerOp())/float64(full.NsPerOp()))
 }
 
 // TestCompileRejectsInvalidDespiteTables checks that a snapshot failing validation is rejected

@@ -3,7 +3,6 @@ package proxy
 import (
 	"net/http"
 	"regexp"
-	"sort"
 	"strings"
 
 	"github.com/gatecheck/gatecheck/reference-impl/ir"
@@ -92,10 +91,6 @@ func grpcLess(a, b *grpcEntry) bool {
 		return len(a.header) > len(b.header)
 	}
 	return routeTieLess(a.route, b.route, a.rule.index, b.rule.index, a.matchIdx, b.matchIdx)
-}
-
-func sortGRPC(es []*grpcEntry) {
-	sort.SliceStable(es, func(i, j int) bool { return grpcLess(es[i], es[j]) })
 }
 
 func matchGRPC(t *hostTable[*grpcEntry], host string, r *http.Request) *grpcEntry {

@@ -15,6 +15,9 @@ type hostTable[E any] struct {
 	exact map[string][]E
 	wild  []wildGroup[E] // sorted by len(suffix) descending
 	any   []E
+	// multi lists the exact hostnames with more than one entry, the only exact groups sort
+	// has to sort (most hostnames have one route); only used while the table is built.
+	multi []string
 }
 
 type wildGroup[E any] struct {
@@ -22,37 +25,107 @@ type wildGroup[E any] struct {
 	entries []E
 }
 
-func newHostTable[E any]() *hostTable[E] { return &hostTable[E]{exact: map[string][]E{}} }
+// newHostTable returns an empty table; hint is how many exact hostnames to make room for.
+func newHostTable[E any](hint int) *hostTable[E] {
+	return &hostTable[E]{exact: make(map[string][]E, hint)}
+}
+
+// exactHost reports whether hostname h is filed in a table's exact map.
+func exactHost(h string) bool { return h != "" && !strings.HasPrefix(h, "*.") }
+
+// hostSet is a set of hostnames, usually of a few: a slice until it grows.
+type hostSet struct {
+	list []string
+	set  map[string]struct{}
+}
+
+func (s *hostSet) add(h string) {
+	if s.has(h) {
+		return
+	}
+	if s.set != nil {
+		s.set[h] = struct{}{}
+		return
+	}
+	s.list = append(s.list, h)
+	if len(s.list) > 8 {
+		s.set = make(map[string]struct{}, 2*len(s.list))
+		for _, x := range s.list {
+			s.set[x] = struct{}{}
+		}
+		s.list = nil
+	}
+}
+
+func (s *hostSet) len() int { return len(s.list) + len(s.set) }
+
+// has reports whether h is in s; a nil s is empty.
+func (s *hostSet) has(h string) bool {
+	if s == nil {
+		return false
+	}
+	if s.set != nil {
+		_, ok := s.set[h]
+		return ok
+	}
+	for _, x := range s.list {
+		if x == h {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *hostSet) each(fn func(string)) {
+	if s == nil {
+		return
+	}
+	for _, h := range s.list {
+		fn(h)
+	}
+	for h := range s.set {
+		fn(h)
+	}
+}
 
 // add files e under hostname h ("" matches any host).
-func (t *hostTable[E]) add(h string, e E) {
+func (t *hostTable[E]) add(h string, e E) { t.addAll(h, []E{e}) }
+
+// addAll files es under hostname h. The group gets its own copy: es may be shared with other
+// tables, and groups are sorted in place.
+func (t *hostTable[E]) addAll(h string, es []E) {
 	switch {
 	case h == "":
-		t.any = append(t.any, e)
+		t.any = append(t.any, es...)
 	case strings.HasPrefix(h, "*."):
 		suffix := h[1:]
 		for i := range t.wild {
 			if t.wild[i].suffix == suffix {
-				t.wild[i].entries = append(t.wild[i].entries, e)
+				t.wild[i].entries = append(t.wild[i].entries, es...)
 				return
 			}
 		}
-		t.wild = append(t.wild, wildGroup[E]{suffix: suffix, entries: []E{e}})
+		t.wild = append(t.wild, wildGroup[E]{suffix: suffix, entries: append([]E(nil), es...)})
 		sort.SliceStable(t.wild, func(i, j int) bool { return len(t.wild[i].suffix) > len(t.wild[j].suffix) })
 	default:
-		t.exact[h] = append(t.exact[h], e)
+		old := t.exact[h]
+		if len(old) < 2 && len(old)+len(es) >= 2 {
+			t.multi = append(t.multi, h)
+		}
+		t.exact[h] = append(old, es...)
 	}
 }
 
-// each calls fn on every group of entries of t, so they can be sorted in place.
-func (t *hostTable[E]) each(fn func([]E)) {
-	for _, es := range t.exact {
-		fn(es)
+// sort orders every group of t by less, stably; it ends building t.
+func (t *hostTable[E]) sort(less func(a, b E) bool) {
+	for _, h := range t.multi {
+		sortStable(t.exact[h], less)
 	}
+	t.multi = nil
 	for _, w := range t.wild {
-		fn(w.entries)
+		sortStable(w.entries, less)
 	}
-	fn(t.any)
+	sortStable(t.any, less)
 }
 
 // lookup calls fn with each group matching host, most specific first, until fn returns true.

@@ -62,6 +62,7 @@ type Proxy struct {
 	opts    Options
 	log     *slog.Logger
 	cur     atomic.Pointer[compiled]
+	tables  tableCache
 	metrics *Metrics
 	rp      *httputil.ReverseProxy
 	up      *upstreams
@@ -134,12 +135,18 @@ type portServer struct {
 // Apply validates s and makes it the served configuration. Ports whose protocol did not change
 // keep their socket and connections; new ports are opened before the swap, removed ones are
 // closed after it and drain in the background. On error the previous snapshot stays in force.
+//
+// Compiling reuses what was compiled for routes equal to ones of the previous snapshot, so its
+// cost follows what changed (tablecache.go).
 func (p *Proxy) Apply(s *ir.Snapshot) error {
-	c, err := compile(s)
+	c, commit, err := p.tables.prepare(s)
 	if err != nil {
 		p.metrics.configRejected.Add(1)
 		return err
 	}
+	// The compile cache is updated once c is published (or refused below: the cache only
+	// records what routes compile to, which holds either way).
+	defer commit()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {

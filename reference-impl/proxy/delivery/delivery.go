@@ -21,8 +21,8 @@ import (
 )
 
 // Applier validates and applies a snapshot; an error means it was rejected and the previous
-// one stays. The client does not validate: proxy.Proxy.Apply does (validating a 1,000-route
-// snapshot costs milliseconds, and it sits on the propagation path).
+// one stays. The client does not validate: proxy.Proxy.Apply does, once per route it has not
+// seen (validating all of a 1,000-route snapshot costs milliseconds, on the propagation path).
 type Applier interface {
 	Apply(s *ir.Snapshot) error
 }
@@ -47,7 +47,7 @@ type Client struct {
 	// default 3 * ir.HeartbeatInterval.
 	IdleTimeout time.Duration
 
-	// routes remembers the decoded routes of the last snapshot by their encoding (see decode);
+	// routes remembers the decoded routes of the last snapshot with their encodings (see decode);
 	// only Run's goroutine uses it.
 	routes routeCache
 }
