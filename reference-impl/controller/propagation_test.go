@@ -274,6 +274,22 @@ func createRoutes(t *testing.T, ctx context.Context, c client.Client, prefix str
 
 func setup(t *testing.T, ctx context.Context, c client.Client) {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: benchNS}}
+	// A previous run's namespace may still be terminating: wait for it to go.
+	start, last := time.Now(), time.Time{}
+	for ; ; time.Sleep(time.Second) {
+		var old corev1.Namespace
+		err := c.Get(ctx, client.ObjectKeyFromObject(ns), &old)
+		if apierrors.IsNotFound(err) || (err == nil && old.DeletionTimestamp == nil) {
+			break
+		}
+		if time.Since(start) > 3*time.Minute {
+			t.Fatalf("namespace %s still terminating after 3m (err %v)", benchNS, err)
+		}
+		if time.Since(last) >= 5*time.Second {
+			t.Logf("waiting for namespace %s of a previous run to be deleted (%v so far)", benchNS, time.Since(start).Truncate(time.Second))
+			last = time.Now()
+		}
+	}
 	if err := c.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
