@@ -64,9 +64,7 @@ type routeMemo struct {
 type memoAttach struct {
 	gateway  types.NamespacedName
 	listener int
-	http     *ir.HTTPRoute
-	grpc     *ir.GRPCRoute
-	tcp      *ir.TCPRoute
+	route    any // ir.HTTPRoute, ir.GRPCRoute or ir.TCPRoute
 	enc      []byte
 }
 

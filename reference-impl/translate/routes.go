@@ -186,10 +186,6 @@ func attachTo(obj metav1.Object, prs []parentResult, add func(ls *listenerState,
 				continue
 			}
 			seen = append(seen, a.ls)
-			a.ls.attached++
-			if a.ls.ir == nil {
-				a.ls.ir = &ir.Listener{}
-			}
 			add(a.ls, ir.RouteMeta{Namespace: obj.GetNamespace(), Name: obj.GetName(), CreationTimestamp: obj.GetCreationTimestamp().UTC(), Hostnames: a.hostnames})
 		}
 	}
@@ -227,22 +223,38 @@ func (t *translator) replay(obj metav1.Object, rm *routeMemo, statuses map[types
 	}
 	statuses[nn(obj.GetNamespace(), obj.GetName())] = rm.status
 	for _, a := range rm.attached {
-		ls := t.gateways[a.gateway].listeners[a.listener]
-		ls.attached++
-		if ls.ir == nil {
-			ls.ir = &ir.Listener{}
-		}
-		switch {
-		case a.http != nil:
-			ls.ir.HTTPRoutes = append(ls.ir.HTTPRoutes, *a.http)
-			ls.enc.http = append(ls.enc.http, a.enc)
-		case a.grpc != nil:
-			ls.ir.GRPCRoutes = append(ls.ir.GRPCRoutes, *a.grpc)
-			ls.enc.grpc = append(ls.enc.grpc, a.enc)
-		case a.tcp != nil:
-			ls.ir.TCPRoutes = append(ls.ir.TCPRoutes, *a.tcp)
-			ls.enc.tcp = append(ls.enc.tcp, a.enc)
-		}
+		t.gateways[a.gateway].listeners[a.listener].add(a.route, a.enc)
+	}
+}
+
+// attach adds a freshly translated route to a listener and records it in rm (when not nil).
+func (t *translator) attach(rm *routeMemo, ls *listenerState, route any) {
+	enc := t.encode(route)
+	ls.add(route, enc)
+	if rm != nil {
+		rm.attached = append(rm.attached, memoAttach{gateway: ls.gateway, listener: ls.index, route: route, enc: enc})
+	}
+}
+
+// add appends a route (ir.HTTPRoute, ir.GRPCRoute or ir.TCPRoute) and its encoding to the
+// listener's IR.
+func (ls *listenerState) add(route any, enc []byte) {
+	ls.attached++
+	if ls.ir == nil {
+		ls.ir = &ir.Listener{}
+	}
+	switch r := route.(type) {
+	case ir.HTTPRoute:
+		ls.ir.HTTPRoutes = append(ls.ir.HTTPRoutes, r)
+		ls.enc.http = append(ls.enc.http, enc)
+	case ir.GRPCRoute:
+		ls.ir.GRPCRoutes = append(ls.ir.GRPCRoutes, r)
+		ls.enc.grpc = append(ls.enc.grpc, enc)
+	case ir.TCPRoute:
+		ls.ir.TCPRoutes = append(ls.ir.TCPRoutes, r)
+		ls.enc.tcp = append(ls.enc.tcp, enc)
+	default:
+		panic(fmt.Sprintf("listenerState.add: unexpected route type %T", route))
 	}
 }
 
@@ -280,13 +292,7 @@ func (t *translator) httpRoute(r *gwv1.HTTPRoute) {
 		return
 	}
 	attachTo(r, prs, func(ls *listenerState, meta ir.RouteMeta) {
-		route := &ir.HTTPRoute{RouteMeta: meta, Rules: rules}
-		ls.ir.HTTPRoutes = append(ls.ir.HTTPRoutes, *route)
-		enc := t.encode(route)
-		ls.enc.http = append(ls.enc.http, enc)
-		if rm != nil {
-			rm.attached = append(rm.attached, memoAttach{gateway: ls.gateway, listener: ls.index, http: route, enc: enc})
-		}
+		t.attach(rm, ls, ir.HTTPRoute{RouteMeta: meta, Rules: rules})
 	})
 }
 
@@ -311,13 +317,7 @@ func (t *translator) grpcRoute(r *gwv1.GRPCRoute) {
 		return
 	}
 	attachTo(r, prs, func(ls *listenerState, meta ir.RouteMeta) {
-		route := &ir.GRPCRoute{RouteMeta: meta, Rules: rules}
-		ls.ir.GRPCRoutes = append(ls.ir.GRPCRoutes, *route)
-		enc := t.encode(route)
-		ls.enc.grpc = append(ls.enc.grpc, enc)
-		if rm != nil {
-			rm.attached = append(rm.attached, memoAttach{gateway: ls.gateway, listener: ls.index, grpc: route, enc: enc})
-		}
+		t.attach(rm, ls, ir.GRPCRoute{RouteMeta: meta, Rules: rules})
 	})
 }
 
@@ -351,13 +351,7 @@ func (t *translator) tcpRoute(r *gwv1.TCPRoute) {
 	}
 	attachTo(r, prs, func(ls *listenerState, meta ir.RouteMeta) {
 		meta.Hostnames = nil
-		route := &ir.TCPRoute{RouteMeta: meta, Backends: backends}
-		ls.ir.TCPRoutes = append(ls.ir.TCPRoutes, *route)
-		enc := t.encode(route)
-		ls.enc.tcp = append(ls.enc.tcp, enc)
-		if rm != nil {
-			rm.attached = append(rm.attached, memoAttach{gateway: ls.gateway, listener: ls.index, tcp: route, enc: enc})
-		}
+		t.attach(rm, ls, ir.TCPRoute{RouteMeta: meta, Backends: backends})
 	})
 }
 
