@@ -74,13 +74,25 @@ bench: ## Benchmarks that print ratios against a baseline measured in the same r
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkEchoVsEchoBasic -benchtime 1x ./echo-backend/
 	@echo "== weight verdicts: false-failure rate and power (exact, and simulated against a fixed-size test)"
 	$(GO) test -count=1 -v -run 'TestCanary9010|TestDesignTable|TestExactAlpha' ./suites/internal/verdict/ | grep -v '^=== RUN'
+	@echo "== reference controller and proxy: cost of one route change among 1,000 (incremental vs full, same run), in-process propagation"
+	$(GO) test -count=1 -v -run 'TestMemoSpeedup' ./reference-impl/translate/ | grep ratio
+	$(GO) test -count=1 -v -run 'TestApplyIncrementalVsFull' ./reference-impl/proxy/ | grep -i ratio
+	$(GO) test -count=1 -v -run 'TestPropagationInProcess' ./reference-impl/controller/ | grep -E 'routes|ratio'
 	@if [ -x hack/bench-proxy.sh ]; then echo "== reference proxy vs nginx"; hack/bench-proxy.sh; fi
+
+.PHONY: bench-propagation
+bench-propagation: build ## Root: route propagation with 1,000 routes and controller memory with 5,000 on the host cluster (brings it up, tears it down)
+	$(GATECHECK) run --cluster host --suites propagation --keep --out _out/bench-propagation
+	KUBECONFIG=/var/lib/gatecheck/host/pki/admin.kubeconfig MEMORY_ROUTES=$${MEMORY_ROUTES:-5000} \
+		$(GO) test -count=1 -tags cluster -timeout 30m -v -run 'TestPropagation$$' ./reference-impl/controller/ \
+		| grep -v '^=== RUN'; rc=$${PIPESTATUS[0]}; $(GATECHECK) cluster down --cluster host; exit $$rc
 
 .PHONY: lint
 lint: ## gofmt, go vet
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e,conformance ./...
+	$(GO) vet -tags cluster ./reference-impl/...
 
 .PHONY: clean
 clean: ## Remove build outputs (not the binary cache in GATECHECK_CACHE, not reports)
