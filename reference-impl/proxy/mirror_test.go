@@ -90,10 +90,13 @@ func percentile(ds []time.Duration, q float64) time.Duration {
 }
 
 // TestMirrorIsolation checks that a mirror delaying 2 s, or refusing connections, does not
-// slow the primary: p99 of 450 sequential requests per variant, measured in interleaved
-// blocks of 150 (so machine load drifts affect every variant alike), must stay within 1 ms of
-// the no-mirror p99. Timing on a shared 2-core machine is noisy, so the comparison gets up to
-// three attempts; a mirror that blocks the primary (2 s) fails all of them.
+// slow the primary. No primary request may take 1 s (the mirror takes 2 s). Beyond that, 450
+// sequential requests per variant, measured in interleaved blocks of 150 (so machine load
+// drifts affect every variant alike), must keep the no-mirror p50 within 0.5 ms and its p99
+// within 5 ms: a mirror on the request path shifts the whole distribution, which the p50
+// shows, while the p99 of a few hundred sub-millisecond requests on a shared 2-core machine
+// moves by milliseconds with other work (seen: +1.4 ms with the mirror off the path). The
+// comparison gets up to three attempts; a mirror that blocks the primary fails all of them.
 func TestMirrorIsolation(t *testing.T) {
 	primary, slow := startBackend(t, "primary"), startBackend(t, "slow")
 	slow.delay = 2 * time.Second
@@ -138,16 +141,15 @@ func TestMirrorIsolation(t *testing.T) {
 				lat[path] = append(lat[path], measure(path, 150)...)
 			}
 		}
-		base := percentile(lat["/plain"], 0.99)
+		base50, base99 := percentile(lat["/plain"], 0.5), percentile(lat["/plain"], 0.99)
 		passed = true
-		line := fmt.Sprintf("attempt %d: no mirror p50 %v p99 %v", attempt, percentile(lat["/plain"], 0.5), base)
+		line := fmt.Sprintf("attempt %d: no mirror p50 %v p99 %v", attempt, base50, base99)
 		for _, path := range []string{"/slow", "/refused"} {
-			p99 := percentile(lat[path], 0.99)
-			line += fmt.Sprintf("; mirror %s p50 %v p99 %v", path, percentile(lat[path], 0.5), p99)
-			if p99-base > time.Millisecond {
+			p50, p99 := percentile(lat[path], 0.5), percentile(lat[path], 0.99)
+			line += fmt.Sprintf("; mirror %s p50 %v p99 %v", path, p50, p99)
+			if p50-base50 > 500*time.Microsecond || p99-base99 > 5*time.Millisecond {
 				passed = false
 			}
-
 		}
 		report = append(report, line)
 	}
@@ -155,7 +157,7 @@ func TestMirrorIsolation(t *testing.T) {
 		t.Log(l)
 	}
 	if !passed {
-		t.Errorf("primary p99 with a slow or refusing mirror exceeded the no-mirror p99 by more than 1ms in all attempts")
+		t.Errorf("primary latency with a slow or refusing mirror exceeded the no-mirror p50 by more than 0.5 ms or its p99 by more than 5 ms in all attempts")
 	}
 	m := p.Metrics()
 	t.Logf("mirror results: slow sent %d dropped %d; refused failed %d", m.Mirrors("test/slow", "sent"), m.Mirrors("test/slow", "dropped_saturated"), m.Mirrors("test/refused", "failed"))
