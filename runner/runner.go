@@ -237,7 +237,7 @@ func Run(ctx context.Context, cl Cluster, images ImageBuilder, o Options) (res R
 			logPath := filepath.Join(o.OutDir, "logs", "conformance.log")
 			fmt.Fprintf(out, "  running; full log: %s\n", logPath)
 			rerr := runStreaming(ctx, bin, conformanceArgs(o.Profile, confYAML, false),
-				[]string{"KUBECONFIG=" + cl.Kubeconfig()}, filepath.Join(o.ModuleRoot, "suites", "conformance"), logPath, out, "conformance:", conformanceProgress)
+				[]string{"KUBECONFIG=" + cl.Kubeconfig()}, filepath.Join(o.ModuleRoot, "suites", "conformance"), logPath, out, "conformance:", newConformanceConsole(time.Now))
 			c, perr := ingest.ReadConformanceFile(confYAML)
 			switch {
 			case perr == nil:
@@ -338,7 +338,7 @@ func runGinkgoSuite(ctx context.Context, o Options, s, binDir string, env suitee
 		args = append(args, "-ginkgo.label-filter="+o.Labels)
 	}
 	fmt.Fprintf(out, "  suite %s; full log: %s\n", s, logPath)
-	rerr := runStreaming(ctx, bin, args, env.Environ(), filepath.Join(o.ModuleRoot, "suites", s), logPath, out, s+":", ginkgoProgress())
+	rerr := runStreaming(ctx, bin, args, env.Environ(), filepath.Join(o.ModuleRoot, "suites", s), logPath, out, s+":", keepLines(ginkgoProgress()))
 	rep, perr := ingest.ReadFile(jsonPath)
 	if perr != nil {
 		return nil, fmt.Errorf("suite %s wrote no readable report (exit %d, see %s): %w", s, exitCodeOf(rerr), logPath, perr)

@@ -81,9 +81,16 @@ func compileTest(ctx context.Context, root, pkg, out string, tags string, w io.W
 	return nil
 }
 
-// runStreaming runs a test binary, writing all output to logPath and passing lines that
-// match keep to w (prefixed), so the console shows progress without the full log.
-func runStreaming(ctx context.Context, bin string, args, env []string, dir, logPath string, w io.Writer, prefix string, keep func(string) bool) error {
+// console turns a test binary's output into the lines the console shows.
+type console interface {
+	line(string) []string
+	// flush is called at the end of the output.
+	flush() []string
+}
+
+// runStreaming runs a test binary, writing all output to logPath and to w (prefixed) what
+// con makes of it, so the console shows progress without the full log.
+func runStreaming(ctx context.Context, bin string, args, env []string, dir, logPath string, w io.Writer, prefix string, con console) error {
 	f, err := os.Create(logPath)
 	if err != nil {
 		return err
@@ -106,9 +113,12 @@ func runStreaming(ctx context.Context, bin string, args, env []string, dir, logP
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(f, line)
-			if keep(line) {
-				fmt.Fprintf(w, "  %s %s\n", prefix, strings.TrimSpace(line))
+			for _, l := range con.line(line) {
+				fmt.Fprintf(w, "  %s %s\n", prefix, strings.TrimSpace(l))
 			}
+		}
+		for _, l := range con.flush() {
+			fmt.Fprintf(w, "  %s %s\n", prefix, l)
 		}
 		_, _ = io.Copy(io.Discard, pr)
 	}()
@@ -156,17 +166,85 @@ func conformanceArgs(p *impls.Profile, reportPath string, debug bool) []string {
 	return args
 }
 
-// conformanceProgress keeps the upstream suite's per-test start and verdict lines. Go prints
-// subtest verdicts only when the parent test ends, so the start lines are what shows progress
-// while the suite runs.
-func conformanceProgress(line string) bool {
-	t := strings.TrimSpace(line)
-	if !(strings.HasPrefix(t, "--- PASS") || strings.HasPrefix(t, "--- FAIL") || strings.HasPrefix(t, "--- SKIP") ||
-		strings.HasPrefix(t, "=== RUN")) {
-		return false
+// keepLines is a console that prints the lines keep keeps, as they are.
+type keepLines func(string) bool
+
+func (k keepLines) line(l string) []string {
+	if k(l) {
+		return []string{l}
 	}
-	// Top-level tests only: TestConformance/<Name> without deeper subtests.
-	return strings.Count(t, "/") <= 1
+	return nil
+}
+
+func (keepLines) flush() []string { return nil }
+
+// conformanceConsole condenses the upstream suite's verbose output for the console. The suite
+// runs ~180 top-level tests, most of them skipped for features a profile does not claim, and
+// Go prints the subtests' verdicts only when TestConformance ends; printing every start line
+// buried the few that matter. So it prints a progress line (tests started, elapsed, the one
+// running) at most every progressEvery, failures as soon as Go prints them, and at the end
+// the counts of passed, failed and skipped tests.
+type conformanceConsole struct {
+	now                     func() time.Time
+	start, last             time.Time
+	started                 int
+	running                 string
+	passed, failed, skipped int
+}
+
+const progressEvery = 15 * time.Second
+
+func newConformanceConsole(now func() time.Time) *conformanceConsole {
+	t := now()
+	return &conformanceConsole{now: now, start: t, last: t}
+}
+
+func (c *conformanceConsole) line(line string) []string {
+	t := strings.TrimSpace(line)
+	var out []string
+	name, verdict := "", ""
+	for _, v := range []string{"=== RUN", "--- PASS:", "--- FAIL:", "--- SKIP:"} {
+		if rest, ok := strings.CutPrefix(t, v); ok {
+			verdict = v
+			name, _, _ = strings.Cut(strings.TrimSpace(rest), " ")
+		}
+	}
+	// Top-level conformance tests only: TestConformance/<Name>, not their subtests.
+	if test, ok := strings.CutPrefix(name, "TestConformance/"); ok && !strings.Contains(test, "/") {
+		switch verdict {
+		case "=== RUN":
+			c.started++
+			c.running = test
+		case "--- PASS:":
+			c.passed++
+		case "--- SKIP:":
+			c.skipped++
+		case "--- FAIL:":
+			c.failed++
+			out = append(out, t)
+		}
+	}
+	if now := c.now(); c.started > 0 && verdict == "" && now.Sub(c.last) >= progressEvery {
+		c.last = now
+		out = append(out, fmt.Sprintf("%s started in %v; running %s", tests(c.started), now.Sub(c.start).Round(time.Second), c.running))
+	}
+	return out
+}
+
+func (c *conformanceConsole) flush() []string {
+	n := c.passed + c.failed + c.skipped
+	if n == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("%s: %d passed, %d failed, %d skipped (features not claimed or not in the profiles) in %v",
+		tests(n), c.passed, c.failed, c.skipped, c.now().Sub(c.start).Round(time.Second))}
+}
+
+func tests(n int) string {
+	if n == 1 {
+		return "1 test"
+	}
+	return fmt.Sprintf("%d tests", n)
 }
 
 // ginkgoProgress returns a filter that keeps, from Ginkgo's verbose output, the name of each
