@@ -145,41 +145,47 @@ func render(out *Output, dps map[types.NamespacedName]DataPlane) goldenOut {
 	return g
 }
 
-func TestGolden(t *testing.T) {
+// eachGolden runs test as a parallel subtest per testdata/<case>.in.yaml.
+func eachGolden(t *testing.T, test func(t *testing.T, inPath string)) {
 	ins, err := filepath.Glob("testdata/*.in.yaml")
 	if err != nil || len(ins) == 0 {
 		t.Fatalf("no golden inputs in testdata: %v", err)
 	}
 	sort.Strings(ins)
 	for _, inPath := range ins {
-		name := strings.TrimSuffix(filepath.Base(inPath), ".in.yaml")
-		t.Run(name, func(t *testing.T) {
+		t.Run(strings.TrimSuffix(filepath.Base(inPath), ".in.yaml"), func(t *testing.T) {
 			t.Parallel()
-			in, dps := loadInput(t, inPath)
-			out := Translate(in)
-			for k, g := range out.Gateways {
-				if err := g.Snapshot.Validate(); err != nil {
-					t.Errorf("gateway %s: snapshot does not validate: %v", k, err)
-				}
-			}
-			got, err := yaml.Marshal(render(out, dps))
-			if err != nil {
-				t.Fatalf("marshal output: %v", err)
-			}
-			outPath := strings.TrimSuffix(inPath, ".in.yaml") + ".out.yaml"
-			if *update {
-				if err := os.WriteFile(outPath, got, 0o644); err != nil {
-					t.Fatalf("write %s: %v", outPath, err)
-				}
-				return
-			}
-			want, err := os.ReadFile(outPath)
-			if err != nil {
-				t.Fatalf("read %s (run with -update to create it): %v", outPath, err)
-			}
-			if diff := cmp.Diff(string(want), string(got)); diff != "" {
-				t.Errorf("%s mismatch (-want +got):\n%s", outPath, diff)
-			}
+			test(t, inPath)
 		})
 	}
+}
+
+func TestGolden(t *testing.T) {
+	eachGolden(t, func(t *testing.T, inPath string) {
+		in, dps := loadInput(t, inPath)
+		out := Translate(in)
+		for k, g := range out.Gateways {
+			if err := g.Snapshot.Validate(); err != nil {
+				t.Errorf("gateway %s: snapshot does not validate: %v", k, err)
+			}
+		}
+		got, err := yaml.Marshal(render(out, dps))
+		if err != nil {
+			t.Fatalf("marshal output: %v", err)
+		}
+		outPath := strings.TrimSuffix(inPath, ".in.yaml") + ".out.yaml"
+		if *update {
+			if err := os.WriteFile(outPath, got, 0o644); err != nil {
+				t.Fatalf("write %s: %v", outPath, err)
+			}
+			return
+		}
+		want, err := os.ReadFile(outPath)
+		if err != nil {
+			t.Fatalf("read %s (run with -update to create it): %v", outPath, err)
+		}
+		if diff := cmp.Diff(string(want), string(got)); diff != "" {
+			t.Errorf("%s mismatch (-want +got):\n%s", outPath, diff)
+		}
+	})
 }

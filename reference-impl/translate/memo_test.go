@@ -3,9 +3,6 @@ package translate
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
-	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -98,32 +95,23 @@ func checkEncoded(t *testing.T, out *Output) {
 // TestMemoMatchesTranslate runs every golden input through a memo twice (all misses, then all
 // hits) and compares both with a plain Translate.
 func TestMemoMatchesTranslate(t *testing.T) {
-	ins, err := filepath.Glob("testdata/*.in.yaml")
-	if err != nil || len(ins) == 0 {
-		t.Fatalf("no golden inputs in testdata: %v", err)
-	}
-	sort.Strings(ins)
-	for _, inPath := range ins {
-		name := strings.TrimSuffix(filepath.Base(inPath), ".in.yaml")
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			in, _ := loadInput(t, inPath)
-			version(in)
-			want := renderYAML(t, Translate(in))
-			m := NewMemo()
-			for pass, wantHits := range []bool{false, true} {
-				out := m.Translate(in)
-				checkEncoded(t, out)
-				if diff := cmp.Diff(want, renderYAML(t, out)); diff != "" {
-					t.Errorf("pass %d: memo output differs from Translate (-want +got):\n%s", pass, diff)
-				}
-				routes := len(in.HTTPRoutes) + len(in.GRPCRoutes) + len(in.TCPRoutes)
-				if wantHits && (m.Hits != routes || m.Misses != 0) {
-					t.Errorf("pass %d: hits %d, misses %d; want %d hits, 0 misses", pass, m.Hits, m.Misses, routes)
-				}
+	eachGolden(t, func(t *testing.T, inPath string) {
+		in, _ := loadInput(t, inPath)
+		version(in)
+		want := renderYAML(t, Translate(in))
+		m := NewMemo()
+		for pass, wantHits := range []bool{false, true} {
+			out := m.Translate(in)
+			checkEncoded(t, out)
+			if diff := cmp.Diff(want, renderYAML(t, out)); diff != "" {
+				t.Errorf("pass %d: memo output differs from Translate (-want +got):\n%s", pass, diff)
 			}
-		})
-	}
+			routes := len(in.HTTPRoutes) + len(in.GRPCRoutes) + len(in.TCPRoutes)
+			if wantHits && (m.Hits != routes || m.Misses != 0) {
+				t.Errorf("pass %d: hits %d, misses %d; want %d hits, 0 misses", pass, m.Hits, m.Misses, routes)
+			}
+		}
+	})
 }
 
 // memoInput is one Gateway with two HTTP listeners, a backend Service and n routes.
