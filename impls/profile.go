@@ -120,9 +120,13 @@ const (
 	// ReachStatusAddress dials Gateway status.addresses[0] (ClusterIP on the host cluster,
 	// LoadBalancer IPs elsewhere).
 	ReachStatusAddress ReachMode = "status-address"
-	// ReachNodePort dials 127.0.0.1 on the kind port mappings of kind-config.yaml.
+	// ReachNodePort dials <node InternalIP>:<nodePort> of the Gateway's data-plane Service,
+	// found by the GEP-1762 label gateway.networking.k8s.io/gateway-name (a NodePort or
+	// LoadBalancer Service; kind on Linux or any cluster whose nodes the runner reaches).
 	ReachNodePort ReachMode = "nodeport"
-	// ReachPortForward port-forwards to the Gateway's Service.
+	// ReachPortForward port-forwards a loopback port per listener, through the API server, to
+	// a ready Pod behind that same Service, following the Pod when it is replaced (any
+	// cluster the kubeconfig reaches).
 	ReachPortForward ReachMode = "port-forward"
 )
 

@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -61,8 +62,25 @@ type provisioner struct {
 	replicas    int32
 }
 
-func (p *provisioner) labels(gw *gwv1.Gateway) map[string]string {
+// selector picks a Gateway's proxy Pods. It never changes: a Deployment's selector is
+// immutable, so the labels below are added beside it rather than into it.
+func (p *provisioner) selector(gw *gwv1.Gateway) map[string]string {
 	return map[string]string{LabelManagedBy: ManagedByValue, LabelProxyFor: gatewayHash(gw)}
+}
+
+// labels are the selector plus the GEP-1762 labels naming the Gateway and its class, by
+// which tools (gatecheck's nodeport and port-forward reach modes among them) find a
+// Gateway's data plane. A name too long for a label value (over 63 characters) is left out
+// rather than truncated into a label naming another Gateway.
+func (p *provisioner) labels(gw *gwv1.Gateway) map[string]string {
+	lbl := p.selector(gw)
+	if len(validation.IsValidLabelValue(gw.Name)) == 0 {
+		lbl[gwv1.GatewayNameLabelKey] = gw.Name
+	}
+	if c := string(gw.Spec.GatewayClassName); c != "" && len(validation.IsValidLabelValue(c)) == 0 {
+		lbl[gwv1.GatewayClassNameLabelKey] = c
+	}
+	return lbl
 }
 
 func ownerRef(gw *gwv1.Gateway) metav1.OwnerReference {
@@ -76,7 +94,7 @@ func (p *provisioner) deployment(gw *gwv1.Gateway, deliveryURL string) *appsv1.D
 	lbl := p.labels(gw)
 	spec := appsv1.DeploymentSpec{
 		Replicas: ptr.To(p.replicas),
-		Selector: &metav1.LabelSelector{MatchLabels: lbl},
+		Selector: &metav1.LabelSelector{MatchLabels: p.selector(gw)},
 		Template: corev1.PodTemplateSpec{
 			ObjectMeta: metav1.ObjectMeta{Labels: lbl},
 			Spec: corev1.PodSpec{
@@ -118,7 +136,7 @@ func (p *provisioner) deployment(gw *gwv1.Gateway, deliveryURL string) *appsv1.D
 
 func (p *provisioner) service(gw *gwv1.Gateway, ports []int32) *corev1.Service {
 	lbl := p.labels(gw)
-	spec := corev1.ServiceSpec{Type: p.serviceType, Selector: lbl}
+	spec := corev1.ServiceSpec{Type: p.serviceType, Selector: p.selector(gw)}
 	for _, port := range ports {
 		spec.Ports = append(spec.Ports, corev1.ServicePort{
 			Name: "port-" + strconv.Itoa(int(port)), Port: port, TargetPort: intstr.FromInt32(port), Protocol: corev1.ProtocolTCP,
@@ -127,7 +145,8 @@ func (p *provisioner) service(gw *gwv1.Gateway, ports []int32) *corev1.Service {
 	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: proxyName(gw), Namespace: gw.Namespace, Labels: lbl,
-			Annotations:     map[string]string{annotationSpecHash: hashOf(spec)},
+			// The labels are hashed too: they are how others find the Service.
+			Annotations:     map[string]string{annotationSpecHash: hashOf([]any{lbl, spec})},
 			OwnerReferences: []metav1.OwnerReference{ownerRef(gw)},
 		},
 		Spec: spec,

@@ -21,8 +21,8 @@ func TestCanary(t *testing.T) {
 
 var (
 	env *gwtest.Env
-	// gw is the canary Gateway's address (status.addresses[0]).
-	gw string
+	// gw is the canary Gateway as the profile's reach mode reaches it.
+	gw *gwtest.Gateway
 )
 
 var _ = BeforeSuite(func(ctx SpecContext) {
@@ -30,7 +30,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 })
 
 // url is the canary Gateway's HTTP listener with path.
-func url(path string) string { return "http://" + gwtest.HostPort(gw, 80) + path }
+func url(path string) string { return "http://" + gw.Addr(80) + path }
 
 // applyRoute applies a rendered route, waits until it is Accepted with ResolvedRefs, and
 // converges on it.

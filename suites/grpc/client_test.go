@@ -26,7 +26,7 @@ const rpcTimeout = 10 * time.Second
 // hostname); the connection is closed at the end of the spec.
 func dial(host string) *grpc.ClientConn {
 	GinkgoHelper()
-	cc, err := grpc.NewClient("passthrough:///"+gwtest.HostPort(gw, 80),
+	cc, err := grpc.NewClient("passthrough:///"+gw.Addr(80),
 		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithAuthority(host))
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(cc.Close)

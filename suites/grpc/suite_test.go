@@ -21,7 +21,7 @@ func TestGRPC(t *testing.T) {
 
 var (
 	env *gwtest.Env
-	gw  string
+	gw  *gwtest.Gateway
 )
 
 var _ = BeforeSuite(func(ctx SpecContext) {

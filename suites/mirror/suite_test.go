@@ -22,7 +22,7 @@ func TestMirror(t *testing.T) {
 
 var (
 	env *gwtest.Env
-	gw  string
+	gw  *gwtest.Gateway
 )
 
 // adminPort is the echo backend's records admin port (--admin-addr in the echo partial).
@@ -32,23 +32,23 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	env, gw = gwtest.SetupSuite(ctx, "mirror", fixtures.Files, features.SupportGateway, features.SupportHTTPRoute, features.SupportHTTPRouteRequestMirror)
 })
 
-func url(path string) string { return "http://" + gwtest.HostPort(gw, 80) + path }
+func url(path string) string { return "http://" + gw.Addr(80) + path }
 
 func applyRoute(ctx context.Context, file string, data map[string]any) {
 	GinkgoHelper()
 	env.ApplyFixture(ctx, fixtures.Files, file, data)
 }
 
-// mirrorAdmins returns the records admin URL of every ready mirror Pod; the runner reaches
-// Pod IPs directly.
+// mirrorAdmins returns the records admin URL of every ready mirror Pod: its Pod IP, or a
+// port-forward to it when the reach mode says the runner cannot route to the cluster.
 func mirrorAdmins(ctx context.Context) []string {
 	GinkgoHelper()
-	ips, err := env.PodIPs(ctx, "app=mirror")
+	addrs, err := env.PodAddrs(ctx, "app=mirror", adminPort)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(ips).NotTo(BeEmpty(), "no ready mirror Pod in %s", env.Namespace)
+	Expect(addrs).NotTo(BeEmpty(), "no ready mirror Pod in %s", env.Namespace)
 	var out []string
-	for _, ip := range ips {
-		out = append(out, "http://"+gwtest.HostPort(ip, adminPort))
+	for _, a := range addrs {
+		out = append(out, "http://"+a)
 	}
 	fmt.Fprintf(GinkgoWriter, "mirror records at %v\n", out)
 	return out

@@ -20,11 +20,11 @@ func TestPropagation(t *testing.T) {
 
 var (
 	env *gwtest.Env
-	gw  string
+	gw  *gwtest.Gateway
 )
 
 var _ = BeforeSuite(func(ctx SpecContext) {
 	env, gw = gwtest.SetupSuite(ctx, "propagation", fixtures.Files, features.SupportGateway, features.SupportHTTPRoute)
 })
 
-func url(path string) string { return "http://" + gwtest.HostPort(gw, 80) + path }
+func url(path string) string { return "http://" + gw.Addr(80) + path }

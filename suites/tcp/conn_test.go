@@ -26,7 +26,10 @@ type echoConn struct {
 // dialEcho connects to a listener port and reads the backend's greeting line.
 func dialEcho(ctx context.Context, port int) (*echoConn, error) {
 	d := net.Dialer{Timeout: 5 * time.Second}
-	c, err := d.DialContext(ctx, "tcp", gwtest.HostPort(gw, port))
+	if err := gw.UnknownPort(port); err != nil {
+		return nil, err
+	}
+	c, err := d.DialContext(ctx, "tcp", gw.Addr(port))
 	if err != nil {
 		return nil, fmt.Errorf("dial Gateway listener %d: %w", port, err)
 	}

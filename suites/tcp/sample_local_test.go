@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/identity"
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/tcpecho"
+	"github.com/gatecheck/gatecheck/suites/internal/gwtest"
 	"github.com/gatecheck/gatecheck/suites/internal/verdict"
 )
 
@@ -23,7 +24,7 @@ func TestSampleConnectionsLocal(t *testing.T) {
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
 	old := gw
-	gw = "127.0.0.1"
+	gw = gwtest.Direct("127.0.0.1")
 	t.Cleanup(func() { gw = old })
 	port := ln.Addr().(*net.TCPAddr).Port
 

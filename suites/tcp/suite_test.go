@@ -21,7 +21,7 @@ func TestTCP(t *testing.T) {
 
 var (
 	env *gwtest.Env
-	gw  string
+	gw  *gwtest.Gateway
 )
 
 // Listener ports of the tcp Gateway (fixtures/tcp/suite.yaml).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"maps"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // Ginkgo's DSL reads best dot-imported.
@@ -25,6 +27,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/gateway-api/pkg/features"
 
 	"github.com/gatecheck/gatecheck/install"
@@ -60,6 +63,13 @@ type Env struct {
 	Namespace string
 	Log       *slog.Logger
 
+	// dialer opens port-forwards (reach mode port-forward), made on first use.
+	dialer *podDialer
+	// gateways are the Gateways WaitGateway resolved, by name, until their scope ends: the
+	// suite's fixture waits for its Gateway, and SetupSuite reuses what that opened.
+	gwMu     sync.Mutex
+	gateways map[string]*Gateway
+
 	features       map[string]bool
 	featuresSource string
 	// suite names the suite, its fixtures' Gateway and its namespace prefix.
@@ -79,10 +89,6 @@ func Setup(ctx context.Context, suite string) *Env {
 	if cfg.Kubeconfig == "" || os.Getenv(suiteenv.EnvGatewayClass) == "" {
 		Skip(fmt.Sprintf("no cluster configured: set %s and %s (e.g. %s) to run the %s suite; `gatecheck run` sets both",
 			suiteenv.EnvKubeconfig, suiteenv.EnvGatewayClass, suiteenv.DefaultGatewayClass, suite))
-	}
-	if cfg.ReachMode != "status-address" {
-		Skip(fmt.Sprintf("%s=%s: the %s suite dials the Gateway's status address from the runner and supports only status-address so far",
-			suiteenv.EnvReachMode, cfg.ReachMode, suite))
 	}
 	restCfg, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
 	Expect(err).NotTo(HaveOccurred(), "load kubeconfig %s", cfg.Kubeconfig)
@@ -292,48 +298,237 @@ func (e *Env) waitFor(ctx context.Context, what string, timeout time.Duration, c
 	return err
 }
 
-// WaitGateway waits until the Gateway is Programmed and returns its first status address.
-func (e *Env) WaitGateway(ctx context.Context, name string) (string, error) {
+// WaitGateway waits until the Gateway is Programmed (with an address under reach mode
+// status-address), resolves how the runner reaches its listeners under the reach mode, and
+// waits until every listener port accepts connections through that path. Under port-forward
+// the forwards live until the enclosing suite or spec ends (DeferCleanup).
+func (e *Env) WaitGateway(ctx context.Context, name string) (*Gateway, error) {
+	GinkgoHelper()
 	ref := install.Object{Obj: &unstructured.Unstructured{}}
 	ref.Obj.SetAPIVersion(GatewayAPIGroup + "/v1")
 	ref.Obj.SetKind("Gateway")
 	ref.Obj.SetNamespace(e.Namespace)
 	ref.Obj.SetName(name)
-	var addr string
+	needAddress := e.Config.ReachMode == ReachStatusAddress
+	what := fmt.Sprintf("Gateway %s/%s Programmed", e.Namespace, name)
+	if needAddress {
+		what += " with an address"
+	}
 	var gw *unstructured.Unstructured
-	err := e.waitFor(ctx, fmt.Sprintf("Gateway %s/%s Programmed with an address", e.Namespace, name), GatewayTimeout, func(ctx context.Context) (bool, string, error) {
+	err := e.waitFor(ctx, what, GatewayTimeout, func(ctx context.Context) (bool, string, error) {
 		u, err := e.get(ctx, ref)
 		if err != nil {
 			return false, "", err
 		}
-		ok, st := gatewayReady(u)
-		addr, gw = GatewayAddress(u), u
+		ok, st := gatewayReady(u, needAddress)
+		gw = u
 		return ok, st, nil
 	})
 	if err != nil {
-		return addr, err
+		return nil, err
 	}
+	g, err := e.reach(ctx, gw)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(GinkgoWriter, "reaching %s\n", g)
+	e.gwMu.Lock()
+	if e.gateways == nil {
+		e.gateways = map[string]*Gateway{}
+	}
+	e.gateways[name] = g
+	e.gwMu.Unlock()
+	DeferCleanup(func() {
+		e.gwMu.Lock()
+		defer e.gwMu.Unlock()
+		if e.gateways[name] == g {
+			delete(e.gateways, name)
+		}
+	})
 	// Programmed says the data plane has its configuration, not that the runner can reach it:
 	// a Service's endpoints reach kube-proxy's rules a moment later (seen: connections refused
-	// for ~0.7 s after Programmed). Converge on a TCP connect to every listener port before
-	// anything is measured, as upstream converges before it judges.
-	ports, _, _ := unstructured.NestedSlice(gw.Object, "spec", "listeners")
-	for _, l := range ports {
-		port, _, _ := unstructured.NestedInt64(l.(map[string]any), "port")
-		hp := HostPort(addr, int(port))
-		err = e.waitFor(ctx, fmt.Sprintf("Gateway %s/%s to accept connections on %s", e.Namespace, name, hp), GatewayTimeout, func(ctx context.Context) (bool, string, error) {
-			c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", hp)
-			if err != nil {
+	// for ~0.7 s after Programmed). Converge on a connection to every listener port, through
+	// the same path the suite dials, before anything is measured, as upstream converges
+	// before it judges.
+	for _, port := range listenerPorts(gw) {
+		hp := g.Addr(port)
+		err = e.waitFor(ctx, fmt.Sprintf("Gateway %s/%s to accept connections on listener %d (%s)", e.Namespace, name, port, hp), GatewayTimeout, func(ctx context.Context) (bool, string, error) {
+			if err := probeListener(ctx, g.Mode, hp); err != nil {
 				return false, err.Error(), nil
 			}
-			c.Close()
 			return true, "", nil
 		})
 		if err != nil {
-			return addr, err
+			return g, err
 		}
 	}
-	return addr, nil
+	return g, nil
+}
+
+// Gateway returns the Gateway named name as the last WaitGateway in scope resolved it, or nil.
+func (e *Env) Gateway(name string) *Gateway {
+	e.gwMu.Lock()
+	defer e.gwMu.Unlock()
+	return e.gateways[name]
+}
+
+// listenerPorts lists the distinct spec.listeners ports of a Gateway, sorted.
+func listenerPorts(gw *unstructured.Unstructured) []int {
+	ls, _, _ := unstructured.NestedSlice(gw.Object, "spec", "listeners")
+	var out []int
+	for _, l := range ls {
+		m, _ := l.(map[string]any)
+		port, _, _ := unstructured.NestedInt64(m, "port")
+		if p := int(port); p > 0 && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
+// probeListener reports whether a connection to hp reaches the listener. A TCP connect says
+// so for a routable address; through a port-forward the local connect always succeeds, and
+// the forwarder resets the connection when it cannot reach the Pod's port, so the probe
+// also waits briefly for a reset (a clean close or a quiet connection means it got through).
+func probeListener(ctx context.Context, mode, hp string) error {
+	c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", hp)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if mode != ReachPortForward {
+		return nil
+	}
+	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	_, err = c.Read(make([]byte, 1))
+	var ne net.Error
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.As(err, &ne) && ne.Timeout():
+		return nil
+	}
+	return fmt.Errorf("through the port-forward: %w", err)
+}
+
+// reach resolves how the runner dials the Gateway's listeners under the reach mode.
+func (e *Env) reach(ctx context.Context, gw *unstructured.Unstructured) (*Gateway, error) {
+	GinkgoHelper()
+	g := &Gateway{Namespace: gw.GetNamespace(), Name: gw.GetName(), Address: GatewayAddress(gw), Mode: e.Config.ReachMode}
+	if g.Mode == ReachStatusAddress {
+		return g, nil
+	}
+	ports := listenerPorts(gw)
+	var svc *corev1.Service
+	err := e.waitFor(ctx, fmt.Sprintf("the data-plane Service of Gateway %s/%s (label %s=%s)", g.Namespace, g.Name, gwv1.GatewayNameLabelKey, g.Name), GatewayTimeout,
+		func(ctx context.Context) (bool, string, error) {
+			s, err := gatewayService(ctx, e.Kube, g.Namespace, g.Name, ports, g.Mode == ReachNodePort)
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			svc = s
+			return true, "", nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	g.addrs = map[int]string{}
+	switch g.Mode {
+	case ReachNodePort:
+		ip, err := nodeAddress(ctx, e.Kube)
+		if err != nil {
+			return nil, err
+		}
+		if g.addrs, err = nodePortAddrs(svc, ip, ports); err != nil {
+			return nil, fmt.Errorf("Gateway %s/%s: %w", g.Namespace, g.Name, err)
+		}
+	case ReachPortForward:
+		for _, port := range ports {
+			f, err := e.forwardService(ctx, fmt.Sprintf("Gateway %s/%s listener %d", g.Namespace, g.Name, port), g.Name, port)
+			if err != nil {
+				return nil, err
+			}
+			g.addrs[port] = f.Addr()
+		}
+	default:
+		return nil, fmt.Errorf("%s=%q: want %s, %s or %s", suiteenv.EnvReachMode, g.Mode, ReachStatusAddress, ReachNodePort, ReachPortForward)
+	}
+	return g, nil
+}
+
+// forwardService opens a port-forward to a ready Pod behind the Gateway's data-plane Service
+// port, re-resolving the Service and Pod whenever the Pod goes away. DeferCleanup closes it.
+func (e *Env) forwardService(ctx context.Context, what, gateway string, port int) (*forwarder, error) {
+	GinkgoHelper()
+	return e.forward(ctx, what, func(ctx context.Context) (podTarget, error) {
+		svc, err := gatewayService(ctx, e.Kube, e.Namespace, gateway, []int{port}, false)
+		if err != nil {
+			return podTarget{}, err
+		}
+		return servicePodTarget(ctx, e.Kube, svc, port)
+	})
+}
+
+func (e *Env) forward(ctx context.Context, what string, target func(context.Context) (podTarget, error)) (*forwarder, error) {
+	GinkgoHelper()
+	if e.dialer == nil {
+		d, err := newPodDialer(e.REST, e.Kube)
+		if err != nil {
+			return nil, err
+		}
+		e.dialer = d
+	}
+	f := &forwarder{
+		what: what, out: GinkgoWriter, target: target, dial: e.dialer.dial,
+		serving: func(ctx context.Context, t podTarget) (string, error) { return podServing(ctx, e.Kube, t) },
+	}
+	if err := startForward(ctx, f); err != nil {
+		return nil, err
+	}
+	DeferCleanup(f.Close)
+	return f, nil
+}
+
+// PodAddrs returns host:port to dial port on each Running, Ready Pod matching the label
+// selector: the Pod IP under reach mode status-address (the runner routes to Pods), else a
+// port-forward to that Pod which lasts until the enclosing spec or suite ends.
+func (e *Env) PodAddrs(ctx context.Context, selector string, port int) ([]string, error) {
+	GinkgoHelper()
+	if e.Config.ReachMode == ReachStatusAddress {
+		ips, err := e.PodIPs(ctx, selector)
+		if err != nil {
+			return nil, err
+		}
+		var out []string
+		for _, ip := range ips {
+			out = append(out, HostPort(ip, port))
+		}
+		return out, nil
+	}
+	pods, err := e.Kube.CoreV1().Pods(e.Namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return nil, fmt.Errorf("list Pods %q in %s: %w", selector, e.Namespace, err)
+	}
+	sort.Slice(pods.Items, func(i, j int) bool { return pods.Items[i].Name < pods.Items[j].Name })
+	var out []string
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil || p.Status.PodIP == "" || !podReady(&p) {
+			continue
+		}
+		t := podTarget{Namespace: p.Namespace, Pod: p.Name, UID: p.UID, Port: int32(port)}
+		// A fixed Pod: its records are what the caller reads, so another Pod will not do.
+		f, err := e.forward(ctx, t.String(), func(ctx context.Context) (podTarget, error) {
+			why, err := podServing(ctx, e.Kube, t)
+			if err == nil && why != "" {
+				err = errors.New(why)
+			}
+			return t, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f.Addr())
+	}
+	return out, nil
 }
 
 // WaitRoute waits until the route is Accepted (and ResolvedRefs, if asked) by gateway for its

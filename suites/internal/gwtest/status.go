@@ -12,9 +12,9 @@ import (
 // Conditions older than the object's generation do not count: the controller has not seen
 // the latest spec yet.
 
-// gatewayReady reports whether a Gateway is Programmed for its current generation and has
-// an address.
-func gatewayReady(u *unstructured.Unstructured) (bool, string) {
+// gatewayReady reports whether a Gateway is Programmed for its current generation and, when
+// needAddress, has an address (a port-forward or node port does not dial it).
+func gatewayReady(u *unstructured.Unstructured, needAddress bool) (bool, string) {
 	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
 	gen := u.GetGeneration()
 	prog := findCondition(conds, "Programmed")
@@ -26,8 +26,10 @@ func gatewayReady(u *unstructured.Unstructured) (bool, string) {
 		return false, fmt.Sprintf("Programmed is for generation %d; current %d", prog.observedGen, gen)
 	case prog.status != "True":
 		return false, fmt.Sprintf("Programmed=%s (%s: %s)", prog.status, prog.reason, prog.message)
-	case len(addrs) == 0:
+	case len(addrs) == 0 && needAddress:
 		return false, "Programmed but status.addresses is empty"
+	case len(addrs) == 0:
+		return true, "Programmed, no address"
 	}
 	return true, "Programmed, address " + GatewayAddress(u)
 }

@@ -37,31 +37,41 @@ func TestGatewayReady(t *testing.T) {
 	cases := []struct {
 		name, yaml, status string
 		ok                 bool
+		// noAddress: the reach mode (nodeport, port-forward) does not dial status.addresses.
+		noAddress bool
 	}{
 		{"programmed", `
 metadata: {generation: 2}
 status:
   addresses: [{type: IPAddress, value: 10.96.0.20}]
-  conditions: [{type: Programmed, status: "True", observedGeneration: 2}]`, "Programmed, address 10.96.0.20", true},
+  conditions: [{type: Programmed, status: "True", observedGeneration: 2}]`, "Programmed, address 10.96.0.20", true, false},
 		{"stale generation", `
 metadata: {generation: 3}
 status:
   addresses: [{value: 10.96.0.20}]
-  conditions: [{type: Programmed, status: "True", observedGeneration: 2}]`, "Programmed is for generation 2; current 3", false},
+  conditions: [{type: Programmed, status: "True", observedGeneration: 2}]`, "Programmed is for generation 2; current 3", false, false},
 		{"not programmed", `
 metadata: {generation: 1}
 status:
-  conditions: [{type: Programmed, status: "False", reason: AddressNotAssigned, message: waiting, observedGeneration: 1}]`, "Programmed=False (AddressNotAssigned: waiting)", false},
+  conditions: [{type: Programmed, status: "False", reason: AddressNotAssigned, message: waiting, observedGeneration: 1}]`, "Programmed=False (AddressNotAssigned: waiting)", false, false},
 		{"no address", `
 metadata: {generation: 1}
 status:
-  conditions: [{type: Programmed, status: "True", observedGeneration: 1}]`, "Programmed but status.addresses is empty", false},
-		{"no status", `metadata: {generation: 1}`, "no Programmed condition yet", false},
+  conditions: [{type: Programmed, status: "True", observedGeneration: 1}]`, "Programmed but status.addresses is empty", false, false},
+		{"no address, none needed", `
+metadata: {generation: 1}
+status:
+  conditions: [{type: Programmed, status: "True", observedGeneration: 1}]`, "Programmed, no address", true, true},
+		{"not programmed, no address needed", `
+metadata: {generation: 1}
+status:
+  conditions: [{type: Programmed, status: "False", reason: Pending, message: waiting, observedGeneration: 1}]`, "Programmed=False (Pending: waiting)", false, true},
+		{"no status", `metadata: {generation: 1}`, "no Programmed condition yet", false, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			ok, st := gatewayReady(obj(t, c.yaml))
+			ok, st := gatewayReady(obj(t, c.yaml), !c.noAddress)
 			if ok != c.ok || st != c.status {
 				t.Errorf("gatewayReady() = %v, %q; want %v, %q", ok, st, c.ok, c.status)
 			}

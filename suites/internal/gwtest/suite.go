@@ -11,12 +11,18 @@ import (
 
 // SetupSuite is the BeforeSuite of every traffic suite: it sets up the environment, skips
 // unless the GatewayClass claims the features, applies the suite's suite.yaml fixture (its
-// Gateway, named after the suite, and backends), waits for it, and returns the Gateway address.
-func SetupSuite(ctx context.Context, suite string, files fs.FS, required ...features.FeatureName) (*Env, string) {
+// Gateway, named after the suite, and backends), waits for it, and returns the Gateway as the
+// reach mode reaches it.
+func SetupSuite(ctx context.Context, suite string, files fs.FS, required ...features.FeatureName) (*Env, *Gateway) {
 	GinkgoHelper()
 	env := Setup(ctx, suite)
 	env.Require(required...)
 	env.ApplyFixture(ctx, files, "suite.yaml", nil)
+	// ApplyFixture waited for the Gateway already; resolving it again would open a second
+	// set of port-forwards.
+	if gw := env.Gateway(suite); gw != nil {
+		return env, gw
+	}
 	gw, err := env.WaitGateway(ctx, suite)
 	Expect(err).NotTo(HaveOccurred())
 	return env, gw
