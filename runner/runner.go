@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -111,6 +112,7 @@ func Run(ctx context.Context, cl Cluster, images ImageBuilder, o Options) (res R
 		Implementation:    o.Profile.Name,
 		GatewayClass:      o.Profile.GatewayClass.Name,
 		ClusterProvider:   cl.Name(),
+		ReachMode:         string(cmp.Or(o.Profile.Reach.Mode, impls.ReachStatusAddress)),
 		GatewayAPIVersion: version.GatewayAPIVersion,
 		GatewayAPIChannel: o.Channel,
 		Start:             start,
@@ -259,13 +261,10 @@ func Run(ctx context.Context, cl Cluster, images ImageBuilder, o Options) (res R
 	t = st.begin("gatecheck suites")
 	env := suiteenv.Config{
 		Kubeconfig: cl.Kubeconfig(), GatewayClass: o.Profile.GatewayClass.Name, Impl: o.Profile.Name,
-		ReachMode: string(o.Profile.Reach.Mode), Artifacts: filepath.Join(o.OutDir, "artifacts"),
+		ReachMode: runMeta.ReachMode, Artifacts: filepath.Join(o.OutDir, "artifacts"),
 		EchoImage: suiteenv.DefaultEchoImage, ProxyImage: suiteenv.DefaultProxyImage,
 		Features: o.Profile.Conformance.SupportedFeatures, Alpha: suiteenv.DefaultAlpha, Scale: o.TrafficScale,
 		SpecTimeout: 5 * time.Minute, TolerancePts: suiteenv.DefaultTolerancePts,
-	}
-	if env.ReachMode == "" {
-		env.ReachMode = string(impls.ReachStatusAddress)
 	}
 	if env.Scale <= 0 {
 		env.Scale = 1

@@ -25,10 +25,13 @@ type Report struct {
 
 // Run is the metadata of a run. Empty fields were not known to whoever wrote the report.
 type Run struct {
-	GatecheckVersion  string    `json:"gatecheckVersion,omitempty"`
-	Implementation    string    `json:"implementation,omitempty"`
-	GatewayClass      string    `json:"gatewayClass,omitempty"`
-	ClusterProvider   string    `json:"clusterProvider,omitempty"`
+	GatecheckVersion string `json:"gatecheckVersion,omitempty"`
+	Implementation   string `json:"implementation,omitempty"`
+	GatewayClass     string `json:"gatewayClass,omitempty"`
+	ClusterProvider  string `json:"clusterProvider,omitempty"`
+	// ReachMode is how the traffic suites dialled Gateways (status-address, nodeport or
+	// port-forward): latencies measured through a port-forward include its overhead.
+	ReachMode         string    `json:"reachMode,omitempty"`
 	KubernetesVersion string    `json:"kubernetesVersion,omitempty"`
 	GatewayAPIVersion string    `json:"gatewayAPIVersion,omitempty"`
 	GatewayAPIChannel string    `json:"gatewayAPIChannel,omitempty"`
@@ -51,6 +54,7 @@ func (r *Run) Merge(o Run) {
 	fill(&r.Implementation, o.Implementation)
 	fill(&r.GatewayClass, o.GatewayClass)
 	fill(&r.ClusterProvider, o.ClusterProvider)
+	fill(&r.ReachMode, o.ReachMode)
 	fill(&r.KubernetesVersion, o.KubernetesVersion)
 	fill(&r.GatewayAPIVersion, o.GatewayAPIVersion)
 	fill(&r.GatewayAPIChannel, o.GatewayAPIChannel)

@@ -107,8 +107,8 @@ func TestRunMerge(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	r := model.Run{Implementation: "eg", Start: t0.Add(time.Minute), End: t0.Add(2 * time.Minute)}
-	r.Merge(model.Run{Implementation: "other", GatewayClass: "gc", Start: t0, End: t0.Add(90 * time.Second), Incomplete: []string{"x"}})
-	want := model.Run{Implementation: "eg", GatewayClass: "gc", Start: t0, End: t0.Add(2 * time.Minute), Incomplete: []string{"x"}}
+	r.Merge(model.Run{Implementation: "other", GatewayClass: "gc", ReachMode: "port-forward", Start: t0, End: t0.Add(90 * time.Second), Incomplete: []string{"x"}})
+	want := model.Run{Implementation: "eg", GatewayClass: "gc", ReachMode: "port-forward", Start: t0, End: t0.Add(2 * time.Minute), Incomplete: []string{"x"}}
 	if diff := cmp.Diff(want, r); diff != "" {
 		t.Errorf("merge (-want +got):\n%s", diff)
 	}

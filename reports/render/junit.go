@@ -208,6 +208,7 @@ func runProperties(r model.Run) []junitProperty {
 	add("implementation", r.Implementation)
 	add("gatewayClass", r.GatewayClass)
 	add("clusterProvider", r.ClusterProvider)
+	add("reachMode", r.ReachMode)
 	add("kubernetesVersion", r.KubernetesVersion)
 	add("gatewayAPIVersion", r.GatewayAPIVersion)
 	add("gatewayAPIChannel", r.GatewayAPIChannel)
