@@ -1,6 +1,7 @@
 package impls
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 )
 
@@ -133,6 +136,44 @@ const (
 // Reach says how the runner reaches a Gateway.
 type Reach struct {
 	Mode ReachMode `json:"mode,omitempty"`
+	// Service finds a Gateway's data-plane Service for nodeport and port-forward.
+	Service ReachService `json:"service,omitempty"`
+}
+
+// ReachService finds the data-plane Service of a Gateway. In both fields {name} and
+// {namespace} stand for the Gateway's. Implementations differ: the reference one, Istio and
+// others label the Service in the Gateway's namespace with the GEP-1762 label (the defaults);
+// Envoy Gateway runs its proxies in its own namespace, e.g.
+//
+//	namespace: envoy-gateway-system
+//	selector: gateway.envoyproxy.io/owning-gateway-name={name},gateway.envoyproxy.io/owning-gateway-namespace={namespace}
+type ReachService struct {
+	// Namespace to search; default {namespace}.
+	Namespace string `json:"namespace,omitempty"`
+	// Selector is a label selector; default gateway.networking.k8s.io/gateway-name={name}.
+	Selector string `json:"selector,omitempty"`
+}
+
+// DefaultServiceSelector is the GEP-1762 label selector of a Gateway's data-plane Service.
+const DefaultServiceSelector = "gateway.networking.k8s.io/gateway-name={name}"
+
+// Resolve returns the namespace and label selector of Gateway namespace/name's data-plane
+// Service.
+func (s ReachService) Resolve(namespace, name string) (string, labels.Selector, error) {
+	r := strings.NewReplacer("{name}", name, "{namespace}", namespace)
+	ns := r.Replace(cmp.Or(s.Namespace, "{namespace}"))
+	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+		return "", nil, fmt.Errorf("reach.service.namespace %q gives %q for Gateway %s/%s: %s", s.Namespace, ns, namespace, name, strings.Join(errs, "; "))
+	}
+	raw := r.Replace(cmp.Or(s.Selector, DefaultServiceSelector))
+	sel, err := labels.Parse(raw)
+	if err != nil {
+		return "", nil, fmt.Errorf("reach.service.selector %q gives %q for Gateway %s/%s: %w", cmp.Or(s.Selector, DefaultServiceSelector), raw, namespace, name, err)
+	}
+	if sel.Empty() {
+		return "", nil, fmt.Errorf("reach.service.selector %q selects every Service; name the Gateway's, e.g. %s", s.Selector, DefaultServiceSelector)
+	}
+	return ns, sel, nil
 }
 
 // Readiness lists what must be ready before tests start.
@@ -280,6 +321,10 @@ func (p *Profile) Validate() error {
 	case "", ReachStatusAddress, ReachNodePort, ReachPortForward:
 	default:
 		add("reach.mode: unknown %q (want status-address, nodeport or port-forward)", p.Reach.Mode)
+	}
+	// A sample Gateway shows malformed selectors and namespaces before any cluster work.
+	if _, _, err := p.Reach.Service.Resolve("gateway-ns", "gateway"); err != nil {
+		add("%v", err)
 	}
 	for i, d := range p.Readiness.Deployments {
 		if d.Namespace == "" || d.Name == "" {

@@ -40,14 +40,21 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 		{"unknown field", "name: example", `unknown field "nmae"`},
 		{"bad profile", "profiles: [GATEWAY-HTTP]", `conformance.profiles[0]: unknown profile "GATEWAY-HTTPS"`},
 		{"report incomplete", "report: {organization: o, project: p, url: u, version: v, contact: [c]}", "conformance.report"},
+		{"reach selector malformed", "contact: [c]}\n", `reach.service.selector "app in (a"`},
+		{"reach namespace malformed", "contact: [c]}\n", `reach.service.namespace "Envoy_System"`},
+		{"reach selector for another controller", "contact: [c]}\n", ""},
 	}
 	replacement := map[string]string{
-		"missing class":        "gatewayClass: {controllerName: example.com/gateway}",
-		"unknown install kind": "install: {kind: kustomize}",
-		"helm without chart":   "install: {kind: helm, helm: {release: r, namespace: n}}",
-		"unknown field":        "nmae: example",
-		"bad profile":          "profiles: [GATEWAY-HTTPS]",
-		"report incomplete":    "report: {organization: o}",
+		"missing class":             "gatewayClass: {controllerName: example.com/gateway}",
+		"unknown install kind":      "install: {kind: kustomize}",
+		"helm without chart":        "install: {kind: helm, helm: {release: r, namespace: n}}",
+		"unknown field":             "nmae: example",
+		"bad profile":               "profiles: [GATEWAY-HTTPS]",
+		"report incomplete":         "report: {organization: o}",
+		"reach selector malformed":  "contact: [c]}\nreach: {mode: port-forward, service: {selector: \"app in (a\"}}\n",
+		"reach namespace malformed": "contact: [c]}\nreach: {mode: nodeport, service: {namespace: Envoy_System}}\n",
+		"reach selector for another controller": "contact: [c]}\nreach: {mode: port-forward, service: {namespace: envoy-gateway-system, " +
+			"selector: \"gateway.envoyproxy.io/owning-gateway-name={name},gateway.envoyproxy.io/owning-gateway-namespace={namespace}\"}}\n",
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -122,5 +129,41 @@ func TestReferenceReadinessMatchesManifests(t *testing.T) {
 	}
 	if !strings.Contains(all, "name: "+p.GatewayClass.Name) || !strings.Contains(all, "controllerName: "+p.GatewayClass.ControllerName) {
 		t.Errorf("gatewayClass %s (%s) is not in the reference manifests", p.GatewayClass.Name, p.GatewayClass.ControllerName)
+	}
+}
+
+func TestReachServiceResolve(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name          string
+		svc           ReachService
+		wantNS, want  string
+		wantErrSubstr string
+	}{
+		{"defaults: GEP-1762 label in the Gateway's namespace", ReachService{}, "team-a", "gateway.networking.k8s.io/gateway-name=web", ""},
+		{"data plane in the controller's namespace", ReachService{Namespace: "envoy-gateway-system",
+			Selector: "gateway.envoyproxy.io/owning-gateway-name={name},gateway.envoyproxy.io/owning-gateway-namespace={namespace}"},
+			"envoy-gateway-system", "gateway.envoyproxy.io/owning-gateway-name=web,gateway.envoyproxy.io/owning-gateway-namespace=team-a", ""},
+		{"namespace from a pattern", ReachService{Namespace: "{namespace}-infra"}, "team-a-infra", "gateway.networking.k8s.io/gateway-name=web", ""},
+		{"selector matching everything", ReachService{Selector: " "}, "", "", "selects every Service"},
+		{"bad selector", ReachService{Selector: "a=={name"}, "", "", `reach.service.selector "a=={name"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ns, sel, err := tc.svc.Resolve("team-a", "web")
+			if tc.wantErrSubstr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErrSubstr) {
+					t.Fatalf("Resolve() error = %v; want one containing %q", err, tc.wantErrSubstr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Resolve() = %v", err)
+			}
+			if ns != tc.wantNS || sel.String() != tc.want {
+				t.Errorf("Resolve() = %q, %q; want %q, %q", ns, sel, tc.wantNS, tc.want)
+			}
+		})
 	}
 }

@@ -261,7 +261,8 @@ func Run(ctx context.Context, cl Cluster, images ImageBuilder, o Options) (res R
 	t = st.begin("gatecheck suites")
 	env := suiteenv.Config{
 		Kubeconfig: cl.Kubeconfig(), GatewayClass: o.Profile.GatewayClass.Name, Impl: o.Profile.Name,
-		ReachMode: runMeta.ReachMode, Artifacts: filepath.Join(o.OutDir, "artifacts"),
+		ReachMode: runMeta.ReachMode, ReachServiceNamespace: o.Profile.Reach.Service.Namespace, ReachServiceSelector: o.Profile.Reach.Service.Selector,
+		Artifacts: filepath.Join(o.OutDir, "artifacts"),
 		EchoImage: suiteenv.DefaultEchoImage, ProxyImage: suiteenv.DefaultProxyImage,
 		Features: o.Profile.Conformance.SupportedFeatures, Alpha: suiteenv.DefaultAlpha, Scale: o.TrafficScale,
 		SpecTimeout: 5 * time.Minute, TolerancePts: suiteenv.DefaultTolerancePts,

@@ -17,14 +17,18 @@ const (
 	EnvGatewayClass = "GATECHECK_GATEWAY_CLASS" // GatewayClass under test
 	EnvImpl         = "GATECHECK_IMPL"          // implementation profile name
 	EnvReachMode    = "GATECHECK_REACH_MODE"    // status-address | nodeport | port-forward
-	EnvArtifacts    = "GATECHECK_ARTIFACTS"     // directory for logs and extra files
-	EnvEchoImage    = "GATECHECK_ECHO_IMAGE"    // echo-backend image reference
-	EnvProxyImage   = "GATECHECK_PROXY_IMAGE"   // reference proxy image (sidecar mesh spec)
-	EnvFeatures     = "GATECHECK_FEATURES"      // comma-separated features claimed; empty: read GatewayClass status
-	EnvAlpha        = "GATECHECK_ALPHA"         // false-failure rate per verdict (gate override)
-	EnvScale        = "GATECHECK_TRAFFIC_SCALE" // multiplies request caps (e.g. 0.5 for a quick run)
-	EnvTimeout      = "GATECHECK_SPEC_TIMEOUT"  // per-spec timeout, Go duration
-	EnvTolerancePts = "GATECHECK_TOLERANCE_PTS" // weight tolerance in percentage points
+	// The profile's reach.service: where a Gateway's data-plane Service is, with {name} and
+	// {namespace} for the Gateway's (empty: the defaults of impls.ReachService).
+	EnvReachServiceNamespace = "GATECHECK_REACH_SERVICE_NAMESPACE"
+	EnvReachServiceSelector  = "GATECHECK_REACH_SERVICE_SELECTOR"
+	EnvArtifacts             = "GATECHECK_ARTIFACTS"     // directory for logs and extra files
+	EnvEchoImage             = "GATECHECK_ECHO_IMAGE"    // echo-backend image reference
+	EnvProxyImage            = "GATECHECK_PROXY_IMAGE"   // reference proxy image (sidecar mesh spec)
+	EnvFeatures              = "GATECHECK_FEATURES"      // comma-separated features claimed; empty: read GatewayClass status
+	EnvAlpha                 = "GATECHECK_ALPHA"         // false-failure rate per verdict (gate override)
+	EnvScale                 = "GATECHECK_TRAFFIC_SCALE" // multiplies request caps (e.g. 0.5 for a quick run)
+	EnvTimeout               = "GATECHECK_SPEC_TIMEOUT"  // per-spec timeout, Go duration
+	EnvTolerancePts          = "GATECHECK_TOLERANCE_PTS" // weight tolerance in percentage points
 )
 
 // Defaults used when the runner (or a person running `go test` by hand) sets nothing.
@@ -42,14 +46,16 @@ type Config struct {
 	GatewayClass string
 	Impl         string
 	ReachMode    string
-	Artifacts    string
-	EchoImage    string
-	ProxyImage   string
-	Features     []string
-	Alpha        float64
-	Scale        float64
-	SpecTimeout  time.Duration
-	TolerancePts float64
+	// ReachServiceNamespace and ReachServiceSelector are the profile's reach.service.
+	ReachServiceNamespace, ReachServiceSelector string
+	Artifacts                                   string
+	EchoImage                                   string
+	ProxyImage                                  string
+	Features                                    []string
+	Alpha                                       float64
+	Scale                                       float64
+	SpecTimeout                                 time.Duration
+	TolerancePts                                float64
 }
 
 // Load reads the environment. A malformed value is an error naming the variable.
@@ -61,13 +67,16 @@ func load(get func(string) string) (Config, error) {
 		GatewayClass: or(get(EnvGatewayClass), DefaultGatewayClass),
 		Impl:         or(get(EnvImpl), "reference"),
 		ReachMode:    or(get(EnvReachMode), "status-address"),
-		Artifacts:    or(get(EnvArtifacts), os.TempDir()),
-		EchoImage:    or(get(EnvEchoImage), DefaultEchoImage),
-		ProxyImage:   or(get(EnvProxyImage), DefaultProxyImage),
-		Alpha:        DefaultAlpha,
-		Scale:        1,
-		SpecTimeout:  5 * time.Minute,
-		TolerancePts: DefaultTolerancePts,
+
+		ReachServiceNamespace: get(EnvReachServiceNamespace),
+		ReachServiceSelector:  get(EnvReachServiceSelector),
+		Artifacts:             or(get(EnvArtifacts), os.TempDir()),
+		EchoImage:             or(get(EnvEchoImage), DefaultEchoImage),
+		ProxyImage:            or(get(EnvProxyImage), DefaultProxyImage),
+		Alpha:                 DefaultAlpha,
+		Scale:                 1,
+		SpecTimeout:           5 * time.Minute,
+		TolerancePts:          DefaultTolerancePts,
 	}
 	var errs []error
 	if f := get(EnvFeatures); f != "" {
@@ -122,6 +131,8 @@ func (c Config) Environ() []string {
 		EnvGatewayClass + "=" + c.GatewayClass,
 		EnvImpl + "=" + c.Impl,
 		EnvReachMode + "=" + c.ReachMode,
+		EnvReachServiceNamespace + "=" + c.ReachServiceNamespace,
+		EnvReachServiceSelector + "=" + c.ReachServiceSelector,
 		EnvArtifacts + "=" + c.Artifacts,
 		EnvEchoImage + "=" + c.EchoImage,
 		EnvProxyImage + "=" + c.ProxyImage,

@@ -8,7 +8,8 @@ import (
 func TestLoadRoundTrip(t *testing.T) {
 	t.Parallel()
 	in := Config{Kubeconfig: "/k", GatewayClass: "gc", Impl: "x", ReachMode: "nodeport", Artifacts: "/a", EchoImage: "e", ProxyImage: "p",
-		Features: []string{"A", "B"}, Alpha: 1e-3, Scale: 0.5, SpecTimeout: 90e9, TolerancePts: 2}
+		Features: []string{"A", "B"}, Alpha: 1e-3, Scale: 0.5, SpecTimeout: 90e9, TolerancePts: 2,
+		ReachServiceNamespace: "eg-system", ReachServiceSelector: "owner={name},owner-ns={namespace}"}
 	env := map[string]string{}
 	for _, kv := range in.Environ() {
 		k, v, _ := strings.Cut(kv, "=")
@@ -18,7 +19,8 @@ func TestLoadRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.GatewayClass != "gc" || got.Alpha != 1e-3 || got.Scale != 0.5 || got.SpecTimeout != in.SpecTimeout || len(got.Features) != 2 || got.ReachMode != "nodeport" {
+	if got.GatewayClass != "gc" || got.Alpha != 1e-3 || got.Scale != 0.5 || got.SpecTimeout != in.SpecTimeout || len(got.Features) != 2 || got.ReachMode != "nodeport" ||
+		got.ReachServiceNamespace != in.ReachServiceNamespace || got.ReachServiceSelector != in.ReachServiceSelector {
 		t.Fatalf("round trip = %+v; want %+v", got, in)
 	}
 }

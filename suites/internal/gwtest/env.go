@@ -27,9 +27,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/gateway-api/pkg/features"
 
+	"github.com/gatecheck/gatecheck/impls"
 	"github.com/gatecheck/gatecheck/install"
 	"github.com/gatecheck/gatecheck/internal/wait"
 	"github.com/gatecheck/gatecheck/suites/suiteenv"
@@ -419,9 +419,9 @@ func (e *Env) reach(ctx context.Context, gw *unstructured.Unstructured) (*Gatewa
 	}
 	ports := listenerPorts(gw)
 	var svc *corev1.Service
-	err := e.waitFor(ctx, fmt.Sprintf("the data-plane Service of Gateway %s/%s (label %s=%s)", g.Namespace, g.Name, gwv1.GatewayNameLabelKey, g.Name), GatewayTimeout,
+	err := e.waitFor(ctx, fmt.Sprintf("the data-plane Service of Gateway %s/%s", g.Namespace, g.Name), GatewayTimeout,
 		func(ctx context.Context) (bool, string, error) {
-			s, err := gatewayService(ctx, e.Kube, g.Namespace, g.Name, ports, g.Mode == ReachNodePort)
+			s, err := gatewayService(ctx, e.Kube, e.reachService(), g.Namespace, g.Name, ports, g.Mode == ReachNodePort)
 			if err != nil {
 				return false, err.Error(), nil
 			}
@@ -455,12 +455,17 @@ func (e *Env) reach(ctx context.Context, gw *unstructured.Unstructured) (*Gatewa
 	return g, nil
 }
 
+// reachService is the profile's reach.service, as the runner passed it.
+func (e *Env) reachService() impls.ReachService {
+	return impls.ReachService{Namespace: e.Config.ReachServiceNamespace, Selector: e.Config.ReachServiceSelector}
+}
+
 // forwardService opens a port-forward to a ready Pod behind the Gateway's data-plane Service
 // port, re-resolving the Service and Pod whenever the Pod goes away. DeferCleanup closes it.
 func (e *Env) forwardService(ctx context.Context, what, gateway string, port int) (*forwarder, error) {
 	GinkgoHelper()
 	return e.forward(ctx, what, func(ctx context.Context) (podTarget, error) {
-		svc, err := gatewayService(ctx, e.Kube, e.Namespace, gateway, []int{port}, false)
+		svc, err := gatewayService(ctx, e.Kube, e.reachService(), e.Namespace, gateway, []int{port}, false)
 		if err != nil {
 			return podTarget{}, err
 		}

@@ -19,7 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
-	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/gatecheck/gatecheck/impls"
 )
 
 // Reach modes (impls.ReachMode; suiteenv passes them as strings).
@@ -85,19 +86,24 @@ func (g *Gateway) String() string {
 	return fmt.Sprintf("Gateway %s/%s via %s (%s)", g.Namespace, g.Name, g.Mode, strings.Join(parts, ", "))
 }
 
-// gatewayService finds the Gateway's data-plane Service by the GEP-1762 label
-// gateway.networking.k8s.io/gateway-name in the Gateway's namespace. Several may match (an
-// implementation may add an admin or metrics Service): the ones serving every listener port
-// win, then (for nodeport) those with node ports, then the first by name.
-func gatewayService(ctx context.Context, kube kubernetes.Interface, ns, gateway string, ports []int, wantNodePorts bool) (*corev1.Service, error) {
-	sel := labels.SelectorFromSet(labels.Set{gwv1.GatewayNameLabelKey: gateway}).String()
+// gatewayService finds Gateway gwNS/gateway's data-plane Service as the profile's
+// reach.service says (by default the GEP-1762 label gateway.networking.k8s.io/gateway-name in
+// the Gateway's namespace). Several may match (an implementation may add an admin or metrics
+// Service): the ones serving every listener port win, then (for nodeport) those with node
+// ports, then the first by name.
+func gatewayService(ctx context.Context, kube kubernetes.Interface, lookup impls.ReachService, gwNS, gateway string, ports []int, wantNodePorts bool) (*corev1.Service, error) {
+	ns, selector, err := lookup.Resolve(gwNS, gateway)
+	if err != nil {
+		return nil, err
+	}
+	sel := selector.String()
 	list, err := kube.CoreV1().Services(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
-		return nil, fmt.Errorf("list Services %s in namespace %s for Gateway %s: %w", sel, ns, gateway, err)
+		return nil, fmt.Errorf("list Services %s in namespace %s for Gateway %s/%s: %w", sel, ns, gwNS, gateway, err)
 	}
 	if len(list.Items) == 0 {
-		return nil, fmt.Errorf("no Service in namespace %s has label %s=%s: the implementation must label the data-plane Service of Gateway %s/%s (GEP-1762) to be reached by nodeport or port-forward",
-			ns, gwv1.GatewayNameLabelKey, gateway, ns, gateway)
+		return nil, fmt.Errorf("no Service in namespace %s matches %s: the data-plane Service of Gateway %s/%s must, to be reached by nodeport or port-forward (set the profile's reach.service.namespace and .selector if the implementation labels it otherwise; the default is GEP-1762's %s)",
+			ns, sel, gwNS, gateway, impls.DefaultServiceSelector)
 	}
 	type cand struct {
 		svc     *corev1.Service
@@ -134,8 +140,8 @@ func gatewayService(ctx context.Context, kube kubernetes.Interface, ns, gateway 
 		for _, c := range cands {
 			have = append(have, fmt.Sprintf("%s %v", c.svc.Name, servicePorts(c.svc)))
 		}
-		return nil, fmt.Errorf("no Service labelled %s=%s in namespace %s has spec.ports for every listener port %v of Gateway %s (Services and ports: %s)",
-			gwv1.GatewayNameLabelKey, gateway, ns, ports, gateway, strings.Join(have, "; "))
+		return nil, fmt.Errorf("no Service matching %s in namespace %s has spec.ports for every listener port %v of Gateway %s/%s (Services and ports: %s)",
+			sel, ns, ports, gwNS, gateway, strings.Join(have, "; "))
 	}
 	return cands[0].svc, nil
 }

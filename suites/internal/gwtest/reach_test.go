@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/ptr"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/gatecheck/gatecheck/impls"
 )
 
 func svc(name, gateway string, typ corev1.ServiceType, ports ...corev1.ServicePort) *corev1.Service {
@@ -26,6 +28,16 @@ func svc(name, gateway string, typ corev1.ServiceType, ports ...corev1.ServicePo
 		s.Labels = map[string]string{gwv1.GatewayNameLabelKey: gateway}
 	}
 	return s
+}
+
+// egLookup finds data-plane Services the way an Envoy Gateway profile would.
+var egLookup = impls.ReachService{Namespace: "eg-system", Selector: "owner={name},owner-ns={namespace}"}
+
+func egService(name, gateway, gatewayNS string, ports ...corev1.ServicePort) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "eg-system", Labels: map[string]string{"owner": gateway, "owner-ns": gatewayNS}},
+		Spec:       corev1.ServiceSpec{Ports: ports, Selector: map[string]string{"app": "envoy"}},
+	}
 }
 
 func sport(name string, port, nodePort int32, target intstr.IntOrString) corev1.ServicePort {
@@ -44,20 +56,27 @@ func TestGatewayService(t *testing.T) {
 		nodePorts bool
 		want      string // Service name, or
 		wantErr   []string
+		lookup    impls.ReachService
 	}{
-		{"one labelled Service", []runtime.Object{svc("gw-proxy", "gw", "", p80), svc("other", "other-gw", "", p80)}, []int{80}, false, "gw-proxy", nil},
+		{"one labelled Service", []runtime.Object{svc("gw-proxy", "gw", "", p80), svc("other", "other-gw", "", p80)}, []int{80}, false, "gw-proxy", nil, impls.ReachService{}},
 		{"no labelled Service names label, namespace and Gateway", []runtime.Object{svc("gw-proxy", "", "", p80)}, []int{80}, false, "",
-			[]string{"no Service in namespace ns", gwv1.GatewayNameLabelKey + "=gw", "Gateway ns/gw"}},
-		{"several: the one with every listener port wins over the first by name", []runtime.Object{svc("a-metrics", "gw", "", p90), svc("b-proxy", "gw", "", p80, p90)}, []int{80, 90}, false, "b-proxy", nil},
-		{"several with every port: first by name", []runtime.Object{svc("b", "gw", "", p80), svc("a", "gw", "", p80)}, []int{80}, false, "a", nil},
-		{"nodeport prefers the Service with node ports", []runtime.Object{svc("a", "gw", corev1.ServiceTypeClusterIP, p80), svc("b", "gw", corev1.ServiceTypeNodePort, p80n)}, []int{80}, true, "b", nil},
+			[]string{"no Service in namespace ns matches " + gwv1.GatewayNameLabelKey + "=gw", "Gateway ns/gw"}, impls.ReachService{}},
+		{"several: the one with every listener port wins over the first by name", []runtime.Object{svc("a-metrics", "gw", "", p90), svc("b-proxy", "gw", "", p80, p90)}, []int{80, 90}, false, "b-proxy", nil, impls.ReachService{}},
+		{"several with every port: first by name", []runtime.Object{svc("b", "gw", "", p80), svc("a", "gw", "", p80)}, []int{80}, false, "a", nil, impls.ReachService{}},
+		{"nodeport prefers the Service with node ports", []runtime.Object{svc("a", "gw", corev1.ServiceTypeClusterIP, p80), svc("b", "gw", corev1.ServiceTypeNodePort, p80n)}, []int{80}, true, "b", nil, impls.ReachService{}},
 		{"no Service has the listener port", []runtime.Object{svc("a", "gw", "", p90)}, []int{80}, false, "",
-			[]string{"spec.ports for every listener port [80]", "a [90]"}},
+			[]string{"spec.ports for every listener port [80]", "a [90]"}, impls.ReachService{}},
+		{"the profile's selector in the controller's namespace (as Envoy Gateway runs its proxies)",
+			[]runtime.Object{svc("same-ns-decoy", "gw", "", p80), egService("envoy-ns-gw-1234", "gw", "ns", p80), egService("envoy-other", "gw", "other-ns", p80)},
+			[]int{80}, false, "envoy-ns-gw-1234", nil, egLookup},
+		{"the profile's selector matches nothing: the error names namespace and selector",
+			[]runtime.Object{svc("gw-proxy", "gw", "", p80)}, []int{80}, false, "",
+			[]string{"no Service in namespace eg-system matches owner=gw,owner-ns=ns", "reach.service.namespace"}, egLookup},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := gatewayService(context.Background(), fake.NewClientset(c.objs...), "ns", "gw", c.ports, c.nodePorts)
+			got, err := gatewayService(context.Background(), fake.NewClientset(c.objs...), c.lookup, "ns", "gw", c.ports, c.nodePorts)
 			if c.wantErr != nil {
 				if err == nil {
 					t.Fatalf("got Service %s; want an error", got.Name)
