@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatecheck/gatecheck/impls"
 )
 
 // Environment variables the runner sets for every suite binary.
@@ -66,7 +68,7 @@ func load(get func(string) string) (Config, error) {
 		Kubeconfig:   get(EnvKubeconfig),
 		GatewayClass: or(get(EnvGatewayClass), DefaultGatewayClass),
 		Impl:         or(get(EnvImpl), "reference"),
-		ReachMode:    or(get(EnvReachMode), "status-address"),
+		ReachMode:    or(get(EnvReachMode), string(impls.ReachStatusAddress)),
 
 		ReachServiceNamespace: get(EnvReachServiceNamespace),
 		ReachServiceSelector:  get(EnvReachServiceSelector),
@@ -109,8 +111,8 @@ func load(get func(string) string) (Config, error) {
 			c.SpecTimeout = d
 		}
 	}
-	switch c.ReachMode {
-	case "status-address", "nodeport", "port-forward":
+	switch impls.ReachMode(c.ReachMode) {
+	case impls.ReachStatusAddress, impls.ReachNodePort, impls.ReachPortForward:
 	default:
 		errs = append(errs, fmt.Errorf("%s=%q: want status-address, nodeport or port-forward", EnvReachMode, c.ReachMode))
 	}

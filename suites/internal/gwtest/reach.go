@@ -25,9 +25,9 @@ import (
 
 // Reach modes (impls.ReachMode; suiteenv passes them as strings).
 const (
-	ReachStatusAddress = "status-address"
-	ReachNodePort      = "nodeport"
-	ReachPortForward   = "port-forward"
+	ReachStatusAddress = string(impls.ReachStatusAddress)
+	ReachNodePort      = string(impls.ReachNodePort)
+	ReachPortForward   = string(impls.ReachPortForward)
 )
 
 // Gateway is a Gateway as the runner reaches it under the profile's reach mode: suites dial
