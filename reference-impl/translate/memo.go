@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -20,13 +21,15 @@ import (
 // the create-to-serving path of every route change (issue: route propagation p99 <= 30 ms on a
 // 2-core machine that also runs the API server).
 //
-// A route's result depends on the route and on everything else translation reads: Gateways and
-// their classes (listener state), Namespaces, Services, EndpointSlices, Secrets and
-// ReferenceGrants. Routes are keyed by UID and metadata.generation (status writes do not bump
-// it, spec changes always do); the rest is summarised by one fingerprint of every object's
-// identity and version. When the fingerprint changes, every route is translated again. Objects
-// with neither a generation nor a resourceVersion (hand-built test input) cannot be versioned,
-// so their presence turns the memo off for that call.
+// A route's result depends on the route, on the backend Services it names (with their
+// EndpointSlices) and on everything else translation reads: Gateways and their classes
+// (listener state), Namespaces, Secrets and ReferenceGrants. Routes are keyed by UID and
+// metadata.generation (status writes do not bump it, spec changes always do). Each memoised
+// route records the version of every Service it looked up, so endpoint churn re-translates only
+// the routes of that Service; the rest is summarised by one fingerprint of every object's
+// identity and version, and when it changes every route is translated again. Objects with
+// neither a generation nor a resourceVersion (hand-built test input) cannot be versioned, so
+// their presence turns the memo off for that call.
 //
 // The output is the same as Translate's; TestMemoMatchesTranslate checks it over the golden
 // inputs and a sequence of changes.
@@ -36,6 +39,8 @@ type Memo struct {
 	env    uint64
 	gen    uint64
 	routes map[memoKey]*routeMemo
+	// services holds, during a call, each Service's version: its own and its EndpointSlices'.
+	services map[types.NamespacedName]uint64
 	// Stats of the last call, for tests and debug logs.
 	Hits, Misses int
 }
@@ -58,6 +63,13 @@ type routeMemo struct {
 	// status is nil for a route with no parent of ours (then attached is empty too).
 	status   []gwv1.RouteParentStatus
 	attached []memoAttach
+	// deps are the Services the route's backends named, with their versions then (0: absent).
+	deps []serviceDep
+}
+
+type serviceDep struct {
+	key     types.NamespacedName
+	version uint64
 }
 
 // memoAttach is the route as attached to one listener, with its encoding.
@@ -102,10 +114,10 @@ func (m *Memo) fingerprint(in *Input) (uint64, bool) {
 	ok := true
 	var h maphash.Hash
 	h.SetSeed(m.seed)
-	add := func(kind, ns, name string, uid types.UID, gen int64, rv string, deleting bool) {
+	hash := func(kind, ns, name string, uid types.UID, gen int64, rv string, deleting bool) uint64 {
 		if gen == 0 && rv == "" {
 			ok = false
-			return
+			return 0
 		}
 		h.Reset()
 		h.WriteString(kind)
@@ -126,8 +138,11 @@ func (m *Memo) fingerprint(in *Input) (uint64, bool) {
 		if deleting {
 			h.WriteByte(1)
 		}
-		// A sum does not depend on the (unspecified) order of the lists.
-		sum += h.Sum64()
+		return h.Sum64()
+	}
+	// Sums do not depend on the (unspecified) order of the lists.
+	add := func(kind, ns, name string, uid types.UID, gen int64, rv string, deleting bool) {
+		sum += hash(kind, ns, name, uid, gen, rv, deleting)
 	}
 	h.Reset()
 	h.WriteString(in.ControllerName)
@@ -144,18 +159,22 @@ func (m *Memo) fingerprint(in *Input) (uint64, bool) {
 	for _, o := range in.Namespaces {
 		add("Namespace", "", o.Name, o.UID, 0, o.ResourceVersion, false)
 	}
+	// Services and their EndpointSlices are versioned per Service (see routeMemo.deps).
+	m.services = make(map[types.NamespacedName]uint64, len(in.Services))
 	for _, o := range in.Services {
-		add("Service", o.Namespace, o.Name, o.UID, 0, o.ResourceVersion, false)
+		m.services[types.NamespacedName{Namespace: o.Namespace, Name: o.Name}] += hash("Service", o.Namespace, o.Name, o.UID, 0, o.ResourceVersion, false) | 1
 	}
 	for _, o := range in.EndpointSlices {
-		add("EndpointSlice", o.Namespace, o.Name, o.UID, 0, o.ResourceVersion, false)
+		if svc := o.Labels[discoveryv1.LabelServiceName]; svc != "" { // translation ignores the rest
+			m.services[types.NamespacedName{Namespace: o.Namespace, Name: svc}] += hash("EndpointSlice", o.Namespace, o.Name, o.UID, 0, o.ResourceVersion, false)
+		}
 	}
 	for _, o := range in.Secrets {
 		add("Secret", o.Namespace, o.Name, o.UID, 0, o.ResourceVersion, false)
 	}
 	// The counts guard against two changes cancelling out in the sum.
 	h.Reset()
-	fmt.Fprint(&h, len(in.GatewayClasses), len(in.Gateways), len(in.ReferenceGrants), len(in.Namespaces), len(in.Services), len(in.EndpointSlices), len(in.Secrets))
+	fmt.Fprint(&h, len(in.GatewayClasses), len(in.Gateways), len(in.ReferenceGrants), len(in.Namespaces), len(in.Secrets))
 	sum += h.Sum64()
 	return sum, ok
 }
@@ -169,7 +188,7 @@ func (m *Memo) lookup(kind string, r interface {
 }) (*routeMemo, bool) {
 	k := memoKey{kind, types.NamespacedName{Namespace: r.GetNamespace(), Name: r.GetName()}}
 	rm, ok := m.routes[k]
-	if ok && rm.uid == r.GetUID() && rm.gen == r.GetGeneration() && rm.uid != "" && rm.gen != 0 {
+	if ok && rm.uid == r.GetUID() && rm.gen == r.GetGeneration() && rm.uid != "" && rm.gen != 0 && m.depsCurrent(rm) {
 		rm.used = m.gen
 		m.Hits++
 		return rm, true
@@ -182,6 +201,16 @@ func (m *Memo) lookup(kind string, r interface {
 	rm = &routeMemo{uid: r.GetUID(), gen: r.GetGeneration(), used: m.gen}
 	m.routes[k] = rm
 	return rm, false
+}
+
+// depsCurrent says whether every Service the route depended on has the version it had then.
+func (m *Memo) depsCurrent(rm *routeMemo) bool {
+	for _, d := range rm.deps {
+		if m.services[d.key] != d.version {
+			return false
+		}
+	}
+	return true
 }
 
 // listenerEnc holds the encodings of a listener's routes, in the order of its IR route lists.

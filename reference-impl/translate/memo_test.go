@@ -3,6 +3,7 @@ package translate
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -125,10 +126,15 @@ func memoInput(n int) *Input {
 		{Name: "http-example", Port: 8080, Protocol: gwv1.HTTPProtocolType, Hostname: ptr.To[gwv1.Hostname]("*.example")},
 	}}}}
 	in.Services = []*corev1.Service{{ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: ns}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 8080, TargetPort: intstr.FromInt(3000)}}}}}
+	in.Services = append(in.Services, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: ns}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 8080, TargetPort: intstr.FromInt(3000)}}}})
 	in.EndpointSlices = []*discoveryv1.EndpointSlice{{
 		ObjectMeta: metav1.ObjectMeta{Name: "echo-1", Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: "echo"}},
 		Ports:      []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](3000)}},
 		Endpoints:  []discoveryv1.Endpoint{{Addresses: []string{"10.1.0.1"}}},
+	}, {
+		ObjectMeta: metav1.ObjectMeta{Name: "other-1", Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: "other"}},
+		Ports:      []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](3000)}},
+		Endpoints:  []discoveryv1.Endpoint{{Addresses: []string{"10.2.0.1"}}},
 	}}
 	for i := range n {
 		in.HTTPRoutes = append(in.HTTPRoutes, memoRoute(i))
@@ -196,7 +202,36 @@ func TestMemoFollowsChanges(t *testing.T) {
 			in.Gateways[0].ResourceVersion = "10"
 			in.Gateways[0].Status.Conditions = []metav1.Condition{{Type: "Programmed", Status: metav1.ConditionTrue}}
 		}, 0},
-		{"service deleted", func() { in.Services = nil }, -1},
+		{"service deleted", func() {
+			in.Services = slices.DeleteFunc(in.Services, func(s *corev1.Service) bool { return s.Name == "echo" })
+		}, -1},
+		// From here on the memo must re-translate only the routes of the Service that changed.
+		{"five routes moved to Service other", func() {
+			for _, r := range in.HTTPRoutes[:5] {
+				r.Spec.Rules[0].BackendRefs[0].Name = "other"
+				r.Generation++
+			}
+		}, 5},
+		{"endpoints of Service other changed", func() {
+			in.EndpointSlices[1].Endpoints = append(in.EndpointSlices[1].Endpoints, discoveryv1.Endpoint{Addresses: []string{"10.2.0.2"}})
+			in.EndpointSlices[1].ResourceVersion = "11"
+		}, 5},
+		{"a Service no route names added", func() {
+			in.Services = append(in.Services, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "unused", Namespace: "bench", UID: "uid-unused", ResourceVersion: "12"}})
+		}, 0},
+		{"a route names a Service that is not there yet", func() {
+			r := in.HTTPRoutes[6]
+			r.Spec.Rules[0].BackendRefs[0].Name = "late"
+			r.Generation++
+		}, 1},
+		{"that Service created", func() {
+			in.Services = append(in.Services, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "late", Namespace: "bench", UID: "uid-late", ResourceVersion: "13"},
+				Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 8080}}}})
+		}, 1},
+		{"Service echo back", func() {
+			in.Services = append(in.Services, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: "bench", UID: "uid-echo-2", ResourceVersion: "14"},
+				Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 8080, TargetPort: intstr.FromInt(3000)}}}})
+		}, 14},
 	}
 	for _, s := range steps {
 		s.change()

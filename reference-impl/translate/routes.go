@@ -192,16 +192,28 @@ func attachTo(obj metav1.Object, prs []parentResult, add func(ls *listenerState,
 }
 
 // lookup returns the route's memo entry (nil without a memo) and whether it holds the result.
+// On a miss, the Services the route's backends name are recorded in the entry (dependOn).
 func (t *translator) lookup(kind string, obj metav1.Object) (*routeMemo, bool) {
+	t.cur = nil
 	if t.memo == nil {
 		return nil, false
 	}
 	rm, hit := t.memo.lookup(kind, obj)
 	if hit && !t.replayable(rm) {
-		rm.status, rm.attached = nil, nil
-		return rm, false
+		rm.status, rm.attached, rm.deps, hit = nil, nil, nil, false
+	}
+	if !hit {
+		t.cur = rm
 	}
 	return rm, hit
+}
+
+// dependOn records that the route being translated looked up Service key.
+func (t *translator) dependOn(key types.NamespacedName) {
+	if t.cur == nil || slices.ContainsFunc(t.cur.deps, func(d serviceDep) bool { return d.key == key }) {
+		return
+	}
+	t.cur.deps = append(t.cur.deps, serviceDep{key: key, version: t.memo.services[key]})
 }
 
 // replayable checks that every listener a memoised route attached to still exists (it must,

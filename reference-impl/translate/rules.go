@@ -48,6 +48,7 @@ func (t *translator) backend(fromKind, fromNS string, ref gwv1.BackendObjectRefe
 	if ref.Port == nil {
 		return fail(gwv1.RouteReasonUnsupportedValue, fmt.Sprintf("backendRef Service %s/%s: port is required", ns, ref.Name))
 	}
+	t.dependOn(nn(ns, string(ref.Name)))
 	svc, ok := t.services[nn(ns, string(ref.Name))]
 	if !ok {
 		return fail(gwv1.RouteReasonBackendNotFound, fmt.Sprintf("backendRef Service %s/%s not found", ns, ref.Name))

@@ -45,6 +45,8 @@ type translator struct {
 	// pre-encoded snapshot.
 	memo      *Memo
 	encodeErr error
+	// cur is the memo entry of the route being translated after a miss (see dependOn).
+	cur *routeMemo
 }
 
 type gatewayState struct {
