@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -276,4 +277,57 @@ func latencyPct(ds []time.Duration, p int) time.Duration {
 	slices.Sort(s)
 	i := (len(s)*p + 99) / 100
 	return s[max(0, min(len(s)-1, i-1))]
+}
+
+// quantileCI is a distribution-free confidence interval for the q-quantile of the population
+// ds was drawn from: the order statistics whose ranks bound a Binomial(n, q) count with
+// probability at least conf (an end that cannot be bounded is the sample's min or max).
+func quantileCI(ds []time.Duration, q, conf float64) (time.Duration, time.Duration) {
+	n := len(ds)
+	if n == 0 {
+		return 0, 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	// cdf[k] = P(Binomial(n, q) <= k)
+	cdf := make([]float64, n+1)
+	acc := 0.0
+	for k := 0; k <= n; k++ {
+		lg, _ := math.Lgamma(float64(n + 1))
+		lk, _ := math.Lgamma(float64(k + 1))
+		lnk, _ := math.Lgamma(float64(n - k + 1))
+		acc += math.Exp(lg - lk - lnk + float64(k)*math.Log(q) + float64(n-k)*math.Log1p(-q))
+		cdf[k] = acc
+	}
+	tail := (1 - conf) / 2
+	// The interval [s[l], s[u]] (0-based ranks) covers the quantile with probability
+	// cdf[u] - cdf[l] (P(l < count <= u), count being the samples below the quantile).
+	l := 0
+	for l+1 < n && cdf[l+1] <= tail {
+		l++
+	}
+	u := n - 1
+	for u-1 >= 0 && cdf[u-1] >= 1-tail {
+		u--
+	}
+	return s[l], s[u]
+}
+
+func TestQuantileCI(t *testing.T) {
+	t.Parallel()
+	ds := make([]time.Duration, 1000)
+	for i := range ds {
+		ds[i] = time.Duration(i+1) * time.Millisecond
+	}
+	// Median of 1,000: the 95% interval is ranks 469..531 (1-based), by the normal
+	// approximation 500 +- 1.96*sqrt(250).
+	if lo, hi := quantileCI(ds, 0.5, 0.95); lo < 465*time.Millisecond || lo > 472*time.Millisecond || hi < 529*time.Millisecond || hi > 536*time.Millisecond {
+		t.Errorf("median CI of 1..1000 ms = %v..%v; want about 469ms..532ms", lo, hi)
+	}
+	// p99 of 300: Binomial(300, 0.99) has mean 297 and sd 1.7, so the interval ends at the
+	// maximum and starts a few ranks below the 297th.
+	lo, hi := quantileCI(ds[:300], 0.99, 0.95)
+	if hi != 300*time.Millisecond || lo < 290*time.Millisecond || lo > 295*time.Millisecond {
+		t.Errorf("p99 CI of 1..300 ms = %v..%v; want 290-295ms..300ms", lo, hi)
+	}
 }
