@@ -313,13 +313,14 @@ func TestForwarderResetsWhenThePodPortRefuses(t *testing.T) {
 	}
 	t.Cleanup(f81.Close)
 
+	// The reset may land while connect is still returning (seen on a loaded machine); that
+	// is the same verdict.
 	c, err := net.Dial("tcp", f81.Addr())
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		_, err = c.Read(make([]byte, 1))
 	}
-	defer c.Close()
-	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
-	_, err = c.Read(make([]byte, 1))
 	if !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("read through a forward to a refused port: got %v; want connection reset", err)
 	}
