@@ -260,8 +260,8 @@ func TestPropagationInProcess(t *testing.T) {
 	}
 }
 
-// envIntOr and latencyPct mirror envInt and pct of the cluster test, which only builds with
-// the cluster tag.
+// envIntOr, latencyPct and quantileCI serve this test and the cluster test
+// (propagation_test.go, tag cluster), which is in the same package.
 func envIntOr(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
 		return v

@@ -22,7 +22,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,13 +50,6 @@ const (
 	pollInterval = 5 * time.Millisecond
 )
 
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
-		return v
-	}
-	return def
-}
-
 func TestPropagation(t *testing.T) {
 	ctx := context.Background()
 	cfg, err := ctrl.GetConfig()
@@ -82,11 +74,11 @@ func TestPropagation(t *testing.T) {
 			t.Fatalf("gateway %s does not answer 404 for an unknown host after 1m", addr)
 		}
 	}
-	samples := envInt("PROPAGATION_SAMPLES", 300)
+	samples := envIntOr("PROPAGATION_SAMPLES", 300)
 	baseline := propagate(t, ctx, c, hc, addr, "base", min(samples, 100))
 	report(t, "baseline (no other routes)", baseline)
 
-	n := envInt("PROPAGATION_ROUTES", 1000)
+	n := envIntOr("PROPAGATION_ROUTES", 1000)
 	createRoutes(t, ctx, c, "bulk", 0, n)
 	waitRoute(t, ctx, hc, addr, fmt.Sprintf("bulk-%05d.bench.example", n-1))
 	// Measure the steady state with the routes present, not the backlog of their status writes
@@ -94,12 +86,12 @@ func TestPropagation(t *testing.T) {
 	waitAccepted(t, ctx, c, "bulk-", n)
 	loaded := propagate(t, ctx, c, hc, addr, "probe", samples)
 	report(t, fmt.Sprintf("with %d routes", n), loaded)
-	t.Logf("p50 ratio loaded/baseline %.2f, p99 ratio %.2f", float64(pct(loaded.lat, 50))/float64(pct(baseline.lat, 50)), float64(pct(loaded.lat, 99))/float64(pct(baseline.lat, 99)))
+	t.Logf("p50 ratio loaded/baseline %.2f, p99 ratio %.2f", float64(latencyPct(loaded.lat, 50))/float64(latencyPct(baseline.lat, 50)), float64(latencyPct(loaded.lat, 99))/float64(latencyPct(baseline.lat, 99)))
 	if loaded.bad > 0 {
 		t.Errorf("%d responses other than 404/200 while routes propagated; want 0", loaded.bad)
 	}
 
-	if m := envInt("MEMORY_ROUTES", 0); m > n {
+	if m := envIntOr("MEMORY_ROUTES", 0); m > n {
 		before := controllerRSS(t, ctx, c)
 		createRoutes(t, ctx, c, "bulk", n, m)
 		waitRoute(t, ctx, hc, addr, fmt.Sprintf("bulk-%05d.bench.example", m-1))
@@ -117,20 +109,10 @@ type result struct {
 	bad int64
 }
 
-func pct(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	i := (len(s)*p + 99) / 100
-	return s[max(0, min(len(s)-1, i-1))]
-}
-
 func report(t *testing.T, what string, r result) {
 	lo, hi := quantileCI(r.lat, 0.99, 0.95)
 	t.Logf("propagation %s: n=%d p50=%v p99=%v (95%% CI %v..%v) max=%v non-404/200 responses=%d (target p99 <= 30ms, 0 errors)",
-		what, len(r.lat), pct(r.lat, 50), pct(r.lat, 99), lo, hi, pct(r.lat, 100), r.bad)
+		what, len(r.lat), latencyPct(r.lat, 50), latencyPct(r.lat, 99), lo, hi, latencyPct(r.lat, 100), r.bad)
 }
 
 // propagate creates routes one at a time and measures create -> first of 3 consecutive 200s.
