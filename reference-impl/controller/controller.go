@@ -66,7 +66,9 @@ type Options struct {
 	HealthAddr string
 	// MetricsAddr serves controller-runtime metrics; default "0" (off).
 	MetricsAddr string
-	Logger      *slog.Logger
+	// PprofAddr serves /debug/pprof; default "0" (off).
+	PprofAddr string
+	Logger    *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -87,6 +89,9 @@ func (o *Options) defaults() {
 	}
 	if o.MetricsAddr == "" {
 		o.MetricsAddr = "0"
+	}
+	if o.PprofAddr == "" {
+		o.PprofAddr = "0"
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -128,6 +133,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		LeaderElectionReleaseOnCancel: true,
 		HealthProbeBindAddress:        opts.HealthAddr,
 		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
+		PprofBindAddress:              opts.PprofAddr,
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Pod{}:        {Label: ours},
 			&appsv1.Deployment{}: {Label: ours},
@@ -188,7 +194,9 @@ type Reconciler struct {
 	// writes holds the API writes decided by reconciles (see writeQueue).
 	writes *writeQueue
 	// memo keeps route translations between reconciles (see translate.Memo).
-	memo  *translate.Memo
+	memo *translate.Memo
+	// seen skips status comparisons of unchanged routes (see statusSeen); Reconcile only.
+	seen  statusSeen
 	mu    sync.Mutex
 	url   string
 	known map[types.NamespacedName]bool
@@ -380,9 +388,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 			return err
 		})
 	}
-	routeStatuses(r.writes, "HTTPRoute", in.HTTPRoutes, out.HTTPRoutes, r.opts.ControllerName, func(o *gwv1.HTTPRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.HTTPRoute)
-	routeStatuses(r.writes, "GRPCRoute", in.GRPCRoutes, out.GRPCRoutes, r.opts.ControllerName, func(o *gwv1.GRPCRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.GRPCRoute)
-	routeStatuses(r.writes, "TCPRoute", in.TCPRoutes, out.TCPRoutes, r.opts.ControllerName, func(o *gwv1.TCPRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.TCPRoute)
+	terminating := map[string]bool{}
+	for _, ns := range in.Namespaces {
+		if ns.DeletionTimestamp != nil {
+			terminating[ns.Name] = true
+		}
+	}
+	r.seen.begin()
+	routeStatuses(r.writes, &r.seen, terminating, "HTTPRoute", in.HTTPRoutes, out.HTTPRoutes, r.opts.ControllerName, func(o *gwv1.HTTPRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.HTTPRoute)
+	routeStatuses(r.writes, &r.seen, terminating, "GRPCRoute", in.GRPCRoutes, out.GRPCRoutes, r.opts.ControllerName, func(o *gwv1.GRPCRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.GRPCRoute)
+	routeStatuses(r.writes, &r.seen, terminating, "TCPRoute", in.TCPRoutes, out.TCPRoutes, r.opts.ControllerName, func(o *gwv1.TCPRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.TCPRoute)
+	r.seen.end()
 
 	// Forget Gateways that are gone (their proxies go with them through owner references).
 	r.mu.Lock()
@@ -404,9 +420,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 }
 
 // routeStatuses writes our parents of every route of one kind, including clearing entries of
-// routes that no longer reference a Gateway of ours.
-func routeStatuses[T client.Object](q *writeQueue, kind string, routes []T, want map[types.NamespacedName][]gwv1.RouteParentStatus, controller string, parents func(T) []gwv1.RouteParentStatus, write func(context.Context, types.NamespacedName, string, []gwv1.RouteParentStatus) (bool, error)) {
+// routes that no longer reference a Gateway of ours. seen skips the comparison for routes
+// already found up to date (see statusSeen).
+func routeStatuses[T client.Object](q *writeQueue, seen *statusSeen, terminating map[string]bool, kind string, routes []T, want map[types.NamespacedName][]gwv1.RouteParentStatus, controller string, parents func(T) []gwv1.RouteParentStatus, write func(context.Context, types.NamespacedName, string, []gwv1.RouteParentStatus) (bool, error)) {
 	for _, rt := range routes {
+		if rt.GetDeletionTimestamp() != nil || terminating[rt.GetNamespace()] {
+			// Going away: when a namespace is deleted its Gateways often go first, and
+			// clearing the status of each of its routes (a write per route, thousands in a
+			// benchmark namespace) only slows the deletion down.
+			continue
+		}
 		key := types.NamespacedName{Namespace: rt.GetNamespace(), Name: rt.GetName()}
 		w, ok := want[key]
 		if !ok {
@@ -420,13 +443,74 @@ func routeStatuses[T client.Object](q *writeQueue, kind string, routes []T, want
 				continue
 			}
 		}
+		if ok && seen.upToDate(kind, key, rt.GetResourceVersion(), w) {
+			continue
+		}
 		if ok && parentsEqual(parents(rt), w, controller) {
+			seen.record(kind, key, rt.GetResourceVersion(), w)
 			continue
 		}
 		q.add(kind+"/"+key.String(), func(ctx context.Context) error {
 			_, err := write(ctx, key, controller, w)
 			return err
 		})
+	}
+}
+
+// statusSeen remembers, per route, the resourceVersion and the desired parents (by identity:
+// translate.Memo hands out the same slice while a route's result is unchanged) for which the
+// cached route already carried our status. A reconcile then compares only the routes that
+// changed instead of all of them (with 1,000 routes the comparisons took ~1 ms of every
+// reconcile on the propagation path).
+type statusSeen struct {
+	pass    uint64
+	entries map[statusSeenKey]statusSeenEntry
+}
+
+type statusSeenKey struct {
+	kind string
+	key  types.NamespacedName
+}
+
+type statusSeenEntry struct {
+	rv   string
+	want *gwv1.RouteParentStatus // &want[0]
+	n    int
+	pass uint64
+}
+
+func (s *statusSeen) upToDate(kind string, key types.NamespacedName, rv string, want []gwv1.RouteParentStatus) bool {
+	if rv == "" || len(want) == 0 {
+		return false
+	}
+	k := statusSeenKey{kind, key}
+	e, ok := s.entries[k]
+	if !ok || e.rv != rv || e.want != &want[0] || e.n != len(want) {
+		return false
+	}
+	e.pass = s.pass
+	s.entries[k] = e
+	return true
+}
+
+func (s *statusSeen) record(kind string, key types.NamespacedName, rv string, want []gwv1.RouteParentStatus) {
+	if rv == "" || len(want) == 0 {
+		return
+	}
+	if s.entries == nil {
+		s.entries = map[statusSeenKey]statusSeenEntry{}
+	}
+	s.entries[statusSeenKey{kind, key}] = statusSeenEntry{rv: rv, want: &want[0], n: len(want), pass: s.pass}
+}
+
+// begin starts a reconcile's pass; end drops the routes the pass did not see.
+func (s *statusSeen) begin() { s.pass++ }
+
+func (s *statusSeen) end() {
+	for k, e := range s.entries {
+		if e.pass != s.pass {
+			delete(s.entries, k)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -130,5 +131,63 @@ func TestReconcileProvisionsAndProgrammes(t *testing.T) {
 	_ = c.Get(ctx, key, &g)
 	if g.ResourceVersion != rv {
 		t.Errorf("no-op reconcile: resourceVersion %s -> %s; want unchanged", rv, g.ResourceVersion)
+	}
+}
+
+// TestRouteStatusesSkipsUnchangedRoutes: a route whose resourceVersion and desired parents
+// (the same slice, as translate.Memo returns it) were already found up to date is not compared
+// again; a new resourceVersion or a new desired status is, and a stale one is written.
+func TestRouteStatusesSkipsUnchangedRoutes(t *testing.T) {
+	t.Parallel()
+	const ctrlName = "gatecheck.dev/reference"
+	want := []gwv1.RouteParentStatus{{ParentRef: gwv1.ParentReference{Name: "gw"}, ControllerName: ctrlName,
+		Conditions: []metav1.Condition{{Type: "Accepted", Status: metav1.ConditionTrue, Reason: "Accepted", ObservedGeneration: 1}}}}
+	route := &gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "r", ResourceVersion: "10"},
+		Status: gwv1.HTTPRouteStatus{RouteStatus: gwv1.RouteStatus{Parents: slices.Clone(want)}}}
+	key := types.NamespacedName{Namespace: "ns", Name: "r"}
+	compared := 0
+	parents := func(o *gwv1.HTTPRoute) []gwv1.RouteParentStatus { compared++; return o.Status.Parents }
+	write := func(context.Context, types.NamespacedName, string, []gwv1.RouteParentStatus) (bool, error) { return true, nil }
+	var seen statusSeen
+	pass := func(w []gwv1.RouteParentStatus) (cmp, jobs int) {
+		q := newWriteQueue(slog.New(slog.DiscardHandler), nil)
+		compared = 0
+		seen.begin()
+		routeStatuses(q, &seen, nil, "HTTPRoute", []*gwv1.HTTPRoute{route}, map[types.NamespacedName][]gwv1.RouteParentStatus{key: w}, ctrlName, parents, write)
+		seen.end()
+		return compared, len(q.pending)
+	}
+	for i, step := range []struct {
+		name          string
+		change        func() []gwv1.RouteParentStatus
+		compared, job bool
+	}{
+		{"first look", func() []gwv1.RouteParentStatus { return want }, true, false},
+		{"nothing changed", func() []gwv1.RouteParentStatus { return want }, false, false},
+		{"new resourceVersion", func() []gwv1.RouteParentStatus { route.ResourceVersion = "11"; return want }, true, false},
+		{"unchanged again", func() []gwv1.RouteParentStatus { return want }, false, false},
+		{"new desired status", func() []gwv1.RouteParentStatus {
+			w := slices.Clone(want)
+			w[0].Conditions = []metav1.Condition{{Type: "Accepted", Status: metav1.ConditionTrue, Reason: "Accepted", ObservedGeneration: 2}}
+			return w
+		}, true, true},
+	} {
+		cmp, jobs := pass(step.change())
+		if (cmp > 0) != step.compared || (jobs > 0) != step.job {
+			t.Errorf("step %d %s: compared %d times, %d writes queued; want compared=%v write=%v", i, step.name, cmp, jobs, step.compared, step.job)
+		}
+	}
+	// A stale route in a namespace being deleted is left alone.
+	q := newWriteQueue(slog.New(slog.DiscardHandler), nil)
+	stale := []gwv1.RouteParentStatus{{ParentRef: gwv1.ParentReference{Name: "other"}, ControllerName: ctrlName}}
+	routeStatuses(q, &seen, map[string]bool{"ns": true}, "HTTPRoute", []*gwv1.HTTPRoute{route}, map[types.NamespacedName][]gwv1.RouteParentStatus{key: stale}, ctrlName, parents, write)
+	if len(q.pending) != 0 {
+		t.Errorf("%d writes queued for a route in a terminating namespace; want 0", len(q.pending))
+	}
+	// A route that is gone is forgotten.
+	seen.begin()
+	seen.end()
+	if len(seen.entries) != 0 {
+		t.Errorf("%d entries left after a pass without routes; want 0", len(seen.entries))
 	}
 }

@@ -3,6 +3,9 @@ package status
 import (
 	"context"
 	"fmt"
+	"reflect"
+	"slices"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -25,6 +28,76 @@ type Writer struct {
 	// means Client.
 	APIReader client.Reader
 	Now       func() time.Time
+
+	// written holds, for a short while, the objects this Writer wrote (see fresher).
+	mu      sync.Mutex
+	written map[writtenKey]writtenObj
+}
+
+type writtenKey struct {
+	typ reflect.Type
+	key types.NamespacedName
+}
+
+type writtenObj struct {
+	// older are resourceVersions obj is newer than: the one its write replaced and, when that
+	// write started from an earlier entry, that entry's.
+	older []string
+	obj   client.Object
+	at    time.Time
+}
+
+// writtenTTL bounds how long a written object is kept: the cache catches up within
+// milliseconds, after which the entry is useless.
+const writtenTTL = 10 * time.Second
+
+// fresher replaces obj, just read from the cache, with the object this Writer wrote over it,
+// when the cache has not seen that write yet (obj still has the resourceVersion the write
+// replaced). Without it, a second status change of an object soon after the first would
+// start from the stale cached copy: a write bound to fail with a conflict, then a re-read
+// from the API server; with routes created every few milliseconds a quarter of the route
+// status writes went that way.
+// It reports the resourceVersions the substituted object is newer than (nil: no substitution).
+func (w *Writer) fresher(key types.NamespacedName, obj client.Object) []string {
+	k := writtenKey{reflect.TypeOf(obj), key}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e, ok := w.written[k]
+	if !ok {
+		return nil
+	}
+	if rv := obj.GetResourceVersion(); rv == "" || !slices.Contains(e.older, rv) {
+		delete(w.written, k) // the cache has caught up (or moved past us)
+		return nil
+	}
+	reflect.ValueOf(obj).Elem().Set(reflect.ValueOf(e.obj.DeepCopyObject()).Elem())
+	return e.older
+}
+
+// remember records obj as written over resourceVersion from, which itself was newer than
+// older.
+func (w *Writer) remember(key types.NamespacedName, from string, older []string, obj client.Object) {
+	if from == "" || obj.GetResourceVersion() == "" || obj.GetResourceVersion() == from {
+		return
+	}
+	if len(older) > 7 {
+		older = older[len(older)-7:]
+	}
+	older = append(slices.Clone(older), from)
+	now := time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.written == nil {
+		w.written = map[writtenKey]writtenObj{}
+	}
+	if len(w.written) > 256 {
+		for k, e := range w.written {
+			if now.Sub(e.at) > writtenTTL {
+				delete(w.written, k)
+			}
+		}
+	}
+	w.written[writtenKey{reflect.TypeOf(obj), key}] = writtenObj{older: older, obj: obj.DeepCopyObject().(client.Object), at: now}
 }
 
 func (w *Writer) now() metav1.Time {
@@ -63,16 +136,23 @@ func update[T client.Object](ctx context.Context, w *Writer, key types.Namespace
 		if rd == nil {
 			rd = w.Client
 		}
+		cached := first
 		first = false
 		if err := rd.Get(ctx, key, obj); err != nil {
 			return err
 		}
+		var older []string
+		if cached {
+			older = w.fresher(key, obj)
+		}
 		if !mutate(obj) {
 			return nil
 		}
+		from := obj.GetResourceVersion()
 		if err := w.Client.Status().Update(ctx, obj); err != nil {
 			return err
 		}
+		w.remember(key, from, older, obj)
 		wrote = true
 		return nil
 	})

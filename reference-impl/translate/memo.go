@@ -41,13 +41,18 @@ type Memo struct {
 	routes map[memoKey]*routeMemo
 	// services holds, during a call, each Service's version: its own and its EndpointSlices'.
 	services map[types.NamespacedName]uint64
+	// sizes holds each listener's route counts (HTTP, gRPC, TCP) after the last call, to size
+	// its lists up front instead of growing them route by route.
+	sizes map[listenerKey][3]int
+	// order is each route kind's byAge order after the last call, by UID (see sortedByAge).
+	order map[string][]types.UID
 	// Stats of the last call, for tests and debug logs.
 	Hits, Misses int
 }
 
 // NewMemo returns an empty Memo.
 func NewMemo() *Memo {
-	return &Memo{seed: maphash.MakeSeed(), routes: map[memoKey]*routeMemo{}}
+	return &Memo{seed: maphash.MakeSeed(), routes: map[memoKey]*routeMemo{}, order: map[string][]types.UID{}, sizes: map[listenerKey][3]int{}}
 }
 
 type memoKey struct {
@@ -102,6 +107,11 @@ func (m *Memo) Translate(in *Input) *Output {
 	for k, rm := range m.routes {
 		if rm.used != m.gen {
 			delete(m.routes, k) // the route is gone
+		}
+	}
+	for k := range m.sizes {
+		if _, ok := out.Gateways[k.gateway]; !ok {
+			delete(m.sizes, k)
 		}
 	}
 	return out
@@ -211,6 +221,37 @@ func (m *Memo) depsCurrent(rm *routeMemo) bool {
 		}
 	}
 	return true
+}
+
+type listenerKey struct {
+	gateway types.NamespacedName
+	index   int
+}
+
+// presize gives a listener's IR lists the capacity its last translation needed (a little
+// more, for the route being added); nil m does nothing.
+func (m *Memo) presize(ls *listenerState) {
+	if m == nil {
+		return
+	}
+	n, ok := m.sizes[listenerKey{ls.gateway, ls.index}]
+	if !ok {
+		return
+	}
+	ls.ir = &ir.Listener{HTTPRoutes: make([]ir.HTTPRoute, 0, n[0]+4), GRPCRoutes: make([]ir.GRPCRoute, 0, n[1]+4), TCPRoutes: make([]ir.TCPRoute, 0, n[2]+4)}
+	ls.enc = listenerEnc{http: make([][]byte, 0, n[0]+4), grpc: make([][]byte, 0, n[1]+4), tcp: make([][]byte, 0, n[2]+4)}
+}
+
+// recordSize keeps a translated listener's route counts for presize; nil m does nothing.
+func (m *Memo) recordSize(ls *listenerState) {
+	if m == nil {
+		return
+	}
+	if ls.ir == nil {
+		m.sizes[listenerKey{ls.gateway, ls.index}] = [3]int{}
+		return
+	}
+	m.sizes[listenerKey{ls.gateway, ls.index}] = [3]int{len(ls.ir.HTTPRoutes), len(ls.ir.GRPCRoutes), len(ls.ir.TCPRoutes)}
 }
 
 // listenerEnc holds the encodings of a listener's routes, in the order of its IR route lists.

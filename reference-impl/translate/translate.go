@@ -93,9 +93,9 @@ func translateWith(in *Input, memo *Memo) *Output {
 		out: &Output{
 			GatewayClasses: map[string]gwv1.GatewayClassStatus{},
 			Gateways:       map[types.NamespacedName]*GatewayResult{},
-			HTTPRoutes:     map[types.NamespacedName][]gwv1.RouteParentStatus{},
-			GRPCRoutes:     map[types.NamespacedName][]gwv1.RouteParentStatus{},
-			TCPRoutes:      map[types.NamespacedName][]gwv1.RouteParentStatus{},
+			HTTPRoutes:     make(map[types.NamespacedName][]gwv1.RouteParentStatus, len(in.HTTPRoutes)),
+			GRPCRoutes:     make(map[types.NamespacedName][]gwv1.RouteParentStatus, len(in.GRPCRoutes)),
+			TCPRoutes:      make(map[types.NamespacedName][]gwv1.RouteParentStatus, len(in.TCPRoutes)),
 		},
 	}
 	for _, ns := range in.Namespaces {
@@ -135,18 +135,15 @@ func translateWith(in *Input, memo *Memo) *Output {
 		t.gateway(gw)
 	}
 
-	httpRoutes := slices.Clone(in.HTTPRoutes)
-	slices.SortFunc(httpRoutes, byAge[*gwv1.HTTPRoute])
+	httpRoutes := sortedByAge(memo, kindHTTP, in.HTTPRoutes)
 	for _, r := range httpRoutes {
 		t.httpRoute(r)
 	}
-	grpcRoutes := slices.Clone(in.GRPCRoutes)
-	slices.SortFunc(grpcRoutes, byAge[*gwv1.GRPCRoute])
+	grpcRoutes := sortedByAge(memo, kindGRPC, in.GRPCRoutes)
 	for _, r := range grpcRoutes {
 		t.grpcRoute(r)
 	}
-	tcpRoutes := slices.Clone(in.TCPRoutes)
-	slices.SortFunc(tcpRoutes, byAge[*gwv1.TCPRoute])
+	tcpRoutes := sortedByAge(memo, kindTCP, in.TCPRoutes)
 	for _, r := range tcpRoutes {
 		t.tcpRoute(r)
 	}
@@ -199,6 +196,7 @@ func (t *translator) gateway(gw *gwv1.Gateway) {
 
 	for _, l := range gw.Spec.Listeners {
 		ls := &listenerState{spec: l, gateway: nn(gw.Namespace, gw.Name), index: len(gs.listeners)}
+		t.memo.presize(ls)
 		gs.listeners = append(gs.listeners, ls)
 		accepted, accReason, accMsg := true, string(gwv1.ListenerReasonAccepted), "listener accepted"
 		resolved, resReason, resMsg := true, string(gwv1.ListenerReasonResolvedRefs), "all references resolved"
@@ -459,6 +457,7 @@ func (t *translator) finishGateway(gs *gatewayState) {
 		}
 		snap.Listeners = append(snap.Listeners, l)
 		encs = append(encs, &ls.enc)
+		t.memo.recordSize(ls)
 		ports[l.Port] = true
 		gs.res.Valid = true
 	}

@@ -42,6 +42,7 @@ func run() error {
 	flag.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease (default: the controller Service's namespace)")
 	flag.StringVar(&opts.HealthAddr, "health-addr", ":8081", "address of /healthz and /readyz (0 disables)")
 	flag.StringVar(&opts.MetricsAddr, "metrics-addr", "0", "address of controller-runtime metrics (0 disables)")
+	flag.StringVar(&opts.PprofAddr, "pprof-addr", "0", "address of /debug/pprof for profiling (0 disables)")
 	flag.BoolVar(&verbose, "v", false, "debug logging")
 	flag.Parse()
 
