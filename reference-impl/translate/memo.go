@@ -44,6 +44,9 @@ type Memo struct {
 	// sizes holds each listener's route counts (HTTP, gRPC, TCP) after the last call, to size
 	// its lists up front instead of growing them route by route.
 	sizes map[listenerKey][3]int
+	// last is the translator state after the last memoised Translate or Routes, which Routes
+	// updates in place; nil when there is none to build on.
+	last *translator
 	// order is each route kind's byAge order after the last call, by UID (see sortedByAge).
 	order map[string][]types.UID
 	// Stats of the last call, for tests and debug logs.
@@ -90,6 +93,7 @@ type memoAttach struct {
 func (m *Memo) Translate(in *Input) *Output {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.last = nil
 	env, ok := m.fingerprint(in)
 	if !ok {
 		m.routes = map[memoKey]*routeMemo{}

@@ -251,6 +251,10 @@ func (t *translator) attach(rm *routeMemo, ls *listenerState, route any) {
 // add appends a route (ir.HTTPRoute, ir.GRPCRoute or ir.TCPRoute) and its encoding to the
 // listener's IR.
 func (ls *listenerState) add(route any, enc []byte) {
+	if ls.ordered {
+		ls.insert(route, enc)
+		return
+	}
 	ls.attached++
 	if ls.ir == nil {
 		ls.ir = &ir.Listener{}

@@ -52,7 +52,10 @@ type translator struct {
 type gatewayState struct {
 	gw        *gwv1.Gateway
 	listeners []*listenerState
-	res       *GatewayResult
+	// conds are the Gateway's conditions before the data plane is known; finishGateway builds
+	// res from them and the listeners (again after each incremental change, see Memo.Routes).
+	conds []metav1.Condition
+	res   *GatewayResult
 }
 
 type listenerState struct {
@@ -71,6 +74,9 @@ type listenerState struct {
 	gateway types.NamespacedName
 	index   int
 	enc     listenerEnc
+	// ordered: add inserts at the precedence position (Memo.Routes) instead of appending;
+	// owned: the route lists are this call's copies (see own).
+	ordered, owned bool
 }
 
 // Translate computes the IR and statuses for everything in in. It never fails: problems with
@@ -152,6 +158,9 @@ func translateWith(in *Input, memo *Memo) *Output {
 		t.finishGateway(gs)
 		t.out.Gateways[k] = gs.res
 	}
+	if memo != nil && t.encodeErr == nil {
+		memo.last = t // for Memo.Routes
+	}
 	return t.out
 }
 
@@ -191,7 +200,7 @@ func defaultKinds(p gwv1.ProtocolType) []string {
 
 func (t *translator) gateway(gw *gwv1.Gateway) {
 	gen := gw.Generation
-	gs := &gatewayState{gw: gw, res: &GatewayResult{Generation: gen}}
+	gs := &gatewayState{gw: gw}
 	t.gateways[nn(gw.Namespace, gw.Name)] = gs
 
 	for _, l := range gw.Spec.Listeners {
@@ -279,7 +288,7 @@ func (t *translator) gateway(gw *gwv1.Gateway) {
 	default:
 		gwConds = append(gwConds, cond(gwv1.GatewayConditionAccepted, true, gwv1.GatewayReasonAccepted, gen, "gateway accepted"))
 	}
-	gs.res.Status.Conditions = gwConds
+	gs.conds = gwConds
 }
 
 func appendKind(ks []gwv1.RouteGroupKind, kind string) []gwv1.RouteGroupKind {
@@ -437,6 +446,9 @@ func (t *translator) namespaceAllowed(gw *gwv1.Gateway, l gwv1.Listener, routeNS
 // finishGateway builds the listener statuses and the IR snapshot once all routes are attached.
 func (t *translator) finishGateway(gs *gatewayState) {
 	gw := gs.gw
+	// A fresh result every time: an earlier one may still be in use (its status being
+	// written), and ApplyDataPlane changes conditions in place.
+	gs.res = &GatewayResult{Generation: gw.Generation, Status: gwv1.GatewayStatus{Conditions: slices.Clone(gs.conds)}}
 	snap := &ir.Snapshot{Schema: ir.SchemaVersion, Gateway: ir.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}, Listeners: []ir.Listener{}}
 	var encs []*listenerEnc
 	ports := map[int32]bool{}
@@ -445,7 +457,7 @@ func (t *translator) finishGateway(gs *gatewayState) {
 			Name:           ls.spec.Name,
 			SupportedKinds: ls.kinds,
 			AttachedRoutes: int32(ls.attached),
-			Conditions:     ls.conds,
+			Conditions:     slices.Clone(ls.conds),
 		}
 		gs.res.Status.Listeners = append(gs.res.Status.Listeners, st)
 		if !ls.programmable {

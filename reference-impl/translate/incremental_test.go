@@ -1,0 +1,187 @@
+package translate
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// TestMemoRoutesMatchesTranslate walks random route additions, changes and deletions (HTTP,
+// gRPC and TCP; attached to one or two listeners, to no listener of ours, with missing
+// backends; ties on the creation second) through Memo.Routes, merges each step's output into
+// the state so far, and compares it with a full Translate of the same input after every step.
+func TestMemoRoutesMatchesTranslate(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(5, 6))
+	in := memoInput(40)
+	in.Gateways[0].Spec.Listeners = append(in.Gateways[0].Spec.Listeners, gwv1.Listener{Name: "tcp", Port: 9000, Protocol: gwv1.TCPProtocolType})
+	version(in)
+	m := NewMemo()
+	cur := m.Translate(in)
+	checkEncoded(t, cur)
+	serial := 0
+	meta := func(kind string) metav1.ObjectMeta {
+		serial++
+		return metav1.ObjectMeta{Namespace: "bench", Name: fmt.Sprintf("%s-%d", kind, serial), UID: types.UID(fmt.Sprintf("uid-%d", serial)), Generation: 1, ResourceVersion: "1",
+			CreationTimestamp: metav1.NewTime(time.Date(2026, 1, 1, 0, 0, rng.IntN(30), 0, time.UTC))}
+	}
+	backend := func() gwv1.BackendObjectReference {
+		name := []gwv1.ObjectName{"echo", "other", "missing"}[rng.IntN(3)]
+		return gwv1.BackendObjectReference{Name: name, Port: ptr.To[gwv1.PortNumber](8080)}
+	}
+	parent := func() []gwv1.ParentReference {
+		switch rng.IntN(6) {
+		case 0:
+			return []gwv1.ParentReference{{Name: "not-ours"}}
+		case 1:
+			return []gwv1.ParentReference{{Name: "gw", SectionName: ptr.To[gwv1.SectionName]("http")}}
+		}
+		return []gwv1.ParentReference{{Name: "gw"}}
+	}
+	host := func() []gwv1.Hostname {
+		if rng.IntN(4) == 0 {
+			return []gwv1.Hostname{"other.test"} // only the listener without a hostname
+		}
+		return []gwv1.Hostname{gwv1.Hostname(fmt.Sprintf("h%d.example", rng.IntN(5)))}
+	}
+	newRoute := func() metav1.Object {
+		switch rng.IntN(5) {
+		case 0:
+			return &gwv1.GRPCRoute{ObjectMeta: meta("grpc"), Spec: gwv1.GRPCRouteSpec{CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: parent()}, Hostnames: host(),
+				Rules: []gwv1.GRPCRouteRule{{BackendRefs: []gwv1.GRPCBackendRef{{BackendRef: gwv1.BackendRef{BackendObjectReference: backend()}}}}}}}
+		case 1:
+			return &gwv1.TCPRoute{ObjectMeta: meta("tcp"), Spec: gwv1.TCPRouteSpec{CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "gw", SectionName: ptr.To[gwv1.SectionName]("tcp")}}},
+				Rules: []gwv1.TCPRouteRule{{BackendRefs: []gwv1.BackendRef{{BackendObjectReference: backend()}}}}}}
+		}
+		return &gwv1.HTTPRoute{ObjectMeta: meta("http"), Spec: gwv1.HTTPRouteSpec{CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: parent()}, Hostnames: host(),
+			Rules: []gwv1.HTTPRouteRule{{BackendRefs: []gwv1.HTTPBackendRef{{BackendRef: gwv1.BackendRef{BackendObjectReference: backend()}}}}}}}
+	}
+	kindOf := func(o metav1.Object) string {
+		switch o.(type) {
+		case *gwv1.GRPCRoute:
+			return kindGRPC
+		case *gwv1.TCPRoute:
+			return kindTCP
+		}
+		return kindHTTP
+	}
+	all := func() []metav1.Object {
+		var out []metav1.Object
+		for _, r := range in.HTTPRoutes {
+			out = append(out, r)
+		}
+		for _, r := range in.GRPCRoutes {
+			out = append(out, r)
+		}
+		for _, r := range in.TCPRoutes {
+			out = append(out, r)
+		}
+		return out
+	}
+	put := func(o metav1.Object) {
+		switch r := o.(type) {
+		case *gwv1.HTTPRoute:
+			in.HTTPRoutes = append(in.HTTPRoutes, r)
+		case *gwv1.GRPCRoute:
+			in.GRPCRoutes = append(in.GRPCRoutes, r)
+		case *gwv1.TCPRoute:
+			in.TCPRoutes = append(in.TCPRoutes, r)
+		}
+	}
+	drop := func(o metav1.Object) {
+		del := func(x metav1.Object) bool { return x.GetUID() == o.GetUID() }
+		in.HTTPRoutes = deleteFunc(in.HTTPRoutes, del)
+		in.GRPCRoutes = deleteFunc(in.GRPCRoutes, del)
+		in.TCPRoutes = deleteFunc(in.TCPRoutes, del)
+	}
+	for step := range 150 {
+		var changes []RouteChange
+		for range 1 + rng.IntN(3) {
+			existing := all()
+			switch op := rng.IntN(10); {
+			case op < 4 || len(existing) == 0:
+				r := newRoute()
+				put(r)
+				changes = append(changes, RouteChange{Kind: kindOf(r), Key: nn(r.GetNamespace(), r.GetName()), Object: r})
+			case op < 7:
+				// A spec change: a new object (as the cache holds) with the next generation.
+				old := existing[rng.IntN(len(existing))]
+				r := newRoute()
+				for kindOf(r) != kindOf(old) {
+					r = newRoute()
+				}
+				r.SetName(old.GetName())
+				r.SetUID(old.GetUID())
+				r.SetCreationTimestamp(old.GetCreationTimestamp())
+				r.SetGeneration(old.GetGeneration() + 1)
+				drop(old)
+				put(r)
+				changes = append(changes, RouteChange{Kind: kindOf(r), Key: nn(r.GetNamespace(), r.GetName()), Object: r})
+			case op < 9:
+				old := existing[rng.IntN(len(existing))]
+				drop(old)
+				changes = append(changes, RouteChange{Kind: kindOf(old), Key: nn(old.GetNamespace(), old.GetName())})
+			default:
+				// A label change: same generation, still reported.
+				old := existing[rng.IntN(len(existing))]
+				old.SetLabels(map[string]string{"step": fmt.Sprint(step)})
+				changes = append(changes, RouteChange{Kind: kindOf(old), Key: nn(old.GetNamespace(), old.GetName()), Object: old})
+			}
+		}
+		out, ok := m.Routes(in, changes)
+		if !ok {
+			t.Fatalf("step %d: Routes refused a routes-only change", step)
+		}
+		checkEncoded(t, out)
+		for k, g := range out.Gateways {
+			cur.Gateways[k] = g
+		}
+		for _, c := range changes {
+			st := map[string]map[types.NamespacedName][]gwv1.RouteParentStatus{kindHTTP: cur.HTTPRoutes, kindGRPC: cur.GRPCRoutes, kindTCP: cur.TCPRoutes}[c.Kind]
+			got := map[string]map[types.NamespacedName][]gwv1.RouteParentStatus{kindHTTP: out.HTTPRoutes, kindGRPC: out.GRPCRoutes, kindTCP: out.TCPRoutes}[c.Kind]
+			delete(st, c.Key)
+			if s, ok := got[c.Key]; ok {
+				st[c.Key] = s
+			}
+		}
+		want := Translate(in)
+		if diff := cmp.Diff(renderYAML(t, want), renderYAML(t, cur)); diff != "" {
+			t.Fatalf("step %d (%d changes): incremental state differs from Translate (-want +got):\n%s", step, len(changes), diff)
+		}
+	}
+	if len(in.HTTPRoutes)+len(in.GRPCRoutes)+len(in.TCPRoutes) < 20 {
+		t.Fatalf("the walk ended with few routes; it should exercise large lists")
+	}
+
+	// Anything but routes changing makes Routes decline until the next Translate.
+	in.Services[0].ResourceVersion = "2"
+	if _, ok := m.Routes(in, nil); ok {
+		t.Fatalf("Routes accepted a Service change")
+	}
+	checkEncoded(t, m.Translate(in))
+	in.Gateways[0].Generation++
+	if _, ok := m.Routes(in, nil); ok {
+		t.Fatalf("Routes accepted a Gateway change")
+	}
+	checkEncoded(t, m.Translate(in))
+	if _, ok := m.Routes(in, nil); !ok {
+		t.Fatalf("Routes declined after a full Translate")
+	}
+}
+
+func deleteFunc[T metav1.Object](s []T, del func(metav1.Object) bool) []T {
+	out := s[:0]
+	for _, x := range s {
+		if !del(x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
