@@ -15,11 +15,13 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -196,7 +198,9 @@ type Reconciler struct {
 	// memo keeps route translations between reconciles (see translate.Memo).
 	memo *translate.Memo
 	// seen skips status comparisons of unchanged routes (see statusSeen); Reconcile only.
-	seen  statusSeen
+	seen statusSeen
+	// dirty collects what events said changed, for the next reconcile.
+	dirty dirtySet
 	mu    sync.Mutex
 	url   string
 	known map[types.NamespacedName]bool
@@ -215,6 +219,7 @@ func NewReconciler(c client.Client, api client.Reader, opts Options) *Reconciler
 		known: map[types.NamespacedName]bool{},
 		memo:  translate.NewMemo(),
 	}
+	r.dirty.full = true
 	r.delivery = NewDelivery(opts.Logger, func(types.NamespacedName) { r.kick() })
 	r.writes = newWriteQueue(opts.Logger, func() { time.AfterFunc(time.Second, r.kick) })
 	return r
@@ -231,29 +236,104 @@ func (r *Reconciler) kick() {
 // Delivery exposes the delivery server (for tests and the benchmark).
 func (r *Reconciler) Delivery() *Delivery { return r.delivery }
 
-// everything maps any event to the single reconcile key, so bursts of events collapse into
-// one reconcile of the whole state.
-var everything = handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: "all"}}}
-})
+// Every event maps to the single reconcile key, so bursts of events collapse into one
+// reconcile. What the events were about decides how much that reconcile does: when only routes
+// changed (a route created, edited or deleted: the propagation path) it translates just those
+// routes on top of the previous result (translate.Memo.Routes); anything else (Gateways,
+// classes, Services, EndpointSlices, Secrets, Namespaces, ReferenceGrants, proxy Pods and
+// Deployments, acks) makes it translate everything.
+var all = reconcile.Request{NamespacedName: types.NamespacedName{Name: "all"}}
+
+// maxRouteChanges bounds the routes one incremental reconcile takes; beyond it (a bulk
+// create) one full translation is cheaper than inserting route by route.
+const maxRouteChanges = 32
+
+// dirtySet is what changed since the last reconcile.
+type dirtySet struct {
+	mu sync.Mutex
+	// full: something other than routes changed (or an incremental reconcile failed).
+	full   bool
+	routes map[routeKey]bool
+}
+
+type routeKey struct {
+	kind string
+	key  types.NamespacedName
+}
+
+func (d *dirtySet) route(kind string, o client.Object) {
+	d.mu.Lock()
+	if d.routes == nil {
+		d.routes = map[routeKey]bool{}
+	}
+	d.routes[routeKey{kind, types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}}] = true
+	d.mu.Unlock()
+}
+
+func (d *dirtySet) everything() {
+	d.mu.Lock()
+	d.full = true
+	d.mu.Unlock()
+}
+
+// take returns and clears what changed; full is true when the reconcile must translate
+// everything.
+func (d *dirtySet) take() (routes []routeKey, full bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	// Nothing recorded (a direct call, or a retry): translate everything, as a reconcile
+	// always did.
+	full = d.full || len(d.routes) > maxRouteChanges || len(d.routes) == 0
+	if !full {
+		for k := range d.routes {
+			routes = append(routes, k)
+		}
+	}
+	d.full = false
+	clear(d.routes)
+	return routes, full
+}
+
+// onRoute records route events of one kind.
+func (r *Reconciler) onRoute(kind string) handler.EventHandler {
+	return r.on(func(o client.Object) { r.dirty.route(kind, o) })
+}
+
+// onEnv records events that need a full translation.
+func (r *Reconciler) onEnv() handler.EventHandler {
+	return r.on(func(client.Object) { r.dirty.everything() })
+}
+
+func (r *Reconciler) on(mark func(client.Object)) handler.EventHandler {
+	type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
+	return handler.Funcs{
+		CreateFunc: func(_ context.Context, e event.CreateEvent, q queue) { mark(e.Object); q.Add(all) },
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q queue) { mark(e.ObjectNew); q.Add(all) },
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q queue) { mark(e.Object); q.Add(all) },
+		GenericFunc: func(_ context.Context, e event.GenericEvent, q queue) {
+			mark(e.Object)
+			q.Add(all)
+		},
+	}
+}
 
 // SetupWithManager registers the watches.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	spec := builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))
 	b := ctrl.NewControllerManagedBy(mgr).Named("gatecheck-reference").
-		Watches(&gwv1.GatewayClass{}, everything, spec).
-		Watches(&gwv1.Gateway{}, everything, spec).
-		Watches(&gwv1.HTTPRoute{}, everything, spec).
-		Watches(&gwv1.GRPCRoute{}, everything, spec).
-		Watches(&gwv1.TCPRoute{}, everything, spec).
-		Watches(&gwv1b1.ReferenceGrant{}, everything, spec).
-		Watches(&corev1.Service{}, everything).
-		Watches(&discoveryv1.EndpointSlice{}, everything).
-		Watches(&corev1.Secret{}, everything).
-		Watches(&corev1.Namespace{}, everything).
-		Watches(&corev1.Pod{}, everything).
-		Watches(&appsv1.Deployment{}, everything).
-		WatchesRawSource(source.Channel(r.acks, everything))
+		Watches(&gwv1.GatewayClass{}, r.onEnv(), spec).
+		Watches(&gwv1.Gateway{}, r.onEnv(), spec).
+		Watches(&gwv1.HTTPRoute{}, r.onRoute("HTTPRoute"), spec).
+		Watches(&gwv1.GRPCRoute{}, r.onRoute("GRPCRoute"), spec).
+		Watches(&gwv1.TCPRoute{}, r.onRoute("TCPRoute"), spec).
+		Watches(&gwv1b1.ReferenceGrant{}, r.onEnv(), spec).
+		Watches(&corev1.Service{}, r.onEnv()).
+		Watches(&discoveryv1.EndpointSlice{}, r.onEnv()).
+		Watches(&corev1.Secret{}, r.onEnv()).
+		Watches(&corev1.Namespace{}, r.onEnv()).
+		Watches(&corev1.Pod{}, r.onEnv()).
+		Watches(&appsv1.Deployment{}, r.onEnv()).
+		WatchesRawSource(source.Channel(r.acks, r.onEnv()))
 	if err := b.Complete(r); err != nil {
 		return fmt.Errorf("set up controller: %w", err)
 	}
@@ -304,6 +384,11 @@ func mustAtoi(s string) int {
 
 // Snapshot lists everything translation reads from the cache.
 func (r *Reconciler) snapshot(ctx context.Context) (*translate.Input, error) {
+	return r.list(ctx, true)
+}
+
+// list lists translation's input from the cache; without routes when withRoutes is false.
+func (r *Reconciler) list(ctx context.Context, withRoutes bool) (*translate.Input, error) {
 	in := &translate.Input{ControllerName: r.opts.ControllerName}
 	var (
 		gcs  gwv1.GatewayClassList
@@ -320,7 +405,11 @@ func (r *Reconciler) snapshot(ctx context.Context) (*translate.Input, error) {
 	// Cached lists are shallow copies of the cache's objects (UnsafeDisableDeepCopy): translate
 	// never modifies its input, and copying 5,000 routes per reconcile would dominate.
 	noCopy := client.UnsafeDisableDeepCopy
-	for _, l := range []client.ObjectList{&gcs, &gws, &hrs, &grs, &trs, &rgs, &svcs, &eps, &secs, &nss} {
+	lists := []client.ObjectList{&gcs, &gws, &rgs, &svcs, &eps, &secs, &nss}
+	if withRoutes {
+		lists = append(lists, &hrs, &grs, &trs)
+	}
+	for _, l := range lists {
 		if err := r.c.List(ctx, l, noCopy); err != nil {
 			return nil, fmt.Errorf("list %T: %w", l, err)
 		}
@@ -347,13 +436,34 @@ func ptrs[T any](items []T) []*T {
 }
 
 // Reconcile translates everything and applies the result.
-func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (res reconcile.Result, err error) {
 	start := time.Now()
-	in, err := r.snapshot(ctx)
-	if err != nil {
-		return reconcile.Result{}, err
+	changed, full := r.dirty.take()
+	defer func() {
+		if err != nil {
+			r.dirty.everything() // the retry translates everything
+		}
+	}()
+	var (
+		in  *translate.Input
+		out *translate.Output
+		// routes are the routes whose statuses to check: all of them, or the changed ones.
+		routes *translate.Input
+	)
+	if !full {
+		in, out, routes, err = r.translateRoutes(ctx, changed)
+		if err != nil {
+			return reconcile.Result{}, err
+		}
 	}
-	out := r.memo.Translate(in)
+	incremental := out != nil
+	if !incremental {
+		if in, err = r.snapshot(ctx); err != nil {
+			return reconcile.Result{}, err
+		}
+		out = r.memo.Translate(in)
+		routes = in
+	}
 	translated := time.Since(start)
 
 	gwByKey := map[types.NamespacedName]*gwv1.Gateway{}
@@ -394,29 +504,77 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 			terminating[ns.Name] = true
 		}
 	}
-	r.seen.begin()
-	routeStatuses(r.writes, &r.seen, terminating, "HTTPRoute", in.HTTPRoutes, out.HTTPRoutes, r.opts.ControllerName, func(o *gwv1.HTTPRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.HTTPRoute)
-	routeStatuses(r.writes, &r.seen, terminating, "GRPCRoute", in.GRPCRoutes, out.GRPCRoutes, r.opts.ControllerName, func(o *gwv1.GRPCRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.GRPCRoute)
-	routeStatuses(r.writes, &r.seen, terminating, "TCPRoute", in.TCPRoutes, out.TCPRoutes, r.opts.ControllerName, func(o *gwv1.TCPRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.TCPRoute)
-	r.seen.end()
-
-	// Forget Gateways that are gone (their proxies go with them through owner references).
-	r.mu.Lock()
-	for k := range r.known {
-		if _, ok := out.Gateways[k]; !ok {
-			r.delivery.Forget(k)
-			delete(r.known, k)
+	if !incremental {
+		r.seen.begin()
+	}
+	routeStatuses(r.writes, &r.seen, terminating, "HTTPRoute", routes.HTTPRoutes, out.HTTPRoutes, r.opts.ControllerName, func(o *gwv1.HTTPRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.HTTPRoute)
+	routeStatuses(r.writes, &r.seen, terminating, "GRPCRoute", routes.GRPCRoutes, out.GRPCRoutes, r.opts.ControllerName, func(o *gwv1.GRPCRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.GRPCRoute)
+	routeStatuses(r.writes, &r.seen, terminating, "TCPRoute", routes.TCPRoutes, out.TCPRoutes, r.opts.ControllerName, func(o *gwv1.TCPRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.TCPRoute)
+	if !incremental {
+		r.seen.end()
+		// Forget Gateways that are gone (their proxies go with them through owner references).
+		r.mu.Lock()
+		for k := range r.known {
+			if _, ok := out.Gateways[k]; !ok {
+				r.delivery.Forget(k)
+				delete(r.known, k)
+			}
 		}
+		for k := range out.Gateways {
+			r.known[k] = true
+		}
+		r.mu.Unlock()
 	}
-	for k := range out.Gateways {
-		r.known[k] = true
-	}
-	r.mu.Unlock()
-	r.log.Debug("reconciled", "gateways", len(out.Gateways), "httpRoutes", len(in.HTTPRoutes), "memoHits", r.memo.Hits, "memoMisses", r.memo.Misses, "start", start.Format("15:04:05.000000"), "translate", translated, "published", time.Since(start))
+	r.log.Debug("reconciled", "incremental", incremental, "gateways", len(out.Gateways), "routes", len(routes.HTTPRoutes)+len(routes.GRPCRoutes)+len(routes.TCPRoutes), "memoHits", r.memo.Hits, "memoMisses", r.memo.Misses, "start", start.Format("15:04:05.000000"), "translate", translated, "published", time.Since(start))
 	if len(errs) > 0 {
 		return reconcile.Result{}, errors.Join(errs...)
 	}
 	return reconcile.Result{}, nil
+}
+
+// translateRoutes is the incremental reconcile: only routes changed since the last one, so
+// only they are read and translated (translate.Memo.Routes). out is nil when that is not
+// possible and everything must be translated. routes holds the changed routes that exist.
+func (r *Reconciler) translateRoutes(ctx context.Context, changed []routeKey) (in *translate.Input, out *translate.Output, routes *translate.Input, err error) {
+	if in, err = r.list(ctx, false); err != nil {
+		return nil, nil, nil, err
+	}
+	routes = &translate.Input{}
+	changes := make([]translate.RouteChange, 0, len(changed))
+	for _, k := range changed {
+		var obj client.Object
+		switch k.kind {
+		case "HTTPRoute":
+			obj = &gwv1.HTTPRoute{}
+		case "GRPCRoute":
+			obj = &gwv1.GRPCRoute{}
+		case "TCPRoute":
+			obj = &gwv1.TCPRoute{}
+		default:
+			return nil, nil, nil, fmt.Errorf("changed route %s of unknown kind %q", k.key, k.kind)
+		}
+		switch err := r.c.Get(ctx, k.key, obj); {
+		case apierrors.IsNotFound(err):
+			changes = append(changes, translate.RouteChange{Kind: k.kind, Key: k.key})
+			continue
+		case err != nil:
+			return nil, nil, nil, fmt.Errorf("get %s %s: %w", k.kind, k.key, err)
+		}
+		changes = append(changes, translate.RouteChange{Kind: k.kind, Key: k.key, Object: obj})
+		switch o := obj.(type) {
+		case *gwv1.HTTPRoute:
+			routes.HTTPRoutes = append(routes.HTTPRoutes, o)
+		case *gwv1.GRPCRoute:
+			routes.GRPCRoutes = append(routes.GRPCRoutes, o)
+		case *gwv1.TCPRoute:
+			routes.TCPRoutes = append(routes.TCPRoutes, o)
+		}
+	}
+	out, ok := r.memo.Routes(in, changes)
+	if !ok {
+		return nil, nil, nil, nil
+	}
+	return in, out, routes, nil
 }
 
 // routeStatuses writes our parents of every route of one kind, including clearing entries of

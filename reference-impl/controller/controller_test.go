@@ -147,7 +147,9 @@ func TestRouteStatusesSkipsUnchangedRoutes(t *testing.T) {
 	key := types.NamespacedName{Namespace: "ns", Name: "r"}
 	compared := 0
 	parents := func(o *gwv1.HTTPRoute) []gwv1.RouteParentStatus { compared++; return o.Status.Parents }
-	write := func(context.Context, types.NamespacedName, string, []gwv1.RouteParentStatus) (bool, error) { return true, nil }
+	write := func(context.Context, types.NamespacedName, string, []gwv1.RouteParentStatus) (bool, error) {
+		return true, nil
+	}
 	var seen statusSeen
 	pass := func(w []gwv1.RouteParentStatus) (cmp, jobs int) {
 		q := newWriteQueue(slog.New(slog.DiscardHandler), nil)
@@ -189,5 +191,92 @@ func TestRouteStatusesSkipsUnchangedRoutes(t *testing.T) {
 	seen.end()
 	if len(seen.entries) != 0 {
 		t.Errorf("%d entries left after a pass without routes; want 0", len(seen.entries))
+	}
+}
+
+// TestReconcileTakesRouteChangesIncrementally: after route events only, a reconcile
+// translates just the changed routes (one memo miss, no hits), publishes a snapshot with the
+// new route in it and writes its status; a deletion takes it out again; any other event makes
+// the next reconcile translate everything.
+func TestReconcileTakesRouteChangesIncrementally(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	scheme, err := Scheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	route := func(name string) *gwv1.HTTPRoute {
+		return &gwv1.HTTPRoute{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "infra", Generation: 1, UID: types.UID("uid-" + name)},
+			Spec: gwv1.HTTPRouteSpec{CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "gw"}}},
+				Hostnames: []gwv1.Hostname{gwv1.Hostname(name + ".example")}},
+		}
+	}
+	c := fake.NewClientBuilder().WithScheme(scheme).
+		WithStatusSubresource(&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}).
+		WithObjects(
+			&gwv1.GatewayClass{ObjectMeta: metav1.ObjectMeta{Name: "gc", Generation: 1, UID: "uid-gc"}, Spec: gwv1.GatewayClassSpec{ControllerName: DefaultControllerName}},
+			&gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "gw", Namespace: "infra", Generation: 1, UID: "uid-gw"},
+				Spec: gwv1.GatewaySpec{GatewayClassName: "gc", Listeners: []gwv1.Listener{{Name: "http", Port: 80, Protocol: gwv1.HTTPProtocolType}}}},
+			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "infra", UID: "uid-ns"}},
+			route("a"),
+		).Build()
+	r := NewReconciler(c, c, Options{ProxyImage: "img:dev", DeliveryURL: "http://10.0.0.1:18000", Logger: slog.New(slog.DiscardHandler)})
+	reconcile1 := func() {
+		t.Helper()
+		if _, err := r.Reconcile(ctx, reconcile.Request{}); err != nil {
+			t.Fatal(err)
+		}
+		r.writes.drain(ctx)
+	}
+	hosts := func() []string {
+		r.delivery.mu.Lock()
+		defer r.delivery.mu.Unlock()
+		var out []string
+		for _, l := range r.delivery.gateways[types.NamespacedName{Namespace: "infra", Name: "gw"}].snap.Listeners {
+			for _, rt := range l.HTTPRoutes {
+				out = append(out, rt.Hostnames...)
+			}
+		}
+		return out
+	}
+	reconcile1() // the first one is full; it creates the proxy Service (a change of its own)
+	r.dirty.everything()
+	reconcile1()
+	if got := hosts(); !slices.Equal(got, []string{"a.example"}) {
+		t.Fatalf("published hosts %v; want [a.example]", got)
+	}
+
+	b := route("b")
+	if err := c.Create(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	r.dirty.route("HTTPRoute", b)
+	reconcile1()
+	if r.memo.Hits != 0 || r.memo.Misses != 1 {
+		t.Errorf("after a route event: %d memo hits, %d misses; want 0 and 1 (only the new route translated)", r.memo.Hits, r.memo.Misses)
+	}
+	if got := hosts(); !slices.Equal(got, []string{"a.example", "b.example"}) {
+		t.Errorf("published hosts %v; want [a.example b.example]", got)
+	}
+	var got gwv1.HTTPRoute
+	_ = c.Get(ctx, client.ObjectKeyFromObject(b), &got)
+	if len(got.Status.Parents) != 1 || !meta.IsStatusConditionTrue(got.Status.Parents[0].Conditions, "Accepted") {
+		t.Errorf("route b parents %+v; want one Accepted parent", got.Status.Parents)
+	}
+
+	if err := c.Delete(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	r.dirty.route("HTTPRoute", b)
+	reconcile1()
+	if got := hosts(); !slices.Equal(got, []string{"a.example"}) {
+		t.Errorf("after deleting b: published hosts %v; want [a.example]", got)
+	}
+
+	r.dirty.everything()
+	reconcile1()
+	if r.memo.Hits != 1 {
+		t.Errorf("after a non-route event: %d memo hits; want 1 (everything translated, a from the memo)", r.memo.Hits)
 	}
 }
