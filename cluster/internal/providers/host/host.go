@@ -90,6 +90,8 @@ func (p *Provider) config(nodeIP net.IP) render.Config {
 		ContainerdBin: p.binDir("containerd", ContainerdVersion),
 		EtcdBin:       p.binDir("etcd", EtcdVersion),
 		NodeIP:        nodeIP,
+		// GOGC of the cluster's processes; "off" keeps Go's default (see render.DefaultGoGC).
+		GoGC: os.Getenv("GATECHECK_HOST_GOGC"),
 	}.Defaults()
 }
 
@@ -99,6 +101,7 @@ func (p *Provider) processes(cfg render.Config) []proc.Process {
 		out = append(out, proc.Process{
 			Name:    c.Name,
 			Argv:    c.Argv,
+			Env:     cfg.Env(),
 			PIDFile: filepath.Join(cfg.RunDir(), c.Name+".pid"),
 			LogFile: filepath.Join(cfg.LogDir(), c.Name+".log"),
 		})

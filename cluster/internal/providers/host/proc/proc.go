@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,6 +24,8 @@ type Process struct {
 	// Argv is the command line; Argv[0] must be an absolute path, because liveness is
 	// checked by comparing /proc/<pid>/exe with it (a recycled PID is not ours).
 	Argv []string
+	// Env is added to the provider's environment (KEY=VALUE).
+	Env []string
 	// PIDFile and LogFile are where the PID and the combined output go.
 	PIDFile, LogFile string
 }
@@ -43,8 +46,11 @@ func Start(p Process) (int, error) {
 		return 0, fmt.Errorf("start %s: open log: %w", p.Name, err)
 	}
 	defer logf.Close()
-	fmt.Fprintf(logf, "=== gatecheck started %s at %s: %s\n", p.Name, time.Now().UTC().Format(time.RFC3339Nano), strings.Join(p.Argv, " "))
+	fmt.Fprintf(logf, "=== gatecheck started %s at %s: %s\n", p.Name, time.Now().UTC().Format(time.RFC3339Nano), strings.Join(append(slices.Clone(p.Env), p.Argv...), " "))
 	cmd := exec.Command(p.Argv[0], p.Argv[1:]...)
+	if len(p.Env) > 0 {
+		cmd.Env = append(os.Environ(), p.Env...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

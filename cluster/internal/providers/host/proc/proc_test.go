@@ -66,3 +66,34 @@ func TestStartRejectsRelativeArgv0(t *testing.T) {
 		t.Errorf("got %v; want an error naming Argv[0]", err)
 	}
 }
+
+// TestStartPassesEnv: Env reaches the process on top of the provider's environment, and the
+// log header records it.
+func TestStartPassesEnv(t *testing.T) { // not parallel: t.Setenv
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	sh, _ = filepath.EvalSymlinks(sh)
+	dir := t.TempDir()
+	t.Setenv("GATECHECK_PROC_TEST_INHERITED", "yes")
+	p := Process{Name: "env", Argv: []string{sh, "-c", `echo "gogc=$GOGC inherited=$GATECHECK_PROC_TEST_INHERITED"`}, Env: []string{"GOGC=400"},
+		PIDFile: filepath.Join(dir, "run", "e.pid"), LogFile: filepath.Join(dir, "logs", "e.log")}
+	if _, err := Start(p); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		log, _ := os.ReadFile(p.LogFile)
+		if strings.Contains(string(log), "gogc=400 inherited=yes") {
+			if !strings.Contains(string(log), "started env at") || !strings.Contains(string(log), ": GOGC=400 "+sh) {
+				t.Errorf("log header %q does not record the environment", log)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log = %q; want the process to see GOGC=400 and the inherited variable", log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -197,3 +197,16 @@ func TestDerivedAddresses(t *testing.T) {
 		t.Errorf("ClusterDNSIP = %s; want 10.0.0.10", got)
 	}
 }
+
+func TestEnvSetsGoGCUnlessOff(t *testing.T) {
+	t.Parallel()
+	if got := (Config{}).Defaults().Env(); !slices.Equal(got, []string{"GOGC=" + DefaultGoGC, "GOMEMLIMIT=" + DefaultGoMemLimit}) {
+		t.Errorf("default Env = %v; want GOGC=%s and GOMEMLIMIT=%s", got, DefaultGoGC, DefaultGoMemLimit)
+	}
+	if got := (Config{GoGC: "200"}).Defaults().Env(); !slices.Equal(got, []string{"GOGC=200", "GOMEMLIMIT=" + DefaultGoMemLimit}) {
+		t.Errorf("Env with GoGC 200 = %v", got)
+	}
+	if got := (Config{GoGC: "off"}).Defaults().Env(); got != nil {
+		t.Errorf("Env with GoGC off = %v; want none (Go's defaults)", got)
+	}
+}
