@@ -48,8 +48,10 @@ type writtenObj struct {
 }
 
 // writtenTTL bounds how long a written object is kept: the cache catches up within
-// milliseconds, after which the entry is useless.
-const writtenTTL = 10 * time.Second
+// milliseconds, after which the entry is useless. Entries are full objects, so while thousands
+// of routes get their first status (over a hundred writes a second) they must not pile up; a
+// cache slower than this only costs the conflict and re-read that fresher otherwise avoids.
+const writtenTTL = 2 * time.Second
 
 // fresher replaces obj, just read from the cache, with the object this Writer wrote over it,
 // when the cache has not seen that write yet (obj still has the resourceVersion the write
@@ -90,7 +92,7 @@ func (w *Writer) remember(key types.NamespacedName, from string, older []string,
 	if w.written == nil {
 		w.written = map[writtenKey]writtenObj{}
 	}
-	if len(w.written) > 256 {
+	if len(w.written) > 128 {
 		for k, e := range w.written {
 			if now.Sub(e.at) > writtenTTL {
 				delete(w.written, k)
