@@ -144,16 +144,25 @@ func metaCmp(a, b *ir.RouteMeta) int {
 	return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 }
 
-func routeMeta(route any) *ir.RouteMeta {
-	switch r := route.(type) {
-	case ir.HTTPRoute:
-		return &r.RouteMeta
-	case ir.GRPCRoute:
-		return &r.RouteMeta
-	case ir.TCPRoute:
-		return &r.RouteMeta
+func httpMeta(r *ir.HTTPRoute) *ir.RouteMeta { return &r.RouteMeta }
+func grpcMeta(r *ir.GRPCRoute) *ir.RouteMeta { return &r.RouteMeta }
+func tcpMeta(r *ir.TCPRoute) *ir.RouteMeta   { return &r.RouteMeta }
+
+// insertSorted puts r and its encoding into a listener's list of one kind (and the parallel
+// encodings) at its precedence position.
+func insertSorted[R any](rs []R, encs [][]byte, r R, enc []byte, meta func(*R) *ir.RouteMeta) ([]R, [][]byte) {
+	i, _ := slices.BinarySearchFunc(rs, meta(&r), func(e R, m *ir.RouteMeta) int { return metaCmp(meta(&e), m) })
+	return slices.Insert(rs, i, r), slices.Insert(encs, i, enc)
+}
+
+// removeSorted takes the route with m's namespace and name (found at m's precedence position)
+// out of a listener's list of one kind; false when it is not there.
+func removeSorted[R any](rs []R, encs [][]byte, m *ir.RouteMeta, meta func(*R) *ir.RouteMeta) ([]R, [][]byte, bool) {
+	i, _ := slices.BinarySearchFunc(rs, m, func(e R, m *ir.RouteMeta) int { return metaCmp(meta(&e), m) })
+	if i == len(rs) || meta(&rs[i]).Namespace != m.Namespace || meta(&rs[i]).Name != m.Name {
+		return rs, encs, false
 	}
-	panic(fmt.Sprintf("routeMeta: unexpected route type %T", route))
+	return slices.Delete(rs, i, i+1), slices.Delete(encs, i, i+1), true
 }
 
 // own gives the listener its own copies of its route lists before an incremental change: the
@@ -175,71 +184,35 @@ func (ls *listenerState) own() {
 func (ls *listenerState) insert(route any, enc []byte) {
 	ls.own()
 	ls.attached++
-	meta := routeMeta(route)
 	switch r := route.(type) {
 	case ir.HTTPRoute:
-		i, _ := slices.BinarySearchFunc(ls.ir.HTTPRoutes, meta, func(e ir.HTTPRoute, m *ir.RouteMeta) int { return metaCmp(&e.RouteMeta, m) })
-		ls.ir.HTTPRoutes = slices.Insert(ls.ir.HTTPRoutes, i, r)
-		ls.enc.http = slices.Insert(ls.enc.http, i, enc)
+		ls.ir.HTTPRoutes, ls.enc.http = insertSorted(ls.ir.HTTPRoutes, ls.enc.http, r, enc, httpMeta)
 	case ir.GRPCRoute:
-		i, _ := slices.BinarySearchFunc(ls.ir.GRPCRoutes, meta, func(e ir.GRPCRoute, m *ir.RouteMeta) int { return metaCmp(&e.RouteMeta, m) })
-		ls.ir.GRPCRoutes = slices.Insert(ls.ir.GRPCRoutes, i, r)
-		ls.enc.grpc = slices.Insert(ls.enc.grpc, i, enc)
+		ls.ir.GRPCRoutes, ls.enc.grpc = insertSorted(ls.ir.GRPCRoutes, ls.enc.grpc, r, enc, grpcMeta)
 	case ir.TCPRoute:
-		i, _ := slices.BinarySearchFunc(ls.ir.TCPRoutes, meta, func(e ir.TCPRoute, m *ir.RouteMeta) int { return metaCmp(&e.RouteMeta, m) })
-		ls.ir.TCPRoutes = slices.Insert(ls.ir.TCPRoutes, i, r)
-		ls.enc.tcp = slices.Insert(ls.enc.tcp, i, enc)
+		ls.ir.TCPRoutes, ls.enc.tcp = insertSorted(ls.ir.TCPRoutes, ls.enc.tcp, r, enc, tcpMeta)
+	default:
+		panic(fmt.Sprintf("listenerState.insert: unexpected route type %T", route))
 	}
 }
 
-// remove takes a route (found by its namespace and name at its precedence position) out of the
-// listener's lists; false when it is not there.
+// remove takes a route out of the listener's lists; false when it is not there.
 func (ls *listenerState) remove(route any) bool {
 	if ls.ir == nil {
 		return false
 	}
 	ls.own()
-	meta := routeMeta(route)
-	find := func(n int, at func(int) *ir.RouteMeta) int {
-		lo, hi := 0, n
-		for lo < hi {
-			mid := int(uint(lo+hi) >> 1)
-			if metaCmp(at(mid), meta) < 0 {
-				lo = mid + 1
-			} else {
-				hi = mid
-			}
-		}
-		if lo < n && at(lo).Namespace == meta.Namespace && at(lo).Name == meta.Name {
-			return lo
-		}
-		return -1
-	}
-	switch route.(type) {
+	ok := false
+	switch r := route.(type) {
 	case ir.HTTPRoute:
-		i := find(len(ls.ir.HTTPRoutes), func(i int) *ir.RouteMeta { return &ls.ir.HTTPRoutes[i].RouteMeta })
-		if i < 0 {
-			return false
-		}
-		ls.ir.HTTPRoutes = slices.Delete(ls.ir.HTTPRoutes, i, i+1)
-		ls.enc.http = slices.Delete(ls.enc.http, i, i+1)
+		ls.ir.HTTPRoutes, ls.enc.http, ok = removeSorted(ls.ir.HTTPRoutes, ls.enc.http, httpMeta(&r), httpMeta)
 	case ir.GRPCRoute:
-		i := find(len(ls.ir.GRPCRoutes), func(i int) *ir.RouteMeta { return &ls.ir.GRPCRoutes[i].RouteMeta })
-		if i < 0 {
-			return false
-		}
-		ls.ir.GRPCRoutes = slices.Delete(ls.ir.GRPCRoutes, i, i+1)
-		ls.enc.grpc = slices.Delete(ls.enc.grpc, i, i+1)
+		ls.ir.GRPCRoutes, ls.enc.grpc, ok = removeSorted(ls.ir.GRPCRoutes, ls.enc.grpc, grpcMeta(&r), grpcMeta)
 	case ir.TCPRoute:
-		i := find(len(ls.ir.TCPRoutes), func(i int) *ir.RouteMeta { return &ls.ir.TCPRoutes[i].RouteMeta })
-		if i < 0 {
-			return false
-		}
-		ls.ir.TCPRoutes = slices.Delete(ls.ir.TCPRoutes, i, i+1)
-		ls.enc.tcp = slices.Delete(ls.enc.tcp, i, i+1)
-	default:
-		return false
+		ls.ir.TCPRoutes, ls.enc.tcp, ok = removeSorted(ls.ir.TCPRoutes, ls.enc.tcp, tcpMeta(&r), tcpMeta)
 	}
-	ls.attached--
-	return true
+	if ok {
+		ls.attached--
+	}
+	return ok
 }
