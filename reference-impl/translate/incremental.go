@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sort"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -148,17 +149,23 @@ func httpMeta(r *ir.HTTPRoute) *ir.RouteMeta { return &r.RouteMeta }
 func grpcMeta(r *ir.GRPCRoute) *ir.RouteMeta { return &r.RouteMeta }
 func tcpMeta(r *ir.TCPRoute) *ir.RouteMeta   { return &r.RouteMeta }
 
+// position is the index of the first route in rs that does not precede m (binary search, no
+// copies of the routes).
+func position[R any](rs []R, m *ir.RouteMeta, meta func(*R) *ir.RouteMeta) int {
+	return sort.Search(len(rs), func(i int) bool { return metaCmp(meta(&rs[i]), m) >= 0 })
+}
+
 // insertSorted puts r and its encoding into a listener's list of one kind (and the parallel
 // encodings) at its precedence position.
 func insertSorted[R any](rs []R, encs [][]byte, r R, enc []byte, meta func(*R) *ir.RouteMeta) ([]R, [][]byte) {
-	i, _ := slices.BinarySearchFunc(rs, meta(&r), func(e R, m *ir.RouteMeta) int { return metaCmp(meta(&e), m) })
+	i := position(rs, meta(&r), meta)
 	return slices.Insert(rs, i, r), slices.Insert(encs, i, enc)
 }
 
 // removeSorted takes the route with m's namespace and name (found at m's precedence position)
 // out of a listener's list of one kind; false when it is not there.
 func removeSorted[R any](rs []R, encs [][]byte, m *ir.RouteMeta, meta func(*R) *ir.RouteMeta) ([]R, [][]byte, bool) {
-	i, _ := slices.BinarySearchFunc(rs, m, func(e R, m *ir.RouteMeta) int { return metaCmp(meta(&e), m) })
+	i := position(rs, m, meta)
 	if i == len(rs) || meta(&rs[i]).Namespace != m.Namespace || meta(&rs[i]).Name != m.Name {
 		return rs, encs, false
 	}
