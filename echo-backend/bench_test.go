@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -15,21 +16,27 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gonum.org/v1/gonum/stat"
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // BenchmarkEchoVsEchoBasic measures request throughput of echo-backend against upstream
 // echo-basic (built from the pinned conformance module) in the same run: both run as separate
 // processes on loopback, logging per request to /dev/null, and are driven by the same
 // keep-alive client in alternating rounds so that drift on a shared machine hits both. It
-// reports ours/echo-basic per protocol and fails when ours is clearly slower.
+// reports ours/echo-basic per protocol, with a 95% confidence interval over the rounds' paired
+// ratios, and fails when ours is clearly more than 5% slower: when the whole interval lies
+// below 0.95. (A bare 5% tolerance on three rounds failed a correct build by noise: the ratio
+// of identical code swung 0.89-1.02 between runs on a shared 2-core machine.)
 //
 //	go test -run '^$' -bench BenchmarkEchoVsEchoBasic ./echo-backend/
 //
-// ECHO_BENCH_ROUND (default 1s), ECHO_BENCH_ROUNDS (default 3) and ECHO_BENCH_WORKERS
-// (default 4) tune it.
+// ECHO_BENCH_ROUND (default 1s), ECHO_BENCH_ROUNDS (default 6, at least 2) and
+// ECHO_BENCH_WORKERS (default 4) tune it.
 func BenchmarkEchoVsEchoBasic(b *testing.B) {
 	round := envDuration(b, "ECHO_BENCH_ROUND", time.Second)
-	rounds := envInt(b, "ECHO_BENCH_ROUNDS", 3)
+	rounds := max(2, envInt(b, "ECHO_BENCH_ROUNDS", 6))
 	workers := envInt(b, "ECHO_BENCH_WORKERS", 4)
 
 	basicBin := filepath.Join(b.TempDir(), "echo-basic")
@@ -65,7 +72,9 @@ func BenchmarkEchoVsEchoBasic(b *testing.B) {
 	b.ResetTimer()
 	for _, tg := range targets {
 		var oursN, theirsN int64
+		var ratios []float64 // ours/echo-basic per round
 		for r := range rounds {
+			var oursR, theirsR int64
 			// Alternate which server goes first so that warm-up and drift do not favour one.
 			first, second := tg.ours, tg.theirs
 			if r%2 == 1 {
@@ -77,22 +86,26 @@ func BenchmarkEchoVsEchoBasic(b *testing.B) {
 					b.Fatalf("load %s on %s: %v", tg.proto, addr, err)
 				}
 				if addr == tg.ours {
-					oursN += n
+					oursR = n
 				} else {
-					theirsN += n
+					theirsR = n
 				}
 			}
+			oursN, theirsN = oursN+oursR, theirsN+theirsR
+			ratios = append(ratios, float64(oursR)/float64(theirsR))
 		}
+		mean, sd := stat.MeanStdDev(ratios, nil)
+		half := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(len(ratios) - 1)}.Quantile(0.975) * sd / math.Sqrt(float64(len(ratios)))
+		lo, hi := mean-half, mean+half
 		secs := (time.Duration(rounds) * round).Seconds()
 		ratio := float64(oursN) / float64(theirsN)
 		b.ReportMetric(float64(oursN)/secs, tg.proto+"-ours-req/s")
 		b.ReportMetric(float64(theirsN)/secs, tg.proto+"-echo-basic-req/s")
 		b.ReportMetric(ratio, tg.proto+"-ours/echo-basic")
-		fmt.Printf("echo-backend vs echo-basic (%s, %d workers, %d x %v rounds): ours %.0f req/s, echo-basic %.0f req/s, ratio ours/echo-basic %.3f\n",
-			tg.proto, workers, rounds, round, float64(oursN)/secs, float64(theirsN)/secs, ratio)
-		// 5% tolerance for noise on a shared 2-core machine; anything below is a real regression.
-		if ratio < 0.95 {
-			b.Errorf("%s throughput ratio ours/echo-basic: got %.3f; want >= 0.95 (echo-backend must not be slower)", tg.proto, ratio)
+		fmt.Printf("echo-backend vs echo-basic (%s, %d workers, %d x %v rounds): ours %.0f req/s, echo-basic %.0f req/s, ratio ours/echo-basic %.3f (per round: mean %.3f, 95%% CI %.3f..%.3f)\n",
+			tg.proto, workers, rounds, round, float64(oursN)/secs, float64(theirsN)/secs, ratio, mean, lo, hi)
+		if hi < 0.95 {
+			b.Errorf("%s throughput ratio ours/echo-basic: 95%% CI %.3f..%.3f over %d rounds lies below 0.95 (echo-backend must not be slower)", tg.proto, lo, hi, len(ratios))
 		}
 	}
 	b.StopTimer()
