@@ -561,14 +561,7 @@ func (r *Reconciler) translateRoutes(ctx context.Context, changed []routeKey) (i
 			return nil, nil, nil, fmt.Errorf("get %s %s: %w", k.kind, k.key, err)
 		}
 		changes = append(changes, translate.RouteChange{Kind: k.kind, Key: k.key, Object: obj})
-		switch o := obj.(type) {
-		case *gwv1.HTTPRoute:
-			routes.HTTPRoutes = append(routes.HTTPRoutes, o)
-		case *gwv1.GRPCRoute:
-			routes.GRPCRoutes = append(routes.GRPCRoutes, o)
-		case *gwv1.TCPRoute:
-			routes.TCPRoutes = append(routes.TCPRoutes, o)
-		}
+		routes.AddRoute(obj)
 	}
 	out, ok := r.memo.Routes(in, changes)
 	if !ok {

@@ -87,20 +87,14 @@ func TestMemoRoutesMatchesTranslate(t *testing.T) {
 		return out
 	}
 	put := func(o metav1.Object) {
-		switch r := o.(type) {
-		case *gwv1.HTTPRoute:
-			in.HTTPRoutes = append(in.HTTPRoutes, r)
-		case *gwv1.GRPCRoute:
-			in.GRPCRoutes = append(in.GRPCRoutes, r)
-		case *gwv1.TCPRoute:
-			in.TCPRoutes = append(in.TCPRoutes, r)
+		if !in.AddRoute(o) {
+			t.Fatalf("AddRoute refused %T", o)
 		}
 	}
 	drop := func(o metav1.Object) {
-		del := func(x metav1.Object) bool { return x.GetUID() == o.GetUID() }
-		in.HTTPRoutes = deleteFunc(in.HTTPRoutes, del)
-		in.GRPCRoutes = deleteFunc(in.GRPCRoutes, del)
-		in.TCPRoutes = deleteFunc(in.TCPRoutes, del)
+		in.HTTPRoutes = slices.DeleteFunc(in.HTTPRoutes, func(x *gwv1.HTTPRoute) bool { return x.UID == o.GetUID() })
+		in.GRPCRoutes = slices.DeleteFunc(in.GRPCRoutes, func(x *gwv1.GRPCRoute) bool { return x.UID == o.GetUID() })
+		in.TCPRoutes = slices.DeleteFunc(in.TCPRoutes, func(x *gwv1.TCPRoute) bool { return x.UID == o.GetUID() })
 	}
 	for step := range 150 {
 		var changes []RouteChange
@@ -175,16 +169,6 @@ func TestMemoRoutesMatchesTranslate(t *testing.T) {
 	if _, ok := m.Routes(in, nil); !ok {
 		t.Fatalf("Routes declined after a full Translate")
 	}
-}
-
-func deleteFunc[T metav1.Object](s []T, del func(metav1.Object) bool) []T {
-	out := s[:0]
-	for _, x := range s {
-		if !del(x) {
-			out = append(out, x)
-		}
-	}
-	return out
 }
 
 // TestMemoRoutesSpeedup prints what one route change among 1,000 costs (a route added and the

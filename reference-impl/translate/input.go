@@ -61,3 +61,18 @@ type GatewayResult struct {
 	// Invalid says why Valid is false when it is not the user's doing.
 	Invalid string
 }
+
+// AddRoute appends an HTTPRoute, GRPCRoute or TCPRoute to its list; false for anything else.
+func (in *Input) AddRoute(route any) bool {
+	switch r := route.(type) {
+	case *gwv1.HTTPRoute:
+		in.HTTPRoutes = append(in.HTTPRoutes, r)
+	case *gwv1.GRPCRoute:
+		in.GRPCRoutes = append(in.GRPCRoutes, r)
+	case *gwv1.TCPRoute:
+		in.TCPRoutes = append(in.TCPRoutes, r)
+	default:
+		return false
+	}
+	return true
+}
