@@ -1,12 +1,10 @@
 package translate
 
 import (
-	"cmp"
 	"fmt"
 	"maps"
 	"slices"
 	"sort"
-	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -139,10 +137,7 @@ func (m *Memo) Routes(in *Input, changes []RouteChange) (*Output, bool) {
 
 // metaCmp orders routes as byAge does.
 func metaCmp(a, b *ir.RouteMeta) int {
-	if c := a.CreationTimestamp.Compare(b.CreationTimestamp); c != 0 {
-		return c
-	}
-	return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+	return precedence(a.CreationTimestamp, b.CreationTimestamp, a.Namespace, b.Namespace, a.Name, b.Name)
 }
 
 func httpMeta(r *ir.HTTPRoute) *ir.RouteMeta { return &r.RouteMeta }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -169,10 +170,16 @@ func nn(ns, name string) types.NamespacedName { return types.NamespacedName{Name
 // byAge orders objects as the Gateway API's precedence rules do: oldest first, then by
 // namespace/name.
 func byAge[T metav1.Object](a, b T) int {
-	if c := a.GetCreationTimestamp().Compare(b.GetCreationTimestamp().Time); c != 0 {
+	return precedence(a.GetCreationTimestamp().Time, b.GetCreationTimestamp().Time, a.GetNamespace(), b.GetNamespace(), a.GetName(), b.GetName())
+}
+
+// precedence is the one ordering rule behind byAge and metaCmp: creation time, then namespace,
+// then name.
+func precedence(at, bt time.Time, ans, bns, an, bn string) int {
+	if c := at.Compare(bt); c != 0 {
 		return c
 	}
-	return cmp.Or(strings.Compare(a.GetNamespace(), b.GetNamespace()), strings.Compare(a.GetName(), b.GetName()))
+	return cmp.Or(strings.Compare(ans, bns), strings.Compare(an, bn))
 }
 
 func (t *translator) gatewayClassStatus(gc *gwv1.GatewayClass) gwv1.GatewayClassStatus {
