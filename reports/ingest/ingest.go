@@ -388,11 +388,12 @@ func ParseConformance(name string, data []byte) (*model.Conformance, error) {
 	if cr.Kind != "ConformanceReport" {
 		return nil, &ParseError{File: name, Err: fmt.Errorf("kind %q; want ConformanceReport (apiVersion %s)", cr.Kind, confv1.GroupVersion)}
 	}
-	return &model.Conformance{Raw: string(data), Report: cr}, nil
+	partial := bytes.HasPrefix(data, []byte(model.PartialConformanceMarker))
+	return &model.Conformance{Raw: string(data), Report: cr, Partial: partial}, nil
 }
 
 // Combine merges reports of separate suite runs into one: suites are concatenated, run metadata
-// merged, and at most one may carry a ConformanceReport.
+// merged, and at most one may carry a ConformanceReport and one the upstream per-test record.
 func Combine(reps ...*model.Report) (*model.Report, error) {
 	out := &model.Report{SchemaVersion: model.SchemaVersion, Suites: []model.Suite{}}
 	for _, r := range reps {
@@ -403,6 +404,12 @@ func Combine(reps ...*model.Report) (*model.Report, error) {
 				return nil, errors.New("combine reports: more than one carries a ConformanceReport")
 			}
 			out.Conformance = r.Conformance
+		}
+		if r.Upstream != nil {
+			if out.Upstream != nil {
+				return nil, errors.New("combine reports: more than one carries the upstream suite's per-test record")
+			}
+			out.Upstream = r.Upstream
 		}
 	}
 	out.FillRunFromConformance()

@@ -20,7 +20,9 @@ type Report struct {
 	Run           Run          `json:"run"`
 	Suites        []Suite      `json:"suites"`
 	Conformance   *Conformance `json:"conformance,omitempty"`
-	Gate          *GateResult  `json:"gate,omitempty"`
+	// Upstream is the upstream suite's per-test record (upstream.go).
+	Upstream *Upstream   `json:"upstream,omitempty"`
+	Gate     *GateResult `json:"gate,omitempty"`
 }
 
 // Run is the metadata of a run. Empty fields were not known to whoever wrote the report.
@@ -174,6 +176,9 @@ type Note struct {
 type Conformance struct {
 	Raw    string                   `json:"raw"`
 	Report confv1.ConformanceReport `json:"report"`
+	// Partial is true for a report gatecheck built from the tests that finished before the
+	// suite stopped (Raw starts with PartialConformanceMarker): never a pass, never submitted.
+	Partial bool `json:"partial,omitempty"`
 }
 
 // GateResult is the gate's verdict on the report.
@@ -187,6 +192,11 @@ type GateResult struct {
 func (r *Report) Validate() error {
 	if r.SchemaVersion != SchemaVersion {
 		return fmt.Errorf("report schemaVersion %q: want %q", r.SchemaVersion, SchemaVersion)
+	}
+	if r.Upstream != nil {
+		if err := r.Upstream.Validate(); err != nil {
+			return err
+		}
 	}
 	for i, s := range r.Suites {
 		for j, sp := range s.Specs {
