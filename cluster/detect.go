@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/gatecheck/gatecheck/cluster/images"
-	"github.com/gatecheck/gatecheck/cluster/internal/command"
+	"github.com/gatecheck/gatecheck/internal/command"
 )
 
 // Machine is what the detector asks of this machine.

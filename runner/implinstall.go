@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/gatecheck/gatecheck/impls"
 	"github.com/gatecheck/gatecheck/install"
+	"github.com/gatecheck/gatecheck/internal/command"
 	"github.com/gatecheck/gatecheck/internal/wait"
 )
 
@@ -94,14 +93,9 @@ func (ii *implInstaller) install(ctx context.Context) error {
 }
 
 func (ii *implInstaller) command(ctx context.Context, name string, args ...string) error {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = ii.profile.Dir
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+ii.kubeconfig, "GATECHECK_PROFILE_DIR="+ii.profile.Dir)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("command failed: %s %s: %w\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return nil
+	env := []string{"KUBECONFIG=" + ii.kubeconfig, "GATECHECK_PROFILE_DIR=" + ii.profile.Dir}
+	_, err := command.OutputDir(ctx, env, ii.profile.Dir, append([]string{name}, args...)...)
+	return err
 }
 
 func (ii *implInstaller) createGatewayClass(ctx context.Context) error {

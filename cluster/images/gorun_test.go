@@ -3,7 +3,7 @@ package images
 import (
 	"context"
 
-	"github.com/gatecheck/gatecheck/cluster/internal/command"
+	"github.com/gatecheck/gatecheck/internal/command"
 )
 
 func outputGo(ctx context.Context, dir string, args ...string) ([]byte, error) {

@@ -20,7 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
-	"github.com/gatecheck/gatecheck/cluster/internal/command"
+	"github.com/gatecheck/gatecheck/internal/command"
 )
 
 // Spec is one image to build.

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/gatecheck/gatecheck/cluster/images"
-	"github.com/gatecheck/gatecheck/cluster/internal/command"
+	"github.com/gatecheck/gatecheck/internal/command"
 	"github.com/gatecheck/gatecheck/cluster/internal/providers/host/netguard"
 	"github.com/gatecheck/gatecheck/cluster/internal/providers/host/pki"
 	"github.com/gatecheck/gatecheck/cluster/internal/providers/host/proc"
@@ -503,7 +503,7 @@ func (p *Provider) ctr(cfg render.Config, args ...string) []string {
 func (p *Provider) importArchives(ctx context.Context, cfg render.Config, archives []string) error {
 	for _, a := range archives {
 		start := time.Now()
-		out, err := command.Stdout(ctx, p.ctr(cfg, "images", "import", a)...)
+		out, err := command.Output(ctx, p.ctr(cfg, "images", "import", a)...)
 		if err != nil {
 			return fmt.Errorf("load image archive %s: %w", a, err)
 		}
@@ -668,7 +668,7 @@ func (p *Provider) removeContainers(ctx context.Context, cfg render.Config, ctrd
 		}
 	}
 	list := func(kind string) []string {
-		out, err := command.Stdout(ctx, p.ctr(cfg, kind, "ls", "-q")...)
+		out, err := command.Output(ctx, p.ctr(cfg, kind, "ls", "-q")...)
 		if err != nil {
 			return nil
 		}

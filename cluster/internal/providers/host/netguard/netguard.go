@@ -12,7 +12,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/gatecheck/gatecheck/cluster/internal/command"
+	"github.com/gatecheck/gatecheck/internal/command"
 )
 
 // Comment marks the guard rules so they can be found and removed precisely.
@@ -49,7 +49,7 @@ func Install(ctx context.Context, rules []Rule) error {
 // RemoveGuards deletes every rule carrying Comment, whatever uplink or range it names (the
 // uplink may have changed since it was installed).
 func RemoveGuards(ctx context.Context) error {
-	out, err := command.Stdout(ctx, "iptables", "-w", "-t", "filter", "-S")
+	out, err := command.Output(ctx, "iptables", "-w", "-t", "filter", "-S")
 	if err != nil {
 		return fmt.Errorf("list filter rules: %w", err)
 	}
@@ -100,7 +100,7 @@ func hasPrefix(s string, prefixes []string) bool {
 }
 
 func cleanTable(ctx context.Context, bin, table string, prefixes []string) error {
-	out, err := command.Stdout(ctx, bin, "-w", "-t", table, "-S")
+	out, err := command.Output(ctx, bin, "-w", "-t", table, "-S")
 	if err != nil {
 		if bin == "ip6tables" {
 			return nil // no IPv6 netfilter on this host: nothing can be left there

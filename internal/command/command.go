@@ -45,31 +45,25 @@ func Quote(argv []string) string {
 	return strings.Join(parts, " ")
 }
 
-// Output runs argv and returns its combined stdout and stderr; on failure the error is a
-// *RunError.
+// Output runs argv and returns its stdout. Only stdout is ever data: stderr carries
+// progress and warnings (`go: downloading ...` on a cold module cache, ctr's notices) that
+// must never be parsed. On failure the error is a *RunError holding stdout and stderr.
 func Output(ctx context.Context, argv ...string) ([]byte, error) {
 	return OutputEnv(ctx, nil, argv...)
 }
 
 // OutputEnv is Output with extra environment variables (KEY=VALUE) on top of the process's.
 func OutputEnv(ctx context.Context, env []string, argv ...string) ([]byte, error) {
+	return OutputDir(ctx, env, "", argv...)
+}
+
+// OutputDir is OutputEnv run in dir ("" is the current directory).
+func OutputDir(ctx context.Context, env []string, dir string, argv ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	if env != nil {
 		cmd.Env = append(cmd.Environ(), env...)
 	}
-	var buf bytes.Buffer
-	cmd.Stdout = &buf
-	cmd.Stderr = &buf
-	if err := cmd.Run(); err != nil {
-		return buf.Bytes(), &RunError{Command: argv, Output: buf.Bytes(), Inner: err}
-	}
-	return buf.Bytes(), nil
-}
-
-// Stdout runs argv and returns only its stdout, for commands whose output is parsed (ctr
-// prints warnings on stderr that must not be read as data); stderr goes into the error.
-func Stdout(ctx context.Context, argv ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = dir
 	var out, errb bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &errb

@@ -42,3 +42,16 @@ func TestOutputErrorKeepsCommandAndOutput(t *testing.T) {
 		}
 	}
 }
+
+// A cold module cache makes go write "go: downloading ..." on stderr; a parser fed stderr
+// broke a fresh machine's first run (issue 14). Output must return stdout alone.
+func TestOutputIsStdoutOnly(t *testing.T) {
+	t.Parallel()
+	out, err := Output(context.Background(), "sh", "-c", "echo 'go: downloading example.com/m v1.0.0' >&2; echo main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(out); got != "main\n" {
+		t.Errorf("got %q; want %q (stderr must not be data)", got, "main\n")
+	}
+}
