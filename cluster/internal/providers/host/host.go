@@ -15,12 +15,12 @@ import (
 	"time"
 
 	"github.com/gatecheck/gatecheck/cluster/images"
-	"github.com/gatecheck/gatecheck/internal/command"
 	"github.com/gatecheck/gatecheck/cluster/internal/providers/host/netguard"
 	"github.com/gatecheck/gatecheck/cluster/internal/providers/host/pki"
 	"github.com/gatecheck/gatecheck/cluster/internal/providers/host/proc"
 	"github.com/gatecheck/gatecheck/cluster/internal/providers/host/render"
 	"github.com/gatecheck/gatecheck/cluster/internal/status"
+	"github.com/gatecheck/gatecheck/internal/command"
 )
 
 // DefaultStateDir is where the host cluster keeps everything it writes.
