@@ -230,29 +230,12 @@ func Run(ctx context.Context, cl Cluster, images ImageBuilder, o Options) (res R
 	_ = os.MkdirAll(binDir, 0o755)
 
 	t = st.begin("upstream conformance suite " + version.GatewayAPIVersion)
-	confYAML := filepath.Join(o.OutDir, "conformance-report.yaml")
 	if contains(o.Suites, ConformanceSuite) {
-		bin := filepath.Join(binDir, "conformance.test")
-		if cerr := compileTest(ctx, o.ModuleRoot, "./suites/conformance", bin, "conformance", out); cerr != nil {
-			incomplete = append(incomplete, cerr.Error())
-		} else {
-			logPath := filepath.Join(o.OutDir, "logs", "conformance.log")
-			fmt.Fprintf(out, "  running; full log: %s\n", logPath)
-			rerr := runStreaming(ctx, bin, conformanceArgs(o.Profile, confYAML, false),
-				[]string{"KUBECONFIG=" + cl.Kubeconfig()}, filepath.Join(o.ModuleRoot, "suites", "conformance"), logPath, out, "conformance:", newConformanceConsole(time.Now))
-			c, perr := ingest.ReadConformanceFile(confYAML)
-			switch {
-			case perr == nil:
-				parts = append(parts, &model.Report{Conformance: c})
-				if rerr != nil {
-					fmt.Fprintf(out, "  conformance suite exited %d (verdicts are in the report)\n", exitCodeOf(rerr))
-				}
-			case ctx.Err() != nil:
-				incomplete = append(incomplete, "conformance suite interrupted")
-			default:
-				incomplete = append(incomplete, fmt.Sprintf("conformance suite wrote no report (exit %d, see %s): %v", exitCodeOf(rerr), logPath, perr))
-			}
+		part, why := runConformance(ctx, o, cl.Kubeconfig(), o.Channel, binDir, out)
+		if part != nil {
+			parts = append(parts, part)
 		}
+		incomplete = append(incomplete, why...)
 	} else {
 		fmt.Fprintln(out, "  skipped (not in --suites)")
 	}

@@ -239,6 +239,10 @@ func (g *Gate) Evaluate(r *model.Report) (code int, reasons []string) {
 	for _, why := range r.Run.Incomplete {
 		incomplete = append(incomplete, "run incomplete: "+why)
 	}
+	if r.Conformance != nil && r.Conformance.Partial {
+		// Built from the tests that finished before the upstream suite stopped: never a pass.
+		incomplete = append(incomplete, "the ConformanceReport is partial: the upstream suite did not complete")
+	}
 	for _, rule := range g.Suites {
 		if rule.Required && !slices.ContainsFunc(r.Suites, func(s model.Suite) bool { return match(rule.Name, s.Name) }) {
 			incomplete = append(incomplete, fmt.Sprintf("required suite %q is missing from the report", rule.Name))

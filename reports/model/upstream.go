@@ -91,6 +91,9 @@ func (u *Upstream) Validate() error {
 // be submitted; reading it back (ingest.ParseConformance) sets Conformance.Partial.
 const PartialConformanceMarker = "# gatecheck: PARTIAL ConformanceReport"
 
+// UpstreamEventsEnv names the events file to the upstream suite wrapper (suites/conformance).
+const UpstreamEventsEnv = "GATECHECK_CONFORMANCE_EVENTS"
+
 // The events file: the upstream suite wrapper (suites/conformance) appends one JSON object
 // per line, each written with one write call as it happens, so whatever ends the process the
 // file holds every event up to then (at worst a truncated last line).

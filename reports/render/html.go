@@ -57,6 +57,7 @@ type view struct {
 	Failures  []specView
 	Profiles  []profileView
 	Conformed bool
+	Upstream  *upstreamView
 }
 
 type counts struct{ Passed, Failed, Skipped, Broken, Total int }
@@ -153,6 +154,7 @@ func HTML(w io.Writer, r *model.Report) error {
 			v.Profiles = append(v.Profiles, pv)
 		}
 	}
+	v.Upstream = newUpstreamView(r.Upstream)
 	if err := page.Execute(w, v); err != nil {
 		return fmt.Errorf("render HTML: %w", err)
 	}

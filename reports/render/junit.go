@@ -42,14 +42,16 @@ type junitProperty struct {
 }
 
 type junitCase struct {
-	Name      string        `xml:"name,attr"`
-	Classname string        `xml:"classname,attr"`
-	Status    string        `xml:"status,attr"`
-	Time      string        `xml:"time,attr"`
-	Failure   *junitProblem `xml:"failure,omitempty"`
-	Error     *junitProblem `xml:"error,omitempty"`
-	Skipped   *junitSkipped `xml:"skipped,omitempty"`
-	SystemOut *junitText    `xml:"system-out,omitempty"`
+	Name      string `xml:"name,attr"`
+	Classname string `xml:"classname,attr"`
+	Status    string `xml:"status,attr"`
+	Time      string `xml:"time,attr"`
+	// Properties of a testcase (GitLab, Jenkins and GitHub's JUnit actions read them).
+	Properties []junitProperty `xml:"properties>property,omitempty"`
+	Failure    *junitProblem   `xml:"failure,omitempty"`
+	Error      *junitProblem   `xml:"error,omitempty"`
+	Skipped    *junitSkipped   `xml:"skipped,omitempty"`
+	SystemOut  *junitText      `xml:"system-out,omitempty"`
 }
 
 type junitProblem struct {
@@ -90,8 +92,9 @@ type junitSkipped struct {
 
 func seconds(s float64) string { return fmt.Sprintf("%.3f", s) }
 
-// JUnit writes the report as JUnit XML: one testsuite per Ginkgo suite, and one "conformance"
-// testsuite with a testcase per profile and support level.
+// JUnit writes the report as JUnit XML: one testsuite per Ginkgo suite, one "conformance"
+// testsuite with a testcase per profile and support level, and one "conformance tests"
+// testsuite with a testcase per upstream test (upstreamSuite).
 func JUnit(w io.Writer, r *model.Report) error {
 	out := junitSuites{Name: "gatecheck"}
 	var total float64
@@ -127,6 +130,11 @@ func JUnit(w io.Writer, r *model.Report) error {
 	}
 	if r.Conformance != nil {
 		out.Suites = append(out.Suites, conformanceSuite(r.Conformance))
+	}
+	if r.Upstream != nil {
+		us := upstreamSuite(r.Upstream)
+		total += us.seconds
+		out.Suites = append(out.Suites, us.junitSuite)
 	}
 	for _, s := range out.Suites {
 		out.Tests += s.Tests
@@ -253,4 +261,89 @@ func conformanceSuite(c *model.Conformance) junitSuite {
 type profileLevel struct {
 	name   string
 	status confv1.Status
+}
+
+type timedSuite struct {
+	junitSuite
+	seconds float64
+}
+
+// upstreamSuite is the "conformance tests" testsuite: a testcase per upstream test, named as the
+// upstream suite names it, classname "conformance.<first profile>" ("conformance" for a test in
+// none of the run's profiles), with its profiles, levels and features as properties, so a CI
+// system shows the failing test by name. A test that was running when the suite stopped is an
+// error; one that never started is skipped, saying so.
+func upstreamSuite(u *model.Upstream) timedSuite {
+	js := junitSuite{Name: "conformance tests", Package: "sigs.k8s.io/gateway-api/conformance"}
+	js.Properties = []junitProperty{{"partial", fmt.Sprint(u.Partial)}}
+	if u.Reason != "" {
+		js.Properties = append(js.Properties, junitProperty{"reason", xmlSafe(u.Reason)})
+	}
+	var total float64
+	for _, t := range u.Tests {
+		class := "conformance"
+		var names, levels []string
+		for _, p := range t.Profiles {
+			names = append(names, p.Name)
+			levels = append(levels, p.Name+":"+p.Level)
+		}
+		if len(names) > 0 {
+			class += "." + names[0]
+		}
+		c := junitCase{Name: xmlSafe(t.Name), Classname: class, Status: string(t.Result), Time: seconds(t.DurationSeconds)}
+		add := func(k, v string) {
+			if v != "" {
+				c.Properties = append(c.Properties, junitProperty{k, xmlSafe(v)})
+			}
+		}
+		add("profile", strings.Join(names, ","))
+		add("level", upstreamLevel(t.Profiles, levels))
+		add("features", strings.Join(t.Features, ","))
+		if t.Provisional {
+			add("provisional", "true")
+		}
+		add("description", t.Description)
+		switch t.Result {
+		case model.UpstreamFailed:
+			js.Failures++
+			msg := t.Name + " failed"
+			if t.Message != "" {
+				msg = firstLine(t.Message)
+			}
+			c.Failure = &junitProblem{Type: "failure", Message: xmlSafe(msg), Body: xmlSafe(t.Message)}
+		case model.UpstreamRunning:
+			js.Errors++
+			c.Error = &junitProblem{Type: "interrupted", Message: "the test was running when the upstream suite stopped",
+				Body: xmlSafe(u.Reason)}
+		case model.UpstreamSkipped:
+			js.Skipped++
+			c.Skipped = &junitSkipped{Message: xmlSafe(t.SkipReason)}
+		case model.UpstreamNotStarted:
+			js.Skipped++
+			msg := "never started: the upstream suite stopped before it"
+			if t.SkipReason != "" {
+				msg += " (it would have been skipped: " + t.SkipReason + ")"
+			}
+			c.Skipped = &junitSkipped{Message: xmlSafe(msg)}
+		}
+		total += t.DurationSeconds
+		js.Cases = append(js.Cases, c)
+	}
+	js.Tests = len(js.Cases)
+	js.Time = seconds(total)
+	return timedSuite{js, total}
+}
+
+// upstreamLevel is "core" or "extended" when the test has one level in all its profiles, else
+// each profile's ("GATEWAY-HTTP:core,GATEWAY-TLS:extended").
+func upstreamLevel(ps []model.UpstreamProfile, each []string) string {
+	if len(ps) == 0 {
+		return ""
+	}
+	for _, p := range ps[1:] {
+		if p.Level != ps[0].Level {
+			return strings.Join(each, ",")
+		}
+	}
+	return ps[0].Level
 }

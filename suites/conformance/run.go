@@ -26,7 +26,7 @@ import (
 
 // EnvEvents names the file the suite appends its events to (one JSON line per event, see
 // model.UpstreamEvent); unset, no events are written.
-const EnvEvents = "GATECHECK_CONFORMANCE_EVENTS"
+const EnvEvents = model.UpstreamEventsEnv
 
 // Test is the upstream suite with the upstream flags (conformance.DefaultOptions), run as
 // conformance.RunConformanceWithOptions runs it, plus an event per test in the file named by
