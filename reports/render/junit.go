@@ -47,11 +47,17 @@ type junitCase struct {
 	Status    string `xml:"status,attr"`
 	Time      string `xml:"time,attr"`
 	// Properties of a testcase (GitLab, Jenkins and GitHub's JUnit actions read them).
-	Properties []junitProperty `xml:"properties>property,omitempty"`
+	Properties *junitProperties `xml:"properties,omitempty"`
 	Failure    *junitProblem   `xml:"failure,omitempty"`
 	Error      *junitProblem   `xml:"error,omitempty"`
 	Skipped    *junitSkipped   `xml:"skipped,omitempty"`
 	SystemOut  *junitText      `xml:"system-out,omitempty"`
+}
+
+// junitProperties is a testcase's <properties>; a pointer, because encoding/xml writes an empty
+// "properties>property" parent even for a nil slice.
+type junitProperties struct {
+	Property []junitProperty `xml:"property"`
 }
 
 type junitProblem struct {
@@ -291,9 +297,10 @@ func upstreamSuite(u *model.Upstream) timedSuite {
 			class += "." + names[0]
 		}
 		c := junitCase{Name: xmlSafe(t.Name), Classname: class, Status: string(t.Result), Time: seconds(t.DurationSeconds)}
+		c.Properties = &junitProperties{}
 		add := func(k, v string) {
 			if v != "" {
-				c.Properties = append(c.Properties, junitProperty{k, xmlSafe(v)})
+				c.Properties.Property = append(c.Properties.Property, junitProperty{k, xmlSafe(v)})
 			}
 		}
 		add("profile", strings.Join(names, ","))
@@ -303,6 +310,9 @@ func upstreamSuite(u *model.Upstream) timedSuite {
 			add("provisional", "true")
 		}
 		add("description", t.Description)
+		if len(c.Properties.Property) == 0 {
+			c.Properties = nil
+		}
 		switch t.Result {
 		case model.UpstreamFailed:
 			js.Failures++
