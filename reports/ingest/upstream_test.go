@@ -197,4 +197,3 @@ func TestUpstreamRoundTrip(t *testing.T) {
 		t.Error("Combine accepted two upstream records")
 	}
 }
-

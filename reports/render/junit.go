@@ -48,10 +48,10 @@ type junitCase struct {
 	Time      string `xml:"time,attr"`
 	// Properties of a testcase (GitLab, Jenkins and GitHub's JUnit actions read them).
 	Properties *junitProperties `xml:"properties,omitempty"`
-	Failure    *junitProblem   `xml:"failure,omitempty"`
-	Error      *junitProblem   `xml:"error,omitempty"`
-	Skipped    *junitSkipped   `xml:"skipped,omitempty"`
-	SystemOut  *junitText      `xml:"system-out,omitempty"`
+	Failure    *junitProblem    `xml:"failure,omitempty"`
+	Error      *junitProblem    `xml:"error,omitempty"`
+	Skipped    *junitSkipped    `xml:"skipped,omitempty"`
+	SystemOut  *junitText       `xml:"system-out,omitempty"`
 }
 
 // junitProperties is a testcase's <properties>; a pointer, because encoding/xml writes an empty
