@@ -95,11 +95,15 @@ func New(name Name, opts Options) (Provider, error) {
 	case Host:
 		return host.New(host.Options{StateDir: opts.HostStateDir, CacheDir: CacheDir(), ModuleRoot: opts.ModuleRoot, Keep: opts.Keep, Logger: opts.Logger.With("cluster", "host")}), nil
 	case Kind:
-		if opts.ModuleRoot == "" {
-			return nil, fmt.Errorf("kind provider reads kind-config.yaml from the gatecheck checkout; none found above %s", mustGetwd())
+		root := opts.ModuleRoot
+		if root == "" {
+			var err error
+			if root, err = FilesRoot(); err != nil {
+				return nil, fmt.Errorf("kind provider: kind-config.yaml: %w", err)
+			}
 		}
 		return kind.New(kind.Options{
-			ConfigPath: filepath.Join(opts.ModuleRoot, "kind-config.yaml"),
+			ConfigPath: filepath.Join(root, "kind-config.yaml"),
 			Kubeconfig: filepath.Join(StateDir(), "kind", "kubeconfig"),
 			Keep:       opts.Keep,
 			Logger:     opts.Logger.With("cluster", "kind"),

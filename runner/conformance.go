@@ -20,16 +20,11 @@ import (
 // conformanceEventsFile is the upstream suite's per-test events, in the output directory.
 const conformanceEventsFile = "conformance-events.jsonl"
 
-// conformanceCommand is the one place that says how the upstream suite is started: today the
-// test binary compiled from ./suites/conformance (build tag conformance), run in that directory
-// with args in front of conformanceArgs. Whatever replaces it must run conformance.Test and pass
-// the environment on (the events file is named there).
-func conformanceCommand(ctx context.Context, o Options, binDir string, out io.Writer) (bin string, args []string, dir string, err error) {
-	bin = filepath.Join(binDir, "conformance.test")
-	if err := compileTest(ctx, o.ModuleRoot, "./suites/conformance", bin, "conformance", out); err != nil {
-		return "", nil, "", err
-	}
-	return bin, nil, filepath.Join(o.ModuleRoot, "suites", "conformance"), nil
+// conformanceCommand is the one place that says how the upstream suite is started: the gatecheck
+// binary's ConformanceCommand entry point, which runs conformance.Test under a real *testing.T
+// (internal/testmain), run in the output directory with args in front of conformanceArgs.
+func conformanceCommand(o Options) (bin string, args []string, dir string) {
+	return o.self(), []string{ConformanceCommand}, o.OutDir
 }
 
 // runConformance runs the upstream suite and returns what it produced: its ConformanceReport
@@ -38,11 +33,8 @@ func conformanceCommand(ctx context.Context, o Options, binDir string, out io.Wr
 // that finished keep their results. Without a ConformanceReport of its own, a partial one is
 // built from the events and written to conformance-report.yaml, marked partial; the run is
 // then incomplete (exit 2), never a pass.
-func runConformance(ctx context.Context, o Options, kubeconfig, channel, binDir string, out io.Writer) (part *model.Report, incomplete []string) {
-	bin, pre, dir, err := conformanceCommand(ctx, o, binDir, out)
-	if err != nil {
-		return nil, []string{err.Error()}
-	}
+func runConformance(ctx context.Context, o Options, kubeconfig, channel string, out io.Writer) (part *model.Report, incomplete []string) {
+	bin, pre, dir := conformanceCommand(o)
 	confYAML := filepath.Join(o.OutDir, "conformance-report.yaml")
 	eventsPath := filepath.Join(o.OutDir, conformanceEventsFile)
 	logPath := filepath.Join(o.OutDir, "logs", "conformance.log")

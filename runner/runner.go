@@ -46,9 +46,10 @@ type ImageBuilder interface {
 
 // Options configure one run.
 type Options struct {
-	// ModuleRoot is the gatecheck checkout (suites are compiled from it).
-	ModuleRoot string
-	Profile    *impls.Profile
+	// Self is the gatecheck executable whose hidden entry points (SuiteCommand,
+	// ConformanceCommand) run the suites; default os.Executable().
+	Self    string
+	Profile *impls.Profile
 	// Suites are the resolved suite names (see SelectSuites).
 	Suites []string
 	// Labels is a Ginkgo label filter for gatecheck's suites.
@@ -226,12 +227,10 @@ func Run(ctx context.Context, cl Cluster, images ImageBuilder, o Options) (res R
 	st.done("implementation ready, GatewayClass "+o.Profile.GatewayClass.Name+" Accepted", t)
 
 	var parts []*model.Report
-	binDir := filepath.Join(o.OutDir, "bin")
-	_ = os.MkdirAll(binDir, 0o755)
 
 	t = st.begin("upstream conformance suite " + version.GatewayAPIVersion)
 	if contains(o.Suites, ConformanceSuite) {
-		part, why := runConformance(ctx, o, cl.Kubeconfig(), o.Channel, binDir, out)
+		part, why := runConformance(ctx, o, cl.Kubeconfig(), o.Channel, out)
 		if part != nil {
 			parts = append(parts, part)
 		}
@@ -266,7 +265,7 @@ func Run(ctx context.Context, cl Cluster, images ImageBuilder, o Options) (res R
 			incomplete = append(incomplete, "interrupted before suite "+s)
 			break
 		}
-		rep, serr := runGinkgoSuite(ctx, o, s, binDir, env, out)
+		rep, serr := runGinkgoSuite(ctx, o, s, env, out)
 		if serr != nil {
 			incomplete = append(incomplete, serr.Error())
 		}
@@ -309,19 +308,17 @@ func Run(ctx context.Context, cl Cluster, images ImageBuilder, o Options) (res R
 	return res, nil
 }
 
-func runGinkgoSuite(ctx context.Context, o Options, s, binDir string, env suiteenv.Config, out io.Writer) (*model.Report, error) {
-	bin := filepath.Join(binDir, s+".test")
-	if err := compileTest(ctx, o.ModuleRoot, "./suites/"+s, bin, "", out); err != nil {
-		return nil, fmt.Errorf("suite %s: %w", s, err)
-	}
+func runGinkgoSuite(ctx context.Context, o Options, s string, env suiteenv.Config, out io.Writer) (*model.Report, error) {
 	jsonPath := filepath.Join(o.OutDir, "ginkgo-"+s+".json")
 	logPath := filepath.Join(o.OutDir, "logs", s+".log")
-	args := []string{"-test.v", "-test.timeout", "60m", "-ginkgo.v", "-ginkgo.no-color", "-ginkgo.json-report=" + jsonPath}
+	// The suites are linked into the gatecheck binary (suites/all): it runs itself, one suite per
+	// process, so each suite has its own report and a crash stays within one suite.
+	args := []string{SuiteCommand, s, "-ginkgo.v", "-ginkgo.no-color", "-ginkgo.json-report=" + jsonPath}
 	if o.Labels != "" {
 		args = append(args, "-ginkgo.label-filter="+o.Labels)
 	}
 	fmt.Fprintf(out, "  suite %s; full log: %s\n", s, logPath)
-	rerr := runStreaming(ctx, bin, args, env.Environ(), filepath.Join(o.ModuleRoot, "suites", s), logPath, out, s+":", keepLines(ginkgoProgress()))
+	rerr := runStreaming(ctx, o.self(), args, env.Environ(), o.OutDir, logPath, out, s+":", keepLines(ginkgoProgress()))
 	rep, perr := ingest.ReadFile(jsonPath)
 	if perr != nil {
 		return nil, fmt.Errorf("suite %s wrote no readable report (exit %d, see %s): %w", s, exitCodeOf(rerr), logPath, perr)

@@ -8,43 +8,45 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gatecheck/gatecheck/impls"
+	"github.com/gatecheck/gatecheck/suites/all"
 )
 
 // ConformanceSuite is the name of the upstream suite in --suites.
 const ConformanceSuite = "conformance"
 
-// DiscoverSuites lists gatecheck's Ginkgo suites: directories under suites/ with a
-// suite_test.go, except internal helpers and the upstream wrapper.
-func DiscoverSuites(root string) []string {
-	m, _ := filepath.Glob(filepath.Join(root, "suites", "*", "suite_test.go"))
-	var out []string
-	for _, p := range m {
-		name := filepath.Base(filepath.Dir(p))
-		if name != "internal" && name != ConformanceSuite {
-			out = append(out, name)
-		}
+// The hidden entry points of the gatecheck binary that the runner starts the suites with
+// (cmd/gatecheck/selfexec.go): a run compiles nothing, and an installed gatecheck needs no
+// source tree.
+const (
+	// SuiteCommand NAME [-ginkgo.* flags] runs one gatecheck suite (suites/all).
+	SuiteCommand = "__suite"
+	// ConformanceCommand [upstream and -test.* flags] runs the upstream suite as go test would.
+	ConformanceCommand = "__conformance"
+)
+
+// self is the executable that has the hidden entry points.
+func (o Options) self() string {
+	if o.Self != "" {
+		return o.Self
 	}
-	sort.Strings(out)
-	return out
+	if exe, err := os.Executable(); err == nil {
+		return exe
+	}
+	return os.Args[0]
 }
 
-// SelectSuites resolves --suites ("all", or a comma list) against what exists; an unknown name
-// is an error that lists the known ones.
-func SelectSuites(root, spec string) ([]string, error) {
-	known := append([]string{ConformanceSuite}, DiscoverSuites(root)...)
+// SelectSuites resolves --suites ("all", or a comma list) against the suites this binary
+// carries; an unknown name is an error that lists the known ones.
+func SelectSuites(spec string) ([]string, error) {
+	known := append([]string{ConformanceSuite}, all.Names()...)
 	if spec == "" || spec == "all" {
 		return known, nil
-	}
-	set := map[string]bool{}
-	for _, k := range known {
-		set[k] = true
 	}
 	var out []string
 	for _, s := range strings.Split(spec, ",") {
@@ -52,7 +54,7 @@ func SelectSuites(root, spec string) ([]string, error) {
 		if s == "" {
 			continue
 		}
-		if !set[s] {
+		if !slices.Contains(known, s) {
 			return nil, fmt.Errorf("--suites: unknown suite %q (known: %s)", s, strings.Join(known, ", "))
 		}
 		out = append(out, s)
@@ -61,24 +63,6 @@ func SelectSuites(root, spec string) ([]string, error) {
 		return nil, fmt.Errorf("--suites: %q names no suite (known: %s)", spec, strings.Join(known, ", "))
 	}
 	return out, nil
-}
-
-// compileTest builds a suite's test binary once (go test -c), so running it does not recompile.
-func compileTest(ctx context.Context, root, pkg, out string, tags string, w io.Writer) error {
-	args := []string{"test", "-c", "-o", out}
-	if tags != "" {
-		args = append(args, "-tags", tags)
-	}
-	args = append(args, pkg)
-	start := time.Now()
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = root
-	b, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("compile %s: go %s: %w\n%s", pkg, strings.Join(args, " "), err, b)
-	}
-	fmt.Fprintf(w, "  compiled %s in %s\n", pkg, time.Since(start).Round(100*time.Millisecond))
-	return nil
 }
 
 // console turns a test binary's output into the lines the console shows.

@@ -69,6 +69,9 @@ ConformanceReport files. It exits non-zero when a verdict fails, so it can gate 
 }
 
 func main() {
+	if code, ok := runHidden(os.Args); ok {
+		os.Exit(code)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCmd().ExecuteContext(ctx)
 	stop()

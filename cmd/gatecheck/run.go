@@ -58,15 +58,19 @@ Exit codes: 0 every gated verdict passed, 1 a verdict failed, 2 the run could no
 
 func runRun(ctx context.Context, c *cobra.Command, g *globalOptions, f *runFlags) error {
 	out := c.OutOrStdout()
-	root, err := cluster.ModuleRoot("")
+	// The suites and the upstream suite are in this binary; profiles and their manifests come
+	// from the checkout when run in one, else from the copy this binary carries. Only building
+	// images needs Go source (cluster.SourceRoot, looked up when images are built).
+	files, err := cluster.FilesRoot()
 	if err != nil {
-		return withExitCode(2, fmt.Errorf("gatecheck run compiles its suites from the checkout: %w", err))
+		return withExitCode(2, err)
 	}
-	profile, err := impls.Find(root, f.impl)
+	root, _ := cluster.ModuleRoot("")
+	profile, err := impls.Find(files, f.impl)
 	if err != nil {
 		return withExitCode(2, fmt.Errorf("--impl: %w", err))
 	}
-	suites, err := runner.SelectSuites(root, f.suites)
+	suites, err := runner.SelectSuites(f.suites)
 	if err != nil {
 		return withExitCode(2, err)
 	}
@@ -97,14 +101,16 @@ func runRun(ctx context.Context, c *cobra.Command, g *globalOptions, f *runFlags
 	}
 	runID := time.Now().UTC().Format("20060102-150405")
 	outDir := f.out
-	if outDir == "" {
+	if outDir == "" && root != "" {
 		outDir = filepath.Join(root, "reports", "out", runID)
+	} else if outDir == "" {
+		outDir = filepath.Join("gatecheck-reports", runID)
 	}
 	if outDir, err = filepath.Abs(outDir); err != nil {
 		return withExitCode(2, err)
 	}
-	res, err := runner.Run(ctx, namedCluster{p, string(name)}, imageBuilder{root: root, dir: filepath.Join(cluster.CacheDir(), "images"), g: g}, runner.Options{
-		ModuleRoot: root, Profile: profile, Suites: suites, Labels: f.labels, OutDir: outDir,
+	res, err := runner.Run(ctx, namedCluster{p, string(name)}, imageBuilder{dir: filepath.Join(cluster.CacheDir(), "images"), g: g}, runner.Options{
+		Profile: profile, Suites: suites, Labels: f.labels, OutDir: outDir,
 		Keep: f.keep, Gate: gt, GateName: f.gate, Channel: f.channel, TrafficScale: f.scale, Out: out,
 	})
 	if err != nil {
@@ -134,8 +140,8 @@ func (n namedCluster) Name() string { return n.name }
 
 // imageBuilder builds the named images of a profile with the cluster package's builder.
 type imageBuilder struct {
-	root, dir string
-	g         *globalOptions
+	dir string
+	g   *globalOptions
 }
 
 func (b imageBuilder) Build(ctx context.Context, names []string) ([]string, error) {
@@ -154,7 +160,11 @@ func (b imageBuilder) Build(ctx context.Context, names []string) ([]string, erro
 		s.Required = true
 		specs = append(specs, s)
 	}
-	built, err := images.Builder{ModuleRoot: b.root, OutDir: b.dir, Logger: b.g.Logger}.Build(ctx, specs)
+	root, err := cluster.SourceRoot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	built, err := images.Builder{ModuleRoot: root, OutDir: b.dir, Logger: b.g.Logger}.Build(ctx, specs)
 	if err != nil {
 		return nil, err
 	}

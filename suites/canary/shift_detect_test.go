@@ -1,4 +1,4 @@
-package canary_test
+package canary
 
 import (
 	"math/rand/v2"

@@ -31,6 +31,7 @@ const (
 	EnvScale                 = "GATECHECK_TRAFFIC_SCALE" // multiplies request caps (e.g. 0.5 for a quick run)
 	EnvTimeout               = "GATECHECK_SPEC_TIMEOUT"  // per-spec timeout, Go duration
 	EnvTolerancePts          = "GATECHECK_TOLERANCE_PTS" // weight tolerance in percentage points
+	EnvSuite                 = "GATECHECK_SUITE"         // the suite suites/all runs (canary, grpc, ...)
 )
 
 // Defaults used when the runner (or a person running `go test` by hand) sets nothing.

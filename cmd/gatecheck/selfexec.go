@@ -1,0 +1,54 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/gatecheck/gatecheck/internal/testmain"
+	"github.com/gatecheck/gatecheck/runner"
+	"github.com/gatecheck/gatecheck/suites/all"
+	"github.com/gatecheck/gatecheck/suites/conformance"
+)
+
+// runHidden runs the hidden entry point named by args[1], if it is one, and returns its exit
+// code. The runner re-executes this binary with them (runner.SuiteCommand,
+// runner.ConformanceCommand), so a run compiles nothing and an installed gatecheck needs no
+// source tree. They bypass cobra: their flags are Ginkgo's, the testing package's and the upstream suite's,
+// all registered on flag.CommandLine, and they handle SIGINT themselves (Ginkgo runs its
+// cleanups; the upstream suite's recorder has already written each finished test).
+func runHidden(args []string) (int, bool) {
+	if len(args) < 2 {
+		return 0, false
+	}
+	switch args[1] {
+	case runner.SuiteCommand:
+		if len(args) < 3 {
+			fmt.Fprintf(os.Stderr, "usage: %s %s NAME [-ginkgo.* flags]\n", args[0], runner.SuiteCommand)
+			return 2, true
+		}
+		if err := flag.CommandLine.Parse(args[3:]); err != nil {
+			return 2, true
+		}
+		var t ginkgoT
+		ok, err := all.Run(&t, args[2], "")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "error:", err)
+			return 2, true
+		}
+		if !ok || t.failed {
+			return 1, true
+		}
+		return 0, true
+	case runner.ConformanceCommand:
+		os.Args = append([]string{args[0]}, args[2:]...)
+		return testmain.Run([]testing.InternalTest{{Name: "TestConformance", F: conformance.Test}}), true
+	}
+	return 0, false
+}
+
+// ginkgoT is the one method Ginkgo needs of a *testing.T.
+type ginkgoT struct{ failed bool }
+
+func (t *ginkgoT) Fail() { t.failed = true }

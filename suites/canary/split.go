@@ -1,0 +1,102 @@
+package canary
+
+import (
+	"fmt"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/gatecheck/gatecheck/suites/internal/gwtest"
+	"github.com/gatecheck/gatecheck/suites/internal/traffic"
+	"github.com/gatecheck/gatecheck/suites/internal/verdict"
+)
+
+// splitCase is one weighted route and the split the spec declares. Served is what the route
+// really carries; it differs from Declared only in the cases that must fail.
+type splitCase struct {
+	Declared   []verdict.Backend
+	Served     []verdict.Backend
+	Fresh      bool
+	ExpectFail bool
+}
+
+func split(s string) []verdict.Backend {
+	bs, err := verdict.ParseBackends(s)
+	if err != nil {
+		panic(fmt.Sprintf("split %q: %v", s, err)) // a typo in a table entry, caught on first run
+	}
+	return bs
+}
+
+func routeName(c splitCase) string {
+	var parts []string
+	for _, b := range c.Served {
+		parts = append(parts, fmt.Sprintf("%g", b.Weight))
+	}
+	name := "split-" + strings.Join(parts, "-")
+	if c.Fresh {
+		name += "-fresh"
+	}
+	if c.ExpectFail {
+		name += "-wrong"
+	}
+	return name
+}
+
+var _ = Describe("Weighted split", Label("canary", "feature:weight"), func() {
+	DescribeTable("serves the declared shares",
+		func(ctx SpecContext, c splitCase) {
+			name := routeName(c)
+			applyRoute(ctx, "split.yaml", map[string]any{"Route": name, "Weights": c.Served})
+			d := env.Driver(url("/" + name))
+			d.FreshConnections = c.Fresh
+			if c.Fresh {
+				d.Concurrency = 4 // a new TCP connection per request costs the 2-core runner more
+			}
+			_, err := gwtest.ConvergeOn(ctx, d, gwtest.Positive(c.Served)...)
+			Expect(err).NotTo(HaveOccurred())
+
+			cap := env.Requests(verdict.DefaultMaxRequests, 500)
+			seq, err := verdict.NewSequential(c.Declared, env.VerdictConfig(cap))
+			Expect(err).NotTo(HaveOccurred())
+			v, sum, err := traffic.Sample(ctx, d, seq, cap, 0)
+			Expect(err).NotTo(HaveOccurred())
+			title := fmt.Sprintf("%s declared %s", name, backendsText(c.Declared))
+			if c.ExpectFail {
+				title += " (misconfigured on purpose: must fail)"
+			}
+			gwtest.ReportVerdict(title, v)
+			AddReportEntry("requests", fmt.Sprintf("sent %d, completed %d, latency p50 %.1f ms p99 %.1f ms, connections: %s",
+				sum.Sent, sum.Completed, sum.Latency.P50, sum.Latency.P99, map[bool]string{true: "fresh per request", false: "keep-alive"}[c.Fresh]))
+			if c.ExpectFail {
+				Expect(v.Decision).To(Equal(verdict.Fail),
+					"the route serves %s but the verdict declared %s; a sound test must fail it, and did not:\n%s",
+					backendsText(c.Served), backendsText(c.Declared), gwtest.Explain(v))
+				fmt.Fprintf(GinkgoWriter, "failed as it must:\n%s\n", gwtest.Explain(v))
+				return
+			}
+			Expect(v.Decision).To(Equal(verdict.Pass), "%s split through the Gateway:\n%s", backendsText(c.Declared), gwtest.Explain(v))
+		},
+		Entry("90/10 keep-alive", splitCase{Declared: split("v1=90,v2=10"), Served: split("v1=90,v2=10")}),
+		Entry("90/10 fresh connections", splitCase{Declared: split("v1=90,v2=10"), Served: split("v1=90,v2=10"), Fresh: true}),
+		Entry("50/50 keep-alive", splitCase{Declared: split("v1=50,v2=50"), Served: split("v1=50,v2=50")}),
+		Entry("50/50 fresh connections", splitCase{Declared: split("v1=50,v2=50"), Served: split("v1=50,v2=50"), Fresh: true}),
+		Entry("70/30/0 keep-alive", splitCase{Declared: split("v1=70,v2=30,v3=0"), Served: split("v1=70,v2=30,v3=0")}),
+		Entry("70/30/0 fresh connections", splitCase{Declared: split("v1=70,v2=30,v3=0"), Served: split("v1=70,v2=30,v3=0"), Fresh: true}),
+		Entry("99/1 keep-alive", splitCase{Declared: split("v1=99,v2=1"), Served: split("v1=99,v2=1")}),
+		Entry("99/1 fresh connections", splitCase{Declared: split("v1=99,v2=1"), Served: split("v1=99,v2=1"), Fresh: true}),
+		Entry("misconfigured: 85/15 served where 90/10 is declared", Label("negative"),
+			splitCase{Declared: split("v1=90,v2=10"), Served: split("v1=85,v2=15"), ExpectFail: true}),
+		Entry("misconfigured: 70/25/5 served where 70/30/0 is declared", Label("negative"),
+			splitCase{Declared: split("v1=70,v2=30,v3=0"), Served: split("v1=70,v2=25,v3=5"), ExpectFail: true}),
+	)
+})
+
+func backendsText(bs []verdict.Backend) string {
+	var parts []string
+	for _, b := range bs {
+		parts = append(parts, fmt.Sprintf("%s=%g", b.Name, b.Weight))
+	}
+	return strings.Join(parts, ",")
+}
