@@ -77,19 +77,17 @@ func (l LocalMachine) RunPrivileged(ctx context.Context, engine string) error {
 	if l.ModuleRoot == "" {
 		return errors.New("cannot build the probe image: no gatecheck checkout found")
 	}
-	dir := filepath.Join(CacheDir(), "images")
-	archive := filepath.Join(dir, "pause.tar")
-	if _, err := os.Stat(archive); err != nil {
-		if _, err := (images.Builder{ModuleRoot: l.ModuleRoot, OutDir: dir}).Build(ctx, []images.Spec{images.Pause()}); err != nil {
-			return err
-		}
+	// The builder reuses the archive when nothing it is built from changed.
+	built, err := (images.Builder{ModuleRoot: l.ModuleRoot, OutDir: filepath.Join(CacheDir(), "images")}).Build(ctx, []images.Spec{images.Pause()})
+	if err != nil {
+		return err
 	}
-	if _, err := command.Output(ctx, engine, "load", "-i", archive); err != nil {
+	if _, err := command.Output(ctx, engine, "load", "-i", built[0].Archive); err != nil {
 		return err
 	}
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	_, err := command.Output(cctx, engine, "run", "--rm", "--privileged", "--network", "none", images.PauseImage, "-v")
+	_, err = command.Output(cctx, engine, "run", "--rm", "--privileged", "--network", "none", images.PauseImage, "-v")
 	return err
 }
 

@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -100,6 +102,12 @@ type Built struct {
 
 // Build builds every spec whose package exists and returns the archives; a non-required
 // spec whose packages are all missing is skipped with a log line saying which.
+//
+// Compile once, and only what changed: each image's archive is named by a fingerprint of
+// everything its binary is built from (the Go version, the target, every dependency's module
+// version, and the content of every file of this module it compiles), so a second run with
+// nothing changed builds nothing; the images that must be built come from one `go build`
+// invocation, so packages they share are compiled once.
 func (b Builder) Build(ctx context.Context, specs []Spec) ([]Built, error) {
 	if b.ModuleRoot == "" || b.OutDir == "" {
 		return nil, errors.New("image builder: fields ModuleRoot and OutDir are required")
@@ -107,29 +115,153 @@ func (b Builder) Build(ctx context.Context, specs []Spec) ([]Built, error) {
 	if err := os.MkdirAll(b.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create image dir: %w", err)
 	}
-	log := b.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	log := b.log()
+	type job struct {
+		Built
+		key string
 	}
-	var out []Built
+	var jobs []*job
+	var local []*job // built from this module's go.mod, in one go build
 	for _, s := range specs {
-		start := time.Now()
 		pkg, err := b.resolve(ctx, s)
 		if err != nil {
-			return out, err
+			return nil, err
 		}
 		if pkg == "" {
 			log.Info("skipping image: its main package does not exist yet", "image", s.Name, "looked for", strings.Join(s.Packages, ", "))
 			continue
 		}
-		archive := filepath.Join(b.OutDir, s.Name+".tar")
-		if err := b.buildOne(ctx, s, pkg, archive); err != nil {
-			return out, err
+		j := &job{Built: Built{Spec: s, Package: pkg}}
+		jobs = append(jobs, j)
+		if strings.Contains(pkg, "@") {
+			j.Archive = filepath.Join(b.OutDir, s.Name+".tar")
+			continue
 		}
-		log.Info("built image", "image", s.Name, "package", pkg, "tags", strings.Join(s.Tags, ","), "archive", archive, "took", time.Since(start).Round(time.Millisecond))
-		out = append(out, Built{Spec: s, Package: pkg, Archive: archive})
+		if j.key, err = b.fingerprint(ctx, s, pkg); err != nil {
+			return nil, fmt.Errorf("image %s: %w", s.Name, err)
+		}
+		j.Archive = filepath.Join(b.OutDir, s.Name+"-"+j.key+".tar")
+		if _, err := os.Stat(j.Archive); err == nil {
+			log.Info("image up to date", "image", s.Name, "archive", j.Archive)
+			continue
+		}
+		local = append(local, j)
+	}
+	if len(local) > 0 {
+		tmp, err := os.MkdirTemp("", "gatecheck-images-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		var pkgs, names []string
+		for _, j := range local {
+			pkgs, names = append(pkgs, j.Package), append(names, j.Spec.Name)
+		}
+		start := time.Now()
+		log.Info("compiling image binaries (one go build)", "images", strings.Join(names, ","))
+		argv := append([]string{"go", "-C", b.ModuleRoot, "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", tmp + string(filepath.Separator)}, pkgs...)
+		if _, err := command.OutputEnv(ctx, b.env(), argv...); err != nil {
+			return nil, fmt.Errorf("images %s: %w", strings.Join(names, ", "), err)
+		}
+		log.Info("compiled image binaries", "took", time.Since(start).Round(100*time.Millisecond))
+		for _, j := range local {
+			bin := filepath.Join(tmp, binaryName(j.Package))
+			if err := b.writeArchive(j.Spec, bin, j.Archive); err != nil {
+				return nil, err
+			}
+			b.pruneOld(j.Spec.Name, j.Archive)
+		}
+	}
+	out := make([]Built, 0, len(jobs))
+	for _, j := range jobs {
+		if strings.Contains(j.Package, "@") {
+			bin, err := b.installTool(ctx, j.Spec, j.Package, b.env())
+			if err != nil {
+				return out, err
+			}
+			if err := b.writeArchive(j.Spec, bin, j.Archive); err != nil {
+				return out, err
+			}
+		}
+		log.Info("image", "image", j.Spec.Name, "package", j.Package, "tags", strings.Join(j.Spec.Tags, ","), "archive", j.Archive)
+		out = append(out, j.Built)
 	}
 	return out, nil
+}
+
+// binaryName is the file `go build -o DIR/` writes for the main package importPath: its last
+// element, or the one before a major-version suffix (example.com/cmd/v2 -> cmd).
+func binaryName(importPath string) string {
+	elems := strings.Split(importPath, "/")
+	last := elems[len(elems)-1]
+	if len(elems) > 1 && len(last) > 1 && last[0] == 'v' && strings.Trim(last[1:], "0123456789") == "" {
+		return elems[len(elems)-2]
+	}
+	return last
+}
+
+func (b Builder) log() *slog.Logger {
+	if b.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return b.Logger
+}
+
+// env is the build environment of image binaries: static, Linux, the images' architecture.
+func (b Builder) env() []string {
+	return []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=" + b.arch()}
+}
+
+// fingerprint names everything pkg's binary and s's image are built from. Dependencies outside
+// this module are named by module@version (the module cache is immutable); packages of this
+// module (and of replaced modules, which have no version) by the content of their files.
+func (b Builder) fingerprint(ctx context.Context, s Spec, pkg string) (string, error) {
+	const format = `{{if not .Standard}}{{.ImportPath}}|{{with .Module}}{{.Path}}@{{.Version}}{{with .Replace}}=>{{.Path}}@{{.Version}}{{end}}{{end}}|{{.Dir}}|{{join .GoFiles ","}}|{{join .EmbedFiles ","}}|{{join .SFiles ","}}{{end}}`
+	out, err := command.OutputEnv(ctx, b.env(), "go", "-C", b.ModuleRoot, "list", "-deps", "-f", format, pkg)
+	if err != nil {
+		return "", fmt.Errorf("list dependencies of %s: %w", pkg, err)
+	}
+	ver, err := command.Output(ctx, "go", "env", "GOVERSION")
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "v1\n%s%s\n%s|%s|%s|%s\n", ver, strings.Join(b.env(), " "), s.Name, strings.Join(s.Tags, ","), s.Binary, s.User)
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, "|")
+		if len(f) != 6 {
+			continue // a standard-library package: the Go version covers it
+		}
+		fmt.Fprintln(h, f[0], f[1])
+		mod := f[1]
+		if mod != "" && !strings.HasSuffix(mod, "@") && !strings.Contains(mod, "=>") {
+			continue // a released module version: its content is fixed
+		}
+		for _, list := range f[3:] {
+			for _, name := range strings.Split(list, ",") {
+				if name == "" {
+					continue
+				}
+				data, err := os.ReadFile(filepath.Join(f[2], name))
+				if err != nil {
+					return "", fmt.Errorf("fingerprint %s: %w", pkg, err)
+				}
+				fmt.Fprintf(h, "%s %d\n", name, len(data))
+				h.Write(data)
+			}
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+// pruneOld removes the archives of earlier builds of the image named name.
+func (b Builder) pruneOld(name, keep string) {
+	old, _ := filepath.Glob(filepath.Join(b.OutDir, name+"-*.tar"))
+	for _, o := range old {
+		if o != keep && len(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(o), name+"-"), ".tar")) == 16 {
+			_ = os.Remove(o)
+		}
+	}
 }
 
 // resolve returns the first candidate package that is a main package, or "" when none is.
@@ -147,15 +279,16 @@ func (b Builder) resolve(ctx context.Context, s Spec) (string, error) {
 				continue
 			}
 		}
-		out, err := command.OutputEnv(ctx, nil, "go", "-C", b.ModuleRoot, "list", "-f", "{{.Name}}", p)
+		out, err := command.OutputEnv(ctx, nil, "go", "-C", b.ModuleRoot, "list", "-f", "{{.Name}} {{.ImportPath}}", p)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if strings.TrimSpace(string(out)) == "main" {
-			return p, nil
+		pkgName, importPath, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
+		if pkgName == "main" {
+			return importPath, nil
 		}
-		errs = append(errs, fmt.Errorf("%s: package %s, not main", p, strings.TrimSpace(string(out))))
+		errs = append(errs, fmt.Errorf("%s: package %s, not main", p, pkgName))
 	}
 	if s.Required {
 		return "", fmt.Errorf("image %s: no main package among %v: %w", s.Name, s.Packages, errors.Join(errs...))
@@ -170,24 +303,11 @@ func (b Builder) arch() string {
 	return runtime.GOARCH
 }
 
-func (b Builder) buildOne(ctx context.Context, s Spec, pkg, archive string) error {
-	tmp, err := os.MkdirTemp("", "gatecheck-image-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, s.Name)
-	env := []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=" + b.arch()}
-	if strings.Contains(pkg, "@") {
-		if bin, err = b.installTool(ctx, s, pkg, env); err != nil {
-			return err
-		}
-	} else if _, err := command.OutputEnv(ctx, env, "go", "-C", b.ModuleRoot, "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", bin, pkg); err != nil {
-		return fmt.Errorf("image %s: build %s: %w", s.Name, pkg, err)
-	}
+// writeArchive writes the image of s around the binary at bin to archive.
+func (b Builder) writeArchive(s Spec, bin, archive string) error {
 	data, err := os.ReadFile(bin)
 	if err != nil {
-		return err
+		return fmt.Errorf("image %s: %w", s.Name, err)
 	}
 	img, err := Image(s, data, b.arch())
 	if err != nil {
@@ -219,10 +339,7 @@ func (b Builder) installTool(ctx context.Context, s Spec, pkg string, env []stri
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
 	}
-	log := b.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := b.log()
 	log.Info("building from the Go module proxy (first time only; CoreDNS takes ~3-4 min on 2 cores)", "image", s.Name, "module", pkg, "cache", dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -191,5 +192,56 @@ func TestCoreDNSTagMatchesUpstreamBase(t *testing.T) {
 	want := "registry.k8s.io/coredns/coredns:" + CoreDNSVersion
 	if !strings.Contains(string(data), "image: "+want) {
 		t.Errorf("base/manifests.yaml does not use %s; update CoreDNSVersion", want)
+	}
+}
+
+// TestBuildIsCachedByContent: a second build of unchanged source compiles nothing and reuses
+// the archive; a changed source file gives a new archive and the old one is removed.
+func TestBuildIsCachedByContent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	t.Parallel()
+	mod := t.TempDir()
+	write := func(body string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(mod, "main.go"), []byte("package main\n\nfunc main() { println(\""+body+"\") }\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(mod, "go.mod"), []byte("module example.com/tiny\n\ngo 1.26\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	write("one")
+	var logs strings.Builder
+	b := Builder{ModuleRoot: mod, OutDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	spec := []Spec{{Name: "tiny", Packages: []string{"."}, Tags: []string{"gatecheck.dev/tiny:dev"}, Required: true}}
+	first, err := b.Build(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st1, err := os.Stat(first[0].Archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs.Reset()
+	second, err := b.Build(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st2, _ := os.Stat(second[0].Archive)
+	if second[0].Archive != first[0].Archive || !st2.ModTime().Equal(st1.ModTime()) || strings.Contains(logs.String(), "compiling") {
+		t.Errorf("unchanged source rebuilt: archive %s -> %s; log:\n%s", first[0].Archive, second[0].Archive, logs.String())
+	}
+	write("two")
+	third, err := b.Build(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third[0].Archive == first[0].Archive {
+		t.Errorf("changed source kept archive %s", first[0].Archive)
+	}
+	if _, err := os.Stat(first[0].Archive); err == nil {
+		t.Errorf("old archive %s left behind", first[0].Archive)
 	}
 }

@@ -480,14 +480,11 @@ func kernelSettings(ctx context.Context) error {
 	return nil
 }
 
-// pauseImage builds the sandbox image once; it is kept in the state dir across up/down.
+// pauseImage builds the sandbox image once (the builder reuses its archive, named by content,
+// in the state dir across up/down).
 func (p *Provider) pauseImage(ctx context.Context, cfg render.Config) (string, error) {
-	archive := filepath.Join(cfg.Path("images"), "pause.tar")
-	if _, err := os.Stat(archive); err == nil {
-		return archive, nil
-	}
 	if p.opts.ModuleRoot == "" {
-		return "", fmt.Errorf("pause image %s missing and no gatecheck checkout found to build it", archive)
+		return "", fmt.Errorf("the pause image is built from gatecheck's source, and no gatecheck checkout was found")
 	}
 	built, err := images.Builder{ModuleRoot: p.opts.ModuleRoot, OutDir: cfg.Path("images"), Logger: p.log}.Build(ctx, []images.Spec{images.Pause()})
 	if err != nil {
