@@ -35,9 +35,11 @@ build: ## Build bin/gatecheck
 
 .PHONY: conformance
 conformance: build ## Bring up a cluster, install IMPL, run upstream conformance + gatecheck suites, write reports (CLUSTER, IMPL, SUITES, LABELS, OUT, KEEP=1, GATE)
-	$(GATECHECK) run --cluster $(CLUSTER) --impl $(IMPL) --suites '$(SUITES)' \
+	@rc=0; $(GATECHECK) run --cluster $(CLUSTER) --impl $(IMPL) --suites '$(SUITES)' \
 		$(if $(LABELS),--labels '$(LABELS)') $(if $(OUT),--out '$(OUT)') $(if $(KEEP),--keep) \
-		$(if $(GATE),--gate '$(GATE)') $(if $(KUBECONFIG),--kubeconfig '$(KUBECONFIG)')
+		$(if $(GATE),--gate '$(GATE)') $(if $(KUBECONFIG),--kubeconfig '$(KUBECONFIG)') || rc=$$?; \
+	echo "==> gatecheck exit code $$rc (0 passed, 1 a verdict failed, 2 could not run)$$( [ $$rc = 0 ] || echo '; make reports any failure as 2: CI should run hack/gatecheck run ..., which keeps the code')"; \
+	exit $$rc
 
 .PHONY: test
 test: ## Unit and in-process integration tests (no cluster, no root; < 5 min)
