@@ -228,8 +228,10 @@ func (g *Gate) Apply(r *model.Report, name string) (code int, reasons []string) 
 func Evaluate(r *model.Report) (code int, reasons []string) { return Default().Evaluate(r) }
 
 // Evaluate returns the run's exit code and every reason for it: 2 when the run could not
-// complete (it was interrupted, a suite could not set up, a spec panicked or was aborted, a
-// required suite or profile is missing), else 1 when a gated verdict failed, else 0. The gate
+// complete (it was interrupted, a suite could not set up or was skipped for any reason but
+// unclaimed features, a spec panicked or was aborted, a required suite or profile is missing),
+// else 1 when a gated verdict failed, else 0. A spec or suite skipped because the GatewayClass
+// does not claim a feature it needs (model.OutcomeNotClaimed) is never 2: it is a skip. The gate
 // reads spec outcomes, not measurement decisions: a suite fails its spec when a verdict fails.
 func (g *Gate) Evaluate(r *model.Report) (code int, reasons []string) {
 	var incomplete, failed []string
@@ -264,6 +266,13 @@ func (g *Gate) Evaluate(r *model.Report) (code int, reasons []string) {
 			setup := sp.NodeType != "" && sp.NodeType != "It"
 			what := fmt.Sprintf("suite %q spec %q", s.Name, sp.Name)
 			switch {
+			case sp.Outcome == model.OutcomeNotClaimed:
+				// Never "could not run": the implementation does not claim the feature, so it
+				// is not judged on it. Only a gate that allows no skips turns it into a failure.
+				if !allowSkips {
+					failed = append(failed, fmt.Sprintf("%s was not claimed: the GatewayClass does not claim %s (the gate allows no skips in this suite)",
+						what, strings.Join(sp.NotClaimed, ", ")))
+				}
 			case sp.Outcome.NotRun():
 				if !allowSkips {
 					failed = append(failed, fmt.Sprintf("%s was %s (the gate allows no skips in this suite)%s", what, sp.Outcome, suffix(sp.SkipReason)))

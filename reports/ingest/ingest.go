@@ -222,6 +222,7 @@ func fromGinkgo(name string, reps []types.Report) (*model.Report, error) {
 			s.Name = fmt.Sprintf("suite %d", i+1)
 		}
 		out.Run.Merge(model.Run{Start: s.Start, End: s.End})
+		var suiteSkip *model.Spec // BeforeSuite, when it skipped the suite
 		for j, sr := range gr.SpecReports {
 			suiteLevel := sr.LeafNodeType.Is(types.NodeTypesForSuiteLevelNodes)
 			sp, run, err := spec(sr)
@@ -231,11 +232,17 @@ func fromGinkgo(name string, reps []types.Report) (*model.Report, error) {
 			if run != nil {
 				out.Run.Merge(*run)
 			}
+			if suiteLevel && sp.Outcome.NotRun() {
+				suiteSkip = &sp
+			}
 			// Suite-level nodes are plumbing; they matter only when they fail or carry results.
 			if suiteLevel && !sp.Outcome.Failed() && !sp.Outcome.Broken() && len(sp.Measurements) == 0 {
 				continue
 			}
 			s.Specs = append(s.Specs, sp)
+		}
+		if suiteSkip != nil {
+			skippedInBeforeSuite(&s, *suiteSkip, gr.SuiteConfig.LabelFilter)
 		}
 		if slices.ContainsFunc(gr.SpecialSuiteFailureReasons, func(r string) bool {
 			return strings.Contains(strings.ToLower(r), "interrupt")
@@ -245,6 +252,41 @@ func fromGinkgo(name string, reps []types.Report) (*model.Report, error) {
 		out.Suites = append(out.Suites, s)
 	}
 	return out, nil
+}
+
+// suiteSkippedReason is Ginkgo's suite failure reason for a Skip in BeforeSuite.
+const suiteSkippedReason = "Suite skipped in BeforeSuite"
+
+// skippedInBeforeSuite gives the specs a BeforeSuite skip left without a reason the skip's
+// reason. When the skip was for features the GatewayClass does not claim (a NotClaimed entry),
+// they become OutcomeNotClaimed and Ginkgo's "Suite skipped in BeforeSuite" is no longer a
+// suite failure: the implementation is not judged on what it does not claim. Any other skip
+// (no cluster, ...) keeps Ginkgo's reason, which the gate reads as "could not run". Only the
+// specs the suite's label filter selected are touched: the one binary for all suites reports
+// every other suite's specs as skipped too.
+func skippedInBeforeSuite(s *model.Suite, before model.Spec, labelFilter string) {
+	selected := func([]string) bool { return true }
+	if f, err := types.ParseLabelFilter(labelFilter); err == nil && strings.TrimSpace(labelFilter) != "" {
+		selected = f
+	}
+	notClaimed := before.Outcome == model.OutcomeNotClaimed
+	for i := range s.Specs {
+		sp := &s.Specs[i]
+		if sp.Outcome != model.OutcomeSkipped || sp.SkipReason != "" || (sp.NodeType != "" && sp.NodeType != "It") || !selected(sp.Labels) {
+			continue
+		}
+		sp.SkipReason = before.SkipReason
+		if notClaimed {
+			sp.Outcome, sp.NotClaimed = model.OutcomeNotClaimed, before.NotClaimed
+		}
+	}
+	if notClaimed {
+		s.NotClaimed = before.NotClaimed
+		s.FailureReasons = slices.DeleteFunc(slices.Clone(s.FailureReasons), func(r string) bool { return r == suiteSkippedReason })
+		if len(s.FailureReasons) == 0 {
+			s.FailureReasons = nil
+		}
+	}
 }
 
 // spec converts one spec report; run is the metadata it carried, if any.
@@ -306,6 +348,15 @@ func spec(sr types.SpecReport) (model.Spec, *model.Run, error) {
 				return sp, nil, fmt.Errorf("report entry %d %q: %w", k, e.Name, err)
 			}
 			sp.Measurements = append(sp.Measurements, m)
+		case e.Name == model.NotClaimedEntryName && sr.State == types.SpecStateSkipped:
+			var nc model.NotClaimed
+			if err := decodeEntry(e, &nc); err != nil {
+				return sp, nil, fmt.Errorf("report entry %d %q: decode not-claimed features: %w", k, e.Name, err)
+			}
+			if len(nc.Features) == 0 {
+				return sp, nil, fmt.Errorf("report entry %d %q: lists no features", k, e.Name)
+			}
+			sp.Outcome, sp.NotClaimed = model.OutcomeNotClaimed, nc.Features
 		case e.Name == model.RunEntryName:
 			var r model.Run
 			if err := decodeEntry(e, &r); err != nil {

@@ -91,7 +91,10 @@ type Suite struct {
 	// Succeeded is Ginkgo's own verdict for the suite, which also covers failures outside specs.
 	Succeeded bool `json:"succeeded"`
 	// FailureReasons are Ginkgo's suite-level failure reasons (interrupted, focused specs, ...).
+	// NotClaimed lists the features whose absence from the GatewayClass's claims skipped the
+	// whole suite in its BeforeSuite (its specs are then OutcomeNotClaimed): not a failure.
 	FailureReasons  []string  `json:"failureReasons,omitempty"`
+	NotClaimed      []string  `json:"notClaimed,omitempty"`
 	Start           time.Time `json:"start,omitzero"`
 	End             time.Time `json:"end,omitzero"`
 	DurationSeconds float64   `json:"durationSeconds"`
@@ -120,6 +123,10 @@ const (
 	OutcomeInterrupted Outcome = "interrupted"
 	OutcomeAborted     Outcome = "aborted"
 	OutcomeUnknown     Outcome = "unknown"
+	// OutcomeNotClaimed is gatecheck's own: a spec skipped because the GatewayClass does not
+	// claim a feature it needs (Ginkgo says "skipped"). The implementation is not judged on a
+	// feature it does not claim, so this is never a failure and never "could not run".
+	OutcomeNotClaimed Outcome = "notClaimed"
 )
 
 // Failed reports whether the outcome is a verdict failure: the spec ran and found a problem.
@@ -130,8 +137,10 @@ func (o Outcome) Broken() bool {
 	return o == OutcomePanicked || o == OutcomeInterrupted || o == OutcomeAborted || o == OutcomeUnknown
 }
 
-// NotRun reports whether the spec was skipped or pending.
-func (o Outcome) NotRun() bool { return o == OutcomeSkipped || o == OutcomePending }
+// NotRun reports whether the spec was skipped (for any reason, not claimed included) or pending.
+func (o Outcome) NotRun() bool {
+	return o == OutcomeSkipped || o == OutcomePending || o == OutcomeNotClaimed
+}
 
 // Spec is one spec, or one suite-level node (BeforeSuite, ...) that failed.
 type Spec struct {
@@ -148,6 +157,7 @@ type Spec struct {
 	DurationSeconds float64       `json:"durationSeconds"`
 	Attempts        int           `json:"attempts,omitempty"`
 	SkipReason      string        `json:"skipReason,omitempty"`
+	NotClaimed      []string      `json:"notClaimed,omitempty"` // features not claimed, for OutcomeNotClaimed
 	Failure         *Failure      `json:"failure,omitempty"`
 	Logs            string        `json:"logs,omitempty"`
 	Measurements    []Measurement `json:"measurements,omitempty"`
@@ -202,9 +212,9 @@ func (r *Report) Validate() error {
 		for j, sp := range s.Specs {
 			switch sp.Outcome {
 			case OutcomePassed, OutcomeFailed, OutcomeSkipped, OutcomePending, OutcomePanicked,
-				OutcomeTimedOut, OutcomeInterrupted, OutcomeAborted, OutcomeUnknown:
+				OutcomeTimedOut, OutcomeInterrupted, OutcomeAborted, OutcomeUnknown, OutcomeNotClaimed:
 			default:
-				return fmt.Errorf("suites[%d] %q specs[%d] %q: outcome %q is not one of passed, failed, skipped, pending, panicked, timedout, interrupted, aborted, unknown",
+				return fmt.Errorf("suites[%d] %q specs[%d] %q: outcome %q is not one of passed, failed, skipped, pending, panicked, timedout, interrupted, aborted, unknown, notClaimed",
 					i, s.Name, j, sp.Name, sp.Outcome)
 			}
 			for k, m := range sp.Measurements {

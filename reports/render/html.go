@@ -60,13 +60,15 @@ type view struct {
 	Upstream  *upstreamView
 }
 
-type counts struct{ Passed, Failed, Skipped, Broken, Total int }
+type counts struct{ Passed, Failed, Skipped, NotClaimed, Broken, Total int }
 
 func (c *counts) add(o model.Outcome) {
 	c.Total++
 	switch {
 	case o == model.OutcomePassed:
 		c.Passed++
+	case o == model.OutcomeNotClaimed:
+		c.NotClaimed++
 	case o.Failed():
 		c.Failed++
 	case o.NotRun():

@@ -32,6 +32,7 @@ import (
 	"github.com/gatecheck/gatecheck/impls"
 	"github.com/gatecheck/gatecheck/install"
 	"github.com/gatecheck/gatecheck/internal/wait"
+	"github.com/gatecheck/gatecheck/reports/model"
 	"github.com/gatecheck/gatecheck/suites/suiteenv"
 )
 
@@ -202,11 +203,25 @@ func (e *Env) MissingFeatures(want ...features.FeatureName) []string {
 }
 
 // Require skips the current spec or container, naming the reason, unless every feature in
-// want is claimed.
+// want is claimed. The skip is reported as "not claimed" (SkipNotClaimed), which the gate
+// never counts as "could not run".
 func (e *Env) Require(want ...features.FeatureName) {
+	GinkgoHelper()
 	if missing := e.MissingFeatures(want...); len(missing) > 0 {
-		Skip(fmt.Sprintf("GatewayClass %s does not claim %s (features from %s)", e.Config.GatewayClass, strings.Join(missing, ", "), e.featuresSource))
+		SkipNotClaimed(e.Config.GatewayClass, e.featuresSource, missing)
 	}
+}
+
+// SkipNotClaimed skips the current spec (or, from BeforeSuite, the whole suite) because the
+// GatewayClass does not claim the features missing. It attaches a model.NotClaimed report
+// entry first: that entry, not the message's wording, is what makes the report say
+// "notClaimed" instead of "skipped" (reports/ingest), so a skip for any other reason (no
+// cluster, a missing image) still reads as one.
+func SkipNotClaimed(gatewayClass, source string, missing []string) {
+	GinkgoHelper()
+	name, v := model.NotClaimedEntry(model.NotClaimed{GatewayClass: gatewayClass, Features: missing, Source: source})
+	AddReportEntry(name, v, ReportEntryVisibilityNever)
+	Skip(fmt.Sprintf("not claimed: GatewayClass %s does not claim %s (features from %s)", gatewayClass, strings.Join(missing, ", "), source))
 }
 
 // checkImage fails early, with what to do, when no node has the echo image: there is no
