@@ -3,6 +3,7 @@ package verdict
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -11,6 +12,21 @@ const (
 	Mirrored    = "mirrored"
 	NotMirrored = "not-mirrored"
 )
+
+// MirrorRequests is how many requests a mirror check of the declared fraction should send:
+// for a partial mirror the most its share test can use (so that it can pass with the stated
+// power), and at least floor.
+func MirrorRequests(fraction float64, cfg Config, floor int) (int, error) {
+	if fraction <= 0 || fraction >= 1 {
+		return floor, nil
+	}
+	cfg.MaxRequests = 0
+	s, err := NewSequential([]Backend{{Name: Mirrored, Weight: fraction}, {Name: NotMirrored, Weight: 1 - fraction}}, cfg)
+	if err != nil {
+		return 0, fmt.Errorf("mirror requests: %w", err)
+	}
+	return max(floor, s.Needed()), nil
+}
 
 // MirrorVerdict judges a mirror's delivery: mirrored[i] says whether the i-th request sent
 // to the primary (in sending order) was seen by the mirror backend; fraction is the declared
@@ -24,7 +40,7 @@ func MirrorVerdict(fraction float64, mirrored []bool, cfg Config) (Verdict, erro
 	if len(mirrored) == 0 {
 		return Verdict{}, errors.New("mirror requests: got none; want at least one")
 	}
-	cfg.MaxRequests = len(mirrored)
+	cfg.MaxRequests, cfg.LeakRequests = len(mirrored), len(mirrored)
 	s, err := NewSequential([]Backend{{Name: Mirrored, Weight: fraction}, {Name: NotMirrored, Weight: 1 - fraction}}, cfg)
 	if err != nil {
 		return Verdict{}, fmt.Errorf("mirror verdict: %w", err)
@@ -48,8 +64,9 @@ func MirrorVerdict(fraction float64, mirrored []bool, cfg Config) (Verdict, erro
 		case 0:
 			v.Message = fmt.Sprintf("none of %s requests reached the mirror, as declared", commas(v.N))
 		default:
-			v.Message = fmt.Sprintf("mirrored share %.1f%% is within ±%.1f pts of the declared %.1f%% (n=%s; false-failure <= %.2g, power %.3f against a %.1f-pt skew)",
-				100*v.Backends[0].Observed, 100*s.cfg.Tolerance, 100*fraction, commas(v.N), v.AchievedAlpha, v.Power, 100*s.cfg.Delta)
+			v.Message = fmt.Sprintf("mirrored share %.2f%% consistent with the declared %s (n=%s requests): no evidence of a skew; a mirror copying %s would have failed with probability >= %.4f, and a correct one fails with probability %.2g (exact; expected %s requests, at most %s)",
+				100*v.Backends[0].Observed, pctText(fraction), commas(v.N), strings.TrimPrefix(s.skewText(), Mirrored+" at "), v.Power, v.AchievedAlpha,
+				commas(int(math.Round(v.ExpectedN))), commas(s.needed))
 		}
 	}
 	if v.Decision != Fail {

@@ -9,7 +9,7 @@ import (
 	"gonum.org/v1/gonum/stat/distuv"
 )
 
-const method = "sequential probability ratio test per share (Wald boundaries, exact error rates by dynamic programming, capped), Bonferroni over shares; Clopper-Pearson intervals at 1-alpha; Pearson chi-square for reporting"
+const method = "truncated sequential probability ratio test per share and direction, against a skew of delta (relative below delta), boundaries and cap calibrated on exact error rates by dynamic programming, Bonferroni over sides; exact runs tests for dependence (send order, by connection); Clopper-Pearson intervals at 1-alpha; Pearson chi-square for reporting"
 
 // Verdict is the recorded outcome of a share test; it goes into reports as JSON.
 // Shares, tolerances and intervals are fractions (0.1 is 10%).
@@ -17,20 +17,35 @@ type Verdict struct {
 	Decision Decision `json:"decision"`
 	Message  string   `json:"message"`
 	Method   string   `json:"method"`
-	// N is the number of responses the decision used; Late arrived after it.
-	N           int `json:"n"`
-	Late        int `json:"late,omitempty"`
-	MaxRequests int `json:"maxRequests"`
+	// Hypotheses says what was tested, in one sentence.
+	Hypotheses string `json:"hypotheses"`
+	// Unit is what one observation is: request, connection, RPC, flow.
+	Unit string `json:"unit"`
+	// N is the number of units the decision used; Late arrived after it.
+	N    int `json:"n"`
+	Late int `json:"late,omitempty"`
+	// MaxRequests is where this run would stop; NeededN the most units the design can use
+	// (more than MaxRequests: the run cannot pass); ExpectedN the expected units for a
+	// correct split (exact with two positive backends, the slowest side's otherwise).
+	MaxRequests int     `json:"maxRequests"`
+	NeededN     int     `json:"neededN,omitempty"`
+	ExpectedN   float64 `json:"expectedN,omitempty"`
 	// Alpha is the false-failure target; AchievedAlpha the exact (union) bound of the
-	// design, which never exceeds it.
+	// design plus the dependence tests' budget, which never exceeds it.
 	Alpha         float64 `json:"alpha"`
 	AchievedAlpha float64 `json:"achievedAlpha"`
-	// Power is the exact probability of failing when a tested share is off by Delta (the
-	// minimum over tested sides); TargetPower is what was asked for.
+	// Power is the exact probability of failing when a tested share is skewed by Delta
+	// (relative below Delta; the minimum over tested sides); TargetPower is what was asked.
 	Power       float64 `json:"power"`
 	TargetPower float64 `json:"targetPower"`
-	Tolerance   float64 `json:"tolerance"`
-	Delta       float64 `json:"delta"`
+	// Tolerance is kept for readers of old reports: Delta/2, not a claim.
+	Tolerance float64 `json:"tolerance"`
+	Delta     float64 `json:"delta"`
+	// OC is the operating characteristic per tested backend: the exact probability of
+	// failing as a function of the true share.
+	OC []OCCurve `json:"oc,omitempty"`
+	// Dependence is the evidence on whether units were split independently.
+	Dependence *Dependence `json:"dependence,omitempty"`
 	// ChiSquare, DF and PValue: Pearson's goodness of fit over the positive-weight
 	// backends, for reporting only.
 	ChiSquare  float64         `json:"chiSquare"`
@@ -58,7 +73,9 @@ type SideTest struct {
 	Backend   string  `json:"backend"`
 	Direction string  `json:"direction"` // "above" or "below" the declared share
 	Declared  float64 `json:"declared"`
-	// Boundary is the declared share plus (or minus) the tolerance.
+	// Skewed is the share the side is designed to catch (its alternative).
+	Skewed float64 `json:"skewed"`
+	// Boundary is the SPRT's drift line: the share at which the walk is level on average.
 	Boundary float64 `json:"boundary"`
 	// Alpha is the share of the false-failure budget given to this side; ExactAlpha and
 	// Power are its exact error rates; ExpectedN* the expected requests to decide.
@@ -67,6 +84,8 @@ type SideTest struct {
 	Power            float64 `json:"power"`
 	ExpectedNCorrect float64 `json:"expectedNCorrect"`
 	ExpectedNSkewed  float64 `json:"expectedNSkewed"`
+	// MaxN is the side's cap: it decides by then.
+	MaxN int `json:"maxN"`
 	// FailAt, AcceptAt, TerminalAt are the boundaries in counts beyond the boundary line.
 	FailAt     float64 `json:"failAt"`
 	AcceptAt   float64 `json:"acceptAt"`
