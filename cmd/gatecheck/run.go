@@ -145,20 +145,9 @@ type imageBuilder struct {
 }
 
 func (b imageBuilder) Build(ctx context.Context, names []string) ([]string, error) {
-	known := map[string]images.Spec{}
-	var all []string
-	for _, s := range images.Default() {
-		known[s.Name] = s
-		all = append(all, s.Name)
-	}
-	var specs []images.Spec
-	for _, n := range names {
-		s, ok := known[n]
-		if !ok {
-			return nil, fmt.Errorf("profile images.build: unknown image %q (known: %s)", n, strings.Join(all, ", "))
-		}
-		s.Required = true
-		specs = append(specs, s)
+	specs, err := imageSpecs(names)
+	if err != nil {
+		return nil, fmt.Errorf("profile images.build: %w", err)
 	}
 	root, err := cluster.SourceRoot(ctx)
 	if err != nil {

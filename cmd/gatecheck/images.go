@@ -1,0 +1,86 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatecheck/gatecheck/cluster"
+	"github.com/gatecheck/gatecheck/cluster/images"
+)
+
+func init() { subcommands = append(subcommands, newImagesCmd) }
+
+func newImagesCmd(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "images",
+		Short: "The images gatecheck builds (no container engine, no registry) and their references",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List the images a profile's images.build may name, with the references each is tagged with",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			for _, s := range images.Default() {
+				fmt.Fprintf(c.OutOrStdout(), "%-13s %s\n", s.Name, strings.Join(s.Tags, " "))
+			}
+			return nil
+		},
+	})
+	var out string
+	build := &cobra.Command{
+		Use:   "build [NAME...]",
+		Short: "Build image archives (docker-archive tarballs) from gatecheck's source; default all",
+		Long: `build compiles the named images (default: every image of 'gatecheck images list') from the
+gatecheck checkout, or from the Go module cache for an installed gatecheck, and writes one
+docker-archive tarball per image to --out. Archives are named by a fingerprint of what they are
+built from, so building again with nothing changed compiles nothing. It prints one archive path
+per line.`,
+		RunE: func(c *cobra.Command, names []string) error {
+			specs, err := imageSpecs(names)
+			if err != nil {
+				return withExitCode(2, err)
+			}
+			root, err := cluster.SourceRoot(c.Context())
+			if err != nil {
+				return withExitCode(2, err)
+			}
+			built, err := images.Builder{ModuleRoot: root, OutDir: out, Logger: g.Logger}.Build(c.Context(), specs)
+			if err != nil {
+				return withExitCode(2, err)
+			}
+			for _, b := range built {
+				fmt.Fprintln(c.OutOrStdout(), b.Archive)
+			}
+			return nil
+		},
+	}
+	build.Flags().StringVar(&out, "out", filepath.Join(cluster.CacheDir(), "images"), "directory for the archives")
+	cmd.AddCommand(build)
+	return cmd
+}
+
+// imageSpecs returns the default image specs named (all when names is empty), each required.
+func imageSpecs(names []string) ([]images.Spec, error) {
+	var specs, all []images.Spec
+	var known []string
+	for _, s := range images.Default() {
+		s.Required = true
+		all = append(all, s)
+		known = append(known, s.Name)
+	}
+	if len(names) == 0 {
+		return all, nil
+	}
+	for _, n := range names {
+		i := slices.IndexFunc(all, func(s images.Spec) bool { return s.Name == n })
+		if i < 0 {
+			return nil, fmt.Errorf("unknown image %q (known: %s)", n, strings.Join(known, ", "))
+		}
+		specs = append(specs, all[i])
+	}
+	return specs, nil
+}
