@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -56,6 +57,102 @@ type flipOutcome struct {
 	decision model.Decision
 }
 
+// load is steady traffic on one route, every result recorded with the time it ended: the
+// measurement both specs below judge, so the negative control exercises exactly the code that
+// passes the positive spec (driver, recording, tally).
+type load struct {
+	d    *traffic.Driver
+	mu   sync.Mutex
+	rec  []stamped
+	stop atomic.Bool
+	done chan loadOut
+}
+
+type loadOut struct {
+	sum traffic.Summary
+	err error
+}
+
+func startLoad(ctx context.Context, d *traffic.Driver) *load {
+	l := &load{d: d, done: make(chan loadOut, 1)}
+	go func() {
+		// Stopping through observe (not by cancelling ctx) lets requests in flight finish,
+		// so none is cut short and miscounted as a failure.
+		sum, err := d.Run(ctx, traffic.Limit{Duration: 5 * time.Minute}, func(r traffic.Result) bool {
+			l.mu.Lock()
+			l.rec = append(l.rec, stamped{time.Now(), r})
+			l.mu.Unlock()
+			return l.stop.Load()
+		})
+		l.done <- loadOut{sum, err}
+	}()
+	return l
+}
+
+// last returns the last n results (fewer when fewer ended).
+func (l *load) last(n int) []stamped {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.rec[max(0, len(l.rec)-n):])
+}
+
+// failedSince reports whether a request that ended after t failed.
+func (l *load) failedSince(t time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := len(l.rec) - 1; i >= 0 && l.rec[i].at.After(t); i-- {
+		if !l.rec[i].r.OK() {
+			return true
+		}
+	}
+	return false
+}
+
+// finish stops the load and returns its summary and every result.
+func (l *load) finish() (traffic.Summary, []stamped) {
+	GinkgoHelper()
+	l.stop.Store(true)
+	out := <-l.done
+	Expect(out.err).NotTo(HaveOccurred())
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return out.sum, l.rec
+}
+
+// tally counts the failed requests of rec (with up to three described, times from t0) and the
+// time each route version (by identity) was first served.
+func tally(rec []stamped, t0 time.Time) (failed int, failures []string, firstSeen map[string]time.Time) {
+	firstSeen = map[string]time.Time{}
+	for _, s := range rec {
+		if !s.r.OK() {
+			failed++
+			if len(failures) < 3 {
+				failures = append(failures, fmt.Sprintf("status %d err %v at +%s", s.r.Status, s.r.Err, s.at.Sub(t0).Round(time.Millisecond)))
+			}
+			continue
+		}
+		if _, ok := firstSeen[s.r.Backend]; !ok {
+			firstSeen[s.r.Backend] = s.at
+		}
+	}
+	return failed, failures, firstSeen
+}
+
+// flipData is the change.yaml data of route version i, served by svc:port.
+func flipData(route string, i int, svc string, port int) map[string]any {
+	return map[string]any{"Route": route, "Service": svc, "Port": port, "Flip": strconv.Itoa(i)}
+}
+
+// flipDriver is the driver both specs measure with: every response names the route version
+// (backend|flip header) that served it.
+func flipDriver(route string) *traffic.Driver {
+	d := env.Driver(url("/" + route))
+	d.Identity = flipIdentity
+	d.Concurrency = 4
+	d.Rate = max(50, 400*env.Config.Scale)
+	return d
+}
+
 // runFlips applies version(0) to route, converges, then under steady load applies
 // version(1..n) every changeEvery, waits until the last version is served and counts every
 // request that failed. version returns the Service and port of step i.
@@ -63,37 +160,16 @@ func runFlips(ctx context.Context, route string, n int, version func(i int) (svc
 	GinkgoHelper()
 	data := func(i int) map[string]any {
 		svc, port := version(i)
-		return map[string]any{"Route": route, "Service": svc, "Port": port, "Flip": strconv.Itoa(i)}
+		return flipData(route, i, svc, port)
 	}
 	objs := env.Render(fixtures.Files, "change.yaml", data(0))
 	env.Apply(ctx, objs)
 	env.WaitReady(ctx, objs, "propagation")
-	d := env.Driver(url("/" + route))
-	d.Identity = flipIdentity
-	d.Concurrency = 4
-	d.Rate = max(50, 400*env.Config.Scale)
+	d := flipDriver(route)
 	_, err := gwtest.ConvergeOn(ctx, d, "prop|0")
 	Expect(err).NotTo(HaveOccurred())
 
-	var mu sync.Mutex
-	var rec []stamped
-	var stop atomic.Bool
-	type runOut struct {
-		sum traffic.Summary
-		err error
-	}
-	done := make(chan runOut, 1)
-	go func() {
-		// Stopping through observe (not by cancelling ctx) lets requests in flight finish,
-		// so none is cut short and miscounted as a failure.
-		sum, err := d.Run(ctx, traffic.Limit{Duration: 5 * time.Minute}, func(r traffic.Result) bool {
-			mu.Lock()
-			rec = append(rec, stamped{time.Now(), r})
-			mu.Unlock()
-			return stop.Load()
-		})
-		done <- runOut{sum, err}
-	}()
+	l := startLoad(ctx, d)
 	time.Sleep(500 * time.Millisecond)
 
 	applied := make([]time.Time, n+1)
@@ -105,36 +181,20 @@ func runFlips(ctx context.Context, route string, n int, version func(i int) (svc
 	}
 	final := fmt.Sprintf("prop|%d", n)
 	Eventually(func(g Gomega) {
-		mu.Lock()
-		defer mu.Unlock()
-		g.Expect(len(rec)).To(BeNumerically(">=", gwtest.ConvergeInARow))
-		for _, s := range rec[len(rec)-gwtest.ConvergeInARow:] {
+		last := l.last(gwtest.ConvergeInARow)
+		g.Expect(len(last)).To(BeNumerically(">=", gwtest.ConvergeInARow))
+		for _, s := range last {
 			g.Expect(s.r.Backend).To(Equal(final), "the last route version is not served yet")
 		}
 	}).WithContext(ctx).WithTimeout(gwtest.ConvergeTimeout).WithPolling(50 * time.Millisecond).Should(Succeed())
 	time.Sleep(time.Second)
-	stop.Store(true)
-	out := <-done
-	Expect(out.err).NotTo(HaveOccurred())
+	sum, rec := l.finish()
 
-	mu.Lock()
-	defer mu.Unlock()
-	firstSeen := map[string]time.Time{}
 	var o flipOutcome
-	o.summary = out.sum
+	o.summary = sum
 	var failures []string
-	for _, s := range rec {
-		if !s.r.OK() {
-			o.failed++
-			if len(failures) < 3 {
-				failures = append(failures, fmt.Sprintf("status %d err %v at +%s", s.r.Status, s.r.Err, s.at.Sub(t0).Round(time.Millisecond)))
-			}
-			continue
-		}
-		if _, ok := firstSeen[s.r.Backend]; !ok {
-			firstSeen[s.r.Backend] = s.at
-		}
-	}
+	var firstSeen map[string]time.Time
+	o.failed, failures, firstSeen = tally(rec, t0)
 	for i := 1; i <= n; i++ {
 		if at, ok := firstSeen[fmt.Sprintf("prop|%d", i)]; ok {
 			o.seen = append(o.seen, at.Sub(applied[i]))
@@ -148,6 +208,134 @@ func runFlips(ctx context.Context, route string, n int, version func(i int) (svc
 	}
 	o.message = fmt.Sprintf("%d requests at %.0f/s while %d changes were applied %s apart: %d failed (%s); %d of %d route versions observed before the next replaced them; %s",
 		len(rec), d.Rate, n, changeEvery, o.failed, strings.Join(failures, "; "), len(o.seen), n, lag)
+	o.decision = gwtest.DecisionOf(o.failed == 0)
+	return o
+}
+
+// probe is evidence independent of the code the negative control tests (traffic.Driver, the
+// load's recording, tally): plain net/http, a new connection for every request, so it also
+// reaches whichever data-plane replica the Service picks each time.
+type probe struct {
+	url    string
+	client *http.Client
+}
+
+func newProbe(url string) *probe {
+	return &probe{url: url, client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
+}
+
+// get returns the response's status, or the transport error.
+func (p *probe) get(ctx context.Context) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// waitFor returns when n responses in a row satisfy want (status 0 for a transport error) and
+// the time the last of them ended, or an error naming the last response after timeout.
+func (p *probe) waitFor(ctx context.Context, n int, timeout time.Duration, want func(status int) bool) (time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	inARow, last := 0, "no response"
+	for {
+		st, err := p.get(ctx)
+		if ctx.Err() != nil {
+			return time.Time{}, fmt.Errorf("after %s, last response %s", timeout, last)
+		}
+		last = fmt.Sprintf("status %d", st)
+		if err != nil {
+			last = "error " + err.Error()
+		}
+		if want(st) {
+			if inARow++; inARow == n {
+				return time.Now(), nil
+			}
+		} else {
+			inARow = 0
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func is2xx(st int) bool { return st >= 200 && st < 300 }
+
+// runToDeadPort is the negative control of runFlips' measurement. Its premise must hold on
+// every correct implementation, whatever its timing: Traefik coalesces changes made within ~2 s
+// and applied none of the earlier control's short-lived dead versions, while the reference
+// applies each in ~20 ms. So here the bad version is the route's final, steady state, and the
+// control judges only once the implementation is seen serving it:
+//
+//  1. route version 0 (prop:80) is served: the driver converges on it and the probe sees 2xx;
+//  2. under the same steady load as runFlips, the route changes once, for good, to prop-dead
+//     (the same Pods on a port nothing listens on). Every correct implementation must then
+//     answer that route with an error (a 5xx for the refused connection, or 500 if it rejects
+//     the backend), never a 2xx: only one backend is left and it cannot answer;
+//  3. the probe, independent of the code under test, sees ConvergeInARow errors in a row: the
+//     implementation applied the change, however long it took (within ConvergeTimeout);
+//  4. the load runs on at least 1 s more, and until it has recorded a failure after the
+//     probe's evidence or ConvergeTimeout passes (a multi-replica data plane may serve the
+//     load's kept-alive connections from a replica that applies the change later);
+//  5. tally counts the failures: zero means gatecheck's measurement is blind, whatever the
+//     implementation, because the implementation was seen failing requests meanwhile.
+//
+// If step 1 or 3 never happens, the premise is not met and the spec says so in those words:
+// the control did not judge gatecheck (an implementation that never applies a route change
+// within ConvergeTimeout is not correct either).
+func runToDeadPort(ctx context.Context, route string) flipOutcome {
+	GinkgoHelper()
+	objs := env.Render(fixtures.Files, "change.yaml", flipData(route, 0, "prop", 80))
+	env.Apply(ctx, objs)
+	env.WaitReady(ctx, objs, "propagation")
+	d := flipDriver(route)
+	_, err := gwtest.ConvergeOn(ctx, d, "prop|0")
+	Expect(err).NotTo(HaveOccurred())
+	p := newProbe(url("/" + route))
+	_, err = p.waitFor(ctx, gwtest.ConvergeInARow, gwtest.ConvergeTimeout, is2xx)
+	Expect(err).NotTo(HaveOccurred(), "premise not met: the driver converged on route version 0 but a plain HTTP client never got %d 2xx in a row from %s", gwtest.ConvergeInARow, p.url)
+
+	l := startLoad(ctx, d)
+	time.Sleep(500 * time.Millisecond)
+	changed := time.Now()
+	Expect(env.Update(ctx, env.Render(fixtures.Files, "change.yaml", flipData(route, 1, "prop-dead", 80)))).To(Succeed(), "change to prop-dead")
+	applied, perr := p.waitFor(ctx, gwtest.ConvergeInARow, gwtest.ConvergeTimeout, func(st int) bool { return !is2xx(st) })
+	if perr == nil {
+		enough, deadline := applied.Add(time.Second), applied.Add(gwtest.ConvergeTimeout)
+		for now := time.Now(); ctx.Err() == nil && now.Before(deadline) && (now.Before(enough) || !l.failedSince(applied)); now = time.Now() {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	sum, rec := l.finish()
+	Expect(perr).NotTo(HaveOccurred(), "premise not met: the route was changed for good to prop-dead (a port nothing listens on) and a plain HTTP client still got a 2xx within %d requests in a row; the implementation never applied the change, so the control cannot judge gatecheck", gwtest.ConvergeInARow)
+
+	var o flipOutcome
+	o.summary = sum
+	failed, failures, _ := tally(rec, changed)
+	o.failed = failed
+	var firstFailed time.Time
+	for _, s := range rec {
+		if s.at.After(changed) && !s.r.OK() {
+			firstFailed = s.at
+			break
+		}
+	}
+	lag := "no failed request recorded"
+	if !firstFailed.IsZero() {
+		o.seen = []time.Duration{firstFailed.Sub(changed)}
+		lag = fmt.Sprintf("change to first failed request %s", o.seen[0].Round(time.Millisecond))
+	}
+	o.message = fmt.Sprintf("%d requests at %.0f/s; the route changed for good to a dead port at +0s and a plain HTTP client saw it applied at +%s; %d failed (%s); %s",
+		len(rec), d.Rate, applied.Sub(changed).Round(time.Millisecond), o.failed, strings.Join(failures, "; "), lag)
 	o.decision = gwtest.DecisionOf(o.failed == 0)
 	return o
 }
@@ -166,12 +354,12 @@ var _ = Describe("Route change under load", Label("propagation", "feature:propag
 	})
 
 	It("fails when a change sends traffic to a port nothing listens on", Label("negative"), func(ctx SpecContext) {
-		// Odd steps point the route at prop-dead (the same Pods, a closed port): requests in
-		// those windows fail, and the check must count them.
-		o := runFlips(ctx, "prop-change-broken", 6, func(i int) (string, int) { return []string{"prop", "prop-dead"}[i%2], 80 })
+		// The route's final, steady version points at prop-dead; see runToDeadPort for why this
+		// must fail on every correct implementation, however fast it applies or coalesces.
+		o := runToDeadPort(ctx, "prop-change-broken")
 		gwtest.ReportPropagation("route change to a dead port (misconfigured on purpose: must fail)", o.decision, o.message,
-			gwtest.PropagationSeries("change -> first response", o.seen, o.failed))
-		Expect(o.failed).To(BeNumerically(">", 0), "flipping the route to a port nothing listens on must fail requests, and the check saw none: %s", o.message)
+			gwtest.PropagationSeries("change -> first failed request", o.seen, o.failed))
+		Expect(o.failed).To(BeNumerically(">", 0), "the implementation was seen failing requests after the route changed to a port nothing listens on, and the check counted none: gatecheck's measurement is blind: %s", o.message)
 		fmt.Fprintf(GinkgoWriter, "failed as it must: %s\n", o.message)
 	})
 })
