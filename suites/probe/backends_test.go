@@ -75,8 +75,8 @@ func TestTCPProbe(t *testing.T) {
 		want   Decision
 		text   string
 	}{
-		{"correct 70/30", map[string]int{"t1": 70, "t2": 30}, "t1=70,t2=30", Pass, "verdict: PASS"},
-		{"skewed 80/20 declared 70/30", map[string]int{"t1": 80, "t2": 20}, "t1=70,t2=30", Fail, "outside tolerance"},
+		{"correct 70/30", map[string]int{"t1": 70, "t2": 30}, "t1=70,t2=30", Pass, "verdict: PASS: consistent with t1=70%, t2=30% per connection"},
+		{"skewed 80/20 declared 70/30", map[string]int{"t1": 80, "t2": 20}, "t1=70,t2=30", Fail, "backend t2: declared 30%, observed"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -67,10 +67,7 @@ func WriteMirrorText(w io.Writer, url string, mirrors []string, r MirrorReport) 
 		fmt.Fprintf(&b, "  %-13s declared %6.2f%%  observed %6.2f%%  %.4g%% CI %.2f–%.2f%%  (%d of n=%d)\n", br.Name,
 			100*br.Declared, 100*br.Observed, 100*br.Interval.Level, 100*br.Interval.Lo, 100*br.Interval.Hi, br.Count, v.N)
 	}
-	if len(v.Tests) > 0 {
-		fmt.Fprintf(&b, "test: sequential; tolerance ±%.2g pts; a %.2g-pt skew is caught with power %.4f; false-failure <= %.2g\n",
-			100*v.Tolerance, 100*v.Delta, v.Power, v.AchievedAlpha)
-	}
+	writeDesign(&b, v)
 	l := r.Traffic.Latency
 	fmt.Fprintf(&b, "primary latency: p50 %.2fms p99 %.2fms max %.2fms\n", l.P50, l.P99, l.Max)
 	for _, wmsg := range v.Warnings {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,6 +33,7 @@ const (
 	DefaultAlpha       = verdict.DefaultAlpha
 	DefaultPower       = verdict.DefaultPower
 	DefaultTolerance   = verdict.DefaultTolerance
+	DefaultDelta       = verdict.DefaultDelta
 	DefaultMaxRequests = verdict.DefaultMaxRequests
 )
 
@@ -156,7 +158,11 @@ func (r WeightsReport) WriteText(w io.Writer) error {
 func (r WeightsReport) writeVerdict(b *strings.Builder) error {
 	v := r.Verdict
 	fmt.Fprintf(b, "verdict: %s: %s\n", strings.ToUpper(string(v.Decision)), v.Message)
-	fmt.Fprintf(b, "n: %s counted (cap %s)\n", commas(v.N), commas(v.MaxRequests))
+	unit := v.Unit
+	if unit == "" {
+		unit = "request"
+	}
+	fmt.Fprintf(b, "n: %s %ss counted (split per %s)\n", commas(v.N), unit, unit)
 	tw := tabwriter.NewWriter(b, 0, 4, 2, ' ', 0)
 	level := "CI"
 	if len(v.Backends) > 0 {
@@ -184,12 +190,70 @@ func (r WeightsReport) writeVerdict(b *strings.Builder) error {
 	if v.DF > 0 {
 		fmt.Fprintf(b, "chi-square: %.3g (df %d), p-value %.3g (goodness of fit; reported, not used to decide)\n", v.ChiSquare, v.DF, v.PValue)
 	}
-	fmt.Fprintf(b, "test: sequential per share; tolerance ±%.2g pts; a %.2g-pt skew is caught with power %.4f; false-failure <= %.2g (target %.2g)\n",
-		100*v.Tolerance, 100*v.Delta, v.Power, v.AchievedAlpha, v.Alpha)
+	writeDesign(b, v)
 	for _, wmsg := range v.Warnings {
 		fmt.Fprintf(b, "warning: %s\n", wmsg)
 	}
 	return nil
+}
+
+// writeDesign renders what the verdict tested: the hypotheses, the expected and most units,
+// the exact operating characteristic at its labelled points, and the dependence tests.
+func writeDesign(b *strings.Builder, v verdict.Verdict) {
+	unit := v.Unit
+	if unit == "" {
+		unit = "request"
+	}
+	if v.Hypotheses != "" {
+		fmt.Fprintf(b, "tested: %s\n", v.Hypotheses)
+	}
+	if len(v.Tests) > 0 {
+		allowed := ""
+		if v.NeededN > v.MaxRequests {
+			allowed = fmt.Sprintf(" (only %s allowed: it can fail, not pass)", commas(v.MaxRequests))
+		}
+		fmt.Fprintf(b, "design: expected %s %ss for a correct split, at most %s%s; false-failure <= %.2g (target %.2g), power >= %.4f\n",
+			commas(int(v.ExpectedN+0.5)), unit, commas(v.NeededN), allowed, v.AchievedAlpha, v.Alpha, v.Power)
+	}
+	for _, c := range v.OC {
+		scope := "exact"
+		if !c.Exact {
+			scope = "this backend's part, exact; the verdict fails at least this often"
+		}
+		var parts []string
+		for _, m := range c.Marks {
+			parts = append(parts, fmt.Sprintf("%s %s -> %.4g", m.Label, pctShare(m.Share), m.Fail))
+		}
+		fmt.Fprintf(b, "P(fail) by true share of %s (%s): %s\n", c.Backend, scope, strings.Join(parts, "; "))
+	}
+	if d := v.Dependence; d != nil {
+		switch {
+		case d.Detected:
+			fmt.Fprintf(b, "dependence: DETECTED: %s\n", d.Finding)
+		case len(d.Tests) > 0:
+			minP, level := 1.0, 0.0
+			var orders []string
+			for _, t := range d.Tests {
+				if t.PValue < minP {
+					minP = t.PValue
+				}
+				level = t.Level
+				if !slices.Contains(orders, t.Order) {
+					orders = append(orders, t.Order)
+				}
+			}
+			conns := ""
+			if d.Connections > 1 {
+				conns = fmt.Sprintf(", %d connections", d.Connections)
+			}
+			fmt.Fprintf(b, "dependence: none found (exact runs tests in %s%s; smallest p %.3g, level %.2g)\n", strings.Join(orders, " and "), conns, minP, level)
+		}
+	}
+}
+
+func pctShare(p float64) string {
+	s := strconv.FormatFloat(100*p, 'f', 2, 64)
+	return strings.TrimRight(strings.TrimRight(s, "0"), ".") + "%"
 }
 
 // commas renders 4000 as "4,000".

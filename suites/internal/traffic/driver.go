@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"sort"
 	"strconv"
@@ -75,6 +76,9 @@ type Result struct {
 	Backend   string        `json:"backend,omitempty"`
 	Proto     string        `json:"proto,omitempty"`
 	Latency   time.Duration `json:"latency"`
+	// Conn names the client connection that carried the request (its local address), so
+	// that a split per connection can be told from one per request.
+	Conn string `json:"conn,omitempty"`
 	// Err is a transport error, or why a response could not be identified.
 	Err error `json:"-"`
 }
@@ -211,6 +215,13 @@ func (d *Driver) do(ctx context.Context, seq int, id string) Result {
 		req.Host = d.Host
 	}
 	req.Header.Set(RequestIDHeader, res.RequestID)
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) {
+			if info.Conn != nil {
+				res.Conn = info.Conn.LocalAddr().String()
+			}
+		},
+	}))
 	start := time.Now()
 	resp, err := d.client.Do(req)
 	if err != nil {

@@ -75,7 +75,9 @@ type MirrorCheck struct {
 	Driver *Driver
 	// Mirrors are the records admin URLs of every mirror backend Pod.
 	Mirrors []string
-	// Requests is how many requests to send; default 1000.
+	// Requests is how many requests to send; default 1000. A partial mirror sends at least
+	// what its share test needs to pass with the stated power (verdict.MirrorRequests: about
+	// 10,000-12,000 for 25% or 1/3), so that a correct mirror is never left undecided.
 	Requests int
 	// Fraction is the declared mirrored share: 1 for a plain mirror, percent/100 otherwise.
 	Fraction float64
@@ -118,6 +120,10 @@ func (m *MirrorCheck) Run(ctx context.Context) (MirrorReport, error) {
 	n := m.Requests
 	if n <= 0 {
 		n = 1000
+	}
+	n, err := verdict.MirrorRequests(m.Fraction, m.Config, n)
+	if err != nil {
+		return rep, fmt.Errorf("mirror check: %w", err)
 	}
 	clients := make([]*RecordsClient, len(m.Mirrors))
 	cursors := make([]uint64, len(m.Mirrors))

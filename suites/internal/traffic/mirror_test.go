@@ -91,7 +91,7 @@ func TestMirrorCheck(t *testing.T) {
 		{"mirror never reached", 1, 0, false, 200, verdict.Fail, "mirror saw 0 of 200 requests"},
 		{"mirror response leaks to client", 1, 0.1, true, 200, verdict.Fail, "client responses came from the mirror backend mirror"},
 		{"10 percent delivered as declared", 0.1, 0.1, false, 3000, verdict.Pass, "mirrored share"},
-		{"10 percent declared, 20 delivered", 0.1, 0.2, false, 3000, verdict.Fail, "mirrored share: declared 10.0%"},
+		{"10 percent declared, 20 delivered", 0.1, 0.2, false, 3000, verdict.Fail, "mirrored share: declared 10%"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,7 +11,11 @@ import (
 // verdict with the run's summary. Up to maxFailures non-2xx, unidentified or failed requests
 // are tolerated (left out of the shares and reported); one more fails the verdict, because a
 // correct split serves every request. A cancelled ctx gives an Inconclusive verdict.
+//
+// Each response is fed with the connection that carried it, so that the verdict can tell a
+// split per connection (keep-alive behind a per-connection balancer) from one per request.
 func Sample(ctx context.Context, d *Driver, seq *verdict.Sequential, maxRequests, maxFailures int) (verdict.Verdict, Summary, error) {
+	seq.SetUnit("request")
 	failures := 0
 	// Every request is either counted by the test (at most maxRequests) or a failure (at
 	// most maxFailures+1), so this limit never ends a run the test or failures would not.
@@ -31,7 +35,7 @@ func Sample(ctx context.Context, d *Driver, seq *verdict.Sequential, maxRequests
 			delete(pending, next)
 			next++
 			if r.OK() {
-				if seq.Add(r.Backend) {
+				if seq.AddGrouped(r.Backend, r.Conn) {
 					return true
 				}
 				continue

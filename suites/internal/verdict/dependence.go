@@ -170,8 +170,16 @@ func dependence(hist, groups []int32, tested []int, names []string, alpha float6
 		}
 	}
 	if worst != nil {
-		evidence := fmt.Sprintf("%s's %s %ss form %s runs in %s where independent %ss would form %.0f on average (exact p = %.2g, level %.2g)",
-			worst.Backend, commas(worst.Count), unit, commas(worst.Runs), worst.Order, unit, worst.Expected, worst.PValue, worst.Level)
+		runs := "runs"
+		if worst.Runs == 1 {
+			runs = "run"
+		}
+		p := fmt.Sprintf("= %.2g", worst.PValue)
+		if worst.PValue < 1e-300 {
+			p = "< 1e-300"
+		}
+		evidence := fmt.Sprintf("%s's %s %ss form %s %s in %s where independent %ss would form %.0f on average (exact p %s, level %.2g)",
+			worst.Backend, commas(worst.Count), unit, commas(worst.Runs), runs, worst.Order, unit, worst.Expected, p, worst.Level)
 		if worst.Order == "connection order" {
 			dep.Finding = fmt.Sprintf("split per connection, not per %s: %s", unit, evidence)
 			if dep.SingleBackend > 0 {

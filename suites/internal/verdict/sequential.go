@@ -128,7 +128,6 @@ const (
 	Inconclusive Decision = "inconclusive"
 )
 
-
 // side is a running one-sided test on one backend's share.
 type side struct {
 	backend int

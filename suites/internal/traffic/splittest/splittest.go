@@ -1,5 +1,7 @@
 // Package splittest serves a loopback weighted splitter, standing in for a gateway in tests:
-// each request is answered by a backend chosen at random by weight, as JSON {"backend": ...}.
+// each request is answered by a backend chosen by weight (at random per request by default;
+// per connection, in runs, or by deterministic smooth weighted round robin on request), as
+// JSON {"backend": ...}.
 package splittest
 
 import (
@@ -31,6 +33,12 @@ type Splitter struct {
 	status   func(n int64) int
 	served   atomic.Int64
 	peers    map[string]int
+	mode     Mode
+	runLen   int
+	connPick map[string]string
+	runLeft  int
+	runPick  string
+	current  []float64 // smooth weighted round robin state
 }
 
 // Peers returns how many distinct client connections (remote addresses) carried requests,
@@ -53,11 +61,32 @@ type Options struct {
 	RequireHeader [2]string
 	// RequireHost, when set, answers 404 unless the Host matches.
 	RequireHost string
+	// Mode chooses how a backend is picked: Random (default), PerConnection (at random by
+	// weight when a connection opens, then every request on it), Runs (at random by weight
+	// for RunLength consecutive requests at a time) or RoundRobin (smooth weighted round
+	// robin, as nginx and Envoy do: exactly the weights over every sum-of-weights requests).
+	Mode Mode
+	// RunLength is the length of a run in Runs mode; default 20.
+	RunLength int
 }
+
+// Mode is how a Splitter picks a backend.
+type Mode int
+
+const (
+	Random Mode = iota
+	PerConnection
+	Runs
+	RoundRobin
+)
 
 // New starts a splitter on 127.0.0.1:0; it is closed by Close.
 func New(backends []Backend, o Options) *Splitter {
-	s := &Splitter{rng: rand.New(rand.NewPCG(o.Seed, o.Seed+1)), backends: backends, status: o.Status, peers: map[string]int{}}
+	s := &Splitter{rng: rand.New(rand.NewPCG(o.Seed, o.Seed+1)), backends: backends, status: o.Status, peers: map[string]int{},
+		mode: o.Mode, runLen: o.RunLength, connPick: map[string]string{}, current: make([]float64, len(backends))}
+	if s.runLen <= 0 {
+		s.runLen = 20
+	}
 	for _, b := range backends {
 		s.total += b.Weight
 	}
@@ -81,7 +110,7 @@ func New(backends []Backend, o Options) *Splitter {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
 		_ = json.NewEncoder(w).Encode(map[string]string{
-			"backend":   s.pick(),
+			"backend":   s.choose(r.RemoteAddr),
 			"pod":       "splitter-pod",
 			"requestId": r.Header.Get("x-request-id"),
 			"proto":     r.Proto,
@@ -101,6 +130,50 @@ func New(backends []Backend, o Options) *Splitter {
 	srv.Start()
 	s.Server = srv
 	return s
+}
+
+// choose picks the backend for a request from the client connection at remote.
+func (s *Splitter) choose(remote string) string {
+	switch s.mode {
+	case PerConnection:
+		s.mu.Lock()
+		b, ok := s.connPick[remote]
+		s.mu.Unlock()
+		if !ok {
+			b = s.pick()
+			s.mu.Lock()
+			s.connPick[remote] = b
+			s.mu.Unlock()
+		}
+		return b
+	case Runs:
+		s.mu.Lock()
+		if s.runLeft == 0 {
+			s.mu.Unlock()
+			b := s.pick()
+			s.mu.Lock()
+			s.runPick, s.runLeft = b, s.runLen
+		}
+		s.runLeft--
+		b := s.runPick
+		s.mu.Unlock()
+		return b
+	case RoundRobin:
+		// Smooth weighted round robin: add each weight to its current value, pick the
+		// largest, take the total off it.
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		best := 0
+		for i, b := range s.backends {
+			s.current[i] += b.Weight
+			if s.current[i] > s.current[best] {
+				best = i
+			}
+		}
+		s.current[best] -= s.total
+		return s.backends[best].Name
+	}
+	return s.pick()
 }
 
 func (s *Splitter) pick() string {
