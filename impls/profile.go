@@ -100,11 +100,12 @@ type Conformance struct {
 	// SupportedFeatures, when empty, are read from the GatewayClass status by the suite.
 	SupportedFeatures []string `json:"supportedFeatures,omitempty"`
 	ExemptFeatures    []string `json:"exemptFeatures,omitempty"`
-	SkipTests         []string `json:"skipTests,omitempty"`
+	// SkipTests are upstream test names not to run (--skip-tests).
+	SkipTests []string `json:"skipTests,omitempty"`
 	// Report identifies the implementation in the upstream ConformanceReport.
 	Report ReportIdentity `json:"report"`
-	// TimeoutOverrides is passed to the suite's --timeout-config-overrides.
-	TimeoutOverrides string `json:"timeoutOverrides,omitempty"`
+	// SuiteOptions are the upstream suite's other options (suiteoptions.go).
+	SuiteOptions
 }
 
 // ReportIdentity is the implementation block of an upstream ConformanceReport.
@@ -313,6 +314,7 @@ func (p *Profile) Validate() error {
 			add("conformance.profiles[%d]: unknown profile %q", i, pr)
 		}
 	}
+	errs = append(errs, p.Conformance.validateSuiteOptions(p.Dir)...)
 	r := p.Conformance.Report
 	if r.Organization == "" || r.Project == "" || r.URL == "" || r.Version == "" || len(r.Contact) == 0 {
 		add("conformance.report: organization, project, url, version and contact are all required (the upstream ConformanceReport needs them)")

@@ -3,8 +3,13 @@ package impls
 import (
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"sigs.k8s.io/gateway-api/conformance/utils/suite"
 )
 
 func TestReferenceProfileLoads(t *testing.T) {
@@ -165,5 +170,136 @@ func TestReachServiceResolve(t *testing.T) {
 				t.Errorf("Resolve() = %q, %q; want %q, %q", ns, sel, tc.wantNS, tc.want)
 			}
 		})
+	}
+}
+
+// suiteOptionsProfile is good with conformance fields added, written to a fresh directory
+// together with files (name -> content); it returns the profile's path.
+func suiteOptionsProfile(t *testing.T, fields string, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body := strings.Replace(good, "  profiles: [GATEWAY-HTTP]\n", "  profiles: [GATEWAY-HTTP]\n"+fields, 1)
+	path := filepath.Join(dir, "profile.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestSuiteOptionsLoad(t *testing.T) {
+	t.Parallel()
+	path := suiteOptionsProfile(t, `  runTest: HTTPRouteWeight
+  skipTests: [HTTPRouteMultipleGateways]
+  mode: gateway-ambient
+  skipProvisionalTests: true
+  allowCrdsMismatch: true
+  usableAddress: 10.96.0.200
+  unusableAddress: unusable.example.com
+  namespaceLabels: {istio.io/dataplane-mode: ambient, team: edge}
+  timeoutConfig: {MaxTimeToConsistency: 1m, GatewayMustHaveAddress: 300s, RequiredConsecutiveSuccesses: 5, DefaultPollInterval: "2s"}
+  optionsFile: conf/options.yaml
+`, map[string]string{"conf/options.yaml": "meshName: mesh\ndisableParallelTests: true\nnamespaceAnnotations: {a: b}\n"})
+	p, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load() = %v; want nil", err)
+	}
+	o := p.Conformance.SuiteOptions
+	if got, want := o.TimeoutOverrides(), "DefaultPollInterval:2;GatewayMustHaveAddress:300;MaxTimeToConsistency:60;RequiredConsecutiveSuccesses:5"; got != want {
+		t.Errorf("TimeoutOverrides() = %q; want %q", got, want)
+	}
+	if got, want := o.NamespaceLabelsFlag(), "istio.io/dataplane-mode=ambient,team=edge"; got != want {
+		t.Errorf("NamespaceLabelsFlag() = %q; want %q", got, want)
+	}
+	if got, want := o.OptionsPath(p.Dir), filepath.Join(filepath.Dir(path), "conf", "options.yaml"); got != want || !filepath.IsAbs(got) {
+		t.Errorf("OptionsPath() = %q; want %q (absolute, relative to the profile's directory)", got, want)
+	}
+	if o.RunTest != "HTTPRouteWeight" || o.Mode != "gateway-ambient" || !o.SkipProvisionalTests || !o.AllowCRDsMismatch ||
+		o.UsableAddress != "10.96.0.200" || o.UnusableAddress != "unusable.example.com" {
+		t.Errorf("SuiteOptions = %+v; want every field as written", o)
+	}
+}
+
+func TestSuiteOptionsErrorsNameTheField(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, fields string
+		files        map[string]string
+		want         string
+	}{
+		{"run-test not a test name", "  runTest: httproute weight\n", nil, `conformance.runTest: "httproute weight" is not an upstream test name`},
+		{"skip-tests not a test name", "  skipTests: [HTTPRoute-Weight]\n", nil, `conformance.skipTests[0]: "HTTPRoute-Weight" is not an upstream test name`},
+		{"run-test also skipped", "  runTest: HTTPRouteWeight\n  skipTests: [HTTPRouteWeight]\n", nil, `conformance.skipTests[0]: "HTTPRouteWeight" is also conformance.runTest`},
+		{"mode", "  mode: Default_Mode\n", nil, `conformance.mode: "Default_Mode"`},
+		{"usable address", "  usableAddress: \"not an address\"\n", nil, `conformance.usableAddress: "not an address" is neither an IP address nor a DNS hostname`},
+		{"same address twice", "  usableAddress: 10.0.0.1\n  unusableAddress: 10.0.0.1\n", nil, `conformance.unusableAddress: "10.0.0.1" is also conformance.usableAddress`},
+		{"namespace label key", "  namespaceLabels: {\"bad key\": x}\n", nil, `conformance.namespaceLabels: key "bad key"`},
+		{"namespace label value", "  namespaceLabels: {team: \"a,b=c\"}\n", nil, `conformance.namespaceLabels[team]: value "a,b=c"`},
+		{"unknown timeout", "  timeoutConfig: {MaxTimeToConsistancy: 60s}\n", nil, `conformance.timeoutConfig: unknown timeout "MaxTimeToConsistancy" (the suite would ignore it; known: `},
+		{"timeout not whole seconds", "  timeoutConfig: {MaxTimeToConsistency: 1500ms}\n", nil, `conformance.timeoutConfig.MaxTimeToConsistency: "1500ms": want whole seconds`},
+		{"timeout not a duration", "  timeoutConfig: {MaxTimeToConsistency: soon}\n", nil, `conformance.timeoutConfig.MaxTimeToConsistency: "soon": want a duration`},
+		{"timeout bare number", "  timeoutConfig: {MaxTimeToConsistency: 60}\n", nil, `conformance.timeoutConfig.MaxTimeToConsistency: "60": want a duration`},
+		{"count zero", "  timeoutConfig: {RequiredConsecutiveSuccesses: 0}\n", nil, `conformance.timeoutConfig.RequiredConsecutiveSuccesses: "0": want a whole count of at least 1`},
+		{"options file missing", "  optionsFile: options.yaml\n", nil, `conformance.optionsFile "options.yaml": open `},
+		{"options file unknown key", "  optionsFile: options.yaml\n", map[string]string{"options.yaml": "meshname: m\n"},
+			`conformance.optionsFile "options.yaml": unknown key "meshname"`},
+		{"options file key the profile sets", "  optionsFile: options.yaml\n", map[string]string{"options.yaml": "mode: other\n"},
+			`conformance.optionsFile "options.yaml": key "mode": set it in the profile (conformance.mode)`},
+		{"options file not YAML", "  optionsFile: options.yaml\n", map[string]string{"options.yaml": "- a\n- b\n"}, `conformance.optionsFile "options.yaml" (`},
+		{"old timeoutOverrides field", "  timeoutOverrides: \"MaxTimeToConsistency:60\"\n", nil, `unknown field "timeoutOverrides"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := suiteOptionsProfile(t, tc.fields, tc.files)
+			_, err := Load(path)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Load() = %v; want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// The upstream parser ignores names it does not know; TimeoutNames must list exactly those it
+// applies (asked of the pinned parser itself), among them the ones the field notes rely on.
+func TestTimeoutNames(t *testing.T) {
+	t.Parallel()
+	names := TimeoutNames()
+	for _, want := range []string{"MaxTimeToConsistency", "GatewayMustHaveAddress", "NamespacesMustBeReady", "RequiredConsecutiveSuccesses", "DefaultTestTimeout"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("TimeoutNames() = %q; want it to contain %s", names, want)
+		}
+	}
+	if len(names) < 20 {
+		t.Errorf("TimeoutNames() = %d names %q; v1.6.3 parses over 20", len(names), names)
+	}
+}
+
+// OptionsFileKeys must be exactly the JSON keys of the pinned suite.ConfigurableOptions, so
+// that a valid options file is never refused and a misspelt key always is.
+func TestOptionsFileKeysMatchUpstream(t *testing.T) {
+	t.Parallel()
+	var want []string
+	typ := reflect.TypeFor[suite.ConfigurableOptions]()
+	for i := range typ.NumField() {
+		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			want = append(want, name)
+		}
+	}
+	slices.Sort(want)
+	var got []string
+	for k := range OptionsFileKeys {
+		got = append(got, k)
+	}
+	slices.Sort(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("OptionsFileKeys vs suite.ConfigurableOptions JSON keys (-upstream +ours):\n%s", diff)
 	}
 }

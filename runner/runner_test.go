@@ -3,13 +3,17 @@ package runner
 import (
 	"context"
 	"errors"
+	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"sigs.k8s.io/gateway-api/conformance/utils/flags"
+	"sigs.k8s.io/gateway-api/conformance/utils/suite"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -49,6 +53,89 @@ func TestConformanceArgs(t *testing.T) {
 	}
 	if strings.Contains(got, "--supported-features") {
 		t.Errorf("conformanceArgs = %q; want no --supported-features when the profile lists none (the suite reads the GatewayClass)", got)
+	}
+	// Options the profile leaves unset are not passed: the suite's defaults (or the options
+	// file) apply.
+	for _, flag := range []string{"--run-test", "--mode", "--skip-provisional-tests", "--allow-crds-mismatch", "--usable-address",
+		"--unusable-address", "--namespace-labels", "--timeout-config-overrides", "--conformance-options-file"} {
+		if strings.Contains(got, flag) {
+			t.Errorf("conformanceArgs = %q; want no %s when the profile does not set it", got, flag)
+		}
+	}
+}
+
+// Every upstream suite option a profile sets reaches the suite as the v1.6.3 flag, in the
+// format that flag parses (utils/flags/flags.go), from a profile loaded and validated as a
+// user's would be.
+func TestConformanceArgsSuiteOptions(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "options.yaml"), []byte("meshName: m\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	profile := `apiVersion: gatecheck.dev/v1alpha1
+kind: ImplementationProfile
+name: example
+gatewayClass: {name: gc, controllerName: example.com/gateway}
+install: {kind: manifests, manifests: ["*.yaml"]}
+conformance:
+  profiles: [GATEWAY-HTTP]
+  report: {organization: o, project: p, url: u, version: v, contact: [c]}
+  runTest: HTTPRouteWeight
+  mode: ambient
+  skipProvisionalTests: true
+  allowCrdsMismatch: true
+  usableAddress: 10.96.0.200
+  unusableAddress: 10.96.0.201
+  namespaceLabels: {team: edge, istio.io/dataplane-mode: ambient}
+  timeoutConfig: {MaxTimeToConsistency: 2m, RequiredConsecutiveSuccesses: 5}
+  optionsFile: options.yaml
+`
+	path := filepath.Join(dir, "profile.yaml")
+	if err := os.WriteFile(path, []byte(profile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := impls.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := conformanceArgs(p, "/r.yaml", false)
+	for _, want := range []string{
+		"--run-test=HTTPRouteWeight",
+		"--mode=ambient",
+		"--skip-provisional-tests=true",
+		"--allow-crds-mismatch=true",
+		"--usable-address=10.96.0.200",
+		"--unusable-address=10.96.0.201",
+		"--namespace-labels=istio.io/dataplane-mode=ambient,team=edge",
+		"--timeout-config-overrides=MaxTimeToConsistency:120;RequiredConsecutiveSuccesses:5",
+		"--conformance-options-file=" + filepath.Join(dir, "options.yaml"),
+	} {
+		if !slices.Contains(args, want) {
+			t.Errorf("conformanceArgs = %q; want the argument %q", args, want)
+		}
+	}
+
+	// The pinned suite's own flags parse them into the options the profile says. The flags
+	// live in the process's flag set, so this part runs once, not in parallel with itself.
+	var upstream []string
+	for _, a := range args {
+		if strings.HasPrefix(a, "--") {
+			upstream = append(upstream, a)
+		}
+	}
+	if err := flag.CommandLine.Parse(upstream); err != nil {
+		t.Fatalf("the upstream suite's flags refuse %q: %v", upstream, err)
+	}
+	var o suite.ConfigurableOptions
+	flags.ApplyAll(&o)
+	if o.RunTest != "HTTPRouteWeight" || o.Mode != "ambient" || !o.SkipProvisionalTests || !o.AllowCRDsMismatch ||
+		o.TimeoutConfig.MaxTimeToConsistency != 2*time.Minute || o.TimeoutConfig.RequiredConsecutiveSuccesses != 5 ||
+		!cmp.Equal(o.NamespaceLabels, map[string]string{"team": "edge", "istio.io/dataplane-mode": "ambient"}) ||
+		len(o.UsableNetworkAddresses) != 1 || o.UsableNetworkAddresses[0].Value != "10.96.0.200" ||
+		len(o.UnusableNetworkAddresses) != 1 || o.UnusableNetworkAddresses[0].Value != "10.96.0.201" ||
+		*flags.ConformanceOptionsFile != filepath.Join(dir, "options.yaml") || o.GatewayClassName != "gc" {
+		t.Errorf("the upstream suite read %q as %+v (options file %q); want every option the profile sets", upstream, o, *flags.ConformanceOptionsFile)
 	}
 }
 

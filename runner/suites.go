@@ -141,8 +141,22 @@ func conformanceArgs(p *impls.Profile, reportPath string, debug bool) []string {
 	if len(c.SkipTests) > 0 {
 		args = append(args, "--skip-tests="+strings.Join(c.SkipTests, ","))
 	}
-	if c.TimeoutOverrides != "" {
-		args = append(args, "--timeout-config-overrides="+c.TimeoutOverrides)
+	// The rest of the suite's options (impls.SuiteOptions), each only when the profile sets it
+	// so that the suite's own default (or the options file) applies otherwise.
+	for _, f := range []struct{ flag, value string }{
+		{"run-test", c.RunTest},
+		{"mode", c.Mode},
+		{"skip-provisional-tests", map[bool]string{true: "true"}[c.SkipProvisionalTests]},
+		{"allow-crds-mismatch", map[bool]string{true: "true"}[c.AllowCRDsMismatch]},
+		{"usable-address", c.UsableAddress},
+		{"unusable-address", c.UnusableAddress},
+		{"namespace-labels", c.NamespaceLabelsFlag()},
+		{"timeout-config-overrides", c.TimeoutOverrides()},
+		{"conformance-options-file", c.OptionsPath(p.Dir)},
+	} {
+		if f.value != "" {
+			args = append(args, "--"+f.flag+"="+f.value)
+		}
 	}
 	if debug {
 		args = append(args, "--debug")
