@@ -58,10 +58,16 @@ func newProbeWeightsCmd(g *globalOptions) *cobra.Command {
 		Use:   "weights --url URL --expect NAME=WEIGHT[,NAME=WEIGHT...]",
 		Short: "Check that a route splits traffic by its declared weights",
 		Long: `weights sends requests to --url, reads which backend answered each one (the echo
-backend's JSON "backend" field, else "pod"), and runs a sequential test per share that stops
-as soon as the answer is clear. A correct split fails with probability at most --alpha; a
-share off by --delta points (default twice --tolerance) is caught with the printed power.
-A backend with weight 0, or one not named in --expect, fails the probe on its first response.`,
+backend's JSON "backend" field, else "pod"), and runs a sequential test per share, in send
+order, that stops as soon as the answer is clear. A pass means no evidence of a skew: a share
+off by --delta points (3 by default; a share below that is tested against double and a
+quarter of itself, so a starved backend fails) is caught with the printed power, and a correct
+split fails with probability at most --alpha. The test draws as many requests as its power
+needs (the report prints the expected and the most); with fewer allowed (--max-requests) it can
+fail but not pass. The report prints the exact probability of failing at the declared share and
+at the skews, and whether responses cluster by connection or in runs (a split per connection,
+not per request, fails and says so). A backend with weight 0, or one not named in --expect,
+fails the probe on its first response.`,
 		Example: `  gatecheck probe weights --url http://gw.example/api/orders --expect v2=90,v3=10
   gatecheck probe weights --url http://10.0.0.7/ --host shop.example --header x-api-version=v2 \
       --expect v1=0,v2=90,v3=10 --fresh-connections --json`,
@@ -77,7 +83,7 @@ A backend with weight 0, or one not named in --expect, fails the probe on its fi
 	fl.StringArrayVar(&f.headers, "header", nil, "extra request header name=value (repeatable)")
 	fl.StringSliceVar(&f.identityFields, "identity-field", probe.DefaultIdentityFields, "JSON fields naming the backend, tried in order")
 	fl.StringVar(&f.identityHeader, "identity-header", "", "read the backend from this response header instead of the JSON body")
-	fl.IntVar(&f.maxRequests, "max-requests", probe.DefaultMaxRequests, "cap on counted responses")
+	fl.IntVar(&f.maxRequests, "max-requests", probe.DefaultMaxRequests, "most responses the test may use (it draws what its power needs; fewer can fail but not pass)")
 	fl.IntVar(&f.concurrency, "concurrency", 8, "requests in flight")
 	fl.Float64Var(&f.rate, "rate", 0, "requests per second (0: as fast as --concurrency allows)")
 	fl.BoolVar(&f.fresh, "fresh-connections", false, "one connection per request (default: keep-alive)")
@@ -85,8 +91,8 @@ A backend with weight 0, or one not named in --expect, fails the probe on its fi
 	fl.BoolVar(&f.insecure, "insecure-skip-verify", false, "accept any TLS certificate from an https --url")
 	fl.Float64Var(&f.alpha, "alpha", probe.DefaultAlpha, "false-failure probability bound for a correct split")
 	fl.Float64Var(&f.power, "power", probe.DefaultPower, "wanted probability of catching a --delta skew")
-	fl.Float64Var(&f.tolerance, "tolerance", 100*probe.DefaultTolerance, "tolerance in percentage points")
-	fl.Float64Var(&f.delta, "delta", 0, "skew in percentage points to catch with --power (default 2 x --tolerance)")
+	fl.Float64Var(&f.tolerance, "tolerance", 100*probe.DefaultTolerance, "half the default --delta, in percentage points (kept for old scripts; not a claim about the observed share)")
+	fl.Float64Var(&f.delta, "delta", 0, "skew in percentage points to catch with --power (default 2 x --tolerance = 3; relative for smaller shares)")
 	fl.IntVar(&f.maxFailures, "max-failures", 0, "failed requests (non-2xx, errors, unidentified) tolerated")
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "per-request timeout")
 	fl.IntVar(&f.converge, "converge", 3, "consecutive good responses required before sampling (0: skip)")
@@ -229,8 +235,8 @@ weights. Responses from --mirror-backend reaching the client also fail the probe
 	fl.BoolVar(&f.h2c, "h2c", false, "HTTP/2 without TLS (prior knowledge)")
 	fl.Float64Var(&f.alpha, "alpha", probe.DefaultAlpha, "false-failure probability bound")
 	fl.Float64Var(&f.power, "power", probe.DefaultPower, "wanted probability of catching a --delta skew")
-	fl.Float64Var(&f.tolerance, "tolerance", 100*probe.DefaultTolerance, "tolerance in percentage points (partial mirrors)")
-	fl.Float64Var(&f.delta, "delta", 0, "skew in percentage points to catch with --power (default 2 x --tolerance)")
+	fl.Float64Var(&f.tolerance, "tolerance", 100*probe.DefaultTolerance, "half the default --delta, in percentage points (partial mirrors)")
+	fl.Float64Var(&f.delta, "delta", 0, "skew in percentage points to catch with --power (default 2 x --tolerance = 3; partial mirrors)")
 	fl.IntVar(&f.maxFailures, "max-failures", 0, "failed primary requests tolerated")
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "per-request timeout")
 	fl.DurationVar(&f.settle, "settle", 10*time.Second, "how long to wait for mirrored copies after the last response")
@@ -319,8 +325,8 @@ func checkStatFlags(alpha, power, tolerance, delta float64) []error {
 			errs = append(errs, fmt.Errorf("flag %s: got %g; want a value in (%g, %g)", c.name, c.v, c.lo, c.hi))
 		}
 	}
-	if delta != 0 && !(delta > tolerance && delta < 100) {
-		errs = append(errs, fmt.Errorf("flag --delta: got %g; want more than --tolerance (%g) and below 100", delta, tolerance))
+	if delta != 0 && !(delta > 0 && delta < 100) {
+		errs = append(errs, fmt.Errorf("flag --delta: got %g; want a value in (0, 100)", delta))
 	}
 	return errs
 }

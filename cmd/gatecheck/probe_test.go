@@ -20,6 +20,13 @@ import (
 // splitter answers {"backend": name} with name drawn by weight: a stand-in gateway. (The
 // richer splittest package is internal to suites/, out of this package's reach.)
 func splitter(t *testing.T, seed uint64, names []string, weights []float64) string {
+	return splitterRR(t, seed, names, weights, false)
+}
+
+// splitterRR is splitter, or with rr a deterministic smooth weighted round robin (as nginx
+// and Envoy do; Traefik's is the same in effect): exactly the weights over every
+// sum-of-weights requests.
+func splitterRR(t *testing.T, seed uint64, names []string, weights []float64, rr bool) string {
 	t.Helper()
 	var mu sync.Mutex
 	rng := rand.New(rand.NewPCG(seed, seed))
@@ -27,7 +34,22 @@ func splitter(t *testing.T, seed uint64, names []string, weights []float64) stri
 	for _, w := range weights {
 		total += w
 	}
+	current := make([]float64, len(weights))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if rr {
+			mu.Lock()
+			best := 0
+			for i, wt := range weights {
+				current[i] += wt
+				if current[i] > current[best] {
+					best = i
+				}
+			}
+			current[best] -= total
+			mu.Unlock()
+			_ = json.NewEncoder(w).Encode(map[string]string{"backend": names[best]})
+			return
+		}
 		mu.Lock()
 		u := rng.Float64() * total
 		mu.Unlock()
@@ -66,8 +88,18 @@ func runCLI(t *testing.T, args ...string) (stdout string, code int, err error) {
 
 func TestProbeWeightsCLI(t *testing.T) {
 	t.Parallel()
-	correct := splitter(t, 1, []string{"v2", "v3"}, []float64{90, 10})
-	skewed := splitter(t, 2, []string{"v2", "v3"}, []float64{85, 15})
+	v := []string{"v2", "v3"}
+	correct := splitter(t, 1, v, []float64{90, 10})
+	skewed := splitter(t, 2, v, []float64{85, 15})
+	// The issue's cases, each against its own seeded splitter; the must-fail ones with one
+	// request in flight, so that the seeded choices map to the send order and the row is
+	// deterministic (each fails with exact probability >= 0.99 at any seed).
+	up := splitter(t, 3, v, []float64{87, 13})
+	down := splitter(t, 4, v, []float64{93, 7})
+	starved := splitter(t, 5, v, []float64{100, 0})
+	half := splitter(t, 6, v, []float64{47, 53})
+	rr := splitterRR(t, 0, v, []float64{90, 10}, true)
+	even := splitter(t, 7, v, []float64{50, 50})
 	tests := []struct {
 		name     string
 		args     []string
@@ -78,7 +110,19 @@ func TestProbeWeightsCLI(t *testing.T) {
 		{"correct split exits 0", []string{"probe", "weights", "--url", correct, "--expect", "v2=90,v3=10"}, 0,
 			[]string{"verdict: PASS", "v3", "99.99% CI"}, ""},
 		{"skewed split exits 1", []string{"probe", "weights", "--url", skewed, "--expect", "v2=90,v3=10", "--fresh-connections"}, 1,
-			[]string{"verdict: FAIL: backend v3: declared 10.0%", "one connection per request"}, "weights verdict failed: backend v3"},
+			[]string{"verdict: FAIL: backend v3: declared 10%", "one connection per request"}, "weights verdict failed: backend v3"},
+		{"87/13 served, 90/10 declared, exits 1", []string{"probe", "weights", "--url", up, "--expect", "v2=90,v3=10", "--concurrency", "1"}, 1,
+			[]string{"evidence it is too high", "skew up 13% -> 0.9907"}, "weights verdict failed: backend v3"},
+		{"93/7 served, 90/10 declared, exits 1", []string{"probe", "weights", "--url", down, "--expect", "v2=90,v3=10", "--concurrency", "1"}, 1,
+			[]string{"evidence it is too low", "skew down 7% -> 0.9906"}, "weights verdict failed: backend v3"},
+		{"100/0 served, 97/3 declared, exits 1", []string{"probe", "weights", "--url", starved, "--expect", "v2=97,v3=3"}, 1,
+			[]string{"backend v3: declared 3%, observed 0.0%", "nothing 0% -> 1"}, "weights verdict failed: backend v3"},
+		{"47/53 served, 50/50 declared, exits 1", []string{"probe", "weights", "--url", half, "--expect", "v2=50,v3=50", "--concurrency", "1"}, 1,
+			[]string{"backend v2: declared 50%", "skew down 47% -> 0.9904"}, "weights verdict failed: backend v2"},
+		{"round robin at exactly 90/10 exits 0", []string{"probe", "weights", "--url", rr, "--expect", "v2=90,v3=10"}, 0,
+			[]string{"verdict: PASS: consistent with v2=90%, v3=10% per request", "dependence: none found"}, ""},
+		{"too few requests allowed is undecided, exit 2", []string{"probe", "weights", "--url", even, "--expect", "v2=50,v3=50", "--max-requests", "300"}, 2,
+			[]string{"only 300 allowed: it can fail, not pass"}, "weights verdict undecided: inconclusive: needs 13,413 requests"},
 		{"json output", []string{"probe", "weights", "--url", correct, "--expect", "v2=90,v3=10", "--json"}, 0,
 			[]string{`"decision": "pass"`, `"pValue"`, `"interval"`, `"p99Ms"`}, ""},
 		{"bad weight names the flag", []string{"probe", "weights", "--url", correct, "--expect", "v2=abc"}, 2,
@@ -191,7 +235,7 @@ func TestProbeWeightsTLS(t *testing.T) {
 		t.Errorf("without --insecure-skip-verify: got code %d, err %v; want 2 and a certificate error", code, err)
 	}
 	out, code, err := runCLI(t, append(args, "--insecure-skip-verify")...)
-	if code != 0 || !strings.Contains(out, "verdict: PASS: no response from a zero-weight or undeclared backend in n=200") {
+	if code != 0 || !strings.Contains(out, "verdict: PASS: no request from a zero-weight or undeclared backend in n=200") {
 		t.Errorf("with --insecure-skip-verify: got code %d, err %v; want 0 and a pass\n%s", code, err, out)
 	}
 }
