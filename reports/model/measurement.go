@@ -198,6 +198,45 @@ type WeightVerdict struct {
 	Method   string   `json:"method,omitempty"`
 	Decision Decision `json:"decision"`
 	Message  string   `json:"message,omitempty"`
+	// Hypotheses says what the verdict tested; Unit is what one observation is (request,
+	// connection, RPC, flow); Delta the skew it is designed to catch (relative for shares
+	// below it); AchievedAlpha its exact false-failure bound; ExpectedN and MaxN the units
+	// it expects to use for a correct split and the most it can use.
+	Hypotheses    string  `json:"hypotheses,omitempty"`
+	Unit          string  `json:"unit,omitempty"`
+	Delta         float64 `json:"delta,omitempty"`
+	AchievedAlpha float64 `json:"achievedAlpha,omitempty"`
+	ExpectedN     float64 `json:"expectedN,omitempty"`
+	MaxN          int     `json:"maxN,omitempty"`
+	// OC is the operating characteristic of the test per tested backend: the exact
+	// probability of failing as a function of the backend's true share.
+	OC []OperatingCurve `json:"oc,omitempty"`
+	// Dependence, when set, is the finding that units were not split independently (e.g.
+	// "split per connection, not per request: ..."), which decided the verdict.
+	Dependence string `json:"dependence,omitempty"`
+}
+
+// OperatingCurve is the probability that a weight verdict fails as a function of one
+// backend's true share, computed exactly from the rule the test runs. Exact is true when it
+// is the whole verdict's (two positive backends); otherwise it is the backend's part of the
+// test, and the verdict fails at least this often.
+type OperatingCurve struct {
+	Backend       string    `json:"backend"`
+	DeclaredShare float64   `json:"declaredShare"`
+	Exact         bool      `json:"exact"`
+	Points        []OCPoint `json:"points"`
+	// Marks are labelled points: "declared" (the false-failure rate), "skew down" and "skew
+	// up" (the power), "nothing" (starved) and "double" (flooded).
+	Marks []OCPoint `json:"marks,omitempty"`
+}
+
+// OCPoint is the operating characteristic at one true share: the probability of failing
+// and the expected number of units used.
+type OCPoint struct {
+	Label     string  `json:"label,omitempty"`
+	Share     float64 `json:"share"`
+	Fail      float64 `json:"fail"`
+	ExpectedN float64 `json:"expectedN"`
 }
 
 // WeightShare is one backend of a split.

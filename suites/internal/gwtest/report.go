@@ -30,6 +30,26 @@ func WeightMeasurement(v verdict.Verdict) *model.WeightVerdict {
 		Method:    v.Method,
 		Decision:  model.Decision(v.Decision),
 		Message:   Explain(v),
+
+		Hypotheses:    v.Hypotheses,
+		Unit:          v.Unit,
+		Delta:         v.Delta,
+		AchievedAlpha: v.AchievedAlpha,
+		ExpectedN:     v.ExpectedN,
+		MaxN:          v.NeededN,
+	}
+	if d := v.Dependence; d != nil && d.Detected {
+		w.Dependence = d.Finding
+	}
+	for _, c := range v.OC {
+		oc := model.OperatingCurve{Backend: c.Backend, DeclaredShare: c.Declared, Exact: c.Exact}
+		for _, p := range c.Points {
+			oc.Points = append(oc.Points, model.OCPoint{Share: p.Share, Fail: p.Fail, ExpectedN: p.ExpectedN})
+		}
+		for _, m := range c.Marks {
+			oc.Marks = append(oc.Marks, model.OCPoint{Label: m.Label, Share: m.Share, Fail: m.Fail, ExpectedN: m.ExpectedN})
+		}
+		w.OC = append(w.OC, oc)
 	}
 	for _, b := range v.Backends {
 		w.Backends = append(w.Backends, model.WeightShare{
@@ -45,19 +65,27 @@ func WeightMeasurement(v verdict.Verdict) *model.WeightVerdict {
 	return w
 }
 
-// Explain says, for a person, what a verdict decided and on what evidence: n, each share
-// with its interval, the false-failure rate and the power.
+// Explain says, for a person, what a verdict decided and on what evidence: what was tested,
+// n and the unit, each share with its interval, the false-failure rate and the power, the
+// exact probability of failing at the labelled shares, and the dependence tests.
 func Explain(v verdict.Verdict) string {
 	var b strings.Builder
+	unit := v.Unit
+	if unit == "" {
+		unit = "request"
+	}
 	fmt.Fprintf(&b, "%s: %s\n", strings.ToUpper(string(v.Decision)), v.Message)
 	if len(v.Tests) == 0 {
 		// One positive share: nothing to estimate, only responses from zero-weight or
 		// undeclared backends can fail it, and a correct implementation never sends one.
-		fmt.Fprintf(&b, "  n=%d (cap %d); no share to test (one positive backend): only a response from a zero-weight or undeclared backend fails, so the false-failure rate is 0\n",
-			v.N, v.MaxRequests)
+		fmt.Fprintf(&b, "  n=%d %ss (cap %d); no share to test (one positive backend): only a %s to a zero-weight or undeclared backend fails, so the false-failure rate is 0\n",
+			v.N, unit, v.MaxRequests, unit)
 	} else {
-		fmt.Fprintf(&b, "  n=%d (cap %d); false-failure rate <= %.2g (target alpha %.2g); power %.4f against a %.1f-pt skew; tolerance ±%.1f pts; chi-square p=%.3g\n",
-			v.N, v.MaxRequests, v.AchievedAlpha, v.Alpha, v.Power, 100*v.Delta, 100*v.Tolerance, v.PValue)
+		fmt.Fprintf(&b, "  n=%d %ss (expected %.0f for a correct split, at most %d); false-failure rate <= %.2g (target alpha %.2g); power %.4f against the designed skews (%.1f pts, relative below); chi-square p=%.3g\n",
+			v.N, unit, v.ExpectedN, v.NeededN, v.AchievedAlpha, v.Alpha, v.Power, 100*v.Delta, v.PValue)
+	}
+	if v.Hypotheses != "" {
+		fmt.Fprintf(&b, "  tested: %s\n", v.Hypotheses)
 	}
 	for _, br := range v.Backends {
 		fmt.Fprintf(&b, "  %-12s declared %5.1f%%  observed %5.1f%%  %s CI [%.1f%%, %.1f%%]  count %d\n",
@@ -70,6 +98,20 @@ func Explain(v verdict.Verdict) string {
 	sort.Strings(names)
 	for _, k := range names {
 		fmt.Fprintf(&b, "  %-12s undeclared backend, count %d\n", k, v.Undeclared[k])
+	}
+	for _, c := range v.OC {
+		scope := "exact"
+		if !c.Exact {
+			scope = "this backend's part, exact; the verdict fails at least this often"
+		}
+		var parts []string
+		for _, m := range c.Marks {
+			parts = append(parts, fmt.Sprintf("%s %.4g%% -> %.4g", m.Label, 100*m.Share, m.Fail))
+		}
+		fmt.Fprintf(&b, "  P(fail) by true share of %s (%s): %s\n", c.Backend, scope, strings.Join(parts, "; "))
+	}
+	if d := v.Dependence; d != nil && d.Detected {
+		fmt.Fprintf(&b, "  dependence: %s\n", d.Finding)
 	}
 	for _, w := range v.Warnings {
 		fmt.Fprintf(&b, "  warning: %s\n", w)
