@@ -3,6 +3,7 @@ package propagation
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -109,14 +110,12 @@ func (l *load) failedSince(t time.Time) bool {
 }
 
 // finish stops the load and returns its summary and every result.
-func (l *load) finish() (traffic.Summary, []stamped) {
-	GinkgoHelper()
+func (l *load) finish() (traffic.Summary, []stamped, error) {
 	l.stop.Store(true)
 	out := <-l.done
-	Expect(out.err).NotTo(HaveOccurred())
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return out.sum, l.rec
+	return out.sum, l.rec, out.err
 }
 
 // tally counts the failed requests of rec (with up to three described, times from t0) and the
@@ -188,7 +187,8 @@ func runFlips(ctx context.Context, route string, n int, version func(i int) (svc
 		}
 	}).WithContext(ctx).WithTimeout(gwtest.ConvergeTimeout).WithPolling(50 * time.Millisecond).Should(Succeed())
 	time.Sleep(time.Second)
-	sum, rec := l.finish()
+	sum, rec, err := l.finish()
+	Expect(err).NotTo(HaveOccurred())
 
 	var o flipOutcome
 	o.summary = sum
@@ -303,20 +303,41 @@ func runToDeadPort(ctx context.Context, route string) flipOutcome {
 	p := newProbe(url("/" + route))
 	_, err = p.waitFor(ctx, gwtest.ConvergeInARow, gwtest.ConvergeTimeout, is2xx)
 	Expect(err).NotTo(HaveOccurred(), "premise not met: the driver converged on route version 0 but a plain HTTP client never got %d 2xx in a row from %s", gwtest.ConvergeInARow, p.url)
+	o, err := deadPortControl(ctx, d, p, func(ctx context.Context) error {
+		return env.Update(ctx, env.Render(fixtures.Files, "change.yaml", flipData(route, 1, "prop-dead", 80)))
+	}, gwtest.ConvergeTimeout)
+	Expect(err).NotTo(HaveOccurred())
+	return o
+}
 
+// errPremise marks a control whose premise did not hold: it did not judge gatecheck.
+var errPremise = errors.New("premise not met")
+
+// deadPortControl is steps 2-5 of runToDeadPort, on a route that serves version 0 and that d
+// and p aim at: change makes the dead port its final version; timeout bounds each wait.
+func deadPortControl(ctx context.Context, d *traffic.Driver, p *probe, change func(context.Context) error, timeout time.Duration) (flipOutcome, error) {
 	l := startLoad(ctx, d)
 	time.Sleep(500 * time.Millisecond)
 	changed := time.Now()
-	Expect(env.Update(ctx, env.Render(fixtures.Files, "change.yaml", flipData(route, 1, "prop-dead", 80)))).To(Succeed(), "change to prop-dead")
-	applied, perr := p.waitFor(ctx, gwtest.ConvergeInARow, gwtest.ConvergeTimeout, func(st int) bool { return !is2xx(st) })
+	if err := change(ctx); err != nil {
+		_, _, _ = l.finish()
+		return flipOutcome{}, fmt.Errorf("change the route to prop-dead: %w", err)
+	}
+	applied, perr := p.waitFor(ctx, gwtest.ConvergeInARow, timeout, func(st int) bool { return !is2xx(st) })
 	if perr == nil {
-		enough, deadline := applied.Add(time.Second), applied.Add(gwtest.ConvergeTimeout)
+		enough, deadline := applied.Add(time.Second), applied.Add(timeout)
 		for now := time.Now(); ctx.Err() == nil && now.Before(deadline) && (now.Before(enough) || !l.failedSince(applied)); now = time.Now() {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	sum, rec := l.finish()
-	Expect(perr).NotTo(HaveOccurred(), "premise not met: the route was changed for good to prop-dead (a port nothing listens on) and a plain HTTP client still got a 2xx within %d requests in a row; the implementation never applied the change, so the control cannot judge gatecheck", gwtest.ConvergeInARow)
+	sum, rec, err := l.finish()
+	if err != nil {
+		return flipOutcome{}, fmt.Errorf("load on %s: %w", p.url, err)
+	}
+	if perr != nil {
+		return flipOutcome{}, fmt.Errorf("%w: the route was changed for good to prop-dead (a port nothing listens on) and a plain HTTP client never got %d errors in a row from %s (%v); the implementation did not apply the change, so the control cannot judge gatecheck",
+			errPremise, gwtest.ConvergeInARow, p.url, perr)
+	}
 
 	var o flipOutcome
 	o.summary = sum
@@ -337,7 +358,7 @@ func runToDeadPort(ctx context.Context, route string) flipOutcome {
 	o.message = fmt.Sprintf("%d requests at %.0f/s; the route changed for good to a dead port at +0s and a plain HTTP client saw it applied at +%s; %d failed (%s); %s",
 		len(rec), d.Rate, applied.Sub(changed).Round(time.Millisecond), o.failed, strings.Join(failures, "; "), lag)
 	o.decision = gwtest.DecisionOf(o.failed == 0)
-	return o
+	return o, nil
 }
 
 var _ = Describe("Route change under load", Label("propagation", "feature:propagation", "disruption"), func() {
