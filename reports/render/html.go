@@ -175,7 +175,7 @@ func chart(id string, m model.Measurement) chartView {
 			c.Rows = append(c.Rows, []string{b.Backend, fmt.Sprint(b.Weight), pct(b.DeclaredShare), fmt.Sprint(b.Count), pct(b.Share),
 				fmt.Sprintf("[%s, %s]", pct(b.Lo), pct(b.Hi))})
 		}
-		c.Rows = append(c.Rows, []string{"test", fmt.Sprintf("n = %d", w.N), fmt.Sprintf("±%s", pct(w.Tolerance)),
+		c.Rows = append(c.Rows, []string{"test", fmt.Sprintf("n = %d", w.N), testBand(w),
 			fmt.Sprintf("α = %g", w.Alpha), fmt.Sprintf("power %s", pct(w.Power)), fmt.Sprintf("p = %.3g %s", w.PValue, w.Method)})
 	case m.Latency != nil:
 		c.SVGs = latencyCharts(id, m.Latency)

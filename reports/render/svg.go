@@ -103,7 +103,7 @@ func splitChart(id string, v *model.WeightVerdict) template.HTML {
 		}
 	}
 	// Deviation rows on a shared axis in percentage points.
-	r := 2 * v.Tolerance
+	r := 2 * math.Max(v.Tolerance, v.Delta)
 	for _, s := range v.Backends {
 		for _, e := range []float64{s.Lo - s.DeclaredShare, s.Hi - s.DeclaredShare, s.Share - s.DeclaredShare} {
 			if !math.IsNaN(e) && !math.IsInf(e, 0) {
@@ -116,17 +116,28 @@ func splitChart(id string, v *model.WeightVerdict) template.HTML {
 	}
 	x := func(dev float64) float64 { return left + (clamp(dev, -r, r)+r)/(2*r)*plotW }
 	top := 28 + 2*28 + 28.0
-	b.f(`<text class="ct" x="0" y="%s">share − declared share (points), %s interval, ±%s tolerance</text>`,
-		num(top-10), confidence(v.Alpha), fmt.Sprintf("%.1f", 100*v.Tolerance))
+	// A verdict that records its designed skew (Delta) is not a tolerance test: the band
+	// shows the skew it is designed to catch, not a range it established.
+	band, bandText := v.Tolerance, fmt.Sprintf("±%.1f tolerance", 100*v.Tolerance)
+	if v.Delta > 0 {
+		band, bandText = v.Delta, fmt.Sprintf("band: the ±%.1f-pt skew the test is designed to catch", 100*v.Delta)
+	}
+	b.f(`<text class="ct" x="0" y="%s">share − declared share (points), %s interval, %s</text>`,
+		num(top-10), confidence(v.Alpha), bandText)
 	bottom := top + float64(rows)*30
-	if v.Tolerance > 0 {
-		b.f(`<rect class="tol" x="%s" y="%s" width="%s" height="%s"><title>tolerance ±%.1f points</title></rect>`,
-			num(x(-v.Tolerance)), num(top), num(x(v.Tolerance)-x(-v.Tolerance)), num(bottom-top), 100*v.Tolerance)
+	if band > 0 {
+		b.f(`<rect class="tol" x="%s" y="%s" width="%s" height="%s"><title>%s</title></rect>`,
+			num(x(-band)), num(top), num(x(band)-x(-band)), num(bottom-top), esc(bandText))
 	}
 	b.f(`<line class="declared" x1="%s" x2="%s" y1="%s" y2="%s"/>`, num(x(0)), num(x(0)), num(top-4), num(bottom+4))
 	for i, s := range v.Backends {
 		y := top + float64(i)*30 + 15
 		inside := s.Lo >= s.DeclaredShare-v.Tolerance && s.Hi <= s.DeclaredShare+v.Tolerance
+		if v.Delta > 0 {
+			// A designed-skew verdict claims no band: mark a share whose interval excludes
+			// its declared share in a failed verdict.
+			inside = v.Decision != model.DecisionFail || (s.Lo <= s.DeclaredShare && s.DeclaredShare <= s.Hi)
+		}
 		cls := "ok"
 		if !inside {
 			cls = "bad"
@@ -145,7 +156,8 @@ func splitChart(id string, v *model.WeightVerdict) template.HTML {
 		b.f(`<text class="axis" x="%s" y="%s" text-anchor="middle">%+.1f</text>`, num(x(t)), num(bottom+16), 100*t)
 	}
 	b.f(`</svg>`)
-	return template.HTML(b.String())
+	// The operating characteristic, when the verdict carries it (oc.go).
+	return template.HTML(b.String()) + ocCharts(id, v)
 }
 
 func confidence(alpha float64) string {
