@@ -72,7 +72,10 @@ var _ = Describe("GRPCRoute matching", Label("grpc", "feature:grpc-match"), Orde
 
 	It("answers UNIMPLEMENTED for a method no rule matches (grpc.health.v1.Health/Check)", Label("negative"), func(ctx SpecContext) {
 		// Every backend serves Health, so an OK answer would mean a rule matched that
-		// should not have.
+		// should not have. Not a control of gatecheck but a MUST for every implementation: a
+		// request no route matches is rejected, for gRPC with Unimplemented (GatewaySpec,
+		// "Listener Isolation"; grpc-go also reads an HTTP 404 as Unimplemented). The route
+		// is one object, created once and converged on in BeforeAll: no timing dependence.
 		hc := healthpb.NewHealthClient(dial("match.grpc.test"))
 		cctx, cancel := context.WithTimeout(ctx, rpcTimeout)
 		defer cancel()

@@ -30,6 +30,11 @@ var _ = Describe("Request mirror delivery", Label("mirror", "feature:mirror"), f
 			rep.WaitedFor.Round(time.Millisecond), rep.Duplicates, gwtest.Explain(rep.Verdict))
 	})
 
+	// Valid for any implementation that claims HTTPRouteRequestMirror (the suite runs only
+	// there): the mirror filter and the primary backend are one route object, created once, so
+	// once ConvergeOn sees the primary served the mirror is configured too, whenever and however
+	// the implementation applied it; and no copy can reach the mirror Pods' records through a
+	// port nothing listens on, however long the check waits (it matches by request id).
 	It("fails when the mirror is never reached", Label("negative"), func(ctx SpecContext) {
 		// The route mirrors to a Service port nothing listens on, while the check reads the
 		// records of the mirror Pods: not one copy arrives, and the verdict must say so.

@@ -13,6 +13,10 @@ import (
 
 // This spec expects sidecar behaviour from a Pod whose "sidecar" is a regular container, and
 // passes only if the predicates report each violation with a message that says what happened.
+// It does not involve the Gateway implementation at all, and its premises are the kubelet's
+// guarantees, not timings: a regular container's startupProbe gates no other container (main
+// starts while the 2 s startup delay runs), every regular container gets SIGTERM at once, and
+// the fake sidecar exits 1 s after it, main 2 s after.
 var _ = Describe("Predicates against a regular container posing as a sidecar", Label("sidecar", "lifecycle:negative"), func() {
 	It("reports that the fake sidecar neither starts first nor outlives the main container", func(ctx SpecContext) {
 		const grace = 15 * time.Second
