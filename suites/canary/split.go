@@ -91,8 +91,9 @@ var _ = Describe("Weighted split", Label("canary", "feature:weight"), func() {
 		// coalesce with or lag behind) and sampled only after ConvergeOn saw it served, so the
 		// sample is of the split declared in Served. A deterministic splitter (Traefik's
 		// weighted round robin) serves exactly 85/15, a random one 85/15 in expectation: a
-		// 5-point skew, beyond the 3 points the test catches with power 0.99 (at the default
-		// scale; a reduced TrafficScale lowers the request cap). A 5% share sent
+		// 5-point skew, beyond the 3 points the test catches with power 0.99 (a reduced
+		// TrafficScale that allows fewer requests than the power needs can still fail, but
+		// ends inconclusive instead of passing). A 5% share sent
 		// to a zero-weight backend fails at the first such request, which any correct
 		// splitter sends within the first few dozen. HTTPRoute weights are core: no feature
 		// can be unclaimed here.
@@ -100,6 +101,14 @@ var _ = Describe("Weighted split", Label("canary", "feature:weight"), func() {
 			splitCase{Declared: split("v1=90,v2=10"), Served: split("v1=85,v2=15"), ExpectFail: true}),
 		Entry("misconfigured: 70/25/5 served where 70/30/0 is declared", Label("negative"),
 			splitCase{Declared: split("v1=70,v2=30,v3=0"), Served: split("v1=70,v2=25,v3=5"), ExpectFail: true}),
+		// At the design point: a 3-point skew, which the test catches with exact probability
+		// 0.9907 (a random splitter; a deterministic one serves exactly 87/13 and fails
+		// surely), and a 3% canary that gets nothing (caught with probability 1, the
+		// design's relative skew being a quarter of the share).
+		Entry("misconfigured: 87/13 served where 90/10 is declared", Label("negative"),
+			splitCase{Declared: split("v1=90,v2=10"), Served: split("v1=87,v2=13"), ExpectFail: true}),
+		Entry("starved: 100/0 served where 97/3 is declared", Label("negative"),
+			splitCase{Declared: split("v1=97,v2=3"), Served: split("v1=100,v2=0"), ExpectFail: true}),
 	)
 })
 

@@ -13,15 +13,16 @@ import (
 )
 
 var _ = Describe("Partial request mirror", Label("mirror", "feature:mirror-percentage"), Ordered, func() {
-	const percent, num, den = 25, 1, 3
+	// shortPercent is what the must-fail route really mirrors while the row declares percent.
+	const percent, num, den, shortPercent = 25, 1, 3, 22
 
 	BeforeAll(func(ctx SpecContext) {
 		env.Require(features.SupportHTTPRouteRequestPercentageMirror)
-		applyRoute(ctx, "fraction.yaml", map[string]any{"Percent": percent, "Numerator": num, "Denominator": den})
+		applyRoute(ctx, "fraction.yaml", map[string]any{"Percent": percent, "Numerator": num, "Denominator": den, "ShortPercent": shortPercent})
 	})
 
 	DescribeTable("mirrors the declared share of requests",
-		func(ctx SpecContext, path string, share float64) {
+		func(ctx SpecContext, path string, share float64, expectFail bool) {
 			d := env.Driver(url(path))
 			d.Concurrency = 4
 			_, err := gwtest.ConvergeOn(ctx, d, "primary")
@@ -33,10 +34,22 @@ var _ = Describe("Partial request mirror", Label("mirror", "feature:mirror-perce
 			}
 			rep, err := check.Run(ctx)
 			Expect(err).NotTo(HaveOccurred())
-			gwtest.ReportVerdict(fmt.Sprintf("mirror %s declared %.4g%%", path, 100*share), rep.Verdict)
+			title := fmt.Sprintf("mirror %s declared %.4g%%", path, 100*share)
+			if expectFail {
+				title += " (misconfigured on purpose: must fail)"
+				gwtest.ReportVerdict(title, rep.Verdict)
+				Expect(rep.Verdict.Decision).To(Equal(verdict.Fail),
+					"the route mirrors %d%% but the verdict declared %.4g%%; a sound test must fail it, and did not:\n%s", shortPercent, 100*share, gwtest.Explain(rep.Verdict))
+				fmt.Fprintf(GinkgoWriter, "failed as it must:\n%s\n", gwtest.Explain(rep.Verdict))
+				return
+			}
+			gwtest.ReportVerdict(title, rep.Verdict)
 			Expect(rep.Verdict.Decision).To(Equal(verdict.Pass), "partial mirror %s:\n%s", path, gwtest.Explain(rep.Verdict))
 		},
-		Entry("percent: 25", "/mirror-percent", float64(percent)/100),
-		Entry("fraction: 1/3", "/mirror-fraction", float64(num)/den),
+		Entry("percent: 25", "/mirror-percent", float64(percent)/100, false),
+		Entry("fraction: 1/3", "/mirror-fraction", float64(num)/den, false),
+		// At the design point: a mirror 3 points short of its percent, caught with exact
+		// probability 0.990 by the share test the check sizes for a 25% mirror.
+		Entry("misconfigured: 22% mirrored where 25% is declared", Label("negative"), "/mirror-percent-short", float64(percent)/100, true),
 	)
 })

@@ -44,7 +44,7 @@ func TestEveryFixtureRenders(t *testing.T) {
 		{"canary shift", canary.Files, "shift.yaml", map[string]any{"V1": 50, "V2": 50}, map[string]int{"HTTPRoute": 1}},
 		{"mirror suite", mirror.Files, "suite.yaml", nil, map[string]int{"Gateway": 1, "Deployment": 2, "Service": 5}},
 		{"mirror delivery", mirror.Files, "delivery.yaml", map[string]any{"Route": "m", "Mirror": "mirror"}, map[string]int{"HTTPRoute": 1}},
-		{"mirror fraction", mirror.Files, "fraction.yaml", map[string]any{"Percent": 25, "Numerator": 1, "Denominator": 3}, map[string]int{"HTTPRoute": 2}},
+		{"mirror fraction", mirror.Files, "fraction.yaml", map[string]any{"Percent": 25, "Numerator": 1, "Denominator": 3, "ShortPercent": 22}, map[string]int{"HTTPRoute": 3}},
 		{"mirror isolation", mirror.Files, "isolation.yaml", map[string]any{"SlowImage": "img:dev"}, map[string]int{"HTTPRoute": 1, "Deployment": 1, "Service": 1}},
 		{"grpc suite", grpcfx.Files, "suite.yaml", nil, map[string]int{"Gateway": 1, "Deployment": 3, "Service": 3}},
 		{"grpc match", grpcfx.Files, "match.yaml", nil, map[string]int{"GRPCRoute": 1}},
