@@ -16,6 +16,10 @@ import (
 // split per connection (keep-alive behind a per-connection balancer) from one per request.
 func Sample(ctx context.Context, d *Driver, seq *verdict.Sequential, maxRequests, maxFailures int) (verdict.Verdict, Summary, error) {
 	seq.SetUnit("request")
+	if expected, most := seq.Plan(); most > 0 {
+		d.logger().Info("sampling until the verdict decides", "url", d.URL,
+			"expectedRequests", int(expected+0.5), "mostRequests", most)
+	}
 	failures := 0
 	// Every request is either counted by the test (at most maxRequests) or a failure (at
 	// most maxFailures+1), so this limit never ends a run the test or failures would not.

@@ -280,6 +280,16 @@ func (s *Sequential) SetUnit(unit string) {
 // Unit is what one observation is.
 func (s *Sequential) Unit() string { return s.cfg.Unit }
 
+// Plan is what the test expects to draw before it decides for a correct split (exact with
+// two positive backends, a lower bound otherwise) and the most it may draw in this run; a
+// driver prints it before sampling.
+func (s *Sequential) Plan() (expected float64, most int) {
+	if len(s.sides) == 0 {
+		return float64(s.limit), s.limit
+	}
+	return s.expectedN(), s.limit
+}
+
 // Needed is the most units the design can use; Limit where this run stops.
 func (s *Sequential) Needed() int { return s.needed }
 

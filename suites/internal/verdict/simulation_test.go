@@ -2,6 +2,7 @@ package verdict
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -287,6 +288,7 @@ func TestMirrorVerdict(t *testing.T) {
 		{"10 percent declared, 14 delivered", 0.1, draw(need(0.1), 0.14), Fail},
 		{"25 percent declared, 22 delivered (short of its percent)", 0.25, draw(need(0.25), 0.22), Fail},
 		{"50 percent, too few requests for the power", 0.5, draw(2000, 0.5), Inconclusive},
+		{"75 percent, correct", 0.75, draw(need(0.75), 0.75), Pass},
 	}
 	for _, tc := range tests {
 		v, err := MirrorVerdict(tc.fraction, tc.mirrored, Config{})
@@ -297,5 +299,8 @@ func TestMirrorVerdict(t *testing.T) {
 			t.Errorf("%s: decision got %s; want %s (%s)", tc.name, v.Decision, tc.want, v.Message)
 		}
 		t.Logf("%s: %s", tc.name, v.Message)
+		if tc.fraction == 0.75 && !strings.Contains(v.Message, "a mirror copying 72% or 78% would have failed") {
+			t.Errorf("%s: message names the wrong skews: %s", tc.name, v.Message)
+		}
 	}
 }
