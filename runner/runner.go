@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -323,7 +324,19 @@ func runGinkgoSuite(ctx context.Context, o Options, s string, env suiteenv.Confi
 	if perr != nil {
 		return nil, fmt.Errorf("suite %s wrote no readable report (exit %d, see %s): %w", s, exitCodeOf(rerr), logPath, perr)
 	}
+	onlySuite(rep, s)
 	return rep, nil
+}
+
+// onlySuite drops from rep the specs of the other suites: the binary carries every suite's
+// tree, and Ginkgo lists the specs its label filter left out as skipped. Suite-level nodes
+// (a failed BeforeSuite, ...) stay.
+func onlySuite(rep *model.Report, name string) {
+	for i := range rep.Suites {
+		rep.Suites[i].Specs = slices.DeleteFunc(rep.Suites[i].Specs, func(sp model.Spec) bool {
+			return (sp.NodeType == "" || sp.NodeType == "It") && !slices.Contains(sp.Labels, name)
+		})
+	}
 }
 
 // neededImages adds to the profile's images what the selected suites need whatever the

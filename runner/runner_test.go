@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/gatecheck/gatecheck/impls"
+	"github.com/gatecheck/gatecheck/reports/model"
 )
 
 func TestSelectSuites(t *testing.T) {
@@ -285,5 +286,25 @@ func TestNeededImages(t *testing.T) {
 	}
 	if got := neededImages(nil, []string{"sidecar"}); strings.Join(got, ",") != "echo-backend,proxy" {
 		t.Fatalf("neededImages(sidecar) = %v; want echo-backend,proxy (the mesh spec runs the reference proxy)", got)
+	}
+}
+
+// The one suite binary carries every suite's tree; a suite's report must list only its own
+// specs (and suite-level nodes), not the others' as skipped.
+func TestOnlySuiteKeepsItsOwnSpecs(t *testing.T) {
+	t.Parallel()
+	rep := &model.Report{Suites: []model.Suite{{Name: "gatecheck canary", Specs: []model.Spec{
+		{Name: "Weighted split 90/10", NodeType: "It", Labels: []string{"canary", "feature:weight"}, Outcome: model.OutcomePassed},
+		{Name: "TCPRoute weights 70/30", NodeType: "It", Labels: []string{"tcp", "feature:weight"}, Outcome: model.OutcomeSkipped},
+		{Name: "Native sidecar start order", Labels: []string{"sidecar"}, Outcome: model.OutcomeSkipped},
+		{Name: "[BeforeSuite]", NodeType: "BeforeSuite", Outcome: model.OutcomeFailed},
+	}}}}
+	onlySuite(rep, "canary")
+	var got []string
+	for _, sp := range rep.Suites[0].Specs {
+		got = append(got, sp.Name)
+	}
+	if want := []string{"Weighted split 90/10", "[BeforeSuite]"}; !slices.Equal(got, want) {
+		t.Errorf("specs kept = %q; want %q", got, want)
 	}
 }
