@@ -48,12 +48,12 @@ func ocChart(id string, v *model.WeightVerdict, c model.OperatingCurve) template
 	}
 	scope := "exact"
 	if !c.Exact {
-		scope = "exact for this backend's part; the verdict fails at least this often"
+		scope = "its part, exact: the verdict fails at least this often"
 	}
 	var b svgBuf
 	b.f(`<svg id="%s" class="chart chart-oc" viewBox="0 0 %s %s" width="%s" height="%s" role="img" aria-label="operating characteristic">`,
 		esc(id), num(W), num(H), num(W), num(H))
-	b.f(`<text class="ct" x="0" y="16">operating characteristic: P(verdict fails) by true share of %s per %s (%s)</text>`,
+	b.f(`<text class="ct" x="0" y="16">P(verdict fails) by true share of %s per %s (%s)</text>`,
 		esc(c.Backend), esc(unit), esc(scope))
 	// Grid: 0, 0.5, 1 and the target power.
 	for _, g := range []float64{0, 0.5, 1} {

@@ -37,7 +37,7 @@ func TestHTMLOperatingCharacteristic(t *testing.T) {
 		t.Errorf("operating-characteristic charts: got %d; want 1", n)
 	}
 	for _, want := range []string{"P(verdict fails) by true share of v3 per request (exact)", "declared 9.8e-05", "skew down 0.9906", "skew up 0.9907",
-		"the ±3.0-pt skew the test is designed to catch", "observed"} {
+		"band: ±3.0-pt designed skew", "observed"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("HTML lacks %q", want)
 		}

@@ -120,7 +120,7 @@ func splitChart(id string, v *model.WeightVerdict) template.HTML {
 	// shows the skew it is designed to catch, not a range it established.
 	band, bandText := v.Tolerance, fmt.Sprintf("±%.1f tolerance", 100*v.Tolerance)
 	if v.Delta > 0 {
-		band, bandText = v.Delta, fmt.Sprintf("band: the ±%.1f-pt skew the test is designed to catch", 100*v.Delta)
+		band, bandText = v.Delta, fmt.Sprintf("band: ±%.1f-pt designed skew", 100*v.Delta)
 	}
 	b.f(`<text class="ct" x="0" y="%s">share − declared share (points), %s interval, %s</text>`,
 		num(top-10), confidence(v.Alpha), bandText)
