@@ -58,6 +58,10 @@ e2e: build ## End-to-end tests on a real host cluster (root; tears down any runn
 images: build ## Build the OCI images (echo-backend, reference controller/proxy, upstream echo-basic) and load them into the cluster
 	$(GATECHECK) cluster load-images $(CLUSTER_FLAG)
 
+.PHONY: image
+image: build ## The gatecheck container image as a docker-archive tarball (no engine; tag gatecheck.dev/gatecheck:dev) in bin/images; run it with a mounted kubeconfig and --cluster existing
+	$(GATECHECK) images build gatecheck --out $(BIN)/images
+
 .PHONY: cluster-up
 cluster-up: build ## Bring up a cluster (CLUSTER=auto|kind|host|existing)
 	$(GATECHECK) cluster up $(CLUSTER_FLAG)

@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/gatecheck/gatecheck/internal/command"
+	"github.com/gatecheck/gatecheck/internal/wait"
 )
 
 // Spec is one image to build.
@@ -39,6 +40,9 @@ type Spec struct {
 	Binary string
 	// User is the image's default user ("65532:65532"); default root.
 	User string
+	// Home makes the image's HOME and working directory this (an existing directory such as
+	// /home/nonroot); default "/" and no HOME.
+	Home string
 	// Required makes a missing package an error instead of a skip.
 	Required bool
 }
@@ -52,6 +56,7 @@ const (
 	EchoBackendImage = "gatecheck.dev/echo-backend:dev"
 	ControllerImage  = "gatecheck.dev/reference-controller:dev"
 	ProxyImage       = "gatecheck.dev/reference-proxy:dev"
+	GatecheckImage   = "gatecheck.dev/gatecheck:dev"
 )
 
 // EchoBasicTags are every echo-basic reference in the pinned conformance suite's
@@ -78,6 +83,9 @@ func Default() []Spec {
 		// The upstream base manifests run CoreDNS (for the UDP tests) and the suite waits for
 		// every base Pod to be Ready, so a real CoreDNS of the pinned tag must be loadable.
 		{Name: "coredns", Packages: []string{"github.com/coredns/coredns@" + CoreDNSVersion}, Tags: []string{"registry.k8s.io/coredns/coredns:" + CoreDNSVersion}, Binary: "/coredns"},
+		// gatecheck itself, for CI systems that run containers (make image): it runs against a
+		// mounted kubeconfig with --cluster existing, and carries its suites and profiles.
+		{Name: "gatecheck", Packages: []string{"./cmd/gatecheck"}, Tags: []string{GatecheckImage}, User: "65532:65532", Home: "/home/nonroot"},
 	}
 }
 
@@ -160,7 +168,10 @@ func (b Builder) Build(ctx context.Context, specs []Spec) ([]Built, error) {
 		start := time.Now()
 		log.Info("compiling image binaries (one go build)", "images", strings.Join(names, ","))
 		argv := append([]string{"go", "-C", b.ModuleRoot, "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", tmp + string(filepath.Separator)}, pkgs...)
-		if _, err := command.OutputEnv(ctx, b.env(), argv...); err != nil {
+		stop := wait.Progress("compiling "+strings.Join(names, ", ")+" (cold Go caches take minutes)", 30*time.Second, func(l string) { log.Info(l) })
+		_, err = command.OutputEnv(ctx, b.env(), argv...)
+		stop()
+		if err != nil {
 			return nil, fmt.Errorf("images %s: %w", strings.Join(names, ", "), err)
 		}
 		log.Info("compiled image binaries", "took", time.Since(start).Round(100*time.Millisecond))
@@ -226,7 +237,7 @@ func (b Builder) fingerprint(ctx context.Context, s Spec, pkg string) (string, e
 		return "", err
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "v1\n%s%s\n%s|%s|%s|%s\n", ver, strings.Join(b.env(), " "), s.Name, strings.Join(s.Tags, ","), s.Binary, s.User)
+	fmt.Fprintf(h, "v1\n%s%s\n%s|%s|%s|%s|%s\n", ver, strings.Join(b.env(), " "), s.Name, strings.Join(s.Tags, ","), s.Binary, s.User, s.Home)
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.Split(line, "|")
 		if len(f) != 6 {
@@ -345,7 +356,10 @@ func (b Builder) installTool(ctx context.Context, s Spec, pkg string, env []stri
 		return "", err
 	}
 	env = append(env, "GOBIN="+dir, "GOFLAGS=-mod=mod")
-	if _, err := command.OutputEnv(ctx, env, "go", "install", "-trimpath", "-ldflags=-s -w -buildid=", pkg); err != nil {
+	stop := wait.Progress("building "+pkg, 30*time.Second, func(l string) { log.Info(l) })
+	_, err := command.OutputEnv(ctx, env, "go", "install", "-trimpath", "-ldflags=-s -w -buildid=", pkg)
+	stop()
+	if err != nil {
 		return "", fmt.Errorf("image %s: go install %s: %w", s.Name, pkg, err)
 	}
 	return bin, nil
@@ -422,5 +436,9 @@ func Image(s Spec, binary []byte, arch string) (v1.Image, error) {
 	cf.Config.Env = []string{"PATH=/"}
 	cf.Config.User = s.User
 	cf.Config.WorkingDir = "/"
+	if s.Home != "" {
+		cf.Config.Env = append(cf.Config.Env, "HOME="+s.Home)
+		cf.Config.WorkingDir = s.Home
+	}
 	return mutate.ConfigFile(img, cf)
 }

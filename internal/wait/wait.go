@@ -88,3 +88,23 @@ func For(ctx context.Context, what string, timeout time.Duration, opts Options, 
 		}
 	}
 }
+
+// Progress reports a long step that has no state to poll (a compile, a download): every
+// interval until stop is called, say gets "still <what> (<elapsed> so far)".
+func Progress(what string, every time.Duration, say func(line string)) (stop func()) {
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				say(fmt.Sprintf("still %s (%s so far)", what, time.Since(start).Round(time.Second)))
+			}
+		}
+	}()
+	return func() { close(done) }
+}

@@ -56,3 +56,20 @@ func TestForHonoursContext(t *testing.T) {
 		t.Fatalf("err = %v; want context.Canceled", err)
 	}
 }
+
+func TestProgressSaysWhatAndStops(t *testing.T) {
+	t.Parallel()
+	lines := make(chan string, 100)
+	stop := Progress("building coredns", 10*time.Millisecond, func(l string) { lines <- l })
+	first := <-lines
+	stop()
+	if !strings.HasPrefix(first, "still building coredns (") || !strings.HasSuffix(first, " so far)") {
+		t.Errorf("progress line %q; want \"still building coredns (<elapsed> so far)\"", first)
+	}
+	time.Sleep(30 * time.Millisecond)
+	n := len(lines)
+	time.Sleep(50 * time.Millisecond)
+	if len(lines) != n {
+		t.Errorf("progress went on after stop: %d lines, then %d", n, len(lines))
+	}
+}
