@@ -47,13 +47,13 @@ func Setup(ctx SpecContext) {
 	senv, err := suiteenv.Load()
 	Expect(err).NotTo(HaveOccurred())
 	// A KUBECONFIG left in a shell must not turn `go test ./...` into a cluster run (same rule as
-	// the traffic suites): run with -kubeconfig, or with the runner's environment.
+	// the traffic suites): run with -sidecar.kubeconfig, or with the runner's environment.
 	path := *flagKubeconfig
 	if path == "" && senv.Kubeconfig != "" && os.Getenv(suiteenv.EnvGatewayClass) != "" {
 		path = senv.Kubeconfig
 	}
 	if path == "" {
-		Skip(fmt.Sprintf("no cluster configured: pass -kubeconfig=PATH (go test ./suites/sidecar/ -kubeconfig=$%s), or set %s and %s as `gatecheck run` does",
+		Skip(fmt.Sprintf("no cluster configured: pass -sidecar.kubeconfig=PATH (gatecheck __suite sidecar -sidecar.kubeconfig=$%s), or set %s and %s as `gatecheck run` does",
 			suiteenv.EnvKubeconfig, suiteenv.EnvKubeconfig, suiteenv.EnvGatewayClass))
 	}
 	if *flagImage == "" {
