@@ -52,7 +52,7 @@ Exit codes: 0 every gated verdict passed, 1 a verdict failed, 2 the run could no
 	fl.StringVar(&f.gate, "gate", "", "gate file (default: the built-in gate, reports/gate/default.yaml)")
 	fl.StringVar(&f.channel, "channel", "standard", "Gateway API channel to install: standard or experimental")
 	fl.BoolVar(&f.keep, "keep", false, "keep the cluster and implementation after the run")
-	fl.Float64Var(&f.scale, "traffic-scale", 1, "multiply the traffic suites' request caps (0.5 for a quicker, less powerful run)")
+	fl.Float64Var(&f.scale, "traffic-scale", 1, "multiply the traffic suites' request ceilings; a verdict that may not draw what its power needs ends inconclusive, never passes (below about 0.34 the 50/50 and mirror verdicts cannot finish)")
 	return cmd
 }
 
