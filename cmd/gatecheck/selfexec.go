@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 	"testing"
 
 	"github.com/gatecheck/gatecheck/internal/testmain"
@@ -42,6 +44,17 @@ func runHidden(args []string) (int, bool) {
 		}
 		return 0, true
 	case runner.ConformanceCommand:
+		// The runner stops the suite with SIGINT. A process started in the background by a
+		// non-interactive shell inherits SIGINT ignored, and the testing package installs no
+		// handler, so take it here: every finished test is already in the events file, and
+		// exiting is what a test binary does on SIGINT.
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		go func() {
+			s := <-sig
+			fmt.Fprintf(os.Stderr, "upstream suite stopped by %v\n", s)
+			os.Exit(130)
+		}()
 		os.Args = append([]string{args[0]}, args[2:]...)
 		return testmain.Run([]testing.InternalTest{{Name: "TestConformance", F: conformance.Test}}), true
 	}
