@@ -79,7 +79,7 @@ bench: ## Benchmarks that print ratios against a baseline measured in the same r
 	@echo "== echo-backend vs upstream echo-basic (throughput ratio, same client, same run)"
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkEchoVsEchoBasic -benchtime 1x ./echo-backend/
 	@echo "== weight verdicts: false-failure rate and power (exact, and simulated against a fixed-size test)"
-	$(GO) test -count=1 -v -run 'TestCanary9010|TestDesignTable|TestExactAlpha' ./suites/internal/verdict/ | grep -v '^=== RUN'
+	$(GO) test -count=1 -v -run 'TestCanary9010|TestDesignTable|TestExactAlpha' ./verdict/ | grep -v '^=== RUN'
 	@echo "== reference controller and proxy: cost of one route change among 1,000 (incremental vs full, same run), in-process propagation"
 	$(GO) test -count=1 -v -run 'TestMemoSpeedup|TestMemoRoutesSpeedup' ./reference-impl/translate/ | grep ratio
 	$(GO) test -count=1 -v -run 'TestApplyIncrementalVsFull' ./reference-impl/proxy/ | grep -i ratio

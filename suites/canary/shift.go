@@ -13,7 +13,7 @@ import (
 	fixtures "github.com/gatecheck/gatecheck/fixtures/canary"
 	"github.com/gatecheck/gatecheck/reports/model"
 	"github.com/gatecheck/gatecheck/suites/internal/gwtest"
-	"github.com/gatecheck/gatecheck/suites/internal/traffic"
+	"github.com/gatecheck/gatecheck/traffic"
 )
 
 // Convergence detectors. Under 90/10 a window of 100 responses holds 35 or more v2 with

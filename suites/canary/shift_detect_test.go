@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatecheck/gatecheck/suites/internal/traffic"
+	"github.com/gatecheck/gatecheck/traffic"
 )
 
 // stream simulates responses 5 ms apart: before switchAt from a splitter with v2 share

@@ -8,8 +8,8 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/gatecheck/gatecheck/suites/internal/gwtest"
-	"github.com/gatecheck/gatecheck/suites/internal/traffic"
-	"github.com/gatecheck/gatecheck/suites/internal/verdict"
+	"github.com/gatecheck/gatecheck/traffic"
+	"github.com/gatecheck/gatecheck/verdict"
 )
 
 // splitCase is one weighted route and the split the spec declares. Served is what the route

@@ -15,8 +15,8 @@ import (
 
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/grpcecho/echopb"
 	"github.com/gatecheck/gatecheck/suites/internal/gwtest"
-	"github.com/gatecheck/gatecheck/suites/internal/traffic"
-	"github.com/gatecheck/gatecheck/suites/internal/verdict"
+	"github.com/gatecheck/gatecheck/traffic"
+	"github.com/gatecheck/gatecheck/verdict"
 )
 
 // rpcTimeout bounds each RPC.

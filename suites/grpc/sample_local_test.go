@@ -11,7 +11,7 @@ import (
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/grpcecho"
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/grpcecho/echopb"
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/identity"
-	"github.com/gatecheck/gatecheck/suites/internal/verdict"
+	"github.com/gatecheck/gatecheck/verdict"
 )
 
 // TestSampleUnaryLocal runs the RPC sampler against a real gRPC echo on loopback: one

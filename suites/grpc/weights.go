@@ -6,7 +6,7 @@ import (
 
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/grpcecho/echopb"
 	"github.com/gatecheck/gatecheck/suites/internal/gwtest"
-	"github.com/gatecheck/gatecheck/suites/internal/verdict"
+	"github.com/gatecheck/gatecheck/verdict"
 )
 
 var _ = Describe("GRPCRoute weights", Label("grpc", "feature:weight"), Ordered, func() {

@@ -8,8 +8,8 @@ import (
 	"sigs.k8s.io/gateway-api/pkg/features"
 
 	"github.com/gatecheck/gatecheck/suites/internal/gwtest"
-	"github.com/gatecheck/gatecheck/suites/internal/traffic"
-	"github.com/gatecheck/gatecheck/suites/internal/verdict"
+	"github.com/gatecheck/gatecheck/traffic"
+	"github.com/gatecheck/gatecheck/verdict"
 )
 
 var _ = Describe("Partial request mirror", Label("mirror", "feature:mirror-percentage"), Ordered, func() {

@@ -11,7 +11,7 @@ import (
 
 	fixtures "github.com/gatecheck/gatecheck/fixtures/mirror"
 	"github.com/gatecheck/gatecheck/suites/internal/gwtest"
-	"github.com/gatecheck/gatecheck/suites/internal/traffic"
+	"github.com/gatecheck/gatecheck/traffic"
 )
 
 // The isolation bound: with a broken mirror the primary's p99 may grow to at most

@@ -18,8 +18,8 @@ import (
 
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/grpcecho/echopb"
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/tcpecho"
-	"github.com/gatecheck/gatecheck/suites/internal/traffic"
-	"github.com/gatecheck/gatecheck/suites/internal/verdict"
+	"github.com/gatecheck/gatecheck/traffic"
+	"github.com/gatecheck/gatecheck/verdict"
 )
 
 // BackendsProbe checks a split that is not per HTTP request: per TCP connection (TCPRoute) or

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatecheck/gatecheck/suites/internal/traffic"
+	"github.com/gatecheck/gatecheck/traffic"
 )
 
 // MirrorCheck and MirrorReport, re-exported: send requests to a mirrored route and match

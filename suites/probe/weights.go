@@ -11,8 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/gatecheck/gatecheck/suites/internal/traffic"
-	"github.com/gatecheck/gatecheck/suites/internal/verdict"
+	"github.com/gatecheck/gatecheck/traffic"
+	"github.com/gatecheck/gatecheck/verdict"
 )
 
 // Re-exported so that callers outside suites/ (the CLI) can name them.

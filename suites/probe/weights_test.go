@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatecheck/gatecheck/suites/internal/traffic"
-	"github.com/gatecheck/gatecheck/suites/internal/traffic/splittest"
+	"github.com/gatecheck/gatecheck/traffic"
+	"github.com/gatecheck/gatecheck/traffic/splittest"
 )
 
 // TestWeightsProbe drives the weights probe (the code behind gatecheck probe weights)

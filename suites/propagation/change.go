@@ -21,7 +21,7 @@ import (
 	fixtures "github.com/gatecheck/gatecheck/fixtures/propagation"
 	"github.com/gatecheck/gatecheck/reports/model"
 	"github.com/gatecheck/gatecheck/suites/internal/gwtest"
-	"github.com/gatecheck/gatecheck/suites/internal/traffic"
+	"github.com/gatecheck/gatecheck/traffic"
 )
 
 // gateway-api-bench's route change: every changeEvery the route swaps backend port and

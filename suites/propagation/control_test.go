@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatecheck/gatecheck/suites/internal/traffic"
+	"github.com/gatecheck/gatecheck/traffic"
 )
 
 // simGateway plays a correct implementation serving one route: version 0 answers 200 from

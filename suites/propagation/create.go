@@ -13,7 +13,7 @@ import (
 
 	fixtures "github.com/gatecheck/gatecheck/fixtures/propagation"
 	"github.com/gatecheck/gatecheck/suites/internal/gwtest"
-	"github.com/gatecheck/gatecheck/suites/internal/traffic"
+	"github.com/gatecheck/gatecheck/traffic"
 )
 
 // pollEvery is gateway-api-bench's probe interval.

@@ -12,8 +12,8 @@ import (
 
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/tcpecho"
 	"github.com/gatecheck/gatecheck/suites/internal/gwtest"
-	"github.com/gatecheck/gatecheck/suites/internal/traffic"
-	"github.com/gatecheck/gatecheck/suites/internal/verdict"
+	"github.com/gatecheck/gatecheck/traffic"
+	"github.com/gatecheck/gatecheck/verdict"
 )
 
 // echoConn is a connection through the Gateway to a TCP echo backend, past its greeting.

@@ -8,7 +8,7 @@ import (
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/identity"
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/tcpecho"
 	"github.com/gatecheck/gatecheck/suites/internal/gwtest"
-	"github.com/gatecheck/gatecheck/suites/internal/verdict"
+	"github.com/gatecheck/gatecheck/verdict"
 )
 
 // TestSampleConnectionsLocal runs the per-connection sampler against a real TCP echo on

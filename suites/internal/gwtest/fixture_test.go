@@ -13,7 +13,7 @@ import (
 	mirror "github.com/gatecheck/gatecheck/fixtures/mirror"
 	propagation "github.com/gatecheck/gatecheck/fixtures/propagation"
 	tcp "github.com/gatecheck/gatecheck/fixtures/tcp"
-	"github.com/gatecheck/gatecheck/suites/internal/verdict"
+	"github.com/gatecheck/gatecheck/verdict"
 )
 
 func baseData(extra map[string]any) map[string]any {

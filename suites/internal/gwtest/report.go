@@ -12,7 +12,7 @@ import (
 	. "github.com/onsi/ginkgo/v2" //nolint:revive
 
 	"github.com/gatecheck/gatecheck/reports/model"
-	"github.com/gatecheck/gatecheck/suites/internal/verdict"
+	"github.com/gatecheck/gatecheck/verdict"
 )
 
 // VerdictEntryName names the report entry carrying a verdict's full JSON (design and

@@ -9,7 +9,7 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/gatecheck/gatecheck/reports/model"
-	"github.com/gatecheck/gatecheck/suites/internal/verdict"
+	"github.com/gatecheck/gatecheck/verdict"
 )
 
 // runSplit feeds a seeded random splitter with the given true shares into a verdict.

@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gatecheck/gatecheck/suites/internal/traffic"
-	"github.com/gatecheck/gatecheck/suites/internal/verdict"
+	"github.com/gatecheck/gatecheck/traffic"
+	"github.com/gatecheck/gatecheck/verdict"
 )
 
 // ConvergeInARow is how many consecutive expected responses mean a route change has reached

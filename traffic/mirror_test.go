@@ -13,7 +13,7 @@ import (
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/echo"
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/identity"
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/records"
-	"github.com/gatecheck/gatecheck/suites/internal/verdict"
+	"github.com/gatecheck/gatecheck/verdict"
 )
 
 // echoBackend starts a real echo backend (with records) and returns its URL and admin URL.

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/gatecheck/gatecheck/suites/internal/verdict"
+	"github.com/gatecheck/gatecheck/verdict"
 )
 
 // SampleBackends runs probe from concurrency workers (an RPC, a new connection: anything that

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatecheck/gatecheck/suites/internal/traffic/splittest"
-	"github.com/gatecheck/gatecheck/suites/internal/verdict"
+	"github.com/gatecheck/gatecheck/traffic/splittest"
+	"github.com/gatecheck/gatecheck/verdict"
 )
 
 // TestSampleBackendsSendOrder: outcomes enter the test in the order the probes were sent.

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatecheck/gatecheck/suites/internal/traffic/splittest"
-	"github.com/gatecheck/gatecheck/suites/internal/verdict"
+	"github.com/gatecheck/gatecheck/traffic/splittest"
+	"github.com/gatecheck/gatecheck/verdict"
 )
 
 // TestSampleEndToEnd drives a loopback splitter through the driver into the sequential test:

@@ -12,7 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/gatecheck/gatecheck/suites/internal/traffic/splittest"
+	"github.com/gatecheck/gatecheck/traffic/splittest"
 )
 
 func TestJSONIdentity(t *testing.T) {

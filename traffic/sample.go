@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/gatecheck/gatecheck/suites/internal/verdict"
+	"github.com/gatecheck/gatecheck/verdict"
 )
 
 // Sample drives traffic into a sequential share test until it decides, and returns its

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/records"
-	"github.com/gatecheck/gatecheck/suites/internal/verdict"
+	"github.com/gatecheck/gatecheck/verdict"
 )
 
 // RecordsClient reads an echo backend's records admin API (/stats, /records?since=).
