@@ -45,6 +45,9 @@ type Spec struct {
 	Home string
 	// Required makes a missing package an error instead of a skip.
 	Required bool
+	// Source, for a module@version package, builds it in an edited copy of its module source
+	// instead of with `go install` (traefik.go); nil for most.
+	Source *ModuleSource
 }
 
 // CoreDNSVersion is the CoreDNS tag the pinned conformance suite's base manifests use.
@@ -351,9 +354,12 @@ func (b Builder) installTool(ctx context.Context, s Spec, pkg string, env []stri
 		return bin, nil
 	}
 	log := b.log()
-	log.Info("building from the Go module proxy (first time only; CoreDNS takes ~3-4 min on 2 cores)", "image", s.Name, "module", pkg, "cache", dir)
+	log.Info("building from the Go module proxy (first time only; CoreDNS takes ~3-4 min on 2 cores, Traefik ~10)", "image", s.Name, "module", pkg, "cache", dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
+	}
+	if s.Source != nil {
+		return bin, b.buildFromSource(ctx, s, pkg, bin, env)
 	}
 	env = append(env, "GOBIN="+dir, "GOFLAGS=-mod=mod")
 	stop := wait.Progress("building "+pkg, 30*time.Second, func(l string) { log.Info(l) })

@@ -27,6 +27,9 @@ func newImagesCmd(g *globalOptions) *cobra.Command {
 			for _, s := range images.Default() {
 				fmt.Fprintf(c.OutOrStdout(), "%-13s %s\n", s.Name, strings.Join(s.Tags, " "))
 			}
+			for _, s := range images.OnRequest() {
+				fmt.Fprintf(c.OutOrStdout(), "%-13s %s (built only when named: a third-party implementation from the module proxy)\n", s.Name, strings.Join(s.Tags, " "))
+			}
 			return nil
 		},
 	})
@@ -34,7 +37,8 @@ func newImagesCmd(g *globalOptions) *cobra.Command {
 	build := &cobra.Command{
 		Use:   "build [NAME...]",
 		Short: "Build image archives (docker-archive tarballs) from gatecheck's source; default all",
-		Long: `build compiles the named images (default: every image of 'gatecheck images list') from the
+		Long: `build compiles the named images (default: every image of 'gatecheck images list' but those
+built only when named, such as traefik) from the
 gatecheck checkout, or from the Go module cache for an installed gatecheck, and writes one
 docker-archive tarball per image to --out. Archives are named by a fingerprint of what they are
 built from, so building again with nothing changed compiles nothing. It prints one archive path
@@ -63,7 +67,8 @@ per line.`,
 	return cmd
 }
 
-// imageSpecs returns the default image specs named (all when names is empty), each required.
+// imageSpecs returns the image specs named (every default one when names is empty; the
+// on-request ones only by name), each required.
 func imageSpecs(names []string) ([]images.Spec, error) {
 	var specs, all []images.Spec
 	var known []string
@@ -74,6 +79,11 @@ func imageSpecs(names []string) ([]images.Spec, error) {
 	}
 	if len(names) == 0 {
 		return all, nil
+	}
+	for _, s := range images.OnRequest() {
+		s.Required = true
+		all = append(all, s)
+		known = append(known, s.Name)
 	}
 	for _, n := range names {
 		i := slices.IndexFunc(all, func(s images.Spec) bool { return s.Name == n })
