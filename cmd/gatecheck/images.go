@@ -24,7 +24,7 @@ func newImagesCmd(g *globalOptions) *cobra.Command {
 		Short: "List the images a profile's images.build may name, with the references each is tagged with",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			for _, s := range images.Default() {
+			for _, s := range append(images.Default(), images.Gatecheck()) {
 				fmt.Fprintf(c.OutOrStdout(), "%-13s %s\n", s.Name, strings.Join(s.Tags, " "))
 			}
 			for _, s := range images.OnRequest() {
@@ -78,7 +78,7 @@ func imageSpecs(names []string) ([]images.Spec, error) {
 		known = append(known, s.Name)
 	}
 	if len(names) == 0 {
-		return all, nil
+		return all[:len(all)-1], nil
 	}
 	for _, s := range images.OnRequest() {
 		s.Required = true
