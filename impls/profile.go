@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -100,12 +101,22 @@ type Conformance struct {
 	// SupportedFeatures, when empty, are read from the GatewayClass status by the suite.
 	SupportedFeatures []string `json:"supportedFeatures,omitempty"`
 	ExemptFeatures    []string `json:"exemptFeatures,omitempty"`
-	// SkipTests are upstream test names not to run (--skip-tests).
+	// SkipTests are upstream test names not to run (--skip-tests): the tests a profile cannot
+	// serve at all.
 	SkipTests []string `json:"skipTests,omitempty"`
+	// KnownFailures are upstream tests the implementation is known to fail, each with why. They
+	// still run; the report shows a documented failure as known, and it does not fail the gate.
+	KnownFailures []KnownFailure `json:"knownFailures,omitempty"`
 	// Report identifies the implementation in the upstream ConformanceReport.
 	Report ReportIdentity `json:"report"`
 	// SuiteOptions are the upstream suite's other options (suiteoptions.go).
 	SuiteOptions
+}
+
+// KnownFailure is an upstream test the implementation fails, and why.
+type KnownFailure struct {
+	Test   string `json:"test"`
+	Reason string `json:"reason"`
 }
 
 // ReportIdentity is the implementation block of an upstream ConformanceReport.
@@ -315,6 +326,21 @@ func (p *Profile) Validate() error {
 		}
 	}
 	errs = append(errs, p.Conformance.validateSuiteOptions(p.Dir)...)
+	seen := map[string]bool{}
+	for i, k := range p.Conformance.KnownFailures {
+		switch {
+		case !testName.MatchString(k.Test):
+			add("conformance.knownFailures[%d].test: %q is not an upstream test name (like HTTPRouteWeight)", i, k.Test)
+		case seen[k.Test]:
+			add("conformance.knownFailures[%d].test: %s is listed twice", i, k.Test)
+		case slices.Contains(p.Conformance.SkipTests, k.Test):
+			add("conformance.knownFailures[%d].test: %s is also in conformance.skipTests; a skipped test cannot fail, keep one", i, k.Test)
+		}
+		seen[k.Test] = true
+		if strings.TrimSpace(k.Reason) == "" {
+			add("conformance.knownFailures[%d].reason: required: say why %s fails (the report shows it)", i, k.Test)
+		}
+	}
 	r := p.Conformance.Report
 	if r.Organization == "" || r.Project == "" || r.URL == "" || r.Version == "" || len(r.Contact) == 0 {
 		add("conformance.report: organization, project, url, version and contact are all required (the upstream ConformanceReport needs them)")

@@ -233,6 +233,9 @@ func Run(ctx context.Context, cl Cluster, images ImageBuilder, o Options) (res R
 	if contains(o.Suites, ConformanceSuite) {
 		part, why := runConformance(ctx, o, cl.Kubeconfig(), o.Channel, out)
 		if part != nil {
+			if part.Conformance != nil {
+				part.Conformance.KnownFailures = knownFailures(o.Profile)
+			}
 			parts = append(parts, part)
 		}
 		incomplete = append(incomplete, why...)
@@ -337,6 +340,15 @@ func onlySuite(rep *model.Report, name string) {
 			return (sp.NodeType == "" || sp.NodeType == "It") && !slices.Contains(sp.Labels, name)
 		})
 	}
+}
+
+// knownFailures are the profile's documented upstream failures, as the report carries them.
+func knownFailures(p *impls.Profile) []model.KnownFailure {
+	var out []model.KnownFailure
+	for _, k := range p.Conformance.KnownFailures {
+		out = append(out, model.KnownFailure{Test: k.Test, Reason: k.Reason})
+	}
+	return out
 }
 
 // neededImages adds to the profile's images what the selected suites need whatever the

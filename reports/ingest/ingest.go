@@ -99,6 +99,7 @@ func parseModel(name string, data []byte) (*model.Report, error) {
 		if err != nil {
 			return nil, err
 		}
+		c.KnownFailures = r.Conformance.KnownFailures // the profile's, not in Raw
 		r.Conformance = c
 	}
 	return &r, nil

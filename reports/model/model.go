@@ -189,6 +189,29 @@ type Conformance struct {
 	// Partial is true for a report gatecheck built from the tests that finished before the
 	// suite stopped (Raw starts with PartialConformanceMarker): never a pass, never submitted.
 	Partial bool `json:"partial,omitempty"`
+	// KnownFailures are the upstream tests the implementation's profile documents as failing
+	// (conformance.knownFailures), each with why. A documented test that fails is reported as a
+	// known failure and does not fail the gate; Raw is untouched and still counts it as failed.
+	KnownFailures []KnownFailure `json:"knownFailures,omitempty"`
+}
+
+// KnownFailure is an upstream test an implementation is documented to fail, and why.
+type KnownFailure struct {
+	Test   string `json:"test"`
+	Reason string `json:"reason"`
+}
+
+// KnownFailure returns why test is documented to fail, or "" when it is not.
+func (c *Conformance) KnownFailure(test string) string {
+	if c == nil {
+		return ""
+	}
+	for _, k := range c.KnownFailures {
+		if k.Test == test {
+			return k.Reason
+		}
+	}
+	return ""
 }
 
 // GateResult is the gate's verdict on the report.

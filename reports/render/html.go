@@ -156,7 +156,7 @@ func HTML(w io.Writer, r *model.Report) error {
 			v.Profiles = append(v.Profiles, pv)
 		}
 	}
-	v.Upstream = newUpstreamView(r.Upstream)
+	v.Upstream = newUpstreamView(r.Upstream, r.Conformance)
 	if err := page.Execute(w, v); err != nil {
 		return fmt.Errorf("render HTML: %w", err)
 	}

@@ -25,9 +25,12 @@ type upstreamView struct {
 type upstreamRow struct {
 	model.UpstreamTest
 	Badge, Label, ProfileText string
+	// Known is why the profile documents this test as failing (conformance.knownFailures).
+	Known string
 }
 
-func newUpstreamView(u *model.Upstream) *upstreamView {
+// newUpstreamView tabulates u; conf's known failures label the documented tests.
+func newUpstreamView(u *model.Upstream, conf *model.Conformance) *upstreamView {
 	if u == nil {
 		return nil
 	}
@@ -43,7 +46,10 @@ func newUpstreamView(u *model.Upstream) *upstreamView {
 			if !contains(group, t.Result) {
 				continue
 			}
-			row := upstreamRow{UpstreamTest: t, Badge: string(t.Result), Label: string(t.Result)}
+			row := upstreamRow{UpstreamTest: t, Badge: string(t.Result), Label: string(t.Result), Known: conf.KnownFailure(t.Name)}
+			if row.Known != "" && t.Result == model.UpstreamFailed {
+				row.Badge, row.Label = "skipped", "known failure"
+			}
 			switch t.Result {
 			case model.UpstreamRunning:
 				row.Badge, row.Label = "interrupted", "running at stop"
