@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/echo"
+	"github.com/gatecheck/gatecheck/echo-backend/pkg/forwardproxy"
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/grpcecho"
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/identity"
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/lifecycle"
@@ -46,6 +48,8 @@ const (
 	modeGRPC      = "grpc"
 	modeTCP       = "tcp"
 	modeLifecycle = "lifecycle"
+	// modeForwardProxy stands in for a mesh sidecar proxy (package forwardproxy).
+	modeForwardProxy = "forward-proxy"
 )
 
 type config struct {
@@ -61,6 +65,7 @@ type config struct {
 	quiet           bool
 	responseDelay   time.Duration
 	responseStatus  int
+	upstream        string
 	id              identity.Identity
 	life            lifecycle.Options
 	events          stringList
@@ -83,7 +88,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*config
 		return def
 	}
 	id := identity.FromEnv(getenv)
-	fs.StringVar(&c.mode, "mode", envOr("MODE", modeHTTP), "http | grpc | tcp | lifecycle (env MODE)")
+	fs.StringVar(&c.mode, "mode", envOr("MODE", modeHTTP), "http | grpc | tcp | lifecycle | forward-proxy (env MODE)")
 	fs.StringVar(&c.addr, "addr", ":3000", "listen address of the mode's server (lifecycle: its /startup /ready endpoints; empty disables them there)")
 	fs.StringVar(&c.adminAddr, "admin-addr", ":9090", "listen address of the records admin API (/records, /stats); empty disables it")
 	fs.IntVar(&c.recordsSize, "records", records.DefaultCapacity, "how many request records the admin API keeps; older ones are overwritten and counted as evicted")
@@ -95,6 +100,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*config
 	fs.BoolVar(&c.quiet, "quiet", false, "do not print the per-request log line")
 	fs.DurationVar(&c.responseDelay, "response-delay", 0, "http: delay every answer this long (a slow backend, e.g. a mirror that must not slow the primary)")
 	fs.IntVar(&c.responseStatus, "response-status", 0, "http: answer every request with this status unless it asks for /status/NNN (0: 200)")
+	fs.StringVar(&c.upstream, "upstream", "", "forward-proxy: the URL every request is proxied to, e.g. http://10.0.0.7:8080")
 	fs.StringVar(&c.id.Backend, "backend", id.Backend, "backend identity label (env BACKEND)")
 	fs.StringVar(&c.id.Pod, "pod", id.Pod, "pod name (env POD_NAME)")
 	fs.StringVar(&c.id.Namespace, "namespace", id.Namespace, "namespace (env NAMESPACE)")
@@ -102,7 +108,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*config
 	c.id.Ingress = id.Ingress
 
 	l := &c.life
-	fs.StringVar(&l.Container, "name", envOr("LIFECYCLE_NAME", "echo-backend"), "lifecycle: container name written in every event (env LIFECYCLE_NAME)")
+	fs.StringVar(&l.Container, "name", envOr("LIFECYCLE_NAME", "echo-backend"), "lifecycle, forward-proxy: container name written in every event (env LIFECYCLE_NAME)")
 	fs.StringVar(&l.EventsFile, "events-file", getenv("EVENTS_FILE"), "lifecycle: file to append events to (env EVENTS_FILE); events always go to stdout too")
 	fs.DurationVar(&l.StartupDelay, "startup-delay", 0, "lifecycle: time from 'starting' to 'started'")
 	fs.DurationVar(&l.ReadyDelay, "ready-delay", 0, "lifecycle: time from 'started' to 'ready'")
@@ -125,9 +131,14 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*config
 	l.Events = c.events
 	var errs []error
 	switch c.mode {
-	case modeHTTP, modeGRPC, modeTCP, modeLifecycle:
+	case modeHTTP, modeGRPC, modeTCP, modeLifecycle, modeForwardProxy:
 	default:
-		errs = append(errs, fmt.Errorf("flag --mode=%q: want http, grpc, tcp or lifecycle", c.mode))
+		errs = append(errs, fmt.Errorf("flag --mode=%q: want http, grpc, tcp, lifecycle or forward-proxy", c.mode))
+	}
+	if (c.mode == modeForwardProxy) != (c.upstream != "") {
+		errs = append(errs, fmt.Errorf("flag --upstream=%q: mode forward-proxy needs it and only it uses it (mode %s)", c.upstream, c.mode))
+	} else if u, err := url.Parse(c.upstream); c.upstream != "" && (err != nil || u.Scheme == "" || u.Host == "") {
+		errs = append(errs, fmt.Errorf("flag --upstream=%q: want an absolute URL like http://10.0.0.7:8080", c.upstream))
 	}
 	if c.mode != modeLifecycle && c.addr == "" {
 		errs = append(errs, fmt.Errorf("flag --addr: empty; mode %s needs a listen address", c.mode))
@@ -240,6 +251,14 @@ func serve(ctx context.Context, c *config, stdout io.Writer, logger *slog.Logger
 		srv = grpcecho.NewServer(grpcecho.Options{Identity: c.id, Records: store, RequestLog: reqLog, TLS: tlsConf, Logger: logger})
 	case modeTCP:
 		srv = tcpecho.NewServer(tcpecho.Options{Identity: c.id, Records: store, RequestLog: reqLog, Logger: logger})
+	case modeForwardProxy:
+		// Checked by parse. The proxy records nothing: the admin API (if on) stays empty.
+		up, _ := url.Parse(c.upstream)
+		s, err := forwardproxy.New(forwardproxy.Options{Upstream: up, Container: c.life.Container, Events: stdout, Logger: logger})
+		if err != nil {
+			return 2, err
+		}
+		srv = s
 	}
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {

@@ -194,6 +194,9 @@ func TestBadFlagsExit2(t *testing.T) {
 		{name: "records", args: []string{"--records=0"}, wantMsg: "flag --records=0"},
 		{name: "response status range", args: []string{"--response-status=99"}, wantMsg: "flag --response-status=99: want 200-599"},
 		{name: "response delay on tcp", args: []string{"--mode=tcp", "--response-delay=1s"}, wantMsg: "only mode http uses them, not tcp"},
+		{name: "forward-proxy without upstream", args: []string{"--mode=forward-proxy"}, wantMsg: "mode forward-proxy needs it"},
+		{name: "upstream on http", args: []string{"--upstream=http://127.0.0.1:1"}, wantMsg: "only it uses it (mode http)"},
+		{name: "relative upstream", args: []string{"--mode=forward-proxy", "--upstream=10.0.0.7:8080"}, wantMsg: "want an absolute URL"},
 		{name: "missing cert file", args: []string{"--addr=127.0.0.1:0", "--admin-addr=", "--tls-cert=/nonexistent.pem", "--tls-key=/nonexistent.key"}, wantMsg: "load --tls-cert=/nonexistent.pem"},
 	}
 	for _, tc := range tests {
@@ -353,5 +356,39 @@ func TestLifecycleModeProcess(t *testing.T) {
 	}
 	if !strings.Contains(p.stdout.String(), "sidecar exiting code=0 reason=sigterm") {
 		t.Errorf("stdout: got %q; want the exiting event", p.stdout.String())
+	}
+}
+
+// The forward-proxy mode stands in for a mesh sidecar: a request to it reaches an echo-backend
+// behind it, and its stdout carries the lifecycle events the sidecar suite reads.
+func TestForwardProxyModeProcess(t *testing.T) {
+	t.Parallel()
+	_, upstream, _ := startProc(t, []string{"BACKEND=target"}, "--addr=127.0.0.1:0", "--admin-addr=")
+	p, addr, _ := startProc(t, nil, "--mode=forward-proxy", "--name=proxy", "--addr=127.0.0.1:0", "--admin-addr=", "--upstream=http://"+upstream)
+	resp, err := http.Get("http://" + addr + "/first-request?request-id=r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e echo.Response
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || e.Backend != "target" || e.RequestID != "r1" || e.Path != "/first-request?request-id=r1" {
+		t.Errorf("through the proxy: got %d %+v; want 200 from backend target for /first-request, request id r1", resp.StatusCode, e)
+	}
+	if code := p.stop(t); code != 0 {
+		t.Errorf("exit code after SIGTERM: got %d; want 0", code)
+	}
+	evs, err := lifecycle.ReadEvents(strings.NewReader(p.stdout.String()))
+	if err != nil {
+		t.Fatalf("stdout %q: %v", p.stdout.String(), err)
+	}
+	var names []string
+	for _, e := range evs {
+		names = append(names, e.Container+":"+e.Name)
+	}
+	if got, want := strings.Join(names, " "), "proxy:starting proxy:started proxy:exiting"; got != want {
+		t.Errorf("events: got %q; want %q", got, want)
 	}
 }
