@@ -67,18 +67,19 @@ per line.`,
 	return cmd
 }
 
-// imageSpecs returns the image specs named (every default one when names is empty; the
-// on-request ones only by name), each required.
+// imageSpecs returns the image specs named (every default one when names is empty; gatecheck's
+// own image and the on-request ones only by name), each required.
 func imageSpecs(names []string) ([]images.Spec, error) {
 	var specs, all []images.Spec
 	var known []string
-	for _, s := range images.Default() {
+	defaults := images.Default()
+	for _, s := range append(defaults, images.Gatecheck()) {
 		s.Required = true
 		all = append(all, s)
 		known = append(known, s.Name)
 	}
 	if len(names) == 0 {
-		return all[:len(all)-1], nil
+		return all[:len(defaults)], nil // gatecheck's own image only by name
 	}
 	for _, s := range images.OnRequest() {
 		s.Required = true
