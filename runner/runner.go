@@ -249,7 +249,7 @@ func Run(ctx context.Context, cl Cluster, images ImageBuilder, o Options) (res R
 		Kubeconfig: cl.Kubeconfig(), GatewayClass: o.Profile.GatewayClass.Name, Impl: o.Profile.Name,
 		ReachMode: runMeta.ReachMode, ReachServiceNamespace: o.Profile.Reach.Service.Namespace, ReachServiceSelector: o.Profile.Reach.Service.Selector,
 		Artifacts: filepath.Join(o.OutDir, "artifacts"),
-		EchoImage: suiteenv.DefaultEchoImage, ProxyImage: suiteenv.DefaultProxyImage,
+		EchoImage: suiteenv.DefaultEchoImage,
 		Features: o.Profile.Conformance.SupportedFeatures, Alpha: suiteenv.DefaultAlpha, Scale: o.TrafficScale,
 		SpecTimeout: 5 * time.Minute, TolerancePts: suiteenv.DefaultTolerancePts,
 	}
@@ -353,7 +353,7 @@ func knownFailures(p *impls.Profile) []model.KnownFailure {
 
 // neededImages adds to the profile's images what the selected suites need whatever the
 // implementation: the upstream suite's base manifests run echo-basic and CoreDNS, gatecheck's
-// suites run echo-backend, and the sidecar suite's mesh spec runs the reference proxy.
+// suites run echo-backend (the sidecar suite's mesh spec also as its proxy).
 func neededImages(profile, suites []string) []string {
 	out := append([]string{}, profile...)
 	add := func(names ...string) {
@@ -367,8 +367,6 @@ func neededImages(profile, suites []string) []string {
 		switch s {
 		case ConformanceSuite:
 			add("echo-basic", "coredns")
-		case "sidecar":
-			add("echo-backend", "proxy")
 		default:
 			add("echo-backend")
 		}

@@ -284,8 +284,8 @@ func TestNeededImages(t *testing.T) {
 	if got := neededImages(nil, []string{"mirror"}); strings.Join(got, ",") != "echo-backend" {
 		t.Fatalf("neededImages(mirror) = %v; want echo-backend", got)
 	}
-	if got := neededImages(nil, []string{"sidecar"}); strings.Join(got, ",") != "echo-backend,proxy" {
-		t.Fatalf("neededImages(sidecar) = %v; want echo-backend,proxy (the mesh spec runs the reference proxy)", got)
+	if got := neededImages(nil, []string{"sidecar"}); strings.Join(got, ",") != "echo-backend" {
+		t.Fatalf("neededImages(sidecar) = %v; want echo-backend (the mesh spec's proxy is echo-backend's forward-proxy mode)", got)
 	}
 }
 

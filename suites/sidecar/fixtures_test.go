@@ -35,9 +35,9 @@ func TestFixturesRender(t *testing.T) {
 		{"resources.yaml", map[string]any{"Native": true, "HelperCPU": "600m", "MainCPU": "600m"}, []string{"Pod"}},
 		{"resources.yaml", map[string]any{"Native": false, "HelperCPU": "600m", "MainCPU": "600m"}, []string{"Pod"}},
 		{"meshproxy.yaml", map[string]any{"Part": "target"}, []string{"Pod"}},
-		{"meshproxy.yaml", map[string]any{"Part": "app", "Variant": "native", "ConfigMap": "c", "ProxyPort": 15001}, []string{"Pod"}},
-		{"meshproxy.yaml", map[string]any{"Part": "app", "Variant": "legacy-first", "ConfigMap": "c", "ProxyPort": 15001}, []string{"Pod"}},
-		{"meshproxy.yaml", map[string]any{"Part": "app", "Variant": "legacy-last", "ConfigMap": "c", "ProxyPort": 15001}, []string{"Pod"}},
+		{"meshproxy.yaml", map[string]any{"Part": "app", "Variant": "native", "Upstream": "http://10.0.0.7:8080", "ProxyPort": 15001}, []string{"Pod"}},
+		{"meshproxy.yaml", map[string]any{"Part": "app", "Variant": "legacy-first", "Upstream": "http://10.0.0.7:8080", "ProxyPort": 15001}, []string{"Pod"}},
+		{"meshproxy.yaml", map[string]any{"Part": "app", "Variant": "legacy-last", "Upstream": "http://10.0.0.7:8080", "ProxyPort": 15001}, []string{"Pod"}},
 		{"wrongexpectation.yaml", nil, []string{"Pod"}},
 	}
 	seen := map[string]bool{}

@@ -44,7 +44,6 @@ func params(name string, extra map[string]any) map[string]any {
 		"Name":        name,
 		"Namespace":   env.namespace,
 		"Image":       *flagImage,
-		"ProxyImage":  *flagProxyImage,
 		"PullPolicy":  *flagPullPolicy,
 		"EventsDir":   eventsDir,
 		"StartupPath": lifecycleStartupPath,
@@ -57,6 +56,7 @@ func params(name string, extra map[string]any) map[string]any {
 var templateFuncs = template.FuncMap{
 	"lifecycle": func(kv ...string) (string, error) { return flowList(lifecycleArgs(kv...)) },
 	"echoargs":  func(kv ...string) (string, error) { return flowList(echoArgs(kv...)) },
+	"proxyargs": func(port int, upstream string) (string, error) { return flowList(proxyArgs(port, upstream), nil) },
 }
 
 func flowList(args []string, err error) (string, error) {

@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/gatecheck/gatecheck/suites/sidecar/timeline"
@@ -60,4 +61,11 @@ func echoArgs(kv ...string) ([]string, error) {
 		args = append(args, "--addr=:"+v)
 	}
 	return args, nil
+}
+
+// proxyArgs are the flags of echo-backend's forward-proxy mode, the mesh spec's stand-in for a
+// sidecar proxy: named "proxy" in its lifecycle events, listening on port, forwarding to
+// upstream, records admin API off (it shares the Pod's network namespace with the app).
+func proxyArgs(port int, upstream string) []string {
+	return []string{"--mode=forward-proxy", "--name=proxy", "--addr=:" + strconv.Itoa(port), "--admin-addr=", "--upstream=" + upstream}
 }

@@ -1,8 +1,8 @@
 package sidecar
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -12,11 +12,9 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/lifecycle"
-	"github.com/gatecheck/gatecheck/reference-impl/ir"
 	"github.com/gatecheck/gatecheck/reports/model"
 	"github.com/gatecheck/gatecheck/suites/sidecar/timeline"
 )
@@ -37,26 +35,21 @@ type meshOutcome struct {
 	tl      *timeline.Timeline
 }
 
-// proxyEvents turns the proxy's log into a "starting" event at its first line: the reference
-// proxy writes no lifecycle events, and the runtime's log timestamps are the best clock we have
-// for it (they lag the process start by the proxy's own startup work).
+// proxyEvents reads the proxy's lifecycle events (echo-backend's forward-proxy mode writes
+// starting, started and exiting). A proxy that has not started yet (legacy-last) has no log:
+// that is no events, not a failure.
 func proxyEvents(ctx context.Context, pod string) []timeline.Event {
 	GinkgoHelper()
-	raw, err := env.cs.CoreV1().Pods(env.namespace).GetLogs(pod, &corev1.PodLogOptions{Container: "proxy", Timestamps: true, LimitBytes: ptrTo(int64(64 * 1024))}).DoRaw(ctx)
+	raw, err := env.cs.CoreV1().Pods(env.namespace).GetLogs(pod, &corev1.PodLogOptions{Container: "proxy", LimitBytes: ptrTo(int64(64 * 1024))}).DoRaw(ctx)
 	if err != nil {
 		fmt.Fprintf(GinkgoWriter, "no proxy log for %s: %v\n", pod, err)
 		return nil
 	}
-	first, _, _ := strings.Cut(string(raw), "\n")
-	ts, _, ok := strings.Cut(first, " ")
-	if !ok {
-		return nil
-	}
-	tm, err := time.Parse(time.RFC3339Nano, ts)
+	evs, err := timeline.Parse("log of "+pod+" container proxy", bytes.NewReader(raw), parseLifecycleLine)
 	if err != nil {
-		return nil
+		fmt.Fprintf(GinkgoWriter, "proxy log of %s: %v\n", pod, err)
 	}
-	return []timeline.Event{{Time: tm, Container: "proxy", Kind: timeline.KindStarting, Detail: "first-log-line"}}
+	return evs
 }
 
 func outcomeOf(tl *timeline.Timeline) (ok bool, detail string, latency float64, found bool) {
@@ -78,43 +71,13 @@ var _ = Describe("Mesh proxy readiness", Label("sidecar", "mesh", "lifecycle:mes
 	It("serves the app's first outbound request every time with the proxy as a native sidecar (legacy pattern measured alongside)", func(ctx SpecContext) {
 		n := *flagMeshPods
 		Expect(n).To(BeNumerically(">", 0), "-sidecar.mesh-pods")
-		nodes, err := env.cs.CoreV1().Nodes().Get(ctx, env.node, metav1.GetOptions{})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(nodeHasImage(*nodes, *flagProxyImage)).To(BeTrue(), "node %s does not have the reference proxy image %s; build and load it (-sidecar.proxy-image to use another)", env.node, *flagProxyImage)
-
 		target := createPod(ctx, renderPod("meshproxy.yaml", params("mesh-target", map[string]any{"Part": "target"})))
 		target = waitPod(ctx, target.Name, "Ready with an IP", podStartTimeout, func(p *corev1.Pod) (bool, string) {
 			return podReady(p) && p.Status.PodIP != "", "phase " + string(p.Status.Phase)
 		})
 
-		// No cluster DNS here: the proxy routes to the target's Pod IP.
-		snap := ir.Snapshot{
-			Schema: ir.SchemaVersion, Version: 1,
-			Gateway: ir.NamespacedName{Namespace: env.namespace, Name: "mesh-sidecar"},
-			Listeners: []ir.Listener{{
-				Name: "outbound", Port: meshProxyPort, Protocol: ir.ProtocolHTTP,
-				HTTPRoutes: []ir.HTTPRoute{{
-					RouteMeta: ir.RouteMeta{Namespace: env.namespace, Name: "to-target", CreationTimestamp: time.Now().UTC().Truncate(time.Second)},
-					Rules: []ir.HTTPRule{{Index: 0, Backends: []ir.Backend{{
-						Name: env.namespace + "/mesh-target:8080", Weight: 1,
-						Endpoints: []ir.Endpoint{{Address: target.Status.PodIP, Port: 8080}},
-					}}}},
-				}},
-			}},
-		}
-		Expect(snap.Validate()).To(Succeed())
-		body, err := json.MarshalIndent(snap, "", "  ")
-		Expect(err).NotTo(HaveOccurred())
-		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "mesh-proxy-config", Namespace: env.namespace}, Data: map[string]string{"snapshot.json": string(body)}}
-		DeferCleanup(func(ctx context.Context) error {
-			err := env.cs.CoreV1().ConfigMaps(env.namespace).Delete(ctx, cm.Name, metav1.DeleteOptions{})
-			if apierrors.IsNotFound(err) {
-				return nil
-			}
-			return err
-		})
-		_, err = env.cs.CoreV1().ConfigMaps(env.namespace).Create(ctx, cm, metav1.CreateOptions{})
-		Expect(err).NotTo(HaveOccurred())
+		// No cluster DNS here: the proxy forwards to the target's Pod IP.
+		upstream := fmt.Sprintf("http://%s:8080", target.Status.PodIP)
 
 		// Interleave the variants so all see the same node load.
 		var names []string
@@ -123,7 +86,7 @@ var _ = Describe("Mesh proxy readiness", Label("sidecar", "mesh", "lifecycle:mes
 			for _, variant := range meshVariants {
 				name := fmt.Sprintf("mesh-%s-%d", variant, i)
 				createPod(ctx, renderPod("meshproxy.yaml", params(name, map[string]any{
-					"Part": "app", "Variant": variant, "ConfigMap": cm.Name, "ProxyPort": meshProxyPort,
+					"Part": "app", "Variant": variant, "Upstream": upstream, "ProxyPort": meshProxyPort,
 				})))
 				names = append(names, name)
 				variantOf[name] = variant

@@ -24,8 +24,7 @@ import (
 
 var (
 	flagKubeconfig = flag.String("sidecar.kubeconfig", "", "kubeconfig of the cluster under test (default: $"+suiteenv.EnvKubeconfig+")")
-	flagImage      = flag.String("sidecar.image", "", "echo-backend image (lifecycle mode) on the node (default: $"+suiteenv.EnvEchoImage+", else "+suiteenv.DefaultEchoImage+")")
-	flagProxyImage = flag.String("sidecar.proxy-image", "", "reference proxy image on the node (default: $"+suiteenv.EnvProxyImage+", else "+suiteenv.DefaultProxyImage+")")
+	flagImage      = flag.String("sidecar.image", "", "echo-backend image (lifecycle and forward-proxy modes) on the node (default: $"+suiteenv.EnvEchoImage+", else "+suiteenv.DefaultEchoImage+")")
 	flagPullPolicy = flag.String("sidecar.pull-policy", "IfNotPresent", "imagePullPolicy of the suite's containers (there is no registry: Never or IfNotPresent)")
 	flagMeshPods   = flag.Int("sidecar.mesh-pods", 10, "pods per variant in the mesh proxy readiness measurement")
 	flagKeep       = flag.Bool("sidecar.keep", false, "keep the test namespace after the suite, for debugging")
@@ -58,9 +57,6 @@ func Setup(ctx SpecContext) {
 	}
 	if *flagImage == "" {
 		*flagImage = senv.EchoImage
-	}
-	if *flagProxyImage == "" {
-		*flagProxyImage = senv.ProxyImage
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", path)
 	Expect(err).NotTo(HaveOccurred(), "load kubeconfig %s", path)

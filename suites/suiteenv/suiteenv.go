@@ -25,7 +25,6 @@ const (
 	EnvReachServiceSelector  = "GATECHECK_REACH_SERVICE_SELECTOR"
 	EnvArtifacts             = "GATECHECK_ARTIFACTS"     // directory for logs and extra files
 	EnvEchoImage             = "GATECHECK_ECHO_IMAGE"    // echo-backend image reference
-	EnvProxyImage            = "GATECHECK_PROXY_IMAGE"   // reference proxy image (sidecar mesh spec)
 	EnvFeatures              = "GATECHECK_FEATURES"      // comma-separated features claimed; empty: read GatewayClass status
 	EnvAlpha                 = "GATECHECK_ALPHA"         // false-failure rate per verdict (gate override)
 	EnvScale                 = "GATECHECK_TRAFFIC_SCALE" // multiplies request caps (e.g. 0.5 for a quick run)
@@ -38,7 +37,6 @@ const (
 const (
 	DefaultGatewayClass = "gatecheck-reference"
 	DefaultEchoImage    = "gatecheck.dev/echo-backend:dev"
-	DefaultProxyImage   = "gatecheck.dev/reference-proxy:dev"
 	DefaultAlpha        = 1e-4
 	DefaultTolerancePts = 1.5
 )
@@ -53,7 +51,6 @@ type Config struct {
 	ReachServiceNamespace, ReachServiceSelector string
 	Artifacts                                   string
 	EchoImage                                   string
-	ProxyImage                                  string
 	Features                                    []string
 	Alpha                                       float64
 	Scale                                       float64
@@ -75,7 +72,6 @@ func load(get func(string) string) (Config, error) {
 		ReachServiceSelector:  get(EnvReachServiceSelector),
 		Artifacts:             or(get(EnvArtifacts), os.TempDir()),
 		EchoImage:             or(get(EnvEchoImage), DefaultEchoImage),
-		ProxyImage:            or(get(EnvProxyImage), DefaultProxyImage),
 		Alpha:                 DefaultAlpha,
 		Scale:                 1,
 		SpecTimeout:           5 * time.Minute,
@@ -138,7 +134,6 @@ func (c Config) Environ() []string {
 		EnvReachServiceSelector + "=" + c.ReachServiceSelector,
 		EnvArtifacts + "=" + c.Artifacts,
 		EnvEchoImage + "=" + c.EchoImage,
-		EnvProxyImage + "=" + c.ProxyImage,
 		EnvFeatures + "=" + strings.Join(c.Features, ","),
 		EnvAlpha + "=" + strconv.FormatFloat(c.Alpha, 'g', -1, 64),
 		EnvScale + "=" + strconv.FormatFloat(c.Scale, 'g', -1, 64),

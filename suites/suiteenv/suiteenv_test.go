@@ -7,7 +7,7 @@ import (
 
 func TestLoadRoundTrip(t *testing.T) {
 	t.Parallel()
-	in := Config{Kubeconfig: "/k", GatewayClass: "gc", Impl: "x", ReachMode: "nodeport", Artifacts: "/a", EchoImage: "e", ProxyImage: "p",
+	in := Config{Kubeconfig: "/k", GatewayClass: "gc", Impl: "x", ReachMode: "nodeport", Artifacts: "/a", EchoImage: "e",
 		Features: []string{"A", "B"}, Alpha: 1e-3, Scale: 0.5, SpecTimeout: 90e9, TolerancePts: 2,
 		ReachServiceNamespace: "eg-system", ReachServiceSelector: "owner={name},owner-ns={namespace}"}
 	env := map[string]string{}
