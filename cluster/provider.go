@@ -24,6 +24,12 @@ type Provider interface {
 	Kubeconfig() string
 	// LoadImages makes docker-archive tarballs' images available to the cluster's nodes.
 	LoadImages(ctx context.Context, archives []string) error
+	// CanLoadImages reports whether LoadImages can put images on the nodes (not on a cluster
+	// gatecheck was given: there the nodes must already have or pull them).
+	CanLoadImages() bool
+	// Owned reports whether gatecheck created the cluster, so that Down removes all of it; a
+	// run on a cluster it was given removes only what the run installed.
+	Owned() bool
 	// Describe reports whether the cluster is up, its version and provider details.
 	Describe(ctx context.Context) (Status, error)
 }

@@ -9,15 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/gatecheck/gatecheck/impls"
-	"github.com/gatecheck/gatecheck/install/gatewayapi"
 	"github.com/gatecheck/gatecheck/internal/version"
 	"github.com/gatecheck/gatecheck/reports/gate"
 	"github.com/gatecheck/gatecheck/reports/ingest"
@@ -38,6 +35,12 @@ type Cluster interface {
 	Kubeconfig() string
 	// LoadImages makes image archives available to the cluster's container runtime.
 	LoadImages(ctx context.Context, archives []string) error
+	// CanLoadImages reports whether LoadImages can; where it cannot (a cluster gatecheck was
+	// given), the images step only names the images the nodes must have.
+	CanLoadImages() bool
+	// Owned reports whether gatecheck created the cluster; on one it was given, teardown
+	// uninstalls the implementation the run installed.
+	Owned() bool
 }
 
 // ImageBuilder builds image archives by name and returns their paths.
@@ -78,38 +81,67 @@ type Result struct {
 	Duration time.Duration
 }
 
-type step struct {
-	n, total int
-	out      io.Writer
-	start    time.Time
-}
-
-func (s *step) begin(what string) time.Time {
-	s.n++
-	fmt.Fprintf(s.out, "==> [%d/%d] %s (%s since start)\n", s.n, s.total, what, time.Since(s.start).Round(time.Second))
-	return time.Now()
-}
-
-func (s *step) done(what string, t time.Time) {
-	fmt.Fprintf(s.out, "    %s: done in %s\n", what, time.Since(t).Round(100*time.Millisecond))
-}
-
-// Run executes a whole run. Errors that stop the run before reports exist are returned; once
-// reports can be written, problems become report entries and the exit code says 2.
-func Run(ctx context.Context, cl Cluster, images ImageBuilder, o Options) (res Result, err error) {
-	start := time.Now()
-	out := o.Out
-	if out == nil {
-		out = io.Discard
+// Run executes a whole run: the steps in order (runSteps), teardown whatever happened, and a
+// run that stopped early still writes a report saying why. Errors that stop the run before its
+// reports exist are returned; once reports can be written, problems become report entries and
+// the exit code says 2.
+func Run(ctx context.Context, cl Cluster, images ImageBuilder, o Options) (Result, error) {
+	r, err := newRun(cl, images, o)
+	if err != nil {
+		return Result{}, err
 	}
-	if o.Channel == "" {
-		o.Channel = "standard"
+	if err := r.runSteps(ctx, steps()); err != nil {
+		// CI always has files to upload, even from a run that could not complete (exit 2).
+		r.finishIncomplete(err)
+		return r.res, err
 	}
+	return r.res, nil
+}
+
+// Finish is the one end of every run, from `gatecheck run` or `gatecheck report`: it gates rep
+// (a nil g is the built-in gate; gateName names the gate in the report, default "default"),
+// writes every report format into dir and returns the gate's exit code and reasons and the
+// files written. The error is render.WriteAll's; the files it wrote are returned with it.
+func Finish(rep *model.Report, g *gate.Gate, gateName, dir string) (Result, error) {
+	if g == nil {
+		g, gateName = gate.Default(), cmp.Or(gateName, "default")
+	}
+	var res Result
+	res.ExitCode, res.Reasons = g.Apply(rep, gateName)
+	files, err := render.WriteAll(dir, rep)
+	res.Files = files
+	return res, err
+}
+
+// run is the state the steps share.
+type run struct {
+	cl     Cluster
+	images ImageBuilder
+	o      Options
+	out    io.Writer
+	start  time.Time
+	meta   model.Run
+	cfg    *rest.Config
+	// impl is the installer once the implementation step began, for teardown.
+	impl *implInstaller
+	// parts are the reports the suites produced, combined by the reports step.
+	parts      []*model.Report
+	incomplete []string
+	res        Result
+	// wrote says the reports step wrote the run's reports.
+	wrote bool
+}
+
+func newRun(cl Cluster, images ImageBuilder, o Options) (*run, error) {
+	o.Channel = cmp.Or(o.Channel, "standard")
 	if err := os.MkdirAll(filepath.Join(o.OutDir, "logs"), 0o755); err != nil {
-		return res, fmt.Errorf("create output dir: %w", err)
+		return nil, fmt.Errorf("create output dir: %w", err)
 	}
-	st := &step{total: 8, out: out, start: start}
-	runMeta := model.Run{
+	r := &run{cl: cl, images: images, o: o, out: o.Out, start: time.Now()}
+	if r.out == nil {
+		r.out = io.Discard
+	}
+	r.meta = model.Run{
 		GatecheckVersion:  version.Version,
 		Implementation:    o.Profile.Name,
 		GatewayClass:      o.Profile.GatewayClass.Name,
@@ -117,199 +149,74 @@ func Run(ctx context.Context, cl Cluster, images ImageBuilder, o Options) (res R
 		ReachMode:         string(cmp.Or(o.Profile.Reach.Mode, impls.ReachStatusAddress)),
 		GatewayAPIVersion: version.GatewayAPIVersion,
 		GatewayAPIChannel: o.Channel,
-		Start:             start,
+		Start:             r.start,
 	}
-	var incomplete []string
-	var ii *implInstaller
-	wrote := false
+	return r, nil
+}
 
-	// A run that stops early still leaves a report saying why (exit 2), so CI always has
-	// files to upload. Registered first, so it runs after teardown has been reported.
-	defer func() {
-		if err == nil || wrote {
-			return
-		}
-		runMeta.End = time.Now()
-		runMeta.Incomplete = append(incomplete, err.Error())
-		rep := &model.Report{SchemaVersion: model.SchemaVersion, Run: runMeta, Suites: []model.Suite{}}
-		g, gateName := o.Gate, o.GateName
-		if g == nil {
-			g, gateName = gate.Default(), "default"
-		}
-		g.Apply(rep, gateName)
-		if files, werr := render.WriteAll(o.OutDir, rep); werr == nil {
-			res.Files = files
-			fmt.Fprintf(out, "==> wrote a report of the incomplete run to %s\n", o.OutDir)
-		}
-	}()
-
-	// Teardown runs on every exit path, with its own context: Ctrl-C cancels ctx, and the
-	// cleanup must still happen.
-	defer func() {
-		if o.Keep {
-			fmt.Fprintf(out, "==> keeping the cluster (--keep); kubeconfig: %s\n", cl.Kubeconfig())
-			return
-		}
-		tctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
+// runSteps runs steps in order, each announced as "==> [n/total] title" and ended with how long
+// it took, until one fails; teardown runs on every way out, panics included.
+func (r *run) runSteps(ctx context.Context, steps []step) (err error) {
+	defer func() { r.teardown(err == nil) }()
+	for i, s := range steps {
+		title := s.title(r)
+		fmt.Fprintf(r.out, "==> [%d/%d] %s (%s since start)\n", i+1, len(steps), title, time.Since(r.start).Round(time.Second))
 		t := time.Now()
-		fmt.Fprintln(out, "==> teardown: removing what this run created")
-		var errs []error
-		if ii != nil && cl.Name() == "existing" {
-			// On a cluster we did not create, remove the implementation we installed.
-			if uerr := ii.uninstall(tctx); uerr != nil {
-				errs = append(errs, fmt.Errorf("uninstall %s: %w", o.Profile.Name, uerr))
-			}
-		}
-		if derr := cl.Down(tctx); derr != nil {
-			errs = append(errs, fmt.Errorf("cluster down: %w", derr))
-		}
-		if len(errs) > 0 {
-			fmt.Fprintf(out, "    teardown problems: %v\n", errors.Join(errs...))
-			if err == nil && res.ExitCode == 0 {
-				res.ExitCode = 2
-				res.Reasons = append(res.Reasons, "teardown failed: "+errors.Join(errs...).Error())
-			}
-			return
-		}
-		fmt.Fprintf(out, "    teardown: done in %s\n", time.Since(t).Round(100*time.Millisecond))
-	}()
-
-	t := st.begin("cluster: " + cl.Name())
-	if err := cl.Up(ctx); err != nil {
-		return res, fmt.Errorf("cluster %s: %w", cl.Name(), err)
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", cl.Kubeconfig())
-	if err != nil {
-		return res, fmt.Errorf("kubeconfig %s: %w", cl.Kubeconfig(), err)
-	}
-	cfg.QPS, cfg.Burst = 50, 100
-	runMeta.KubernetesVersion = serverVersion(cfg)
-	st.done("cluster "+runMeta.KubernetesVersion, t)
-
-	imageNames := neededImages(o.Profile.Images.Build, o.Suites)
-	t = st.begin("images: build and load " + strings.Join(imageNames, ", "))
-	if cl.Name() == "existing" {
-		// gatecheck cannot put images on the nodes of a cluster it does not run; the suites
-		// check the images they need are present and skip, saying so, when they are not.
-		fmt.Fprintf(out, "  skipped: an existing cluster's nodes must already have (or be able to pull) these images: %s\n", strings.Join(imageNames, ", "))
-		st.done("images", t)
-	} else {
-		archives, err := images.Build(ctx, imageNames)
+		done, err := s.do(ctx, r)
 		if err != nil {
-			return res, fmt.Errorf("images: %w", err)
+			return err
 		}
-		for _, a := range o.Profile.Images.Archives {
-			if !filepath.IsAbs(a) {
-				a = filepath.Join(o.Profile.Dir, a)
-			}
-			archives = append(archives, a)
-		}
-		if err := cl.LoadImages(ctx, archives); err != nil {
-			return res, fmt.Errorf("load images: %w", err)
-		}
-		st.done(fmt.Sprintf("%d image archives", len(archives)), t)
+		fmt.Fprintf(r.out, "    %s: done in %s\n", done, time.Since(t).Round(100*time.Millisecond))
 	}
+	return nil
+}
 
-	t = st.begin("Gateway API CRDs " + version.GatewayAPIVersion + " (" + o.Channel + ")")
-	if err := gatewayapi.Install(ctx, cfg, o.Channel, out); err != nil {
-		return res, err
+// teardown removes what the run created, with its own context: Ctrl-C cancels the run's, and
+// the cleanup must still happen. ok says the steps all ran; a failed teardown then turns a
+// passing exit code into 2.
+func (r *run) teardown(ok bool) {
+	if r.o.Keep {
+		fmt.Fprintf(r.out, "==> keeping the cluster (--keep); kubeconfig: %s\n", r.cl.Kubeconfig())
+		return
 	}
-	st.done("CRDs", t)
-
-	t = st.begin("install implementation " + o.Profile.Name)
-	ii = &implInstaller{profile: o.Profile, cfg: cfg, kubeconfig: cl.Kubeconfig(), out: out}
-	if err := ii.install(ctx); err != nil {
-		return res, err
-	}
-	if err := ii.waitReady(ctx); err != nil {
-		return res, err
-	}
-	st.done("implementation ready, GatewayClass "+o.Profile.GatewayClass.Name+" Accepted", t)
-
-	var parts []*model.Report
-
-	t = st.begin("upstream conformance suite " + version.GatewayAPIVersion)
-	if contains(o.Suites, ConformanceSuite) {
-		part, why := runConformance(ctx, o, cl.Kubeconfig(), o.Channel, out)
-		if part != nil {
-			if part.Conformance != nil {
-				part.Conformance.KnownFailures = knownFailures(o.Profile)
-			}
-			parts = append(parts, part)
-		}
-		incomplete = append(incomplete, why...)
-	} else {
-		fmt.Fprintln(out, "  skipped (not in --suites)")
-	}
-	st.done("conformance", t)
-
-	t = st.begin("gatecheck suites")
-	env := suiteenv.Config{
-		Kubeconfig: cl.Kubeconfig(), GatewayClass: o.Profile.GatewayClass.Name, Impl: o.Profile.Name,
-		ReachMode: runMeta.ReachMode, ReachServiceNamespace: o.Profile.Reach.Service.Namespace, ReachServiceSelector: o.Profile.Reach.Service.Selector,
-		Artifacts: filepath.Join(o.OutDir, "artifacts"),
-		EchoImage: suiteenv.DefaultEchoImage,
-		Features: o.Profile.Conformance.SupportedFeatures, Alpha: suiteenv.DefaultAlpha, Scale: o.TrafficScale,
-		SpecTimeout: 5 * time.Minute, TolerancePts: suiteenv.DefaultTolerancePts,
-	}
-	if env.Scale <= 0 {
-		env.Scale = 1
-	}
-	if o.Gate != nil {
-		env.Alpha = o.Gate.Tolerance("alpha", env.Alpha)
-		env.TolerancePts = o.Gate.Tolerance("weightTolerancePts", env.TolerancePts)
-	}
-	_ = os.MkdirAll(env.Artifacts, 0o755)
-	for _, s := range o.Suites {
-		if s == ConformanceSuite {
-			continue
-		}
-		if ctx.Err() != nil {
-			incomplete = append(incomplete, "interrupted before suite "+s)
-			break
-		}
-		rep, serr := runGinkgoSuite(ctx, o, s, env, out)
-		if serr != nil {
-			incomplete = append(incomplete, serr.Error())
-		}
-		if rep != nil {
-			parts = append(parts, rep)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	t := time.Now()
+	fmt.Fprintln(r.out, "==> teardown: removing what this run created")
+	var errs []error
+	if r.impl != nil && !r.cl.Owned() {
+		// On a cluster we did not create, remove the implementation we installed.
+		if err := r.impl.uninstall(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("uninstall %s: %w", r.o.Profile.Name, err))
 		}
 	}
-	st.done("gatecheck suites", t)
+	if err := r.cl.Down(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("cluster down: %w", err))
+	}
+	if len(errs) > 0 {
+		fmt.Fprintf(r.out, "    teardown problems: %v\n", errors.Join(errs...))
+		if ok && r.res.ExitCode == 0 {
+			r.res.ExitCode = 2
+			r.res.Reasons = append(r.res.Reasons, "teardown failed: "+errors.Join(errs...).Error())
+		}
+		return
+	}
+	fmt.Fprintf(r.out, "    teardown: done in %s\n", time.Since(t).Round(100*time.Millisecond))
+}
 
-	t = st.begin("reports")
-	runMeta.End = time.Now()
-	if ctx.Err() != nil {
-		incomplete = append(incomplete, "run interrupted: "+ctx.Err().Error())
+// finishIncomplete writes the report of a run that stopped on err before writing its own: the
+// run's metadata and why it stopped, gated (exit 2).
+func (r *run) finishIncomplete(err error) {
+	if r.wrote {
+		return
 	}
-	runMeta.Incomplete = incomplete
-	parts = append(parts, &model.Report{Run: runMeta})
-	rep, err := ingest.Combine(parts...)
-	if err != nil {
-		return res, err
+	r.meta.End = time.Now()
+	r.meta.Incomplete = append(r.incomplete, err.Error())
+	rep := &model.Report{SchemaVersion: model.SchemaVersion, Run: r.meta, Suites: []model.Suite{}}
+	if res, werr := Finish(rep, r.o.Gate, r.o.GateName, r.o.OutDir); werr == nil {
+		r.res.Files = res.Files
+		fmt.Fprintf(r.out, "==> wrote a report of the incomplete run to %s\n", r.o.OutDir)
 	}
-	g, gateName := o.Gate, o.GateName
-	if g == nil {
-		g, gateName = gate.Default(), "default"
-	}
-	res.ExitCode, res.Reasons = g.Apply(rep, gateName)
-	files, err := render.WriteAll(o.OutDir, rep)
-	if err != nil {
-		return res, fmt.Errorf("write reports: %w", err)
-	}
-	wrote = true
-	res.Files = files
-	st.done("reports", t)
-
-	t = st.begin("verdict")
-	res.Duration = time.Since(start)
-	for _, r := range res.Reasons {
-		fmt.Fprintf(out, "  - %s\n", r)
-	}
-	st.done(fmt.Sprintf("exit code %d", res.ExitCode), t)
-	return res, nil
 }
 
 func runGinkgoSuite(ctx context.Context, o Options, s string, env suiteenv.Config, out io.Writer) (*model.Report, error) {
@@ -358,7 +265,7 @@ func neededImages(profile, suites []string) []string {
 	out := append([]string{}, profile...)
 	add := func(names ...string) {
 		for _, n := range names {
-			if !contains(out, n) {
+			if !slices.Contains(out, n) {
 				out = append(out, n)
 			}
 		}
@@ -372,15 +279,6 @@ func neededImages(profile, suites []string) []string {
 		}
 	}
 	return out
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 func serverVersion(cfg *rest.Config) string {

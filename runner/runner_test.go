@@ -238,6 +238,8 @@ func (f *fakeCluster) Up(context.Context) error                          { f.up+
 func (f *fakeCluster) Down(context.Context) error                        { f.downed++; return nil }
 func (f *fakeCluster) Kubeconfig() string                                { return "/nonexistent" }
 func (f *fakeCluster) LoadImages(context.Context, []string) error        { return nil }
+func (f *fakeCluster) CanLoadImages() bool                               { return true }
+func (f *fakeCluster) Owned() bool                                       { return true }
 func (f *fakeCluster) Build(context.Context, []string) ([]string, error) { return nil, nil }
 
 func TestRunTearsDownWhenClusterFails(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"github.com/gatecheck/gatecheck/reports/gate"
 	"github.com/gatecheck/gatecheck/reports/ingest"
 	"github.com/gatecheck/gatecheck/reports/model"
-	"github.com/gatecheck/gatecheck/reports/render"
+	"github.com/gatecheck/gatecheck/runner"
 )
 
 func init() { subcommands = append(subcommands, newReportCmd) }
@@ -49,21 +49,22 @@ results could not be read. See reports/README.md.`,
 				}
 				r.FillRunFromConformance()
 			}
-			gt, name := gate.Default(), "built-in default"
+			var gt *gate.Gate
+			name := "built-in default"
 			if gateFile != "" {
 				if gt, err = gate.Load(gateFile); err != nil {
 					return withExitCode(2, err)
 				}
 				name = gateFile
 			}
-			code, reasons := gt.Apply(r, name)
-			written, err := render.WriteAll(out, r)
-			for _, p := range written {
+			res, err := runner.Finish(r, gt, name, out)
+			for _, p := range res.Files {
 				g.Logger.Info("wrote report", "path", p)
 			}
 			if err != nil {
 				return withExitCode(2, err)
 			}
+			code, reasons := res.ExitCode, res.Reasons
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "gate (%s): exit %d\n", name, code)
 			for _, why := range reasons {

@@ -85,6 +85,12 @@ func (p *Provider) Kubeconfig() string { return p.kubeconfig }
 // LoadImages is not possible without a registry.
 func (p *Provider) LoadImages(context.Context, []string) error { return ErrNoImageLoading }
 
+// Owned is false: the cluster is someone else's, so a run removes only what it installed.
+func (p *Provider) Owned() bool { return false }
+
+// CanLoadImages is false: the nodes must already have (or be able to pull) the images.
+func (p *Provider) CanLoadImages() bool { return false }
+
 // Describe reports reachability and version.
 func (p *Provider) Describe(ctx context.Context) (status.Status, error) {
 	st := status.Status{Provider: "existing", Kubeconfig: p.kubeconfig}

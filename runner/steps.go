@@ -1,0 +1,189 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/gatecheck/gatecheck/install/gatewayapi"
+	"github.com/gatecheck/gatecheck/internal/version"
+	"github.com/gatecheck/gatecheck/reports/ingest"
+	"github.com/gatecheck/gatecheck/reports/model"
+	"github.com/gatecheck/gatecheck/suites/suiteenv"
+)
+
+// step is one stage of a run, as kind's create actions are: runSteps announces its title, runs
+// it and reports how long it took. A step's error ends the run (exit 2, with a report of the
+// incomplete run); what a suite finds is never an error, it is in the parts.
+type step struct {
+	// title is the "==> [n/total]" line, read when the step begins.
+	title func(r *run) string
+	// do runs the step and returns what its "done in" line names.
+	do func(ctx context.Context, r *run) (done string, err error)
+}
+
+// steps are the run, in order.
+func steps() []step {
+	return []step{
+		{func(r *run) string { return "cluster: " + r.cl.Name() }, stepCluster},
+		{func(r *run) string { return "images: build and load " + strings.Join(r.imageNames(), ", ") }, stepImages},
+		{func(r *run) string { return "Gateway API CRDs " + version.GatewayAPIVersion + " (" + r.o.Channel + ")" }, stepCRDs},
+		{func(r *run) string { return "install implementation " + r.o.Profile.Name }, stepImplementation},
+		{func(*run) string { return "upstream conformance suite " + version.GatewayAPIVersion }, stepConformance},
+		{func(*run) string { return "gatecheck suites" }, stepSuites},
+		{func(*run) string { return "reports" }, stepReports},
+		{func(*run) string { return "verdict" }, stepVerdict},
+	}
+}
+
+// stepCluster brings the cluster up and reads its Kubernetes version.
+func stepCluster(ctx context.Context, r *run) (string, error) {
+	if err := r.cl.Up(ctx); err != nil {
+		return "", fmt.Errorf("cluster %s: %w", r.cl.Name(), err)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", r.cl.Kubeconfig())
+	if err != nil {
+		return "", fmt.Errorf("kubeconfig %s: %w", r.cl.Kubeconfig(), err)
+	}
+	cfg.QPS, cfg.Burst = 50, 100
+	r.cfg = cfg
+	r.meta.KubernetesVersion = serverVersion(cfg)
+	return "cluster " + r.meta.KubernetesVersion, nil
+}
+
+func (r *run) imageNames() []string { return neededImages(r.o.Profile.Images.Build, r.o.Suites) }
+
+// stepImages builds the images the profile and the suites need and loads them with the
+// profile's own archives, where the cluster can load images.
+func stepImages(ctx context.Context, r *run) (string, error) {
+	names := r.imageNames()
+	if !r.cl.CanLoadImages() {
+		// The suites check the images they need are present and skip, saying so, when they are not.
+		fmt.Fprintf(r.out, "  skipped: an existing cluster's nodes must already have (or be able to pull) these images: %s\n", strings.Join(names, ", "))
+		return "images", nil
+	}
+	archives, err := r.images.Build(ctx, names)
+	if err != nil {
+		return "", fmt.Errorf("images: %w", err)
+	}
+	for _, a := range r.o.Profile.Images.Archives {
+		if !filepath.IsAbs(a) {
+			a = filepath.Join(r.o.Profile.Dir, a)
+		}
+		archives = append(archives, a)
+	}
+	if err := r.cl.LoadImages(ctx, archives); err != nil {
+		return "", fmt.Errorf("load images: %w", err)
+	}
+	return fmt.Sprintf("%d image archives", len(archives)), nil
+}
+
+func stepCRDs(ctx context.Context, r *run) (string, error) {
+	return "CRDs", gatewayapi.Install(ctx, r.cfg, r.o.Channel, r.out)
+}
+
+// stepImplementation installs the profile's implementation and waits for its GatewayClass.
+func stepImplementation(ctx context.Context, r *run) (string, error) {
+	r.impl = &implInstaller{profile: r.o.Profile, cfg: r.cfg, kubeconfig: r.cl.Kubeconfig(), out: r.out}
+	if err := r.impl.install(ctx); err != nil {
+		return "", err
+	}
+	if err := r.impl.waitReady(ctx); err != nil {
+		return "", err
+	}
+	return "implementation ready, GatewayClass " + r.o.Profile.GatewayClass.Name + " Accepted", nil
+}
+
+// stepConformance runs the upstream suite when selected; how it ended is in its part.
+func stepConformance(ctx context.Context, r *run) (string, error) {
+	if !slices.Contains(r.o.Suites, ConformanceSuite) {
+		fmt.Fprintln(r.out, "  skipped (not in --suites)")
+		return "conformance", nil
+	}
+	part, why := runConformance(ctx, r.o, r.cl.Kubeconfig(), r.o.Channel, r.out)
+	if part != nil {
+		r.parts = append(r.parts, part)
+	}
+	r.incomplete = append(r.incomplete, why...)
+	return "conformance", nil
+}
+
+// suiteEnv is what the runner tells every gatecheck suite (suites/suiteenv).
+func (r *run) suiteEnv() suiteenv.Config {
+	o := r.o
+	env := suiteenv.Config{
+		Kubeconfig: r.cl.Kubeconfig(), GatewayClass: o.Profile.GatewayClass.Name, Impl: o.Profile.Name,
+		ReachMode: r.meta.ReachMode, ReachServiceNamespace: o.Profile.Reach.Service.Namespace, ReachServiceSelector: o.Profile.Reach.Service.Selector,
+		Artifacts: filepath.Join(o.OutDir, "artifacts"),
+		EchoImage: suiteenv.DefaultEchoImage,
+		Features:  o.Profile.Conformance.SupportedFeatures, Alpha: suiteenv.DefaultAlpha, Scale: o.TrafficScale,
+		SpecTimeout: 5 * time.Minute, TolerancePts: suiteenv.DefaultTolerancePts,
+	}
+	if env.Scale <= 0 {
+		env.Scale = 1
+	}
+	if o.Gate != nil {
+		env.Alpha = o.Gate.Tolerance("alpha", env.Alpha)
+		env.TolerancePts = o.Gate.Tolerance("weightTolerancePts", env.TolerancePts)
+	}
+	return env
+}
+
+// stepSuites runs gatecheck's selected suites, one process each; a suite that cannot run makes
+// the run incomplete, not the step fail.
+func stepSuites(ctx context.Context, r *run) (string, error) {
+	env := r.suiteEnv()
+	_ = os.MkdirAll(env.Artifacts, 0o755)
+	for _, s := range r.o.Suites {
+		if s == ConformanceSuite {
+			continue
+		}
+		if ctx.Err() != nil {
+			r.incomplete = append(r.incomplete, "interrupted before suite "+s)
+			break
+		}
+		rep, err := runGinkgoSuite(ctx, r.o, s, env, r.out)
+		if err != nil {
+			r.incomplete = append(r.incomplete, err.Error())
+		}
+		if rep != nil {
+			r.parts = append(r.parts, rep)
+		}
+	}
+	return "gatecheck suites", nil
+}
+
+// stepReports combines the parts with the run's metadata and finishes the run (Finish).
+func stepReports(ctx context.Context, r *run) (string, error) {
+	r.meta.End = time.Now()
+	if ctx.Err() != nil {
+		r.incomplete = append(r.incomplete, "run interrupted: "+ctx.Err().Error())
+	}
+	r.meta.Incomplete = r.incomplete
+	rep, err := ingest.Combine(append(r.parts, &model.Report{Run: r.meta})...)
+	if err != nil {
+		return "", err
+	}
+	res, err := Finish(rep, r.o.Gate, r.o.GateName, r.o.OutDir)
+	r.res.ExitCode, r.res.Reasons = res.ExitCode, res.Reasons
+	if err != nil {
+		return "", fmt.Errorf("write reports: %w", err)
+	}
+	r.wrote, r.res.Files = true, res.Files
+	return "reports", nil
+}
+
+// stepVerdict prints why the gate did not pass, if it did not.
+func stepVerdict(_ context.Context, r *run) (string, error) {
+	r.res.Duration = time.Since(r.start)
+	for _, why := range r.res.Reasons {
+		fmt.Fprintf(r.out, "  - %s\n", why)
+	}
+	return fmt.Sprintf("exit code %d", r.res.ExitCode), nil
+}

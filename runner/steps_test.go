@@ -1,0 +1,226 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gatecheck/gatecheck/impls"
+	"github.com/gatecheck/gatecheck/internal/version"
+	"github.com/gatecheck/gatecheck/reports/gate"
+	"github.com/gatecheck/gatecheck/reports/ingest"
+	"github.com/gatecheck/gatecheck/reports/model"
+)
+
+// capCluster is a fake cluster whose capabilities a test chooses, recording what the run asks.
+type capCluster struct {
+	fakeCluster
+	canLoad, owned bool
+	downErr        error
+	built, loaded  []string
+}
+
+func (c *capCluster) CanLoadImages() bool { return c.canLoad }
+func (c *capCluster) Owned() bool         { return c.owned }
+func (c *capCluster) Down(context.Context) error {
+	c.downed++
+	return c.downErr
+}
+func (c *capCluster) Build(_ context.Context, names []string) ([]string, error) {
+	c.built = append(c.built, names...)
+	var out []string
+	for _, n := range names {
+		out = append(out, "/images/"+n+".tar")
+	}
+	return out, nil
+}
+func (c *capCluster) LoadImages(_ context.Context, archives []string) error {
+	c.loaded = append(c.loaded, archives...)
+	return nil
+}
+
+func testRun(t *testing.T, cl *capCluster, o Options) (*run, *bytes.Buffer) {
+	t.Helper()
+	out := &bytes.Buffer{}
+	o.Out, o.OutDir = out, t.TempDir()
+	if o.Profile == nil {
+		o.Profile = &impls.Profile{Name: "x", GatewayClass: impls.GatewayClass{Name: "gc"}}
+	}
+	r, err := newRun(cl, cl, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, out
+}
+
+// The run is the eight steps of the "==> [n/8]" lines, in this order and with these titles.
+func TestStepTitles(t *testing.T) {
+	t.Parallel()
+	r, _ := testRun(t, &capCluster{}, Options{Suites: []string{"conformance", "canary"}, Channel: "experimental"})
+	var got []string
+	for _, s := range steps() {
+		got = append(got, s.title(r))
+	}
+	v := version.GatewayAPIVersion
+	want := []string{
+		"cluster: fake",
+		"images: build and load echo-basic, coredns, echo-backend",
+		"Gateway API CRDs " + v + " (experimental)",
+		"install implementation x",
+		"upstream conformance suite " + v,
+		"gatecheck suites",
+		"reports",
+		"verdict",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("step titles (-want +got):\n%s", diff)
+	}
+}
+
+// runSteps announces each step, reports how long it took, stops at the first failure and tears
+// down once whatever happened.
+func TestRunStepsStopsAtFailureAndTearsDown(t *testing.T) {
+	t.Parallel()
+	cl := &capCluster{owned: true}
+	r, out := testRun(t, cl, Options{})
+	var ran []string
+	mk := func(name string, err error) step {
+		return step{func(*run) string { return name }, func(context.Context, *run) (string, error) {
+			ran = append(ran, name)
+			return name + " finished", err
+		}}
+	}
+	err := r.runSteps(context.Background(), []step{mk("first", nil), mk("second", errors.New("boom")), mk("third", nil)})
+	if err == nil || err.Error() != "boom" {
+		t.Fatalf("runSteps = %v; want the second step's error", err)
+	}
+	if diff := cmp.Diff([]string{"first", "second"}, ran); diff != "" {
+		t.Errorf("steps run (-want +got):\n%s", diff)
+	}
+	if cl.downed != 1 {
+		t.Errorf("Down called %d times; want 1", cl.downed)
+	}
+	want := regexp.MustCompile(`(?s)^==> \[1/3\] first \(0s since start\)\n    first finished: done in \d+(\.\d+)?m?s\n==> \[2/3\] second \(0s since start\)\n==> teardown: removing what this run created\n    teardown: done in `)
+	if !want.MatchString(out.String()) {
+		t.Errorf("console:\n%s\nwant it to match %s", out, want)
+	}
+}
+
+// A teardown that fails after every step ran turns a passing exit code into 2 with the reason;
+// after a failed step, the step's error already says the run could not complete.
+func TestTeardownFailureIsExit2(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		ok       bool
+		wantCode int
+	}{{"steps ran", true, 2}, {"a step failed", false, 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r, out := testRun(t, &capCluster{downErr: errors.New("stuck mount")}, Options{})
+			r.teardown(tc.ok)
+			if r.res.ExitCode != tc.wantCode {
+				t.Errorf("exit code %d; want %d (reasons %q)", r.res.ExitCode, tc.wantCode, r.res.Reasons)
+			}
+			if !strings.Contains(out.String(), "teardown problems: cluster down: stuck mount") {
+				t.Errorf("console %q; want the teardown problem", out)
+			}
+		})
+	}
+}
+
+// The images step asks the provider, not its name: a cluster that cannot load images builds and
+// loads nothing and names the images its nodes must have.
+func TestStepImagesFollowsTheProvider(t *testing.T) {
+	t.Parallel()
+	profile := &impls.Profile{Name: "x", Dir: "/profiles/x", Images: impls.Images{Build: []string{"controller"}, Archives: []string{"extra.tar", "/abs/other.tar"}}}
+
+	cl := &capCluster{canLoad: true}
+	r, _ := testRun(t, cl, Options{Profile: profile, Suites: []string{"mirror"}})
+	done, err := stepImages(context.Background(), r)
+	if err != nil || done != "4 image archives" {
+		t.Fatalf("stepImages = %q, %v; want 4 image archives", done, err)
+	}
+	if diff := cmp.Diff([]string{"/images/controller.tar", "/images/echo-backend.tar", "/profiles/x/extra.tar", "/abs/other.tar"}, cl.loaded); diff != "" {
+		t.Errorf("loaded (-want +got):\n%s", diff)
+	}
+
+	given := &capCluster{canLoad: false}
+	r, out := testRun(t, given, Options{Profile: profile, Suites: []string{"mirror"}})
+	done, err = stepImages(context.Background(), r)
+	if err != nil || done != "images" || len(given.built)+len(given.loaded) != 0 {
+		t.Fatalf("stepImages on a cluster that cannot load images = %q, %v, built %v, loaded %v; want nothing built or loaded", done, err, given.built, given.loaded)
+	}
+	if want := "  skipped: an existing cluster's nodes must already have (or be able to pull) these images: controller, echo-backend\n"; out.String() != want {
+		t.Errorf("console %q; want %q", out, want)
+	}
+}
+
+// Finish gates and writes: the gate's name (the built-in gate's default name when none is given)
+// and result land in report.json, and the exit code and reasons are the gate's.
+func TestFinish(t *testing.T) {
+	t.Parallel()
+	passed := func() *model.Report {
+		return &model.Report{SchemaVersion: model.SchemaVersion, Suites: []model.Suite{{Name: "gatecheck canary", Specs: []model.Spec{
+			{Name: "split", NodeType: "It", Labels: []string{"canary"}, Outcome: model.OutcomePassed},
+		}}}}
+	}
+	failed := passed()
+	failed.Suites[0].Specs[0].Outcome = model.OutcomeFailed
+	tests := []struct {
+		name     string
+		rep      *model.Report
+		g        *gate.Gate
+		gateName string
+		wantCode int
+		wantFile string
+	}{
+		{"default gate, pass", passed(), nil, "", 0, "default"},
+		{"default gate named by the caller", passed(), nil, "built-in default", 0, "built-in default"},
+		{"default gate, failed spec", failed, nil, "", 1, "default"},
+		{"no results", &model.Report{SchemaVersion: model.SchemaVersion}, gate.Default(), "mine.yaml", 2, "mine.yaml"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			res, err := Finish(tc.rep, tc.g, tc.gateName, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.ExitCode != tc.wantCode || (tc.wantCode != 0) != (len(res.Reasons) > 0) {
+				t.Errorf("Finish = exit %d, reasons %q; want exit %d", res.ExitCode, res.Reasons, tc.wantCode)
+			}
+			if len(res.Files) == 0 {
+				t.Fatalf("Finish wrote no files")
+			}
+			back, err := ingest.ReadFile(filepath.Join(dir, "report.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if back.Gate == nil || back.Gate.File != tc.wantFile || back.Gate.Code != tc.wantCode {
+				t.Errorf("report.json gate = %+v; want file %q, code %d", back.Gate, tc.wantFile, tc.wantCode)
+			}
+		})
+	}
+}
+
+// A write failure is Finish's error, with the gate's verdict still returned.
+func TestFinishWriteError(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Finish(&model.Report{SchemaVersion: model.SchemaVersion}, nil, "", file)
+	if err == nil || res.ExitCode != 2 {
+		t.Fatalf("Finish into a file = %+v, %v; want exit code 2 and a write error", res, err)
+	}
+}
