@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -128,7 +129,7 @@ func startProcOut(t testing.TB, stdout *os.File, env []string, args ...string) (
 	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
 	var addr, admin string
 	timeout := time.After(20 * time.Second)
-	for addr == "" || (admin == "" && !hasArg(args, "--admin-addr=")) {
+	for addr == "" || (admin == "" && !slices.Contains(args, "--admin-addr=")) {
 		select {
 		case a := <-p.addrs:
 			if a[0] == "listening" {
@@ -143,15 +144,6 @@ func startProcOut(t testing.TB, stdout *os.File, env []string, args ...string) (
 		}
 	}
 	return p, addr, admin
-}
-
-func hasArg(args []string, a string) bool {
-	for _, x := range args {
-		if x == a {
-			return true
-		}
-	}
-	return false
 }
 
 // stop sends SIGTERM and returns the exit code.

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"text/template"
 
@@ -91,7 +92,7 @@ func Select(objs []install.Object, kind string, names ...string) []install.Objec
 		if o.Obj.GetKind() != kind {
 			continue
 		}
-		if len(names) > 0 && !contains(names, o.Obj.GetName()) {
+		if len(names) > 0 && !slices.Contains(names, o.Obj.GetName()) {
 			continue
 		}
 		out = append(out, o)
@@ -103,19 +104,10 @@ func Select(objs []install.Object, kind string, names ...string) []install.Objec
 func Without(objs []install.Object, kind string, names ...string) []install.Object {
 	var out []install.Object
 	for _, o := range objs {
-		if o.Obj.GetKind() == kind && (len(names) == 0 || contains(names, o.Obj.GetName())) {
+		if o.Obj.GetKind() == kind && (len(names) == 0 || slices.Contains(names, o.Obj.GetName())) {
 			continue
 		}
 		out = append(out, o)
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

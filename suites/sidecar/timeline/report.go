@@ -2,6 +2,7 @@ package timeline
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/gatecheck/gatecheck/reports/model"
@@ -17,7 +18,7 @@ import (
 func (t *Timeline) Model(variant string, order []string, roles map[string]string) model.SidecarTimeline {
 	names := append([]string(nil), order...)
 	for _, c := range t.Containers() {
-		if !contains(names, c) {
+		if !slices.Contains(names, c) {
 			names = append(names, c)
 		}
 	}
@@ -57,15 +58,6 @@ func (t *Timeline) Model(variant string, order []string, roles map[string]string
 		out.Containers = append(out.Containers, ct)
 	}
 	return out
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func joinDetail(a, b string) string {
