@@ -112,6 +112,9 @@ func New(name Name, opts Options) (Provider, error) {
 			ConfigPath: filepath.Join(root, "kind-config.yaml"),
 			Kubeconfig: filepath.Join(StateDir(), "kind", "kubeconfig"),
 			Keep:       opts.Keep,
+			// MetalLB's images are module@version builds: any directory serves as root.
+			ModuleRoot: root,
+			CacheDir:   CacheDir(),
 			Logger:     opts.Logger.With("cluster", "kind"),
 		}), nil
 	case Existing:

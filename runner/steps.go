@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/gatecheck/gatecheck/impls"
 	"github.com/gatecheck/gatecheck/install/gatewayapi"
 	"github.com/gatecheck/gatecheck/internal/version"
 	"github.com/gatecheck/gatecheck/reports/ingest"
@@ -54,7 +55,36 @@ func stepCluster(ctx context.Context, r *run) (string, error) {
 	cfg.QPS, cfg.Burst = 50, 100
 	r.cfg = cfg
 	r.meta.KubernetesVersion = serverVersion(cfg)
+	if err := r.adjustReach(ctx); err != nil {
+		return "", err
+	}
 	return "cluster " + r.meta.KubernetesVersion, nil
+}
+
+// GatewayReacher is a cluster that knows how this machine reaches LoadBalancer addresses
+// on it (kind: directly where its network is a local bridge, else by port-forward).
+type GatewayReacher interface {
+	// GatewayReach returns a reach mode ("" when the cluster has no opinion) and why.
+	GatewayReach(ctx context.Context) (mode, why string, err error)
+}
+
+// adjustReach replaces the profile's status-address reach with the cluster's, when the
+// cluster says its Gateway addresses cannot be dialled from here. Other modes were chosen
+// on purpose and are kept.
+func (r *run) adjustReach(ctx context.Context) error {
+	gr, ok := r.cl.(GatewayReacher)
+	if !ok || r.meta.ReachMode != string(impls.ReachStatusAddress) {
+		return nil
+	}
+	mode, why, err := gr.GatewayReach(ctx)
+	if err != nil {
+		return fmt.Errorf("cluster %s: how to reach Gateways: %w", r.cl.Name(), err)
+	}
+	if mode != "" && mode != r.meta.ReachMode {
+		fmt.Fprintf(r.out, "  reach: %s instead of the profile's %s: %s\n", mode, r.meta.ReachMode, why)
+		r.meta.ReachMode = mode
+	}
+	return nil
 }
 
 func (r *run) imageNames() []string { return neededImages(r.o.Profile.Images.Build, r.o.Suites) }

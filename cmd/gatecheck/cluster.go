@@ -64,7 +64,11 @@ deleted). Without --cluster, up detects one; down and status use the one up last
 			if err != nil {
 				return withExitCode(2, err)
 			}
-			fmt.Fprintf(c.OutOrStdout(), "cluster %s up: Kubernetes %s in %s\nexport KUBECONFIG=%s\n", name, st.KubernetesVersion, time.Since(start).Round(10*time.Millisecond), p.Kubeconfig())
+			fmt.Fprintf(c.OutOrStdout(), "cluster %s up: Kubernetes %s in %s\n", name, st.KubernetesVersion, time.Since(start).Round(10*time.Millisecond))
+			if st.LoadBalancerPool != "" {
+				fmt.Fprintf(c.OutOrStdout(), "LoadBalancer pool (MetalLB): %s\n", st.LoadBalancerPool)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "export KUBECONFIG=%s\n", p.Kubeconfig())
 			return nil
 		},
 	})
@@ -133,6 +137,9 @@ func printStatus(w io.Writer, st cluster.Status) {
 		state = "up, Kubernetes " + st.KubernetesVersion
 	}
 	fmt.Fprintf(w, "provider:   %s\nstate:      %s\nkubeconfig: %s\n", st.Provider, state, st.Kubeconfig)
+	if st.LoadBalancerPool != "" {
+		fmt.Fprintf(w, "lb pool:    %s (MetalLB)\n", st.LoadBalancerPool)
+	}
 	for _, d := range st.Details {
 		fmt.Fprintf(w, "  %s\n", d)
 	}

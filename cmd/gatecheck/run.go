@@ -138,6 +138,16 @@ type namedCluster struct {
 
 func (n namedCluster) Name() string { return n.name }
 
+// GatewayReach passes on the provider's reach where it has one (kind).
+func (n namedCluster) GatewayReach(ctx context.Context) (string, string, error) {
+	if gr, ok := n.Provider.(runner.GatewayReacher); ok {
+		return gr.GatewayReach(ctx)
+	}
+	return "", "", nil
+}
+
+var _ runner.GatewayReacher = namedCluster{}
+
 // imageBuilder builds the named images of a profile with the cluster package's builder.
 type imageBuilder struct {
 	dir string

@@ -11,6 +11,9 @@ type Status struct {
 	Kubeconfig string
 	// KubernetesVersion is the API server's version when it answers.
 	KubernetesVersion string
+	// LoadBalancerPool is the address range MetalLB gives LoadBalancer Services in a cluster
+	// gatecheck created; empty where gatecheck installs no load balancer (existing).
+	LoadBalancerPool string
 	// Details are provider-specific lines (processes, state dir, node image, ...).
 	Details []string
 }

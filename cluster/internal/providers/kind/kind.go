@@ -20,10 +20,6 @@ import (
 	"github.com/gatecheck/gatecheck/cluster/internal/status"
 )
 
-// RequiredHostPorts are the gateway ports the reference implementation listens on; the
-// config must publish each of them.
-var RequiredHostPorts = []int32{80, 443, 8080, 8443, 9000, 9001, 9002, 9003, 9004, 9005, 9006, 9007, 9008, 9009, 9010}
-
 // API is the part of kind the provider calls, so tests can check the calls.
 type API interface {
 	// Create creates cluster name from config, writing its kubeconfig to kubeconfig;
@@ -49,6 +45,11 @@ type Options struct {
 	Logger *slog.Logger
 	// API defaults to kind's real provider (Docker, Podman or nerdctl, auto-detected).
 	API API
+	// ModuleRoot (a gatecheck checkout) and CacheDir are where MetalLB's images are built.
+	ModuleRoot, CacheDir string
+	// LoadBalancer installs the load balancer once the cluster is up and returns its pool;
+	// default MetalLB (speaker in L2 mode, pool on the kind network). Tests replace it.
+	LoadBalancer func(ctx context.Context, p *Provider) (pool string, err error)
 }
 
 // Provider is a kind cluster.
@@ -66,11 +67,15 @@ func New(opts Options) *Provider {
 	if opts.API == nil {
 		opts.API = realAPI{p: kindcluster.NewProvider(kindcluster.ProviderWithLogger(slogAdapter{log}))}
 	}
+	if opts.LoadBalancer == nil {
+		opts.LoadBalancer = func(ctx context.Context, p *Provider) (string, error) { return p.loadBalancer(ctx) }
+	}
 	return &Provider{opts: opts, log: log}
 }
 
-// LoadConfig reads and checks a kind config: one control-plane node, a node image pinned by
-// digest, and a mapping for every required gateway port.
+// LoadConfig reads and checks a kind config: one control-plane node and a node image pinned
+// by digest. (Gateways are reached at their LoadBalancer address or by port-forward, never
+// through host port mappings: see HowToReach.)
 func LoadConfig(path string) (*v1alpha4.Cluster, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -98,15 +103,6 @@ func LoadConfig(path string) (*v1alpha4.Cluster, error) {
 	for i, n := range cfg.Nodes {
 		if !strings.Contains(n.Image, "@sha256:") {
 			return nil, fmt.Errorf("kind config %s: field nodes[%d].image %q is not pinned by digest", path, i, n.Image)
-		}
-	}
-	var mapped []int32
-	for _, m := range cp[0].ExtraPortMappings {
-		mapped = append(mapped, m.HostPort)
-	}
-	for _, port := range RequiredHostPorts {
-		if !slices.Contains(mapped, port) {
-			return nil, fmt.Errorf("kind config %s: field nodes[control-plane].extraPortMappings lacks hostPort %d", path, port)
 		}
 	}
 	return cfg, nil
@@ -140,7 +136,9 @@ func (p *Provider) Up(ctx context.Context) error {
 	}
 	if ok {
 		p.log.Info("kind cluster is already up", "name", cfg.Name, "kubeconfig", p.opts.Kubeconfig)
-		return nil
+		// A cluster created by an older gatecheck may lack MetalLB; installing is idempotent.
+		_, err := p.opts.LoadBalancer(ctx, p)
+		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(p.opts.Kubeconfig), 0o700); err != nil {
 		return fmt.Errorf("create kubeconfig dir: %w", err)
@@ -162,7 +160,16 @@ func (p *Provider) Up(ctx context.Context) error {
 		}
 		return fmt.Errorf("create kind cluster %s: %w", cfg.Name, err)
 	}
-	p.log.Info("kind cluster up", "name", cfg.Name, "took", time.Since(start).Round(time.Second), "kubeconfig", p.opts.Kubeconfig)
+	pool, err := p.opts.LoadBalancer(ctx, p)
+	if err != nil {
+		if !p.opts.Keep {
+			if derr := p.opts.API.Delete(cfg.Name, p.opts.Kubeconfig); derr != nil {
+				err = errors.Join(err, fmt.Errorf("delete failed cluster: %w", derr))
+			}
+		}
+		return fmt.Errorf("kind cluster %s: load balancer: %w", cfg.Name, err)
+	}
+	p.log.Info("kind cluster up", "name", cfg.Name, "lbPool", pool, "took", time.Since(start).Round(time.Second), "kubeconfig", p.opts.Kubeconfig)
 	return nil
 }
 
@@ -218,6 +225,16 @@ func (p *Provider) Describe(ctx context.Context) (status.Status, error) {
 		return st, err
 	}
 	st.Up = ok
+	if ok {
+		if pool, err := Pool(ctx); err == nil {
+			st.LoadBalancerPool = pool
+		} else {
+			st.Details = append(st.Details, "load balancer pool: "+err.Error())
+		}
+		if reach, why, err := HowToReach(ctx); err == nil {
+			st.Details = append(st.Details, fmt.Sprintf("gateway reach: %s (%s)", reach, why))
+		}
+	}
 	return st, nil
 }
 

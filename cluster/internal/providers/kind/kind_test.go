@@ -21,6 +21,7 @@ type fakeAPI struct {
 	calls     []string
 	config    *v1alpha4.Cluster
 	retain    bool
+	lbErr     error
 }
 
 func (f *fakeAPI) Create(name string, config *v1alpha4.Cluster, kubeconfig string, retain bool) error {
@@ -46,6 +47,11 @@ func (f *fakeAPI) Delete(name, kubeconfig string) error {
 }
 
 func (f *fakeAPI) List() ([]string, error) { return f.clusters, nil }
+
+func (f *fakeAPI) loadBalancer(context.Context, *Provider) (string, error) {
+	f.calls = append(f.calls, "load balancer")
+	return "172.18.255.200-172.18.255.250", f.lbErr
+}
 
 func (f *fakeAPI) LoadArchive(name, archive string) error {
 	f.calls = append(f.calls, "load "+name+" "+filepath.Base(archive))
@@ -74,15 +80,10 @@ func TestRepoConfig(t *testing.T) {
 	if n.Image != defaults.Image {
 		t.Errorf("node image = %s; want kind v0.33.0's pinned default %s", n.Image, defaults.Image)
 	}
-	var got []int32
-	for _, m := range n.ExtraPortMappings {
-		got = append(got, m.HostPort)
-		if m.ContainerPort != m.HostPort || m.ListenAddress != "127.0.0.1" || m.Protocol != v1alpha4.PortMappingProtocolTCP {
-			t.Errorf("mapping %+v; want containerPort == hostPort on 127.0.0.1/TCP", m)
-		}
-	}
-	if diff := cmp.Diff(RequiredHostPorts, got); diff != "" {
-		t.Errorf("host ports (-want +got):\n%s", diff)
+	// Gateways are reached at their LoadBalancer address (MetalLB on the kind network) or by
+	// port-forward; a host port mapping would serve nothing (no pod listens on node ports).
+	if len(n.ExtraPortMappings) != 0 {
+		t.Errorf("extraPortMappings %+v; want none", n.ExtraPortMappings)
 	}
 }
 
@@ -96,7 +97,6 @@ func TestLoadConfigRejects(t *testing.T) {
 		name, old, new, wantErr string
 	}{
 		{"unpinned image", "@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5", "", "not pinned by digest"},
-		{"missing gateway port", "  - {containerPort: 8443, hostPort: 8443, listenAddress: 127.0.0.1, protocol: TCP}\n", "", "lacks hostPort 8443"},
 		{"unknown field", "name: gatecheck", "name: gatecheck\nbogus: 1", "bogus"},
 		{"no name", "name: gatecheck\n", "", "field name"},
 	}
@@ -121,7 +121,7 @@ func TestUpDownCalls(t *testing.T) {
 	t.Parallel()
 	api := &fakeAPI{}
 	kc := filepath.Join(t.TempDir(), "kind", "kubeconfig")
-	p := New(Options{ConfigPath: repoConfig(t), Kubeconfig: kc, API: api})
+	p := New(Options{ConfigPath: repoConfig(t), Kubeconfig: kc, API: api, LoadBalancer: api.loadBalancer})
 	ctx := context.Background()
 	if err := p.Up(ctx); err != nil {
 		t.Fatalf("Up: %v", err)
@@ -138,12 +138,14 @@ func TestUpDownCalls(t *testing.T) {
 	if err := p.Down(ctx); err != nil { // already down: no second delete
 		t.Fatal(err)
 	}
-	want := []string{"create gatecheck " + kc, "load gatecheck echo-backend.tar", "delete gatecheck " + kc}
+	// The load balancer is installed after create, and again (idempotent) on an Up that finds
+	// the cluster up.
+	want := []string{"create gatecheck " + kc, "load balancer", "load balancer", "load gatecheck echo-backend.tar", "delete gatecheck " + kc}
 	if diff := cmp.Diff(want, api.calls); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}
-	if api.config == nil || len(api.config.Nodes[0].ExtraPortMappings) != len(RequiredHostPorts) {
-		t.Errorf("create got config %+v; want the repo config with its port mappings", api.config)
+	if api.config == nil || api.config.Name != "gatecheck" {
+		t.Errorf("create got config %+v; want the repo config", api.config)
 	}
 	if api.retain {
 		t.Errorf("create retain = true; want false without Keep")
@@ -154,7 +156,7 @@ func TestFailedCreateIsDeletedUnlessKept(t *testing.T) {
 	t.Parallel()
 	for _, keep := range []bool{false, true} {
 		api := &fakeAPI{createErr: errors.New("node failed to start")}
-		p := New(Options{ConfigPath: repoConfig(t), Kubeconfig: filepath.Join(t.TempDir(), "kc"), Keep: keep, API: api})
+		p := New(Options{ConfigPath: repoConfig(t), Kubeconfig: filepath.Join(t.TempDir(), "kc"), Keep: keep, API: api, LoadBalancer: api.loadBalancer})
 		err := p.Up(context.Background())
 		if err == nil || !strings.Contains(err.Error(), "node failed to start") {
 			t.Errorf("keep=%v: Up error %v; want the create error", keep, err)
@@ -165,6 +167,22 @@ func TestFailedCreateIsDeletedUnlessKept(t *testing.T) {
 		}
 		if api.retain != keep {
 			t.Errorf("keep=%v: retain = %v; want %v", keep, api.retain, keep)
+		}
+	}
+}
+
+func TestFailedLoadBalancerDeletesClusterUnlessKept(t *testing.T) {
+	t.Parallel()
+	for _, keep := range []bool{false, true} {
+		api := &fakeAPI{lbErr: errors.New("MetalLB controller not available")}
+		p := New(Options{ConfigPath: repoConfig(t), Kubeconfig: filepath.Join(t.TempDir(), "kc"), Keep: keep, API: api, LoadBalancer: api.loadBalancer})
+		err := p.Up(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "MetalLB controller not available") {
+			t.Errorf("keep=%v: Up error %v; want the load balancer error", keep, err)
+		}
+		deleted := len(api.calls) == 3 && strings.HasPrefix(api.calls[2], "delete gatecheck")
+		if deleted == keep {
+			t.Errorf("keep=%v: calls %v; want delete only without keep", keep, api.calls)
 		}
 	}
 }

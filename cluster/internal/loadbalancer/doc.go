@@ -1,0 +1,3 @@
+// Package loadbalancer installs MetalLB in the clusters gatecheck creates, so the
+// LoadBalancer Services most Gateway implementations provision get an address.
+package loadbalancer

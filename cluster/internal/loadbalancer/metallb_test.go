@@ -1,0 +1,98 @@
+package loadbalancer
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+const miniManifest = `apiVersion: v1
+kind: Namespace
+metadata: {name: metallb-system}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: controller, namespace: metallb-system}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: speaker, namespace: metallb-system}
+`
+
+// TestObjects checks what Install applies: the manifest without the speaker on the host
+// cluster (kube-proxy answers pool addresses; nothing may be announced), with it and an
+// L2Advertisement on kind, and the pool last.
+func TestObjects(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name         string
+		speaker      bool
+		wantManifest []string
+		wantPool     []string
+	}{
+		{"host: controller only", false, []string{"Namespace metallb-system", "Deployment metallb-system/controller"}, []string{"IPAddressPool metallb-system/gatecheck"}},
+		{"kind: speaker and L2", true, []string{"Namespace metallb-system", "Deployment metallb-system/controller", "DaemonSet metallb-system/speaker"}, []string{"IPAddressPool metallb-system/gatecheck", "L2Advertisement metallb-system/gatecheck"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			m, p, err := Objects(Options{Manifest: []byte(miniManifest), Pool: []string{"10.0.1.0/24"}, Speaker: c.speaker})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gotM, gotP []string
+			for _, o := range m {
+				gotM = append(gotM, strings.SplitN(o.String(), " (", 2)[0])
+			}
+			for _, o := range p {
+				gotP = append(gotP, strings.SplitN(o.String(), " (", 2)[0])
+			}
+			if diff := cmp.Diff(c.wantManifest, gotM); diff != "" {
+				t.Errorf("manifest objects (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(c.wantPool, gotP); diff != "" {
+				t.Errorf("pool objects (-want +got):\n%s", diff)
+			}
+			addrs, _, _ := unstructured.NestedStringSlice(p[0].Obj.Object, "spec", "addresses")
+			if diff := cmp.Diff([]string{"10.0.1.0/24"}, addrs); diff != "" {
+				t.Errorf("IPAddressPool spec.addresses (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if _, _, err := Objects(Options{Manifest: []byte(miniManifest)}); err == nil {
+		t.Error("Objects without a pool: got nil error; want one naming field Pool")
+	}
+}
+
+// TestImagesMatchManifest checks the images are tagged exactly as metallb-native.yaml
+// references them, so the manifest applies unchanged. It reads the manifest from the module
+// cache and skips when the module cannot be had (offline, empty cache).
+func TestImagesMatchManifest(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	data, err := Manifest(ctx)
+	if err != nil {
+		t.Skipf("MetalLB module not available: %v", err)
+	}
+	var refs []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "image:" {
+			refs = append(refs, f[1])
+		}
+	}
+	var tags []string
+	for _, s := range Images(true) {
+		tags = append(tags, s.Tags...)
+	}
+	if diff := cmp.Diff(refs, tags); diff != "" {
+		t.Errorf("image references of metallb-native.yaml (-manifest +images):\n%s", diff)
+	}
+	if strings.Contains(string(data), "imagePullPolicy: Always") {
+		t.Error("metallb-native.yaml pulls Always; the loaded images would be ignored")
+	}
+}
