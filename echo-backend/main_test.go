@@ -146,6 +146,21 @@ func startProcOut(t testing.TB, stdout *os.File, env []string, args ...string) (
 	return p, addr, admin
 }
 
+// getEcho GETs url and decodes the echo.
+func getEcho(t testing.TB, url string) (int, echo.Response) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e echo.Response
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+		t.Fatalf("GET %s: decode the echo: %v", url, err)
+	}
+	return resp.StatusCode, e
+}
+
 // stop sends SIGTERM and returns the exit code.
 func (p *proc) stop(t testing.TB) int {
 	t.Helper()
@@ -221,20 +236,12 @@ func TestHTTPModeProcess(t *testing.T) {
 		resp.Body.Close()
 		slow <- resp.StatusCode
 	}()
-	resp, err := http.Get("http://" + addr + "/x?request-id=r1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var e echo.Response
-	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	_, e := getEcho(t, "http://"+addr+"/x?request-id=r1")
 	if e.Backend != "b1" || e.Pod != "pod-1" || e.Namespace != "ns-1" || e.Service != "svc-1" || e.RequestID != "r1" {
 		t.Errorf("echo identity: got %+v; want b1/pod-1/ns-1/svc-1 and request id r1", e)
 	}
 	var page records.Page
-	resp, err = http.Get("http://" + admin + "/records?id=r1")
+	resp, err := http.Get("http://" + admin + "/records?id=r1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,17 +364,9 @@ func TestForwardProxyModeProcess(t *testing.T) {
 	t.Parallel()
 	_, upstream, _ := startProc(t, []string{"BACKEND=target"}, "--addr=127.0.0.1:0", "--admin-addr=")
 	p, addr, _ := startProc(t, nil, "--mode=forward-proxy", "--name=proxy", "--addr=127.0.0.1:0", "--admin-addr=", "--upstream=http://"+upstream)
-	resp, err := http.Get("http://" + addr + "/first-request?request-id=r1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var e echo.Response
-	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 || e.Backend != "target" || e.RequestID != "r1" || e.Path != "/first-request?request-id=r1" {
-		t.Errorf("through the proxy: got %d %+v; want 200 from backend target for /first-request, request id r1", resp.StatusCode, e)
+	code, e := getEcho(t, "http://"+addr+"/first-request?request-id=r1")
+	if code != 200 || e.Backend != "target" || e.RequestID != "r1" || e.Path != "/first-request?request-id=r1" {
+		t.Errorf("through the proxy: got %d %+v; want 200 from backend target for /first-request, request id r1", code, e)
 	}
 	if code := p.stop(t); code != 0 {
 		t.Errorf("exit code after SIGTERM: got %d; want 0", code)
