@@ -286,7 +286,38 @@ func echoBehindService(ctx context.Context, t *testing.T, cs kubernetes.Interfac
 	waitFor(ctx, t, "echo via ClusterIP "+svcObj.Spec.ClusterIP, 30*time.Second, func() error {
 		return get("http://" + net.JoinHostPort(svcObj.Spec.ClusterIP, "80") + "/e2e")
 	})
+
+	// The same pod behind a LoadBalancer Service: MetalLB's controller assigns an address
+	// from the pool and kube-proxy answers it on this machine (no speaker runs).
+	lb := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "echo-lb", Namespace: ns},
+		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Selector: labels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(3000)}}},
+	}
+	if _, err := cs.CoreV1().Services(ns).Create(ctx, lb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, pool, _ := net.ParseCIDR(lbPool)
+	var lbIP string
+	waitFor(ctx, t, "LoadBalancer address for Service echo-lb", time.Minute, func() error {
+		s, err := cs.CoreV1().Services(ns).Get(ctx, "echo-lb", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		for _, in := range s.Status.LoadBalancer.Ingress {
+			if ip := net.ParseIP(in.IP); ip != nil && pool.Contains(ip) {
+				lbIP = in.IP
+				return nil
+			}
+		}
+		return fmt.Errorf("status.loadBalancer %+v; want an address in %s", s.Status.LoadBalancer, lbPool)
+	})
+	waitFor(ctx, t, "echo via LoadBalancer address "+lbIP, 30*time.Second, func() error {
+		return get("http://" + net.JoinHostPort(lbIP, "80") + "/e2e")
+	})
 }
+
+// lbPool is the host cluster's MetalLB pool.
+const lbPool = "10.0.1.0/24"
 
 // sidecarStartOrder runs echo-backend's lifecycle mode as a native sidecar (an init
 // container with restartPolicy Always and a startup probe) and a main container, and reads
@@ -377,6 +408,11 @@ func guardRules(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns s
 	_, err := net.DialTimeout("tcp", "10.0.0.250:80", 3*time.Second)
 	if err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Errorf("dial unallocated service IP 10.0.0.250:80 from the host: got %v; want connection refused by the guard", err)
+	}
+	// A pool address no Service holds: likewise only the guard stops it.
+	_, err = net.DialTimeout("tcp", "10.0.1.250:80", 3*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("dial unassigned load balancer IP 10.0.1.250:80 from the host: got %v; want connection refused by the guard", err)
 	}
 	// From a pod to an off-machine address (TEST-NET-3, routed via the default route).
 	pod := &corev1.Pod{

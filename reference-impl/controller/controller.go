@@ -50,8 +50,13 @@ type Options struct {
 	ControllerName string
 	// ProxyImage for the per-Gateway proxy Deployments; required.
 	ProxyImage string
-	// ServiceType of the per-Gateway proxy Service; default ClusterIP.
+	// ServiceType of the per-Gateway proxy Service; default LoadBalancer, as most
+	// implementations provision (the clusters gatecheck creates run MetalLB).
 	ServiceType corev1.ServiceType
+	// LoadBalancerWait is how long a LoadBalancer Service may go without an ingress address
+	// before the Gateway advertises its ClusterIP instead (a cluster without a load balancer
+	// implementation); default 20s.
+	LoadBalancerWait time.Duration
 	// ProxyReplicas per Gateway; default 1.
 	ProxyReplicas int32
 	// DeliveryAddr is where the delivery server listens; default ":18000".
@@ -78,7 +83,10 @@ func (o *Options) defaults() {
 		o.ControllerName = DefaultControllerName
 	}
 	if o.ServiceType == "" {
-		o.ServiceType = corev1.ServiceTypeClusterIP
+		o.ServiceType = corev1.ServiceTypeLoadBalancer
+	}
+	if o.LoadBalancerWait == 0 {
+		o.LoadBalancerWait = 20 * time.Second
 	}
 	if o.ProxyReplicas == 0 {
 		o.ProxyReplicas = 1
@@ -717,7 +725,12 @@ func (r *Reconciler) gateway(ctx context.Context, gw *gwv1.Gateway, res *transla
 		}
 		svc := &corev1.Service{}
 		if err := r.c.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: proxyName(gw)}, svc); err == nil {
-			dp.Addresses = addresses(svc)
+			var retry time.Duration
+			dp.Addresses, retry = addresses(svc, time.Now(), r.opts.LoadBalancerWait)
+			if retry > 0 {
+				// Nothing else may change once the wait runs out: ask again then.
+				time.AfterFunc(retry+100*time.Millisecond, r.kick)
+			}
 		}
 		ready, err := r.readyProxies(ctx, gw)
 		if err != nil {

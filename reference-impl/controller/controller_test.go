@@ -40,7 +40,7 @@ func TestReconcileProvisionsAndProgrammes(t *testing.T) {
 				Spec:       gwv1.HTTPRouteSpec{CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "gw"}}}},
 			},
 		).Build()
-	r := NewReconciler(c, c, Options{ProxyImage: "img:dev", DeliveryURL: "http://10.0.0.1:18000", Logger: slog.New(slog.DiscardHandler)})
+	r := NewReconciler(c, c, Options{ProxyImage: "img:dev", ServiceType: corev1.ServiceTypeClusterIP, DeliveryURL: "http://10.0.0.1:18000", Logger: slog.New(slog.DiscardHandler)})
 
 	reconcileAll := func() error {
 		_, err := r.Reconcile(ctx, reconcile.Request{})
@@ -221,7 +221,7 @@ func TestReconcileTakesRouteChangesIncrementally(t *testing.T) {
 			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "infra", UID: "uid-ns"}},
 			route("a"),
 		).Build()
-	r := NewReconciler(c, c, Options{ProxyImage: "img:dev", DeliveryURL: "http://10.0.0.1:18000", Logger: slog.New(slog.DiscardHandler)})
+	r := NewReconciler(c, c, Options{ProxyImage: "img:dev", ServiceType: corev1.ServiceTypeClusterIP, DeliveryURL: "http://10.0.0.1:18000", Logger: slog.New(slog.DiscardHandler)})
 	reconcile1 := func() {
 		t.Helper()
 		if _, err := r.Reconcile(ctx, reconcile.Request{}); err != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -211,10 +212,18 @@ func (p *provisioner) Remove(ctx context.Context, gw *gwv1.Gateway) error {
 	return nil
 }
 
-// addresses is what the Gateway's status should advertise for its proxy Service.
-func addresses(svc *corev1.Service) []gwv1.GatewayStatusAddress {
+// addresses is what the Gateway's status should advertise for its proxy Service, and, when
+// that is nothing yet but may become something, how long until asking again.
+//
+// A LoadBalancer Service advertises its load balancer's ingress addresses. Where no load
+// balancer implementation assigns one (an existing cluster without MetalLB or a cloud
+// provider), the Gateway must still get an address: once the Service has waited lbWait
+// without one, its ClusterIP is advertised instead, which the runner on a cluster node or the
+// host cluster's machine reaches through kube-proxy. A later ingress address replaces it (the
+// Service's status change triggers a reconcile).
+func addresses(svc *corev1.Service, now time.Time, lbWait time.Duration) ([]gwv1.GatewayStatusAddress, time.Duration) {
 	if svc == nil {
-		return nil
+		return nil, 0
 	}
 	ip, host := gwv1.IPAddressType, gwv1.HostnameAddressType
 	if svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
@@ -226,11 +235,16 @@ func addresses(svc *corev1.Service) []gwv1.GatewayStatusAddress {
 				out = append(out, gwv1.GatewayStatusAddress{Type: &host, Value: in.Hostname})
 			}
 		}
-		return out
+		if len(out) > 0 {
+			return out, 0
+		}
+		if waited := now.Sub(svc.CreationTimestamp.Time); waited < lbWait {
+			return nil, lbWait - waited
+		}
 	}
 	// ClusterIP, and NodePort too: the runner on the host reaches ClusterIPs through kube-proxy.
 	if svc.Spec.ClusterIP == "" || svc.Spec.ClusterIP == corev1.ClusterIPNone {
-		return nil
+		return nil, 0
 	}
-	return []gwv1.GatewayStatusAddress{{Type: &ip, Value: svc.Spec.ClusterIP}}
+	return []gwv1.GatewayStatusAddress{{Type: &ip, Value: svc.Spec.ClusterIP}}, 0
 }

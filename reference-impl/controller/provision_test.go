@@ -3,6 +3,7 @@ package controller
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -52,6 +53,50 @@ func TestProvisionedLabels(t *testing.T) {
 				if diff := cmp.Diff(w, got); diff != "" {
 					t.Errorf("%s (-want +got):\n%s", what, diff)
 				}
+			}
+		})
+	}
+}
+
+// TestAddresses checks what a Gateway advertises for its proxy Service: the load balancer's
+// ingress when there is one, nothing (and when to look again) while a LoadBalancer Service
+// waits for one, and its ClusterIP once the wait ran out (no load balancer implementation)
+// or for ClusterIP and NodePort Services.
+func TestAddresses(t *testing.T) {
+	t.Parallel()
+	created := time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
+	const wait = 20 * time.Second
+	ip, host := gwv1.IPAddressType, gwv1.HostnameAddressType
+	svc := func(typ corev1.ServiceType, ingress ...corev1.LoadBalancerIngress) *corev1.Service {
+		return &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{CreationTimestamp: metav1.NewTime(created)},
+			Spec:       corev1.ServiceSpec{Type: typ, ClusterIP: "10.0.0.17"},
+			Status:     corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: ingress}},
+		}
+	}
+	cases := []struct {
+		name      string
+		svc       *corev1.Service
+		after     time.Duration
+		want      []gwv1.GatewayStatusAddress
+		wantRetry time.Duration
+	}{
+		{"load balancer address", svc(corev1.ServiceTypeLoadBalancer, corev1.LoadBalancerIngress{IP: "10.0.1.1"}), time.Second,
+			[]gwv1.GatewayStatusAddress{{Type: &ip, Value: "10.0.1.1"}}, 0},
+		{"load balancer hostname", svc(corev1.ServiceTypeLoadBalancer, corev1.LoadBalancerIngress{Hostname: "lb.example"}), time.Second,
+			[]gwv1.GatewayStatusAddress{{Type: &host, Value: "lb.example"}}, 0},
+		{"pending load balancer waits", svc(corev1.ServiceTypeLoadBalancer), 5 * time.Second, nil, 15 * time.Second},
+		{"no load balancer implementation: ClusterIP", svc(corev1.ServiceTypeLoadBalancer), wait,
+			[]gwv1.GatewayStatusAddress{{Type: &ip, Value: "10.0.0.17"}}, 0},
+		{"ClusterIP Service", svc(corev1.ServiceTypeClusterIP), 0, []gwv1.GatewayStatusAddress{{Type: &ip, Value: "10.0.0.17"}}, 0},
+		{"no Service", nil, 0, nil, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			got, retry := addresses(c.svc, created.Add(c.after), wait)
+			if diff := cmp.Diff(c.want, got); diff != "" || retry != c.wantRetry {
+				t.Errorf("addresses: retry %v, want %v; diff (-want +got):\n%s", retry, c.wantRetry, diff)
 			}
 		})
 	}

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -34,7 +35,8 @@ func run() error {
 	)
 	flag.StringVar(&opts.ControllerName, "controller-name", controller.DefaultControllerName, "GatewayClass controllerName to serve")
 	flag.StringVar(&opts.ProxyImage, "proxy-image", "gatecheck.dev/reference-proxy:dev", "image of the per-Gateway proxy")
-	flag.StringVar(&svcType, "proxy-service-type", string(corev1.ServiceTypeClusterIP), "type of the per-Gateway proxy Service: ClusterIP, NodePort or LoadBalancer")
+	flag.StringVar(&svcType, "proxy-service-type", string(corev1.ServiceTypeLoadBalancer), "type of the per-Gateway proxy Service: ClusterIP, NodePort or LoadBalancer")
+	flag.DurationVar(&opts.LoadBalancerWait, "lb-address-wait", 20*time.Second, "with LoadBalancer Services: how long to wait for a load balancer address before the Gateway advertises the Service's ClusterIP")
 	flag.StringVar(&opts.DeliveryAddr, "delivery-addr", ":18000", "listen address of the config delivery server")
 	flag.StringVar(&opts.DeliveryURL, "delivery-url", "", "URL proxies dial for config, with an IP address (default: the controller Service's ClusterIP, else $POD_IP)")
 	flag.StringVar(&ctrlService, "controller-service", "gatecheck-system/gatecheck-reference-controller", "namespace/name of the Service in front of the delivery server")

@@ -12,8 +12,19 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
+
+// restConfig is the admin kubeconfig's client config, with a 30 s request timeout.
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig %s: %w", kubeconfig, err)
+	}
+	rc.Timeout = 30 * time.Second
+	return rc, nil
+}
 
 func newClient(kubeconfig string, timeout time.Duration) (*kubernetes.Clientset, error) {
 	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)

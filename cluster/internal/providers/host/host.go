@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatecheck/gatecheck/cluster/images"
+	"github.com/gatecheck/gatecheck/cluster/internal/loadbalancer"
 	"github.com/gatecheck/gatecheck/cluster/internal/providers/host/netguard"
 	"github.com/gatecheck/gatecheck/cluster/internal/providers/host/pki"
 	"github.com/gatecheck/gatecheck/cluster/internal/providers/host/proc"
@@ -139,7 +140,13 @@ func (p *Provider) Up(ctx context.Context) error {
 	procs := p.processes(cfg)
 	if p.healthy(ctx, procs) {
 		p.log.Info("host cluster is already up", "kubeconfig", cfg.Kubeconfig())
-		return nil
+		// A cluster brought up by an older gatecheck may lack MetalLB; installing it again is
+		// a few idempotent applies.
+		uplink, _, err := netguard.Uplink()
+		if err != nil {
+			return err
+		}
+		return p.loadBalancer(ctx, cfg, uplink)
 	}
 	if p.leftovers(procs) {
 		p.log.Info("found leftovers of an earlier run (killed or crashed); tearing them down first")
@@ -192,7 +199,7 @@ func (p *Provider) up(ctx context.Context, cfg render.Config, uplink string, sta
 	if err := kernelSettings(ctx); err != nil {
 		return err
 	}
-	if err := netguard.Install(ctx, netguard.GuardRules(uplink, cfg.ClusterCIDR, cfg.ServiceCIDR)); err != nil {
+	if err := netguard.Install(ctx, netguard.GuardRules(uplink, cfg.ClusterCIDR, cfg.ServiceCIDR, cfg.LoadBalancerCIDR)); err != nil {
 		return err
 	}
 	pauseArchive, err := p.pauseImage(ctx, cfg)
@@ -270,6 +277,10 @@ func (p *Provider) up(ctx context.Context, cfg render.Config, uplink string, sta
 			return fmt.Errorf("%s exited during bring-up; %s", pr.Name, logTail(pr.LogFile, 15))
 		}
 	}
+	if err := p.loadBalancer(ctx, cfg, uplink); err != nil {
+		return err
+	}
+	p.step(start, "MetalLB ready")
 	version, _ := serverVersion(cs)
 	p.log.Info("host cluster up", "kubernetes", version, "nodeReadyAfter", nodeReadyAt.Round(10*time.Millisecond), "took", time.Since(start).Round(10*time.Millisecond), "kubeconfig", cfg.Kubeconfig())
 	return nil
@@ -480,6 +491,43 @@ func kernelSettings(ctx context.Context) error {
 	return nil
 }
 
+// loadBalancer installs MetalLB's controller with the pool cfg.LoadBalancerCIDR, and the
+// guard rules that keep the pool on this machine. No speaker: kube-proxy answers a
+// LoadBalancer Service's address on the node itself (its KUBE-SERVICES rules match the
+// ingress IP in OUTPUT and PREROUTING), and announcing addresses to the network (ARP, BGP),
+// which is all the speaker does, is exactly what must not happen here.
+func (p *Provider) loadBalancer(ctx context.Context, cfg render.Config, uplink string) error {
+	if err := netguard.Install(ctx, netguard.GuardRules(uplink, cfg.ClusterCIDR, cfg.ServiceCIDR, cfg.LoadBalancerCIDR)); err != nil {
+		return err
+	}
+	rc, err := restConfig(cfg.Kubeconfig())
+	if err != nil {
+		return err
+	}
+	if loadbalancer.Installed(ctx, rc) {
+		return nil
+	}
+	if p.opts.ModuleRoot == "" {
+		return fmt.Errorf("MetalLB's images are built with gatecheck's image builder, and no gatecheck checkout was found")
+	}
+	built, err := images.Builder{ModuleRoot: p.opts.ModuleRoot, OutDir: filepath.Join(p.opts.CacheDir, "images"), Logger: p.log}.Build(ctx, loadbalancer.Images(false))
+	if err != nil {
+		return fmt.Errorf("MetalLB images: %w", err)
+	}
+	var archives []string
+	for _, b := range built {
+		archives = append(archives, b.Archive)
+	}
+	if err := p.importArchives(ctx, cfg, archives); err != nil {
+		return err
+	}
+	manifest, err := loadbalancer.Manifest(ctx)
+	if err != nil {
+		return err
+	}
+	return loadbalancer.Install(ctx, rc, loadbalancer.Options{Manifest: manifest, Pool: []string{cfg.LoadBalancerCIDR}, Logger: p.log})
+}
+
 // pauseImage builds the sandbox image once (the builder reuses its archive, named by content,
 // in the state dir across up/down).
 func (p *Provider) pauseImage(ctx context.Context, cfg render.Config) (string, error) {
@@ -533,7 +581,9 @@ func (p *Provider) LoadImages(ctx context.Context, archives []string) error {
 func (p *Provider) Describe(ctx context.Context) (status.Status, error) {
 	cfg := p.config(nil)
 	st := status.Status{Provider: "host", Kubeconfig: cfg.Kubeconfig()}
-	st.Details = append(st.Details, "state dir: "+cfg.StateDir, "binaries: "+p.opts.CacheDir)
+	st.LoadBalancerPool = cfg.LoadBalancerCIDR
+	st.Details = append(st.Details, "state dir: "+cfg.StateDir, "binaries: "+p.opts.CacheDir,
+		fmt.Sprintf("load balancer: MetalLB %s controller, pool %s (kube-proxy answers it on this machine; guard rules keep it off the uplink)", loadbalancer.Version, cfg.LoadBalancerCIDR))
 	for _, pr := range p.processes(cfg) {
 		pid, ok := proc.Running(pr)
 		state := "not running"

@@ -1,5 +1,5 @@
-// Package netguard keeps the host cluster hermetic (REJECT rules so nothing from the pod or
-// service ranges leaves through the uplink) and removes the iptables chains the cluster's
+// Package netguard keeps the host cluster hermetic (REJECT rules so nothing from the pod,
+// service or load balancer ranges leaves through the uplink) and removes the iptables chains the cluster's
 // components leave behind (KUBE-* from kubelet and kube-proxy, CNI-* from the CNI plugins).
 package netguard
 
@@ -24,12 +24,17 @@ type Rule struct {
 	Spec         []string
 }
 
-// GuardRules are the REJECT rules for podCIDR and serviceCIDR leaving through uplink.
-func GuardRules(uplink, podCIDR, serviceCIDR string) []Rule {
+// GuardRules are the REJECT rules for podCIDR, serviceCIDR and lbCIDR (MetalLB's pool)
+// leaving through uplink. kube-proxy DNATs a load balancer address to a pod before these
+// rules see it, so only traffic to a pool address no Service holds meets them, from the
+// machine (OUTPUT) or from a pod (FORWARD): it is rejected instead of routed off the machine.
+func GuardRules(uplink, podCIDR, serviceCIDR, lbCIDR string) []Rule {
 	c := []string{"-m", "comment", "--comment", Comment, "-j", "REJECT"}
 	return []Rule{
 		{Table: "filter", Chain: "FORWARD", Spec: append([]string{"-s", podCIDR, "-o", uplink}, c...)},
 		{Table: "filter", Chain: "OUTPUT", Spec: append([]string{"-d", serviceCIDR, "-o", uplink}, c...)},
+		{Table: "filter", Chain: "OUTPUT", Spec: append([]string{"-d", lbCIDR, "-o", uplink}, c...)},
+		{Table: "filter", Chain: "FORWARD", Spec: append([]string{"-d", lbCIDR, "-o", uplink}, c...)},
 	}
 }
 

@@ -65,10 +65,12 @@ func TestLeftovers(t *testing.T) {
 
 func TestGuardRules(t *testing.T) {
 	t.Parallel()
-	got := GuardRules("eth0", "10.244.0.0/16", "10.0.0.0/24")
+	got := GuardRules("eth0", "10.244.0.0/16", "10.0.0.0/24", "10.0.1.0/24")
 	want := []Rule{
 		{Table: "filter", Chain: "FORWARD", Spec: []string{"-s", "10.244.0.0/16", "-o", "eth0", "-m", "comment", "--comment", Comment, "-j", "REJECT"}},
 		{Table: "filter", Chain: "OUTPUT", Spec: []string{"-d", "10.0.0.0/24", "-o", "eth0", "-m", "comment", "--comment", Comment, "-j", "REJECT"}},
+		{Table: "filter", Chain: "OUTPUT", Spec: []string{"-d", "10.0.1.0/24", "-o", "eth0", "-m", "comment", "--comment", Comment, "-j", "REJECT"}},
+		{Table: "filter", Chain: "FORWARD", Spec: []string{"-d", "10.0.1.0/24", "-o", "eth0", "-m", "comment", "--comment", Comment, "-j", "REJECT"}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

@@ -25,6 +25,9 @@ type Config struct {
 	NodeIP   net.IP
 	// PodCIDR is the node's pod range, inside ClusterCIDR; ServiceCIDR the ClusterIP range.
 	PodCIDR, ClusterCIDR, ServiceCIDR string
+	// LoadBalancerCIDR is MetalLB's address pool for LoadBalancer Services. kube-proxy answers
+	// these addresses on the node and guard rules keep them off the uplink, like ServiceCIDR.
+	LoadBalancerCIDR string
 	// PauseImage is the sandbox image, pinned so containerd never pulls it.
 	PauseImage string
 	// Bridge is the Linux bridge the CNI network creates.
@@ -61,6 +64,7 @@ func (c Config) Defaults() Config {
 	set(&c.PodCIDR, "10.244.0.0/24")
 	set(&c.ClusterCIDR, "10.244.0.0/16")
 	set(&c.ServiceCIDR, "10.0.0.0/24")
+	set(&c.LoadBalancerCIDR, "10.0.1.0/24")
 	set(&c.PauseImage, "gatecheck.dev/pause:v1")
 	set(&c.Bridge, "gatecheck0")
 	set(&c.NetworkName, "gatecheck")
@@ -97,7 +101,7 @@ func (c Config) Validate() error {
 	if c.NodeIP == nil || c.NodeIP.To4() == nil {
 		return fmt.Errorf("host cluster config: field NodeIP %v is not an IPv4 address", c.NodeIP)
 	}
-	for _, f := range []struct{ name, v string }{{"PodCIDR", c.PodCIDR}, {"ClusterCIDR", c.ClusterCIDR}, {"ServiceCIDR", c.ServiceCIDR}} {
+	for _, f := range []struct{ name, v string }{{"PodCIDR", c.PodCIDR}, {"ClusterCIDR", c.ClusterCIDR}, {"ServiceCIDR", c.ServiceCIDR}, {"LoadBalancerCIDR", c.LoadBalancerCIDR}} {
 		if _, _, err := net.ParseCIDR(f.v); err != nil {
 			return fmt.Errorf("host cluster config: field %s: %w", f.name, err)
 		}
