@@ -127,6 +127,8 @@ type run struct {
 	// parts are the reports the suites produced, combined by the reports step.
 	parts      []*model.Report
 	incomplete []string
+	// ran are the gatecheck suites already run (alongside the upstream suite).
+	ran []string
 	res        Result
 	// wrote says the reports step wrote the run's reports.
 	wrote bool

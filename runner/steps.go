@@ -130,17 +130,58 @@ func stepImplementation(ctx context.Context, r *run) (string, error) {
 	return "implementation ready, GatewayClass " + r.o.Profile.GatewayClass.Name + " Accepted", nil
 }
 
-// stepConformance runs the upstream suite when selected; how it ended is in its part.
+// alongsideConformance are the gatecheck suites that run at the same time as the upstream suite:
+// the sidecar suite judges the kubelet, not the Gateway implementation, and checks orderings,
+// not latencies, and the upstream suite has no timing verdict, so neither disturbs the other and
+// the run is shorter by the shorter of the two. The traffic suites, whose latency verdicts want
+// a quiet node, start only after both ended.
+var alongsideConformance = []string{"sidecar"}
+
+// stepConformance runs the upstream suite when selected, with the suites that run alongside it;
+// how each ended is in its part.
 func stepConformance(ctx context.Context, r *run) (string, error) {
 	if !slices.Contains(r.o.Suites, ConformanceSuite) {
 		fmt.Fprintln(r.out, "  skipped (not in --suites)")
 		return "conformance", nil
+	}
+	type result struct {
+		suite string
+		rep   *model.Report
+		err   error
+	}
+	var along []string
+	for _, s := range alongsideConformance {
+		if slices.Contains(r.o.Suites, s) {
+			along = append(along, s)
+		}
+	}
+	results := make(chan result, len(along))
+	if len(along) > 0 {
+		env := r.suiteEnv()
+		_ = os.MkdirAll(env.Artifacts, 0o755)
+		fmt.Fprintf(r.out, "  alongside: %s (independent of the implementation, no timing verdicts)\n", strings.Join(along, ", "))
+		for _, s := range along {
+			go func() {
+				rep, err := runGinkgoSuite(ctx, r.o, s, env, r.out)
+				results <- result{s, rep, err}
+			}()
+		}
 	}
 	part, why := runConformance(ctx, r.o, r.cl.Kubeconfig(), r.o.Channel, r.out)
 	if part != nil {
 		r.parts = append(r.parts, part)
 	}
 	r.incomplete = append(r.incomplete, why...)
+	for range along {
+		res := <-results
+		if res.err != nil {
+			r.incomplete = append(r.incomplete, res.err.Error())
+		}
+		if res.rep != nil {
+			r.parts = append(r.parts, res.rep)
+		}
+		r.ran = append(r.ran, res.suite)
+	}
 	return "conformance", nil
 }
 
@@ -171,7 +212,7 @@ func stepSuites(ctx context.Context, r *run) (string, error) {
 	env := r.suiteEnv()
 	_ = os.MkdirAll(env.Artifacts, 0o755)
 	for _, s := range r.o.Suites {
-		if s == ConformanceSuite {
+		if s == ConformanceSuite || slices.Contains(r.ran, s) {
 			continue
 		}
 		if ctx.Err() != nil {
