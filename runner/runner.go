@@ -129,7 +129,7 @@ type run struct {
 	incomplete []string
 	// ran are the gatecheck suites already run (alongside the upstream suite).
 	ran []string
-	res        Result
+	res Result
 	// wrote says the reports step wrote the run's reports.
 	wrote bool
 }
