@@ -13,7 +13,8 @@ import (
 
 // HostLeftovers lists what a host cluster left on this machine: processes running binaries
 // from the cache, mounts under its state dir, CNI network namespaces, the gatecheck0 bridge,
-// and KUBE-/CNI- or guard iptables rules. Empty means a clean machine. Teardown tests (cluster
+// and KUBE-/CNI- or guard iptables rules (the pod, service and MetalLB pool guards all carry
+// the gatecheck-host-guard comment). Empty means a clean machine. Teardown tests (cluster
 // e2e, the interrupted-run test) check it after `down`.
 func HostLeftovers() []string {
 	var left []string
