@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -19,6 +21,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/yaml"
+
+	"github.com/gatecheck/gatecheck/internal/wait"
 )
 
 // FieldManager is the server-side apply field manager for everything gatecheck applies.
@@ -192,3 +196,53 @@ func (a *Applier) GVR(gvk schema.GroupVersionKind) (schema.GroupVersionResource,
 
 // Dynamic is the dynamic client the Applier uses.
 func (a *Applier) Dynamic() dynamic.Interface { return a.dyn }
+
+// WaitGone waits until every object in objs is deleted (a Namespace takes its contents with it,
+// so it can take a while), printing progress to out. Deleting returns at once; a run that
+// reinstalls straight after would otherwise find a namespace still terminating and be refused.
+func (a *Applier) WaitGone(ctx context.Context, objs []Object, timeout time.Duration, out io.Writer) error {
+	_, err := wait.For(ctx, "deleted objects to be gone", timeout, wait.Options{Out: out}, func(ctx context.Context) (bool, string, error) {
+		var left []string
+		for _, o := range objs {
+			ri, err := a.resource(o.Obj)
+			if err != nil {
+				continue // its kind is gone: so is it
+			}
+			_, err = ri.Get(ctx, o.Obj.GetName(), metav1.GetOptions{})
+			switch {
+			case isNotFound(err):
+			case err != nil:
+				return false, "", fmt.Errorf("get %s: %w", o, err)
+			default:
+				left = append(left, o.String())
+			}
+		}
+		return len(left) == 0, fmt.Sprintf("%d left: %s", len(left), strings.Join(left, ", ")), nil
+	})
+	return err
+}
+
+// Terminating returns the Namespaces among objs that exist and are being deleted.
+func (a *Applier) Terminating(ctx context.Context, objs []Object) ([]Object, error) {
+	var out []Object
+	for _, o := range objs {
+		if o.Obj.GetKind() != "Namespace" || o.Obj.GroupVersionKind().Group != "" {
+			continue
+		}
+		ri, err := a.resource(o.Obj)
+		if err != nil {
+			return nil, err
+		}
+		got, err := ri.Get(ctx, o.Obj.GetName(), metav1.GetOptions{})
+		if isNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get %s: %w", o, err)
+		}
+		if got.GetDeletionTimestamp() != nil {
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}

@@ -58,6 +58,18 @@ func (ii *implInstaller) install(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		// A namespace of ours still terminating (a run just before this one removed it) refuses
+		// new objects: wait for it to go first.
+		term, err := a.Terminating(ctx, objs)
+		if err != nil {
+			return fmt.Errorf("profile %s: %w", p.Name, err)
+		}
+		if len(term) > 0 {
+			fmt.Fprintf(ii.out, "  waiting for %s, still terminating, to be gone\n", term[0])
+			if err := a.WaitGone(ctx, term, 3*time.Minute, ii.out); err != nil {
+				return fmt.Errorf("profile %s: %w", p.Name, err)
+			}
+		}
 		fmt.Fprintf(ii.out, "  applying %d objects from %d manifest files\n", len(objs), len(files))
 		ii.applied = objs
 		if err := a.Apply(ctx, objs); err != nil {
@@ -221,5 +233,10 @@ func (ii *implInstaller) uninstall(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return a.Delete(ctx, ii.applied)
+	if err := a.Delete(ctx, ii.applied); err != nil {
+		return err
+	}
+	// Deletion returns at once; wait until the objects are gone, so the cluster is left as it
+	// was found and the next run can install again.
+	return a.WaitGone(ctx, ii.applied, 3*time.Minute, ii.out)
 }
