@@ -2,10 +2,14 @@ package host
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,6 +18,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/gatecheck/gatecheck/cluster/internal/providers/host/pki"
 )
 
 // restConfig is the admin kubeconfig's client config, with a 30 s request timeout.
@@ -87,12 +93,33 @@ func serverVersion(cs kubernetes.Interface) (string, error) {
 	return v.GitVersion, nil
 }
 
-func etcdHealthy(ctx context.Context, url string) error {
+// etcdClient authenticates to etcd with the health-check client certificate from etcd's CA
+// (etcd requires one on every request, /health included) and trusts only that CA.
+func etcdClient(pkiDir string) (*http.Client, error) {
+	cert, err := tls.LoadX509KeyPair(filepath.Join(pkiDir, pki.EtcdHealthcheckCert), filepath.Join(pkiDir, pki.EtcdHealthcheckKey))
+	if err != nil {
+		return nil, fmt.Errorf("etcd health-check client certificate in %s: %w (the next `gatecheck cluster up` regenerates it)", pkiDir, err)
+	}
+	caPath := filepath.Join(pkiDir, pki.EtcdCACert)
+	caPEM, err := os.ReadFile(caPath)
+	if err != nil {
+		return nil, fmt.Errorf("etcd CA: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("etcd CA %s holds no PEM certificate", caPath)
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		Certificates: []tls.Certificate{cert}, RootCAs: roots, MinVersion: tls.VersionTLS12,
+	}}}, nil
+}
+
+func etcdHealthy(ctx context.Context, client *http.Client, url string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/health", nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}

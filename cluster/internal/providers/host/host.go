@@ -237,8 +237,13 @@ func (p *Provider) up(ctx context.Context, cfg render.Config, uplink string, sta
 	if err := p.importArchives(ctx, cfg, []string{pauseArchive}); err != nil {
 		return err
 	}
+	etcd, err := etcdClient(cfg.PKIDir())
+	if err != nil {
+		return err
+	}
+	defer etcd.CloseIdleConnections()
 	if err := p.waitFor(ctx, start, "etcd health", 30*time.Second, byName[render.EtcdName], func(ctx context.Context) error {
-		return etcdHealthy(ctx, cfg.EtcdURL())
+		return etcdHealthy(ctx, etcd, cfg.EtcdURL())
 	}); err != nil {
 		return err
 	}

@@ -35,6 +35,19 @@ const (
 	SAKey         = "sa.key"
 	SAPub         = "sa.pub"
 	Kubeconfig    = "admin.kubeconfig"
+
+	// etcd has its own CA, as kubeadm does: the controller-manager signs approved CSRs with
+	// the cluster CA, and no certificate it signs may open etcd.
+	EtcdCACert          = "etcd-ca.crt"
+	EtcdCAKey           = "etcd-ca.key"
+	EtcdServerCert      = "etcd-server.crt"
+	EtcdServerKey       = "etcd-server.key"
+	EtcdPeerCert        = "etcd-peer.crt"
+	EtcdPeerKey         = "etcd-peer.key"
+	APIServerEtcdCert   = "apiserver-etcd-client.crt"
+	APIServerEtcdKey    = "apiserver-etcd-client.key"
+	EtcdHealthcheckCert = "etcd-healthcheck-client.crt"
+	EtcdHealthcheckKey  = "etcd-healthcheck-client.key"
 )
 
 // Options says what the certificates must cover.
@@ -90,6 +103,11 @@ func Ensure(opts Options) (bool, error) {
 		}
 		changed = true
 	}
+	etcdChanged, err := ensureEtcd(opts)
+	if err != nil {
+		return false, err
+	}
+	changed = changed || etcdChanged
 	if _, err := os.Stat(filepath.Join(opts.Dir, SAPub)); err != nil {
 		if err := writeSAKey(opts.Dir); err != nil {
 			return false, err
@@ -127,6 +145,72 @@ func serial() *big.Int {
 		panic(fmt.Sprintf("crypto/rand failed: %v", err)) // the OS RNG failing leaves nothing to do
 	}
 	return n
+}
+
+// ensureEtcd keeps etcd's CA and issues what is missing or invalid under it: the serving and
+// peer certificates (loopback only: etcd listens nowhere else) and the client certificates
+// of the API server and of the provider's health checks.
+func ensureEtcd(opts Options) (bool, error) {
+	changed := false
+	ca, caKey, err := loadPair(opts.Dir, EtcdCACert, EtcdCAKey)
+	if err != nil {
+		if ca, caKey, err = newCA(Options{ClusterName: opts.ClusterName + "-etcd", Validity: opts.Validity}); err != nil {
+			return false, err
+		}
+		if err := writePair(opts.Dir, EtcdCACert, EtcdCAKey, ca, caKey); err != nil {
+			return false, err
+		}
+		changed = true
+	}
+	for _, leaf := range []struct {
+		cert, key string
+		usage     x509.ExtKeyUsage
+		tmpl      func() *x509.Certificate
+	}{
+		{EtcdServerCert, EtcdServerKey, x509.ExtKeyUsageServerAuth, func() *x509.Certificate { return etcdServingTemplate("etcd-server") }},
+		{EtcdPeerCert, EtcdPeerKey, x509.ExtKeyUsageServerAuth, func() *x509.Certificate { return etcdServingTemplate("etcd-peer") }},
+		{APIServerEtcdCert, APIServerEtcdKey, x509.ExtKeyUsageClientAuth, func() *x509.Certificate { return clientTemplate("kube-apiserver-etcd-client") }},
+		{EtcdHealthcheckCert, EtcdHealthcheckKey, x509.ExtKeyUsageClientAuth, func() *x509.Certificate { return clientTemplate("gatecheck-etcd-healthcheck-client") }},
+	} {
+		if !changed && pairOK(opts.Dir, leaf.cert, leaf.key, ca, leaf.usage) {
+			continue
+		}
+		if err := issue(opts, ca, caKey, leaf.cert, leaf.key, leaf.tmpl()); err != nil {
+			return false, err
+		}
+		changed = true
+	}
+	return changed, nil
+}
+
+// etcdServingTemplate serves and, for peers, also authenticates as a client (kubeadm's
+// etcd server and peer certificates carry both usages).
+func etcdServingTemplate(cn string) *x509.Certificate {
+	return &x509.Certificate{
+		Subject:     pkix.Name{CommonName: cn},
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+}
+
+func clientTemplate(cn string) *x509.Certificate {
+	return &x509.Certificate{
+		Subject:     pkix.Name{CommonName: cn},
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+}
+
+// pairOK: the certificate chains to ca for usage and its key loads.
+func pairOK(dir, certFile, keyFile string, ca *x509.Certificate, usage x509.ExtKeyUsage) bool {
+	cert, err := readCert(filepath.Join(dir, certFile))
+	if err != nil || !verify(ca, cert, usage) {
+		return false
+	}
+	_, _, err = loadPair(dir, certFile, keyFile)
+	return err == nil
 }
 
 func newCA(opts Options) (*x509.Certificate, crypto.Signer, error) {

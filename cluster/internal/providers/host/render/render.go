@@ -139,7 +139,8 @@ func (c Config) CNIConfig() string {
 func (c Config) ServiceIP() net.IP    { return nthIP(c.ServiceCIDR, 1) }
 func (c Config) ClusterDNSIP() net.IP { return nthIP(c.ServiceCIDR, 10) }
 func (c Config) APIServerURL() string { return "https://127.0.0.1:6443" }
-func (c Config) EtcdURL() string      { return "http://127.0.0.1:2379" }
+func (c Config) EtcdURL() string      { return "https://127.0.0.1:2379" }
+func (c Config) EtcdPeerURL() string  { return "https://127.0.0.1:2380" }
 
 func nthIP(cidr string, n byte) net.IP {
 	_, ipnet, err := net.ParseCIDR(cidr)
@@ -304,12 +305,20 @@ func Components(c Config) []Component {
 		{Name: EtcdName, Argv: []string{filepath.Join(c.EtcdBin, "etcd"),
 			"--name", "gatecheck", "--data-dir", c.Path("etcd"),
 			"--listen-client-urls", c.EtcdURL(), "--advertise-client-urls", c.EtcdURL(),
-			"--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
-			"--initial-cluster", "gatecheck=http://127.0.0.1:2380",
+			"--listen-peer-urls", c.EtcdPeerURL(), "--initial-advertise-peer-urls", c.EtcdPeerURL(),
+			"--initial-cluster", "gatecheck=" + c.EtcdPeerURL(),
+			// Client TLS with certificates from etcd's own CA only (as kubeadm): without it any
+			// local user could write etcd, make themselves cluster-admin and, through a
+			// privileged pod, root on this machine. Peers likewise, on loopback.
+			"--cert-file", pki("etcd-server.crt"), "--key-file", pki("etcd-server.key"),
+			"--client-cert-auth", "--trusted-ca-file", pki("etcd-ca.crt"),
+			"--peer-cert-file", pki("etcd-peer.crt"), "--peer-key-file", pki("etcd-peer.key"),
+			"--peer-client-cert-auth", "--peer-trusted-ca-file", pki("etcd-ca.crt"),
 			// A disposable test cluster: durability is not worth the fsync latency on slow disks.
 			"--unsafe-no-fsync"}},
 		{Name: APIServerName, Argv: []string{k("kube-apiserver"),
-			"--etcd-servers=" + c.EtcdURL(),
+			"--etcd-servers=" + c.EtcdURL(), "--etcd-cafile=" + pki("etcd-ca.crt"),
+			"--etcd-certfile=" + pki("apiserver-etcd-client.crt"), "--etcd-keyfile=" + pki("apiserver-etcd-client.key"),
 			"--advertise-address=" + c.NodeIP.String(), "--secure-port=6443",
 			"--tls-cert-file=" + pki("apiserver.crt"), "--tls-private-key-file=" + pki("apiserver.key"),
 			"--client-ca-file=" + pki("ca.crt"),

@@ -3,6 +3,7 @@ package render
 import (
 	"encoding/json"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/yaml"
+
+	"github.com/gatecheck/gatecheck/cluster/internal/providers/host/pki"
 )
 
 func testConfig() Config {
@@ -208,5 +211,46 @@ func TestEnvSetsGoGCUnlessOff(t *testing.T) {
 	}
 	if got := (Config{GoGC: "off"}).Defaults().Env(); got != nil {
 		t.Errorf("Env with GoGC off = %v; want none (Go's defaults)", got)
+	}
+}
+
+// TestEtcdTLSFlagsNameFilesThePKIWrites: every PKI file etcd and the API server are given
+// exists after pki.Ensure (a misspelt name would only show at bring-up), and etcd speaks
+// only TLS with client certificates required, on clients and peers.
+func TestEtcdTLSFlagsNameFilesThePKIWrites(t *testing.T) {
+	t.Parallel()
+	c := testConfig()
+	c.StateDir = t.TempDir()
+	if _, err := pki.Ensure(pki.Options{Dir: c.PKIDir(), NodeIP: c.NodeIP, ServiceIP: c.ServiceIP(), Server: c.APIServerURL(), ClusterName: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	comps := Components(c)
+	etcd, api := comps[1].Argv, comps[2].Argv
+	for _, argv := range [][]string{etcd, api} {
+		for _, a := range argv {
+			if _, v, ok := strings.Cut(a, "="); ok {
+				a = v
+			}
+			if strings.HasPrefix(a, c.PKIDir()+"/") {
+				if _, err := os.Stat(a); err != nil {
+					t.Errorf("%s names %s, which pki.Ensure did not write: %v", argv[0], a, err)
+				}
+			}
+		}
+	}
+	for _, flag := range []string{"--client-cert-auth", "--peer-client-cert-auth", "--trusted-ca-file", "--peer-trusted-ca-file", "--cert-file", "--key-file", "--peer-cert-file", "--peer-key-file"} {
+		if !slices.Contains(etcd, flag) {
+			t.Errorf("etcd argv lacks %s: %v", flag, etcd)
+		}
+	}
+	for _, a := range etcd {
+		if strings.Contains(a, "http://") {
+			t.Errorf("etcd argv has a plaintext URL %q; want https only", a)
+		}
+	}
+	for _, prefix := range []string{"--etcd-servers=https://127.0.0.1:2379", "--etcd-cafile=", "--etcd-certfile=", "--etcd-keyfile="} {
+		if !slices.ContainsFunc(api, func(a string) bool { return strings.HasPrefix(a, prefix) }) {
+			t.Errorf("kube-apiserver argv lacks %s...: %v", prefix, api)
+		}
 	}
 }
