@@ -63,6 +63,13 @@ func (p *Proxy) serveHTTP(port int32, w http.ResponseWriter, r *http.Request) {
 		p.local(w, r, grpc, "", "", http.StatusNotFound, "no listener on this port")
 		return
 	}
+	// Matching, filters, mirrors and the upstream all see the normalised path (path.go).
+	nr, perr := withNormalPath(r)
+	if perr != nil {
+		p.local(w, r, grpc, "", "", perr.status, "request path refused: "+perr.reason)
+		return
+	}
+	r = nr
 	host := normalizeHost(r.Host)
 	lis, ok := pc.listeners.first(host)
 	if r.TLS != nil && r.TLS.ServerName != "" {

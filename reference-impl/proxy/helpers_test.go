@@ -22,6 +22,7 @@ type echo struct {
 	Backend string      `json:"backend"`
 	Method  string      `json:"method"`
 	Path    string      `json:"path"`
+	URI     string      `json:"uri"` // the request-target as it arrived
 	Query   string      `json:"query"`
 	Host    string      `json:"host"`
 	Proto   string      `json:"proto"`
@@ -68,7 +69,7 @@ func (b *testBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	e := &echo{Backend: b.name, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
+	e := &echo{Backend: b.name, Method: r.Method, Path: r.URL.Path, URI: r.RequestURI, Query: r.URL.RawQuery,
 		Host: r.Host, Proto: r.Proto, Headers: r.Header, Body: string(body)}
 	b.last.Store(e)
 	w.Header().Set("Content-Type", "application/json")
