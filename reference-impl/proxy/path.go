@@ -44,7 +44,9 @@ type pathError struct {
 
 func (e *pathError) Error() string { return e.reason }
 
-func badPath(reason string) *pathError { return &pathError{status: http.StatusBadRequest, reason: reason} }
+func badPath(reason string) *pathError {
+	return &pathError{status: http.StatusBadRequest, reason: reason}
+}
 
 // normalizePath returns the normalised form of an escaped request path.
 func normalizePath(p string) (string, *pathError) {
