@@ -136,6 +136,9 @@ func (p *Provider) Up(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
+	if err := p.trustedBinaries(); err != nil {
+		return err
+	}
 	cfg := p.config(nil)
 	procs := p.processes(cfg)
 	if p.healthy(ctx, procs) {
@@ -157,7 +160,16 @@ func (p *Provider) Up(ctx context.Context) error {
 	if err := p.ensurePackages(ctx); err != nil {
 		return err
 	}
+	if p.opts.ModuleRoot != "" {
+		// The build script, and the pause image every pod runs, come from the checkout.
+		if err := p.trustedSources(); err != nil {
+			return err
+		}
+	}
 	if err := p.ensureBinaries(ctx); err != nil {
+		return err
+	}
+	if err := p.trustedBinaries(); err != nil {
 		return err
 	}
 	uplink, nodeIP, err := netguard.Uplink()
@@ -196,7 +208,21 @@ func (p *Provider) up(ctx context.Context, cfg render.Config, uplink string, sta
 	if _, err := pki.Ensure(pki.Options{Dir: cfg.PKIDir(), NodeIP: cfg.NodeIP, ServiceIP: cfg.ServiceIP(), Server: cfg.APIServerURL(), ClusterName: "gatecheck-host"}); err != nil {
 		return fmt.Errorf("generate pki: %w", err)
 	}
-	if err := kernelSettings(ctx); err != nil {
+	// Before anything outside the state dir changes: what is already there is not ours, and
+	// every value changed is written down first, so down undoes exactly this bring-up.
+	changes, recorded, err := loadChanges(cfg.Path(ChangesFile))
+	if err != nil {
+		return err
+	}
+	if !recorded {
+		if err := changes.snapshotForeign(ctx, netnsDirs); err != nil {
+			return fmt.Errorf("record the machine's iptables chains and netns before bring-up: %w", err)
+		}
+		if len(changes.ForeignChains) > 0 || len(changes.ForeignNetns) > 0 {
+			p.log.Info("KUBE-/CNI- chains or CNI netns of something else are on this machine; down will leave them, but kube-proxy shares chain names with any other Kubernetes here", "chains", fmt.Sprint(changes.ForeignChains), "netns", len(changes.ForeignNetns))
+		}
+	}
+	if err := kernelSettings(ctx, changes); err != nil {
 		return err
 	}
 	if err := netguard.Install(ctx, netguard.GuardRules(uplink, cfg.ClusterCIDR, cfg.ServiceCIDR, cfg.LoadBalancerCIDR)); err != nil {
@@ -364,8 +390,15 @@ func (p *Provider) healthy(ctx context.Context, procs []proc.Process) bool {
 	return readyz(ctx, cs) == nil
 }
 
-// leftovers: anything an earlier run may have left (PID files, the bridge, state mounts).
+// procSys is where sysctls are read and written.
+const procSys = "/proc/sys"
+
+// leftovers: anything an earlier run may have left (PID files, the bridge, state mounts, a
+// record of machine changes not yet undone).
 func (p *Provider) leftovers(procs []proc.Process) bool {
+	if fileExists(filepath.Join(p.opts.StateDir, ChangesFile)) {
+		return true
+	}
 	for _, pr := range procs {
 		if _, err := os.Stat(pr.PIDFile); err == nil {
 			return true
@@ -468,8 +501,8 @@ func (p *Provider) ensureBinaries(ctx context.Context) error {
 }
 
 // kernelSettings loads the modules and sets the sysctls bridged pod traffic needs so
-// kube-proxy's iptables rules see it.
-func kernelSettings(ctx context.Context) error {
+// kube-proxy's iptables rules see it; changes records each value it changes, for down.
+func kernelSettings(ctx context.Context, changes *changeLog) error {
 	// Probe the feature, not /sys/module: on kernels with them built in (like these VMs)
 	// there is no module and no modprobe.
 	filesystems, _ := os.ReadFile("/proc/filesystems")
@@ -489,8 +522,8 @@ func kernelSettings(ctx context.Context) error {
 		"net/bridge/bridge-nf-call-iptables":  "1",
 		"net/bridge/bridge-nf-call-ip6tables": "1",
 	} {
-		if err := os.WriteFile("/proc/sys/"+key, []byte(v), 0o644); err != nil {
-			return fmt.Errorf("set sysctl %s=%s: %w", strings.ReplaceAll(key, "/", "."), v, err)
+		if err := changes.setSysctl(procSys, key, v); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -571,6 +604,9 @@ func (p *Provider) importArchives(ctx context.Context, cfg render.Config, archiv
 
 // LoadImages imports docker-archive tarballs into the cluster's containerd.
 func (p *Provider) LoadImages(ctx context.Context, archives []string) error {
+	if err := p.trustedBinaries(); err != nil {
+		return err
+	}
 	cfg := p.config(nil)
 	for _, pr := range p.processes(cfg) {
 		if pr.Name == render.ContainerdName {
@@ -630,6 +666,30 @@ func (p *Provider) down(ctx context.Context) error {
 		byName[pr.Name] = pr
 	}
 	var errs []error
+	// Teardown touches outside the state dir only what this cluster made: KUBE-/CNI- chains
+	// and cni-* netns that were not there before up, and the sysctls up changed.
+	changes, recorded, err := loadChanges(cfg.Path(ChangesFile))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	// A cluster brought up before up kept a record: everything KUBE-/CNI- is taken as its,
+	// as teardown always did; the sysctls it changed are unknown and stay.
+	legacy := err == nil && !recorded && p.leftovers(procs)
+	if legacy {
+		p.log.Info("no record of what up changed (a cluster brought up by an older gatecheck): removing every KUBE-/CNI- chain and cni-* netns; net.ipv4.ip_forward and net.bridge.bridge-nf-call-ip{,6}tables stay 1", "record", cfg.Path(ChangesFile))
+	}
+	scoped := recorded || legacy
+	keepNetns := func(string) bool { return false }
+	var keepChains netguard.Chains
+	if recorded {
+		keepNetns, keepChains = changes.foreignNetns, changes.ForeignChains
+	}
+	// Root runs ctr, containerd and kube-proxy from the cache below; without a trusted cache
+	// those steps are skipped and teardown reports it.
+	trustErr := p.trustedBinaries()
+	if trustErr != nil {
+		errs = append(errs, fmt.Errorf("containers and kube-proxy rules not removed: %w", trustErr))
+	}
 	lap := time.Now()
 	stepDone := func(what string) {
 		p.log.Debug("teardown step", "step", what, "took", time.Since(lap).Round(time.Millisecond))
@@ -659,7 +719,9 @@ func (p *Provider) down(ctx context.Context) error {
 		wg.Wait()
 	}
 	stepDone("stop kubernetes components")
-	errs = append(errs, p.removeContainers(ctx, cfg, byName[render.ContainerdName]))
+	if trustErr == nil {
+		errs = append(errs, p.removeContainers(ctx, cfg, byName[render.ContainerdName]))
+	}
 	stepDone("remove containers")
 	if err := proc.Stop(ctx, byName[render.ContainerdName], 10*time.Second); err != nil {
 		errs = append(errs, err)
@@ -671,15 +733,23 @@ func (p *Provider) down(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("stop leftover shim pid %d: %w", pid, err))
 		}
 	}
-	if kp := filepath.Join(cfg.KubernetesBin, "kube-proxy"); fileExists(kp) {
+	// kube-proxy --cleanup removes every kube-proxy chain on the machine: only when all of
+	// them are this cluster's.
+	if kp := filepath.Join(cfg.KubernetesBin, "kube-proxy"); fileExists(kp) && trustErr == nil && scoped && !hasKubeChains(keepChains) {
 		// Its exit status is unreliable when there is little to clean; chains are checked below.
 		_, _ = command.Output(ctx, kp, "--cleanup")
 	}
 	stepDone("shims and kube-proxy --cleanup")
-	errs = append(errs, removeNetns(), removeBridge(ctx, cfg.Bridge), removeCNIResults(cfg.NetworkName))
+	if scoped {
+		errs = append(errs, removeNetns(keepNetns))
+	}
+	errs = append(errs, removeBridge(ctx, cfg.Bridge), removeCNIResults(cfg.NetworkName))
 	stepDone("netns, bridge, CNI results")
 	if fileExistsInPath("iptables") {
-		errs = append(errs, netguard.CleanChains(ctx, "KUBE-", "CNI-"), netguard.RemoveGuards(ctx))
+		if scoped {
+			errs = append(errs, netguard.CleanChains(ctx, keepChains, chainPrefixes...))
+		}
+		errs = append(errs, netguard.RemoveGuards(ctx))
 	}
 	stepDone("iptables chains and guard rules")
 	errs = append(errs, unmountUnder(cfg.StateDir))
@@ -695,8 +765,18 @@ func (p *Provider) down(ctx context.Context) error {
 	} else {
 		errs = append(errs, fmt.Errorf("still mounted under %s, data left in place: %s", cfg.StateDir, strings.Join(left, ", ")))
 	}
+	if recorded {
+		errs = append(errs, changes.restoreSysctls(procSys))
+		stepDone("sysctls restored")
+	}
 	if err := errors.Join(errs...); err != nil {
+		// The record stays: the next down (or up, which tears down first) acts on it again.
 		return fmt.Errorf("host cluster teardown incomplete: %w", err)
+	}
+	if recorded {
+		if err := changes.remove(); err != nil {
+			return fmt.Errorf("host cluster teardown: %w", err)
+		}
 	}
 	p.log.Info("host cluster down", "took", time.Since(start).Round(10*time.Millisecond))
 	return nil
@@ -761,6 +841,18 @@ func (p *Provider) removeContainers(ctx context.Context, cfg render.Config, ctrd
 		return err
 	})
 	return errors.Join(errs...)
+}
+
+// hasKubeChains: some KUBE- chain in chains.
+func hasKubeChains(chains netguard.Chains) bool {
+	for _, cs := range chains {
+		for _, c := range cs {
+			if strings.HasPrefix(c, "KUBE-") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func fileExists(path string) bool {

@@ -19,9 +19,15 @@ func (p *Provider) lock(ctx context.Context) (func(), error) {
 		return nil, fmt.Errorf("create state dir: %w", err)
 	}
 	path := filepath.Join(p.opts.StateDir, "lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	// 0600: anyone who can open the file can flock it, and so hold up every `cluster up` and
+	// `down`. A lock file left 0644 by an older gatecheck is narrowed too.
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: make it 0600: %w", path, err)
 	}
 	start := time.Now()
 	next := start.Add(5 * time.Second)

@@ -84,19 +84,23 @@ func unmountUnder(dir string) error {
 	return errors.Join(errs...)
 }
 
-// removeNetns unmounts and removes the network namespaces the CNI/CRI created.
-func removeNetns() error {
+// netnsDirs are where the CRI mounts pod network namespaces.
+var netnsDirs = []string{"/run/netns", "/var/run/netns"}
+
+// removeNetns unmounts and removes the cni-* network namespaces, except those keep says
+// are not the cluster's.
+func removeNetns(keep func(path string) bool) error {
 	var errs []error
-	for _, dir := range []string{"/run/netns", "/var/run/netns"} {
-		matches, _ := filepath.Glob(filepath.Join(dir, "cni-*"))
-		for _, m := range matches {
-			if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-				errs = append(errs, fmt.Errorf("unmount netns %s: %w", m, err))
-				continue
-			}
-			if err := os.Remove(m); err != nil && !errors.Is(err, os.ErrNotExist) {
-				errs = append(errs, fmt.Errorf("remove netns %s: %w", m, err))
-			}
+	for _, m := range cniNetns(netnsDirs) {
+		if keep(m) {
+			continue
+		}
+		if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmount netns %s: %w", m, err))
+			continue
+		}
+		if err := os.Remove(m); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove netns %s: %w", m, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/gatecheck/gatecheck/internal/command"
@@ -76,20 +77,47 @@ func RemoveGuards(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// builtin chains of each table: rules there that jump to a KUBE-/CNI- chain are deleted,
-// whole KUBE-/CNI- chains are flushed and removed.
-var builtin = map[string]bool{"INPUT": true, "OUTPUT": true, "FORWARD": true, "PREROUTING": true, "POSTROUTING": true}
+// tables are where the cluster's components create chains, as "binary table" (the key of
+// a Chains map).
+var tables = []string{"iptables filter", "iptables nat", "iptables mangle", "ip6tables filter", "ip6tables nat", "ip6tables mangle"}
 
-// CleanChains removes, for iptables and ip6tables in the filter, nat and mangle tables,
-// every jump from a built-in chain to a chain named with one of prefixes, then flushes and
-// deletes those chains. It is idempotent.
-func CleanChains(ctx context.Context, prefixes ...string) error {
-	var errs []error
-	for _, bin := range []string{"iptables", "ip6tables"} {
-		for _, table := range []string{"filter", "nat", "mangle"} {
-			if err := cleanTable(ctx, bin, table, prefixes); err != nil {
-				errs = append(errs, err)
+// Chains maps "binary table" (e.g. "iptables nat") to chain names.
+type Chains map[string][]string
+
+// ListChains lists, for iptables and ip6tables in the filter, nat and mangle tables, the
+// chains named with one of prefixes: taken before the cluster starts, it is what down must
+// leave alone.
+func ListChains(ctx context.Context, prefixes ...string) (Chains, error) {
+	out := Chains{}
+	for _, bt := range tables {
+		bin, table, _ := strings.Cut(bt, " ")
+		rules, err := command.Output(ctx, bin, "-w", "-t", table, "-S")
+		if err != nil {
+			if bin == "ip6tables" {
+				continue // no IPv6 netfilter on this host
 			}
+			return nil, fmt.Errorf("list %s rules: %w", table, err)
+		}
+		chains, _, err := Leftovers(string(rules), prefixes, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", bt, err)
+		}
+		if len(chains) > 0 {
+			out[bt] = chains
+		}
+	}
+	return out, nil
+}
+
+// CleanChains removes, for iptables and ip6tables in the filter, nat and mangle tables, the
+// chains named with one of prefixes except those in keep, after deleting every rule
+// elsewhere that jumps to them. It is idempotent.
+func CleanChains(ctx context.Context, keep Chains, prefixes ...string) error {
+	var errs []error
+	for _, bt := range tables {
+		bin, table, _ := strings.Cut(bt, " ")
+		if err := cleanTable(ctx, bin, table, prefixes, keep[bt]); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
@@ -104,7 +132,7 @@ func hasPrefix(s string, prefixes []string) bool {
 	return false
 }
 
-func cleanTable(ctx context.Context, bin, table string, prefixes []string) error {
+func cleanTable(ctx context.Context, bin, table string, prefixes, keep []string) error {
 	out, err := command.Output(ctx, bin, "-w", "-t", table, "-S")
 	if err != nil {
 		if bin == "ip6tables" {
@@ -112,7 +140,7 @@ func cleanTable(ctx context.Context, bin, table string, prefixes []string) error
 		}
 		return fmt.Errorf("list %s rules: %w", table, err)
 	}
-	chains, jumps, err := Leftovers(string(out), prefixes)
+	chains, jumps, err := Leftovers(string(out), prefixes, keep)
 	if err != nil {
 		return fmt.Errorf("%s -t %s: %w", bin, table, err)
 	}
@@ -134,35 +162,46 @@ func cleanTable(ctx context.Context, bin, table string, prefixes []string) error
 	return errors.Join(errs...)
 }
 
-// Leftovers parses `iptables -S` output: the chains named with one of prefixes, and the
-// rules in built-in chains that jump to them (as split argv starting with "-A").
-func Leftovers(rules string, prefixes []string) (chains []string, jumps [][]string, err error) {
+// Leftovers parses `iptables -S` output: the chains named with one of prefixes and not in
+// keep (the ones to remove), and the rules in every other chain (built-in, kept or foreign)
+// that jump to one of them, as split argv starting with "-A".
+func Leftovers(rules string, prefixes, keep []string) (chains []string, jumps [][]string, err error) {
+	remove := map[string]bool{}
+	var appends [][]string
 	sc := bufio.NewScanner(strings.NewReader(rules))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
 		case strings.HasPrefix(line, "-N "):
-			if name := strings.TrimSpace(line[3:]); hasPrefix(name, prefixes) {
+			if name := strings.TrimSpace(line[3:]); hasPrefix(name, prefixes) && !slices.Contains(keep, name) {
 				chains = append(chains, name)
+				remove[name] = true
 			}
 		case strings.HasPrefix(line, "-A "):
 			args, err := SplitRule(line)
 			if err != nil {
 				return nil, nil, err
 			}
-			if len(args) < 2 || !builtin[args[1]] {
-				continue
-			}
-			for i := 2; i+1 < len(args); i++ {
-				if (args[i] == "-j" || args[i] == "-g") && hasPrefix(args[i+1], prefixes) {
-					jumps = append(jumps, args)
-					break
-				}
+			appends = append(appends, args)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, nil, err
+	}
+	// Chains may be listed after rules that jump to them, so jumps are found in a second pass.
+	for _, args := range appends {
+		if len(args) < 2 || remove[args[1]] {
+			continue // flushed with its chain
+		}
+		for i := 2; i+1 < len(args); i++ {
+			if (args[i] == "-j" || args[i] == "-g") && remove[args[i+1]] {
+				jumps = append(jumps, args)
+				break
 			}
 		}
 	}
-	return chains, jumps, sc.Err()
+	return chains, jumps, nil
 }
 
 // SplitRule splits one line of `iptables -S` into arguments, honouring the double quotes

@@ -47,7 +47,7 @@ func TestLeftovers(t *testing.T) {
 -A CNI-8f2a -d 10.244.0.0/24 -j ACCEPT
 -A KUBE-SERVICES -j KUBE-POSTROUTING
 `
-	chains, jumps, err := Leftovers(save, []string{"KUBE-", "CNI-"})
+	chains, jumps, err := Leftovers(save, []string{"KUBE-", "CNI-"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +57,39 @@ func TestLeftovers(t *testing.T) {
 	want := [][]string{
 		{"-A", "PREROUTING", "-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES"},
 		{"-A", "POSTROUTING", "-s", "10.244.0.5/32", "-m", "comment", "--comment", `name: "gatecheck" id: "abc"`, "-j", "CNI-8f2a"},
+	}
+	if diff := cmp.Diff(want, jumps); diff != "" {
+		t.Errorf("jumps (-want +got):\n%s", diff)
+	}
+}
+
+// TestLeftoversKeepsForeignChains: chains that were there before the cluster stay, and so
+// do the rules jumping to them; a rule in a kept chain jumping to one of ours goes, or our
+// chain could not be deleted.
+func TestLeftoversKeepsForeignChains(t *testing.T) {
+	t.Parallel()
+	save := `-P PREROUTING ACCEPT
+-N CNI-8f2a
+-N KUBE-SERVICES
+-N KUBE-SVC-ABC
+-N KUBE-FOREIGN
+-A PREROUTING -j KUBE-SERVICES
+-A PREROUTING -j KUBE-FOREIGN
+-A PREROUTING -j CNI-8f2a
+-A KUBE-SERVICES -j KUBE-SVC-ABC
+-A KUBE-FOREIGN -j ACCEPT
+-A KUBE-SVC-ABC -j KUBE-FOREIGN
+`
+	chains, jumps, err := Leftovers(save, []string{"KUBE-", "CNI-"}, []string{"KUBE-SERVICES", "KUBE-FOREIGN"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"CNI-8f2a", "KUBE-SVC-ABC"}, chains); diff != "" {
+		t.Errorf("chains (-want +got):\n%s", diff)
+	}
+	want := [][]string{
+		{"-A", "PREROUTING", "-j", "CNI-8f2a"},
+		{"-A", "KUBE-SERVICES", "-j", "KUBE-SVC-ABC"},
 	}
 	if diff := cmp.Diff(want, jumps); diff != "" {
 		t.Errorf("jumps (-want +got):\n%s", diff)
