@@ -5,6 +5,9 @@ package cluster_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,6 +31,8 @@ import (
 
 	"github.com/gatecheck/gatecheck/cluster"
 	"github.com/gatecheck/gatecheck/cluster/images"
+	"github.com/gatecheck/gatecheck/cluster/internal/providers/host"
+	"github.com/gatecheck/gatecheck/cluster/internal/providers/host/pki"
 )
 
 const stateDir = "/var/lib/gatecheck/host"
@@ -54,11 +59,13 @@ func TestHostClusterEndToEnd(t *testing.T) {
 		t.Fatalf("initial Down: %v", err)
 	}
 	assertNothingLeft(t)
+	sysctlsBefore := sysctlsBeforeUp(t)
 
 	start := time.Now()
 	if err := p.Up(ctx); err != nil {
 		t.Fatalf("Up: %v", err)
 	}
+	upRecord(t, sysctlsBefore)
 	t.Logf("BRING-UP: host cluster up (node Ready + default ServiceAccount) in %s", time.Since(start).Round(10*time.Millisecond))
 	// On failure the cluster is left up for debugging (logs in /var/lib/gatecheck/host/logs);
 	// the next run's initial Down clears it.
@@ -98,6 +105,7 @@ func TestHostClusterEndToEnd(t *testing.T) {
 	t.Logf("Kubernetes %s, kubeconfig %s", st.KubernetesVersion, p.Kubeconfig())
 
 	cs := client(t, p.Kubeconfig())
+	etcdRefusesClientsWithoutCertificate(ctx, t)
 	loadEchoBackend(ctx, t, p, log)
 	ns := namespace(ctx, t, cs)
 	echoBehindService(ctx, t, cs, ns)
@@ -110,6 +118,8 @@ func TestHostClusterEndToEnd(t *testing.T) {
 	}
 	t.Logf("TEARDOWN: down in %s", time.Since(down).Round(10*time.Millisecond))
 	assertNothingLeft(t)
+	assertSysctls(t, sysctlsBefore)
+	assertLockRootOnly(t)
 	if err := p.Down(ctx); err != nil {
 		t.Fatalf("second Down: %v", err)
 	}
@@ -461,5 +471,159 @@ func assertNothingLeft(t *testing.T) {
 	t.Helper()
 	for _, l := range cluster.HostLeftovers() {
 		t.Errorf("left after teardown: %s", l)
+	}
+}
+
+// sysctls up sets for pod traffic.
+var sysctls = []string{"net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables", "net/bridge/bridge-nf-call-ip6tables"}
+
+// sysctlsBeforeUp reads the sysctls up changes. ip_forward on is turned off first (and back
+// on when the test ends), so up must change it and down must put it back to off: with it
+// already on, as it usually is on a machine that ran a cluster, a restore would go unseen.
+func sysctlsBeforeUp(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, k := range sysctls {
+		data, err := os.ReadFile("/proc/sys/" + k)
+		if err != nil {
+			continue // br_netfilter not loaded yet: up loads it, the value before is the module's default
+		}
+		out[k] = strings.TrimSpace(string(data))
+	}
+	if out["net/ipv4/ip_forward"] == "1" {
+		if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("0"), 0o644); err != nil {
+			t.Fatalf("turn off net.ipv4.ip_forward for the restore check: %v", err)
+		}
+		t.Cleanup(func() { _ = os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644) })
+		out["net/ipv4/ip_forward"] = "0"
+	}
+	return out
+}
+
+// upRecord checks up recorded what it changed: the record is root's only and holds
+// ip_forward's value before up.
+func upRecord(t *testing.T, before map[string]string) {
+	t.Helper()
+	path := filepath.Join(stateDir, host.ChangesFile)
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("record of machine changes after up: %v", err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("%s mode %v; want 0600", path, st.Mode().Perm())
+	}
+	data, _ := os.ReadFile(path)
+	var rec struct {
+		Sysctls map[string]string `json:"sysctls"`
+	}
+	if err := json.Unmarshal(data, &rec); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if got := rec.Sysctls["net/ipv4/ip_forward"]; got != before["net/ipv4/ip_forward"] {
+		t.Errorf("%s records ip_forward's old value %q; want %q", path, got, before["net/ipv4/ip_forward"])
+	}
+	t.Logf("RECORD after up: %s", strings.Join(strings.Fields(string(data)), " "))
+	assertLockRootOnly(t)
+}
+
+func assertSysctls(t *testing.T, before map[string]string) {
+	t.Helper()
+	for k, want := range before {
+		data, err := os.ReadFile("/proc/sys/" + k)
+		if err != nil {
+			t.Errorf("read sysctl %s after down: %v", k, err)
+			continue
+		}
+		if got := strings.TrimSpace(string(data)); got != want {
+			t.Errorf("sysctl %s after down = %s; want %s, its value before up", strings.ReplaceAll(k, "/", "."), got, want)
+		}
+	}
+	t.Logf("SYSCTLS after down: %v (as before up)", before)
+}
+
+func assertLockRootOnly(t *testing.T) {
+	t.Helper()
+	lock := filepath.Join(stateDir, "lock")
+	st, err := os.Stat(lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("%s mode %v; want 0600 (anyone who can open it can hold up cluster up/down)", lock, st.Mode().Perm())
+	}
+}
+
+// etcdRefusesClientsWithoutCertificate: etcd answers only clients with a certificate from
+// its own CA. Plain HTTP, TLS without a certificate and TLS with the cluster admin's
+// certificate (the cluster CA, not etcd's) can neither read nor write; the API server's etcd
+// client certificate can read (the control that shows the requests would work).
+func etcdRefusesClientsWithoutCertificate(ctx context.Context, t *testing.T) {
+	t.Helper()
+	pkiDir := filepath.Join(stateDir, "pki")
+	caPEM, err := os.ReadFile(filepath.Join(pkiDir, pki.EtcdCACert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+	keyPair := func(cert, key string) []tls.Certificate {
+		c, err := tls.LoadX509KeyPair(filepath.Join(pkiDir, cert), filepath.Join(pkiDir, key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []tls.Certificate{c}
+	}
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	rangeDefault := `{"key":"` + b64("/registry/namespaces/default") + `"}`
+	intruder := "/registry/gatecheck-e2e-intruder"
+	put := `{"key":"` + b64(intruder) + `","value":"` + b64("x") + `"}`
+	post := func(client *http.Client, url, body string) (int, string, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return resp.StatusCode, string(b), nil
+	}
+	tlsClient := func(certs []tls.Certificate) *http.Client {
+		return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: certs}}}
+	}
+	plain := &http.Client{Timeout: 5 * time.Second}
+
+	refused := []struct {
+		name   string
+		client *http.Client
+		url    string
+	}{
+		{"plain HTTP", plain, "http://127.0.0.1:2379"},
+		{"TLS without a client certificate", tlsClient(nil), "https://127.0.0.1:2379"},
+		{"TLS with the cluster admin certificate (cluster CA)", tlsClient(keyPair(pki.AdminCert, pki.AdminKey)), "https://127.0.0.1:2379"},
+	}
+	for _, r := range refused {
+		for _, op := range []struct{ path, body string }{{"/v3/kv/range", rangeDefault}, {"/v3/kv/put", put}} {
+			code, body, err := post(r.client, r.url+op.path, op.body)
+			if err == nil && code == http.StatusOK {
+				t.Errorf("ETCD: %s POST %s: got 200 %s; want refused", r.name, op.path, body)
+				continue
+			}
+			why := fmt.Sprint(err)
+			if err == nil {
+				why = fmt.Sprintf("%d %s", code, strings.TrimSpace(body))
+			}
+			t.Logf("ETCD: %s POST %s%s refused: %s", r.name, r.url, op.path, why)
+		}
+	}
+	apiserver := tlsClient(keyPair(pki.APIServerEtcdCert, pki.APIServerEtcdKey))
+	code, body, err := post(apiserver, "https://127.0.0.1:2379/v3/kv/range", rangeDefault)
+	if err != nil || code != http.StatusOK || !strings.Contains(body, `"count":"1"`) {
+		t.Errorf("ETCD: API server's etcd client certificate POST /v3/kv/range /registry/namespaces/default: got %d %s %v; want 200 with count 1 (the control: this request works with a certificate)", code, body, err)
+	} else {
+		t.Logf("ETCD: control: API server's etcd client certificate reads /registry/namespaces/default (200, count 1)")
+	}
+	code, body, err = post(apiserver, "https://127.0.0.1:2379/v3/kv/range", `{"key":"`+b64(intruder)+`"}`)
+	if err != nil || code != http.StatusOK || strings.Contains(body, `"kvs"`) {
+		t.Errorf("ETCD: %s after the refused puts: got %d %s %v; want 200 without kvs", intruder, code, body, err)
 	}
 }

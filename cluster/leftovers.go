@@ -13,8 +13,11 @@ import (
 
 // HostLeftovers lists what a host cluster left on this machine: processes running binaries
 // from the cache, mounts under its state dir, CNI network namespaces, the gatecheck0 bridge,
-// and KUBE-/CNI- or guard iptables rules (the pod, service and MetalLB pool guards all carry
-// the gatecheck-host-guard comment). Empty means a clean machine. Teardown tests (cluster
+// KUBE-/CNI- or guard iptables rules (the pod, service and MetalLB pool guards all carry
+// the gatecheck-host-guard comment), and the record of machine changes up writes and a
+// complete down removes. Empty means a clean machine (on one where nothing else makes
+// KUBE-/CNI- chains or cni-* netns: down leaves those that were there before up, this does
+// not tell them apart). Teardown tests (cluster
 // e2e, the interrupted-run test) check it after `down`.
 func HostLeftovers() []string {
 	var left []string
@@ -34,6 +37,10 @@ func HostLeftovers() []string {
 	}
 	if ns, _ := filepath.Glob("/run/netns/cni-*"); len(ns) > 0 {
 		left = append(left, fmt.Sprintf("netns %v", ns))
+	}
+	if changes := filepath.Join(host.DefaultStateDir, host.ChangesFile); fileExists(changes) {
+		// Removed only by a complete teardown: what it lists was not all undone.
+		left = append(left, "record of machine changes not undone: "+changes)
 	}
 	if _, err := net.InterfaceByName("gatecheck0"); err == nil {
 		left = append(left, "bridge gatecheck0")
@@ -55,4 +62,9 @@ func HostLeftovers() []string {
 		}
 	}
 	return left
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

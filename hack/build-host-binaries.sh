@@ -20,6 +20,37 @@ export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 
 log() { printf '[build-host-binaries %s] %s\n' "$(date -u +%T)" "$*"; }
 
+# What this builds runs as root (the host cluster), so nothing it writes may be changeable
+# by anyone else: no group/other write bits, whatever umask the caller has.
+umask 022
+
+# root_only refuses a path when it or a directory above it is owned by another user or
+# writable by group or others (a sticky directory above, like /tmp, is fine). The provider
+# checks the same before running this script and what it built.
+root_only() {
+  local path="$1" p owner mode
+  p="$(readlink -m "${path}")"
+  while :; do
+    if [[ -e "${p}" ]]; then
+      read -r owner mode < <(stat -c '%u %a' "${p}")
+      if [[ "${owner}" != 0 ]]; then
+        echo "refusing ${path}: ${p} is owned by uid ${owner}, not root; chown -R root:root it and chmod -R go-w, or set GATECHECK_CACHE to a directory only root can write" >&2
+        exit 1
+      fi
+      if (( 8#${mode} & 8#022 )) && ! { [[ "${p}" != "$(readlink -m "${path}")" ]] && (( 8#${mode} & 8#1000 )); }; then
+        echo "refusing ${path}: ${p} is writable by group or others (mode ${mode}); chmod go-w it, or set GATECHECK_CACHE to a directory only root can write" >&2
+        exit 1
+      fi
+    fi
+    [[ "${p}" == / ]] && break
+    p="$(dirname "${p}")"
+  done
+}
+if [[ "${EUID}" == 0 ]]; then
+  root_only "${CACHE}"
+  root_only "${ROOT}/cluster/host/build"
+fi
+
 # progress prints a line every 30 s while a long build runs, so nobody wonders.
 progress() {
   local what="$1" pid="$2" start=$SECONDS
