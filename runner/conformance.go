@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatecheck/gatecheck/impls"
 	"github.com/gatecheck/gatecheck/reports/ingest"
 	"github.com/gatecheck/gatecheck/reports/model"
 )
@@ -48,7 +49,12 @@ func runConformance(ctx context.Context, o Options, kubeconfig, channel string, 
 	args := append(pre, conformanceArgs(o.Profile, confYAML, false)...)
 	env := []string{"KUBECONFIG=" + kubeconfig, model.UpstreamEventsEnv + "=" + eventsPath}
 	rerr := runStreaming(ctx, bin, args, env, dir, logPath, out, "conformance:", newConformanceConsole(time.Now))
-	return collectConformance(ctx.Err() != nil, rerr, confYAML, eventsPath, logPath, channel, out)
+	part, incomplete = collectConformance(ctx.Err() != nil, rerr, confYAML, eventsPath, logPath, channel, out)
+	if part != nil && part.Conformance != nil {
+		// The profile's documented failures travel with the ConformanceReport they excuse.
+		part.Conformance.KnownFailures = knownFailures(o.Profile)
+	}
+	return part, incomplete
 }
 
 // collectConformance reads what the suite left: its ConformanceReport (confYAML), its events
@@ -185,4 +191,13 @@ func failureExcerpt(lines []string) string {
 		lines = append(lines[:maxExcerpt:maxExcerpt], fmt.Sprintf("... %d more lines in the log", len(lines)-maxExcerpt))
 	}
 	return strings.TrimRight(strings.Join(lines, "\n"), "\n")
+}
+
+// knownFailures are the profile's documented upstream failures, as the report carries them.
+func knownFailures(p *impls.Profile) []model.KnownFailure {
+	var out []model.KnownFailure
+	for _, k := range p.Conformance.KnownFailures {
+		out = append(out, model.KnownFailure{Test: k.Test, Reason: k.Reason})
+	}
+	return out
 }

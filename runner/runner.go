@@ -251,15 +251,6 @@ func onlySuite(rep *model.Report, name string) {
 	}
 }
 
-// knownFailures are the profile's documented upstream failures, as the report carries them.
-func knownFailures(p *impls.Profile) []model.KnownFailure {
-	var out []model.KnownFailure
-	for _, k := range p.Conformance.KnownFailures {
-		out = append(out, model.KnownFailure{Test: k.Test, Reason: k.Reason})
-	}
-	return out
-}
-
 // neededImages adds to the profile's images what the selected suites need whatever the
 // implementation: the upstream suite's base manifests run echo-basic and CoreDNS, gatecheck's
 // suites run echo-backend (the sidecar suite's mesh spec also as its proxy).
