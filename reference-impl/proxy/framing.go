@@ -2,9 +2,13 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // Go's HTTP/1 server follows RFC 9112 6.3 for a request carrying both Transfer-Encoding and
@@ -16,24 +20,42 @@ import (
 // the connection), so it never reaches a route or a backend.
 //
 // The tracker only reads framing (heads, Content-Length bodies, chunked bodies). On anything it
-// does not follow — HTTP/2 prior knowledge, Upgrade/CONNECT, an unknown transfer coding, a
-// malformed length, an oversized head — it stops inspecting and passes bytes through, leaving
-// the server's own (strict) parser to decide.
+// does not follow — HTTP/2 prior knowledge, CONNECT, a 101 answer to an Upgrade, an unknown
+// transfer coding, a malformed length, a head or chunk line over net/http's own limit — it
+// stops inspecting and passes bytes through, leaving the server's own (strict) parser to
+// decide. Its limits are the server's plus one byte, so whatever it gives up on the server
+// refuses too.
 
 // rejectHead replaces a refused request head: an unparsable request line, which the server
 // answers with 400 Bad Request before closing the connection.
 var rejectHead = []byte("REJECTED-CONFLICTING-CONTENT-LENGTH-AND-TRANSFER-ENCODING\r\n\r\n")
 
-const maxTrackedHead = 1 << 20
+// maxChunkLine is net/http's limit on a chunk-size line (internal.maxLineLength).
+const maxChunkLine = 4096
 
-type framingListener struct{ net.Listener }
+// headLimit is how much request head net/http's server reads before answering 431: the
+// server's MaxHeaderBytes (default http.DefaultMaxHeaderBytes) plus 4096 bytes of slack
+// (http.Server.initialReadLimitSize).
+func headLimit(maxHeaderBytes int) int {
+	return orDefault(maxHeaderBytes, http.DefaultMaxHeaderBytes) + 4096
+}
+
+// framingListener wraps each accepted connection in a framingConn.
+type framingListener struct {
+	net.Listener
+	maxHeaderBytes int // the server's MaxHeaderBytes
+}
 
 func (l framingListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &framingConn{Conn: c}, nil
+	return newFramingConn(c, l.maxHeaderBytes), nil
+}
+
+func newFramingConn(c net.Conn, maxHeaderBytes int) *framingConn {
+	return &framingConn{Conn: c, maxHead: headLimit(maxHeaderBytes)}
 }
 
 type framingState int
@@ -50,11 +72,19 @@ const (
 
 type framingConn struct {
 	net.Conn
+	maxHead int // longest head to track; see headLimit
+
+	// mu guards the tracker's state: Read runs on the server's reading goroutine, Write
+	// (which watches for a 101) on a handler's.
+	mu      sync.Mutex
 	state   framingState
 	remain  int64  // bytes left in a Content-Length body or chunk (+CRLF)
 	line    []byte // head, chunk-size line or trailer line being accumulated
 	pending []byte // inspected bytes not yet returned to the server
-	buf     [4096]byte
+	// upgrading is set from an Upgrade request head until its final response is written:
+	// a 101 switches the connection to another protocol, anything else keeps it HTTP/1.
+	upgrading atomic.Bool
+	buf       [4096]byte // used by Read only
 }
 
 // CloseWrite lets the server half-close, as it does on a bare *net.TCPConn.
@@ -66,21 +96,36 @@ func (c *framingConn) CloseWrite() error {
 }
 
 func (c *framingConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
 	for len(c.pending) == 0 {
 		if c.state == stPass && len(c.line) == 0 {
+			// Nothing ever leaves stPass: reading without the lock is safe.
+			c.mu.Unlock()
 			return c.Conn.Read(p)
 		}
+		c.mu.Unlock()
 		n, err := c.Conn.Read(c.buf[:])
+		c.mu.Lock()
 		if n > 0 {
 			c.feed(c.buf[:n])
 		}
 		if err != nil {
+			if len(c.pending) > 0 {
+				break // the error comes again on the next Read
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// A deadline is not the end of the connection: net/http expires one on
+				// purpose to stop a background read, then goes on reading. A partial head
+				// stays held and the state stays as it is.
+				c.mu.Unlock()
+				return 0, err
+			}
+			// The connection is over: give the server what was held back, then the error.
+			c.pending, c.line = append(c.pending, c.line...), nil
 			if len(c.pending) == 0 {
-				// Give the server what was held back, then the error.
-				c.pending, c.line = append(c.pending, c.line...), nil
-				if len(c.pending) == 0 {
-					return 0, err
-				}
+				c.mu.Unlock()
+				return 0, err
 			}
 			break
 		}
@@ -90,7 +135,37 @@ func (c *framingConn) Read(p []byte) (int, error) {
 	if len(c.pending) == 0 {
 		c.pending = nil
 	}
+	c.mu.Unlock()
 	return n, nil
+}
+
+// Write watches, after an Upgrade request, for the status line of its answer: from a 101 on
+// the connection carries another protocol and is passed through uninspected.
+func (c *framingConn) Write(b []byte) (int, error) {
+	if c.upgrading.Load() {
+		c.sawResponse(b)
+	}
+	return c.Conn.Write(b)
+}
+
+func (c *framingConn) sawResponse(b []byte) {
+	// net/http writes each response head from its start ("HTTP/1.1 101 ..."), and flushes
+	// 1xx heads separately; a write not starting with a status line continues a response.
+	if len(b) < 12 || !bytes.HasPrefix(b, []byte("HTTP/1.")) || b[8] != ' ' {
+		return
+	}
+	code := string(b[9:12])
+	switch {
+	case code == "101":
+		c.mu.Lock()
+		c.pass(nil)
+		c.mu.Unlock()
+		c.upgrading.Store(false)
+	case code[0] == '1':
+		// 100 Continue, 103 Early Hints: the final answer is still to come.
+	default:
+		c.upgrading.Store(false)
+	}
 }
 
 // pass stops inspection; held bytes and the rest go through unchanged.
@@ -131,7 +206,7 @@ func (c *framingConn) feed(b []byte) {
 			c.line = append(c.line, b...)
 			end := headEnd(c.line, from)
 			if end < 0 {
-				if len(c.line) > maxTrackedHead {
+				if len(c.line) > c.maxHead {
 					c.pass(nil)
 				}
 				return
@@ -144,7 +219,7 @@ func (c *framingConn) feed(b []byte) {
 			i := bytes.IndexByte(b, '\n')
 			if i < 0 {
 				c.line = append(c.line, b...)
-				if len(c.line) > 64<<10 {
+				if len(c.line) > maxChunkLine {
 					c.pass(nil)
 				}
 				return
@@ -198,15 +273,27 @@ func (c *framingConn) head(h []byte) {
 		c.pass(h)
 		return
 	}
-	var cl, te []string
-	upgrade := false
+	// Fields as net/http's textproto reads them: a line starting with a space or a tab
+	// (obs-fold) continues the previous field's value.
+	type field struct{ name, value string }
+	var fields []field
 	for _, l := range lines[1:] {
+		if (strings.HasPrefix(l, " ") || strings.HasPrefix(l, "\t")) && len(fields) > 0 {
+			f := &fields[len(fields)-1]
+			f.value += " " + strings.TrimSpace(l)
+			continue
+		}
 		name, value, ok := strings.Cut(l, ":")
 		if !ok {
 			continue
 		}
-		value = strings.TrimSpace(value)
-		switch strings.ToLower(strings.TrimSpace(name)) {
+		fields = append(fields, field{strings.ToLower(strings.TrimSpace(name)), value})
+	}
+	var cl, te []string
+	upgrade := false
+	for _, f := range fields {
+		value := strings.TrimSpace(f.value)
+		switch f.name {
 		case "content-length":
 			cl = append(cl, value)
 		case "transfer-encoding":
@@ -221,10 +308,13 @@ func (c *framingConn) head(h []byte) {
 		return
 	}
 	c.pending = append(c.pending, h...)
+	c.state = stHead
+	if upgrade {
+		// Only a 101 ends HTTP/1 on this connection (Write watches for it); an Upgrade
+		// the backend declines leaves the next request to be inspected like any other.
+		c.upgrading.Store(true)
+	}
 	switch {
-	case upgrade:
-		// After a 101 the connection no longer carries HTTP/1 messages.
-		c.state = stPass
 	case len(te) > 0:
 		codings := strings.Split(strings.Join(te, ","), ",")
 		if strings.EqualFold(strings.TrimSpace(codings[len(codings)-1]), "chunked") {

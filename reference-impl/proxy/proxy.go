@@ -234,7 +234,7 @@ func (p *Proxy) listen(pc *portConfig) (*portServer, error) {
 				MinVersion:     tls.VersionTLS12,
 				NextProtos:     []string{"h2", "http/1.1"},
 				GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) { return p.certificate(port, hello) },
-			}, p.log)
+			}, srv.MaxHeaderBytes, p.log)
 		} else {
 			// h2c with prior knowledge, for gRPC and HTTP/2 clients without TLS.
 			srv.Protocols.SetUnencryptedHTTP2(true)
@@ -258,7 +258,7 @@ func (p *Proxy) serve(ps *portServer) {
 		}()
 	default:
 		go func() {
-			if err := ps.http.Serve(framingListener{ps.ln}); err != nil && !errors.Is(err, http.ErrServerClosed) && !ps.closing.Load() {
+			if err := ps.http.Serve(framingListener{Listener: ps.ln, maxHeaderBytes: ps.http.MaxHeaderBytes}); err != nil && !errors.Is(err, http.ErrServerClosed) && !ps.closing.Load() {
 				p.log.Error("http listener stopped", "port", ps.port, "error", err)
 			}
 		}()

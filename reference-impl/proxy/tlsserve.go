@@ -28,17 +28,18 @@ const tlsHandshakeTimeout = 10 * time.Second
 
 // tlsListener is an HTTPS port's TCP socket yielding handshaken connections.
 type tlsListener struct {
-	net.Listener // the TCP socket; Addr is its address
-	config       *tls.Config
-	log          *slog.Logger
-	conns        chan net.Conn
-	ctx          context.Context // canceled by Close; aborts handshakes in progress
-	cancel       context.CancelFunc
+	net.Listener   // the TCP socket; Addr is its address
+	config         *tls.Config
+	maxHeaderBytes int // the server's, for the framing tracker's limit
+	log            *slog.Logger
+	conns          chan net.Conn
+	ctx            context.Context // canceled by Close; aborts handshakes in progress
+	cancel         context.CancelFunc
 }
 
-func newTLSListener(ln net.Listener, config *tls.Config, log *slog.Logger) *tlsListener {
+func newTLSListener(ln net.Listener, config *tls.Config, maxHeaderBytes int, log *slog.Logger) *tlsListener {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &tlsListener{Listener: ln, config: config, log: log, conns: make(chan net.Conn), ctx: ctx, cancel: cancel}
+	return &tlsListener{Listener: ln, config: config, maxHeaderBytes: maxHeaderBytes, log: log, conns: make(chan net.Conn), ctx: ctx, cancel: cancel}
 }
 
 // Accept returns the next handshaken connection, or net.ErrClosed once the listener closed.
@@ -105,7 +106,7 @@ func (l *tlsListener) handshake(c net.Conn) {
 	}
 	var hc net.Conn = tc
 	if tc.ConnectionState().NegotiatedProtocol != "h2" {
-		hc = &tlsFramingConn{framingConn: &framingConn{Conn: tc}, tls: tc}
+		hc = &tlsFramingConn{framingConn: newFramingConn(tc, l.maxHeaderBytes), tls: tc}
 	}
 	select {
 	case l.conns <- hc:
