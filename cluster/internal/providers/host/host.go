@@ -672,8 +672,8 @@ func (p *Provider) down(ctx context.Context) error {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	// A cluster brought up before up kept a record: everything KUBE-/CNI- is taken as its,
-	// as teardown always did; the sysctls it changed are unknown and stay.
+	// A cluster brought up by a gatecheck older than the record: everything KUBE-/CNI- is
+	// taken as its, as teardown always did; the sysctls it changed are unknown and stay.
 	legacy := err == nil && !recorded && p.leftovers(procs)
 	if legacy {
 		p.log.Info("no record of what up changed (a cluster brought up by an older gatecheck): removing every KUBE-/CNI- chain and cni-* netns; net.ipv4.ip_forward and net.bridge.bridge-nf-call-ip{,6}tables stay 1", "record", cfg.Path(ChangesFile))
