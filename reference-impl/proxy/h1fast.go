@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -18,21 +21,65 @@ import (
 // that hand-off is most of the proxy's cost. Requests with a body, upgrades, and anything
 // unusual go to the standard Transport, which reads and writes concurrently (a backend may
 // answer before it has read a body).
+//
+// It enforces what the Transport enforces: a response header size limit, at most
+// max1xxResponses interim responses, a response header timeout; and a connection goes back
+// to the pool only when its response was read to the end with nothing after it, and is
+// checked again (closed by the peer? unsolicited bytes?) before it is reused. Idle
+// connections are reaped after idleTimeout even when their address is never asked for again
+// (an endpoint that went away).
 type h1Fast struct {
 	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
 	maxIdle     int
 	idleTimeout time.Duration
+	// maxHeaderBytes bounds a response head (status line and fields); 0 means
+	// defaultMaxResponseHeaderBytes.
+	maxHeaderBytes int64
+	// headerTimeout bounds the wait from the request written to the response head read;
+	// 0 means none.
+	headerTimeout time.Duration
 
-	mu   sync.Mutex
-	idle map[string][]*fastConn
+	mu     sync.Mutex
+	idle   map[string][]*fastConn
+	reaper *time.Timer // armed while idle connections exist
 }
+
+// max1xxResponses is net/http's Transport cap on interim responses before the final one.
+const max1xxResponses = 5
+
+// defaultMaxResponseHeaderBytes bounds an upstream response head by default, on both paths.
+const defaultMaxResponseHeaderBytes = 1 << 20
+
+// errResponseHeaderTimeout is returned when a backend sends no response head in time.
+var errResponseHeaderTimeout = errors.New("timeout awaiting response headers")
 
 type fastConn struct {
 	nc     net.Conn
+	lr     *limitReader // between nc and br: bounds the response head
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	idleAt time.Time
 }
+
+// limitReader fails reads once remain bytes were read, as the Transport's persistConn does
+// while it reads a response head.
+type limitReader struct {
+	r      io.Reader
+	remain int64
+	limit  int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.remain <= 0 {
+		return 0, fmt.Errorf("upstream response headers exceed %d bytes", l.limit)
+	}
+	p = p[:min(int64(len(p)), l.remain)]
+	n, err := l.r.Read(p)
+	l.remain -= int64(n)
+	return n, err
+}
+
+func (l *limitReader) set(limit int64) { l.remain, l.limit = limit, limit }
 
 // eligible reports whether r can take the fast path.
 func fastEligible(r *http.Request) bool {
@@ -50,13 +97,13 @@ func (t *h1Fast) get(addr string) *fastConn {
 	for len(l) > 0 {
 		c := l[len(l)-1]
 		l = l[:len(l)-1]
-		if time.Since(c.idleAt) < t.idleTimeout {
+		if time.Since(c.idleAt) < t.idleTimeout && connQuiet(c.nc) {
 			t.idle[addr] = l
 			return c
 		}
 		c.nc.Close()
 	}
-	t.idle[addr] = l
+	delete(t.idle, addr)
 	return nil
 }
 
@@ -72,6 +119,41 @@ func (t *h1Fast) put(addr string, c *fastConn) {
 		return
 	}
 	t.idle[addr] = append(t.idle[addr], c)
+	if t.reaper == nil {
+		t.reaper = time.AfterFunc(t.idleTimeout, t.reap)
+	}
+}
+
+// reap closes the connections idle for idleTimeout and forgets addresses left with none; it
+// runs again while idle connections remain.
+func (t *h1Fast) reap() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.reaper = nil
+	now := time.Now()
+	next := time.Duration(0)
+	for addr, l := range t.idle {
+		kept := l[:0]
+		for _, c := range l {
+			if age := now.Sub(c.idleAt); age >= t.idleTimeout {
+				c.nc.Close()
+			} else {
+				kept = append(kept, c)
+				if left := t.idleTimeout - age; next == 0 || left < next {
+					next = left
+				}
+			}
+		}
+		clear(l[len(kept):])
+		if len(kept) == 0 {
+			delete(t.idle, addr)
+		} else {
+			t.idle[addr] = kept
+		}
+	}
+	if next > 0 {
+		t.reaper = time.AfterFunc(next, t.reap)
+	}
 }
 
 func (t *h1Fast) closeIdle() {
@@ -83,6 +165,15 @@ func (t *h1Fast) closeIdle() {
 		}
 	}
 	t.idle = nil
+	if t.reaper != nil {
+		t.reaper.Stop()
+		t.reaper = nil
+	}
+}
+
+func (t *h1Fast) newConn(nc net.Conn) *fastConn {
+	lr := &limitReader{r: nc, remain: math.MaxInt64, limit: math.MaxInt64}
+	return &fastConn{nc: nc, lr: lr, br: bufio.NewReaderSize(lr, 4096), bw: bufio.NewWriterSize(nc, 4096)}
 }
 
 func (t *h1Fast) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -98,7 +189,7 @@ func (t *h1Fast) RoundTrip(r *http.Request) (*http.Response, error) {
 			if err != nil {
 				return nil, err
 			}
-			c = &fastConn{nc: nc, br: bufio.NewReaderSize(nc, 4096), bw: bufio.NewWriterSize(nc, 4096)}
+			c = t.newConn(nc)
 		}
 		res, err := t.once(ctx, c, r)
 		if err == nil {
@@ -133,10 +224,25 @@ func staleConnError(err error) bool {
 }
 
 func (t *h1Fast) once(ctx context.Context, c *fastConn, r *http.Request) (*http.Response, error) {
-	// Cancelling the request unblocks reads and writes by expiring the deadline.
+	// Cancelling the request, or the response head taking too long, unblocks reads and
+	// writes by expiring the deadline (never cleared: a connection that failed is closed).
 	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
+	var timedOut atomic.Bool
+	var headTimer *time.Timer
+	if t.headerTimeout > 0 {
+		headTimer = time.AfterFunc(t.headerTimeout, func() {
+			timedOut.Store(true)
+			c.nc.SetDeadline(time.Unix(1, 0))
+		})
+	}
 	fail := func(err error) (*http.Response, error) {
 		stop()
+		if headTimer != nil {
+			headTimer.Stop()
+		}
+		if timedOut.Load() && ctx.Err() == nil {
+			err = errResponseHeaderTimeout
+		}
 		return nil, err
 	}
 	if err := r.Write(c.bw); err != nil {
@@ -145,21 +251,35 @@ func (t *h1Fast) once(ctx context.Context, c *fastConn, r *http.Request) (*http.
 	if err := c.bw.Flush(); err != nil {
 		return fail(err)
 	}
+	maxHeader := orDefault(t.maxHeaderBytes, defaultMaxResponseHeaderBytes)
+	c.lr.set(maxHeader)
 	// Peek first: its raw io.EOF means the backend had closed the connection before answering
 	// anything (a stale pooled connection); ReadResponse would blur that into ErrUnexpectedEOF.
 	if _, err := c.br.Peek(1); err != nil {
 		return fail(err)
 	}
-	for {
+	for interim := 0; ; interim++ {
 		res, err := http.ReadResponse(c.br, r)
 		if err != nil {
+			if c.lr.remain <= 0 {
+				err = fmt.Errorf("upstream response headers exceed %d bytes", maxHeader)
+			}
 			return fail(err)
 		}
 		// Skip interim answers (100 Continue, 103 Early Hints); 101 never happens here since
 		// upgrades take the other path.
 		if res.StatusCode >= 100 && res.StatusCode < 200 && res.StatusCode != http.StatusSwitchingProtocols {
+			if interim >= max1xxResponses {
+				return fail(fmt.Errorf("upstream sent more than %d interim (1xx) responses", max1xxResponses))
+			}
+			c.lr.set(maxHeader) // each head gets the limit, as in the Transport
 			continue
 		}
+		if headTimer != nil && !headTimer.Stop() {
+			// The timer fired as the head arrived: the deadline is spoiled.
+			return fail(errResponseHeaderTimeout)
+		}
+		c.lr.set(math.MaxInt64)
 		reusable := !res.Close && !r.Close && (res.ContentLength >= 0 || chunkedResponse(res))
 		res.Body = &fastBody{rc: res.Body, t: t, c: c, addr: r.URL.Host, stop: stop, reusable: reusable, ctx: ctx,
 			empty: res.Body == http.NoBody}
@@ -208,11 +328,12 @@ func (b *fastBody) Close() error {
 }
 
 // finish returns the connection to the pool when the whole body was read and nothing (no
-// cancellation, no Connection: close) spoiled it; otherwise closes it.
+// cancellation, no Connection: close, no bytes after the response) spoiled it; otherwise
+// closes it.
 func (b *fastBody) finish(complete bool) {
 	b.done = true
 	stopped := b.stop()
-	if complete && stopped && b.reusable {
+	if complete && stopped && b.reusable && b.c.br.Buffered() == 0 {
 		b.t.put(b.addr, b.c)
 		return
 	}

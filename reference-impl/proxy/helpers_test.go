@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -82,16 +83,25 @@ func (b *testBackend) irBackend(weight int32) ir.Backend {
 	return ir.Backend{Name: "test/" + b.name, Weight: weight, Endpoints: []ir.Endpoint{{Address: "127.0.0.1", Port: int32(b.addr.Port)}}}
 }
 
-// freePort returns a loopback port that was free a moment ago.
+// freePort returns a loopback port that was free a moment ago and that it has not returned
+// before (the kernel may hand out a just-closed port again, and a test taking two ports
+// would then get the same one twice).
 func freePort(t testing.TB) int32 {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		port := int32(ln.Addr().(*net.TCPAddr).Port)
+		ln.Close()
+		if _, dup := givenPorts.LoadOrStore(port, true); !dup {
+			return port
+		}
 	}
-	defer ln.Close()
-	return int32(ln.Addr().(*net.TCPAddr).Port)
 }
+
+var givenPorts sync.Map
 
 func testLogger() *slog.Logger {
 	if os.Getenv("PROXY_TEST_LOG") != "" {

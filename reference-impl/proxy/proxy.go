@@ -41,6 +41,14 @@ type Options struct {
 	StdHTTP1Upstream bool
 	// MaxHeaderBytes bounds a request's header block; larger gets 431. Default 64 KiB.
 	MaxHeaderBytes int
+	// MaxResponseHeaderBytes bounds an HTTP/1 backend's response head; larger gets the
+	// client a 502. Default 1 MiB (net/http's Transport would allow 10 MiB).
+	MaxResponseHeaderBytes int64
+	// ResponseHeaderTimeout bounds the wait for an HTTP/1 backend's response head once the
+	// request is written; the client gets a 502. Default 60 s (nginx's proxy_read_timeout).
+	// Not applied to h2c backends, where a gRPC stream may legitimately send its headers
+	// late; route timeouts bound those.
+	ResponseHeaderTimeout time.Duration
 }
 
 func (o Options) logger() *slog.Logger {
@@ -83,15 +91,18 @@ func New(opts Options) *Proxy {
 		servers: map[int32]*portServer{},
 		dialer:  &net.Dialer{Timeout: orDefault(opts.DialTimeout, 5*time.Second), KeepAlive: 30 * time.Second},
 	}
-	p.up = newUpstreams(p.dialer, 0)
+	maxResHeader := orDefault(opts.MaxResponseHeaderBytes, defaultMaxResponseHeaderBytes)
+	resHeaderTimeout := orDefault(opts.ResponseHeaderTimeout, 60*time.Second)
+	p.up = newUpstreams(p.dialer, 0, maxResHeader, resHeaderTimeout)
 	if !opts.StdHTTP1Upstream {
-		p.up.fast = &h1Fast{dial: p.dialer.DialContext, maxIdle: 256, idleTimeout: 60 * time.Second}
+		p.up.fast = &h1Fast{dial: p.dialer.DialContext, maxIdle: 256, idleTimeout: 60 * time.Second,
+			maxHeaderBytes: maxResHeader, headerTimeout: resHeaderTimeout}
 	}
 	p.mirror = &mirrorer{
 		limit:   orDefault(opts.MirrorConcurrency, 256),
 		timeout: orDefault(opts.MirrorTimeout, 10*time.Second),
 		maxBody: orDefault(opts.MirrorMaxBody, 1<<20),
-		up:      newUpstreams(p.dialer, 64),
+		up:      newUpstreams(p.dialer, 64, maxResHeader, resHeaderTimeout),
 		metrics: p.metrics,
 		log:     p.log,
 	}

@@ -17,8 +17,10 @@ type upstreams struct {
 
 var _ http.RoundTripper = (*upstreams)(nil)
 
-// newUpstreams builds the transports; maxConnsPerHost 0 means unlimited.
-func newUpstreams(d *net.Dialer, maxConnsPerHost int) *upstreams {
+// newUpstreams builds the transports; maxConnsPerHost 0 means unlimited. The response head
+// limit applies to both, the response head timeout to HTTP/1 only (see
+// Options.ResponseHeaderTimeout).
+func newUpstreams(d *net.Dialer, maxConnsPerHost int, maxResponseHeaderBytes int64, responseHeaderTimeout time.Duration) *upstreams {
 	base := func() *http.Transport {
 		return &http.Transport{
 			Proxy:               nil, // never an environment proxy between us and a Pod
@@ -29,10 +31,13 @@ func newUpstreams(d *net.Dialer, maxConnsPerHost int) *upstreams {
 			IdleConnTimeout:     90 * time.Second,
 			DisableCompression:  true,
 			Protocols:           new(http.Protocols),
+			// MaxResponseHeaderBytes also bounds HTTP/2 (max header list size).
+			MaxResponseHeaderBytes: maxResponseHeaderBytes,
 		}
 	}
 	u := &upstreams{h1: base(), h2c: base()}
 	u.h1.Protocols.SetHTTP1(true)
+	u.h1.ResponseHeaderTimeout = responseHeaderTimeout
 	u.h2c.Protocols.SetUnencryptedHTTP2(true)
 	u.h2c.HTTP2 = &http.HTTP2Config{PingTimeout: 15 * time.Second, SendPingTimeout: 30 * time.Second}
 	return u
