@@ -34,8 +34,15 @@ type Options struct {
 	// MirrorMaxBody is the largest request body copied to mirrors; a request with a larger
 	// body is not mirrored (counted as dropped). Default 1 MiB.
 	MirrorMaxBody int64
-	// DrainTimeout bounds how long a removed listener's in-flight requests may take; default 30 s.
+	// DrainTimeout bounds how long a removed listener's in-flight requests and TCP
+	// connections may take; default 30 s. Then they are closed.
 	DrainTimeout time.Duration
+	// TCPIdleTimeout closes a TCP route's connection when no byte moved either way for
+	// this long; default 1 h (Envoy's tcp_proxy idle_timeout).
+	TCPIdleTimeout time.Duration
+	// TCPHalfCloseTimeout closes a TCP route's connection when one side has finished
+	// sending and no byte moved the other way for this long; default 1 min.
+	TCPHalfCloseTimeout time.Duration
 	// StdHTTP1Upstream sends every HTTP/1.1 request through net/http's Transport, turning off
 	// the same-goroutine fast path for body-less requests (for comparison or as an escape hatch).
 	StdHTTP1Upstream bool
@@ -282,6 +289,9 @@ func (p *Proxy) shutdown(ps *portServer) {
 	ps.closing.Store(true)
 	if ps.tcp != nil {
 		ps.tcp.close()
+		// Its connections may finish, but no longer than the drain timeout: they go to
+		// backends of a listener that no longer exists.
+		time.AfterFunc(orDefault(p.opts.DrainTimeout, 30*time.Second), ps.tcp.closeConns)
 		return
 	}
 	ps.ln.Close()

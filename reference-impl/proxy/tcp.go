@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -90,36 +91,90 @@ func (s *tcpServer) handle(client net.Conn) {
 	}
 	defer s.track(client, false)
 	s.p.metrics.tcp(tc.label, b.name, "connected")
-	pipe(client, up)
+	o := s.p.opts
+	if pipe(client, up, orDefault(o.TCPIdleTimeout, time.Hour), orDefault(o.TCPHalfCloseTimeout, time.Minute)) {
+		s.p.metrics.tcp(tc.label, b.name, "closed_idle")
+	}
 }
 
-// pipe copies both ways until both directions are done. io.Copy between *net.TCPConn uses
-// splice(2) on Linux. When one side finishes sending, the other side's write half is closed
-// (half-close) so request/response protocols that signal the end with FIN keep working.
-func pipe(a, b net.Conn) {
+// pipe copies both ways until both directions are done, or no byte moved either way for
+// idle, or, once one direction has finished, none moved the other way for halfClose; it
+// reports whether a timeout ended it. io.Copy between *net.TCPConn uses splice(2) on
+// Linux, also through the io.LimitedReader used here; as it reports bytes only when it
+// returns, activity is known at the end of a chunk or a deadline, so a timeout closes a
+// connection between one and two timeouts after its last byte. When one side finishes sending, the
+// other side's write half is closed (half-close) so request/response protocols that signal
+// the end with FIN keep working.
+func pipe(a, b net.Conn, idle, halfClose time.Duration) (timedOut bool) {
+	st := &pipeState{idle: idle, halfClose: halfClose}
+	st.last.Store(time.Now().UnixNano())
 	var wg sync.WaitGroup
+	var timedOutA bool
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		copyHalf(b, a)
+		timedOutA = st.copyHalf(b, a)
 	}()
-	copyHalf(a, b)
+	timedOutB := st.copyHalf(a, b)
 	wg.Wait()
+	return timedOutA || timedOutB
 }
 
-// copyHalf copies src to dst, then closes dst's write half, or all of both on an error so the
-// other direction cannot hang.
-func copyHalf(dst, src net.Conn) {
-	_, err := io.Copy(dst, src)
-	if err != nil {
-		dst.Close()
-		src.Close()
-		return
-	}
-	if cw, ok := dst.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-	} else {
-		dst.Close()
+type pipeState struct {
+	idle, halfClose time.Duration
+	last            atomic.Int64 // UnixNano of the last bytes moved either way
+	halfClosedAt    atomic.Int64 // UnixNano when the first direction finished; 0 before
+}
+
+// chunk is how much one io.Copy moves before the activity time is updated.
+const chunk = 256 << 10
+
+// copyHalf copies src to dst, then closes dst's write half, or all of both on an error or a
+// timeout so the other direction cannot hang. Only read deadlines are set: a read that
+// times out has moved nothing (a write timing out inside splice could drop bytes).
+func (st *pipeState) copyHalf(dst, src net.Conn) (timedOut bool) {
+	for {
+		limit := st.idle
+		hc := st.halfClosedAt.Load()
+		if hc != 0 {
+			limit = st.halfClose
+		}
+		deadline := time.Unix(0, st.last.Load()).Add(limit)
+		if !time.Now().Before(deadline) {
+			dst.Close()
+			src.Close()
+			return true
+		}
+		src.SetReadDeadline(deadline)
+		if hc == 0 && st.halfClosedAt.Load() != 0 {
+			continue // the other direction just finished: take the half-close timeout
+		}
+		n, err := io.Copy(dst, &io.LimitedReader{R: src, N: chunk})
+		if n > 0 {
+			st.last.Store(time.Now().UnixNano())
+		}
+		var ne net.Error
+		switch {
+		case err == nil && n == chunk:
+			continue
+		case err == nil: // EOF
+			if st.halfClosedAt.CompareAndSwap(0, time.Now().UnixNano()) {
+				// The other direction reads dst: its deadline becomes the half-close one.
+				dst.SetReadDeadline(time.Unix(0, st.last.Load()).Add(st.halfClose))
+			}
+			if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+				cw.CloseWrite()
+			} else {
+				dst.Close()
+			}
+			return false
+		case errors.As(err, &ne) && ne.Timeout():
+			continue // the loop decides whether the connection is idle
+		default:
+			dst.Close()
+			src.Close()
+			return false
+		}
 	}
 }
 
@@ -130,8 +185,8 @@ func (s *tcpServer) close() {
 	s.ln.Close()
 }
 
-// closeConns ends every forwarded connection; only a full proxy shutdown does this, a removed
-// listener lets its connections finish.
+// closeConns ends every forwarded connection: at a full proxy shutdown, and when a removed
+// listener's drain timeout is over.
 func (s *tcpServer) closeConns() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

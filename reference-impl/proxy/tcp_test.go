@@ -92,3 +92,121 @@ func TestTCPRouting(t *testing.T) {
 		}
 	})
 }
+
+// startTCPEcho echoes whatever it reads as it reads it and never closes a connection by
+// itself, not even after the client's half-close.
+func startTCPEcho(t testing.TB) ir.Backend {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+				time.Sleep(time.Minute) // keep the connection open after the client's FIN
+			}()
+		}
+	}()
+	return ir.Backend{Name: "test/echo", Weight: 1, Endpoints: []ir.Endpoint{{Address: "127.0.0.1", Port: int32(ln.Addr().(*net.TCPAddr).Port)}}}
+}
+
+// TestTCPTimeouts checks that an idle connection and a half-closed one nobody finishes are
+// closed by the proxy, and that traffic keeps a connection open past the idle timeout.
+func TestTCPTimeouts(t *testing.T) {
+	t.Parallel()
+	// A timeout fires between one and two timeouts after the last byte (see pipe).
+	const idle, halfClose = 400 * time.Millisecond, 100 * time.Millisecond
+	port := freePort(t)
+	startProxy(t, Options{TCPIdleTimeout: idle, TCPHalfCloseTimeout: halfClose}, snapshot(1, ir.Listener{Name: "tcp", Port: port, Protocol: ir.ProtocolTCP,
+		TCPRoutes: []ir.TCPRoute{{RouteMeta: ir.RouteMeta{Namespace: "test", Name: "echo"}, Backends: []ir.Backend{startTCPEcho(t)}}}}))
+	dial := func(t *testing.T) *net.TCPConn {
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(int(port)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		return c.(*net.TCPConn)
+	}
+	echo := func(t *testing.T, c net.Conn, msg string) {
+		t.Helper()
+		io.WriteString(c, msg)
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != msg {
+			t.Fatalf("echo: got %q (%v); want %q", got, err, msg)
+		}
+	}
+	// closedAfter waits for the proxy to close c and says how long that took.
+	closedAfter := func(t *testing.T, c net.Conn) time.Duration {
+		t.Helper()
+		start := time.Now()
+		if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("read: got %d bytes, %v; want EOF from the proxy", n, err)
+		}
+		return time.Since(start)
+	}
+	t.Run("idle", func(t *testing.T) {
+		t.Parallel()
+		c := dial(t)
+		echo(t, c, "hi")
+		if d := closedAfter(t, c); d < idle/2 || d > 2*idle+time.Second {
+			t.Errorf("idle connection closed after %v; want between %v and %v", d, idle, 2*idle)
+		}
+	})
+	t.Run("traffic keeps it open", func(t *testing.T) {
+		t.Parallel()
+		c := dial(t)
+		for range 12 { // 12 x 133 ms: past twice the idle timeout
+			echo(t, c, "ping")
+			time.Sleep(idle / 3)
+		}
+		echo(t, c, "still open")
+	})
+	t.Run("half-closed", func(t *testing.T) {
+		t.Parallel()
+		c := dial(t)
+		echo(t, c, "hi")
+		c.CloseWrite()
+		if d := closedAfter(t, c); d >= idle {
+			t.Errorf("half-closed connection closed after %v; want between %v and %v (the half-close timeout, before the idle one %v)", d, halfClose, 2*halfClose, idle)
+		}
+	})
+}
+
+// TestTCPRemovedListenerDrains checks that a removed TCP listener's connections are closed
+// once the drain timeout is over, instead of going on to the old backend.
+func TestTCPRemovedListenerDrains(t *testing.T) {
+	t.Parallel()
+	port, other := freePort(t), freePort(t)
+	echoL := func(port int32) ir.Listener {
+		return ir.Listener{Name: "tcp" + strconv.Itoa(int(port)), Port: port, Protocol: ir.ProtocolTCP,
+			TCPRoutes: []ir.TCPRoute{{RouteMeta: ir.RouteMeta{Namespace: "test", Name: "echo"}, Backends: []ir.Backend{startTCPEcho(t)}}}}
+	}
+	p := startProxy(t, Options{DrainTimeout: 200 * time.Millisecond}, snapshot(1, echoL(port)))
+	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(int(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "x")
+	io.ReadFull(c, make([]byte, 1))
+	if err := p.Apply(snapshot(2, echoL(other))); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("read on the removed listener's connection: got %d bytes, %v; want EOF", n, err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("closed after %v; want about the 200 ms drain timeout", d)
+	}
+}
