@@ -72,10 +72,11 @@ func (p *Proxy) serveHTTP(port int32, w http.ResponseWriter, r *http.Request) {
 	r = nr
 	host := normalizeHost(r.Host)
 	lis, ok := pc.listeners.first(host)
-	if r.TLS != nil && r.TLS.ServerName != "" {
-		// A connection whose SNI chose another listener must not be used for this host
-		// (RFC 9110 421), or a client could reach one listener's routes with another's cert.
-		if sni, _ := pc.listeners.first(normalizeHost(r.TLS.ServerName)); sni != lis {
+	if r.TLS != nil {
+		// A connection whose SNI (or, without SNI, whose certificate) chose another
+		// listener must not be used for this host (RFC 9110 421), or a client could reach
+		// one listener's routes with another's cert.
+		if pc.connListener(r.TLS.ServerName) != lis {
 			p.local(w, r, grpc, "", "", http.StatusMisdirectedRequest, "misdirected request")
 			return
 		}

@@ -347,10 +347,7 @@ func (p *Proxy) certificate(port int32, hello *tls.ClientHelloInfo) (*tls.Certif
 	if pc == nil {
 		return nil, fmt.Errorf("port %d is no longer configured", port)
 	}
-	lc, ok := pc.listeners.first(normalizeHost(hello.ServerName))
-	if !ok || len(lc.certs) == 0 {
-		lc = pc.first
-	}
+	lc := pc.handshakeListener(hello.ServerName)
 	if lc == nil || len(lc.certs) == 0 {
 		return nil, fmt.Errorf("port %d: no certificate for server name %q", port, hello.ServerName)
 	}
@@ -360,6 +357,28 @@ func (p *Proxy) certificate(port int32, hello *tls.ClientHelloInfo) (*tls.Certif
 		}
 	}
 	return &lc.certs[0], nil
+}
+
+// handshakeListener is the listener whose certificate a handshake with this SNI presents:
+// the listener the SNI selects, or, without SNI or a listener with certificates for it,
+// the first listener of the port.
+func (pc *portConfig) handshakeListener(serverName string) *listenerConfig {
+	lc, ok := pc.listeners.first(normalizeHost(serverName))
+	if !ok || len(lc.certs) == 0 {
+		return pc.first
+	}
+	return lc
+}
+
+// connListener is the listener a TLS connection belongs to, for the 421 check: the one its
+// SNI selects (none when the SNI selects none), or without SNI the one whose certificate
+// the handshake presented.
+func (pc *portConfig) connListener(serverName string) *listenerConfig {
+	if serverName == "" {
+		return pc.handshakeListener("")
+	}
+	lc, _ := pc.listeners.first(normalizeHost(serverName))
+	return lc
 }
 
 // slogWriter adapts net/http's *log.Logger output (TLS handshake errors, bad requests) to slog

@@ -77,11 +77,16 @@ func TestHTTPSWithSNI(t *testing.T) {
 		{"wildcard listener", "x.wild.example", "y.wild.example", true, "*.wild.example", 200, "v3"},
 		{"misdirected: SNI chose another listener", "second.example", "example.org", true, "second.example", 421, ""},
 		{"misdirected: host of a specific listener on the catch-all", "example.org", "second.example", false, "default.example", 421, ""},
+		{"no SNI: the catch-all's host", "", "example.org", false, "default.example", 200, "v1"},
+		{"misdirected: no SNI, host of a specific listener", "", "second.example", false, "default.example", 421, ""},
+		{"misdirected: no SNI, host of a specific listener h2", "", "x.wild.example", true, "default.example", 421, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: tc.sni, RootCAs: pool}, Protocols: new(http.Protocols)}
+			// Without a ServerName, Go sends no SNI to an IP address; it cannot verify the
+			// certificate then, which is the client's risk, not the point here.
+			tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: tc.sni, RootCAs: pool, InsecureSkipVerify: tc.sni == ""}, Protocols: new(http.Protocols)}
 			if tc.h2 {
 				tr.Protocols.SetHTTP2(true)
 			} else {
