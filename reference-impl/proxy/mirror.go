@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,9 +22,13 @@ type mirrorer struct {
 	sems    sync.Map // backend name -> chan struct{}
 	timeout time.Duration
 	maxBody int64
-	up      *upstreams
-	metrics *Metrics
-	log     *slog.Logger
+	// budget bounds the bytes of request body held for mirror copies in flight, across
+	// requests and mirror backends; a copy that would exceed it is dropped and counted.
+	budget   int64
+	inFlight atomic.Int64
+	up       *upstreams
+	metrics  *Metrics
+	log      *slog.Logger
 }
 
 // hopHeaders are connection-level headers a copied request must not carry.
@@ -51,9 +56,22 @@ func (m *mirrorer) send(st *reqState, b *backend) {
 		m.metrics.mirror(b.name, "failed_no_endpoints")
 		return
 	}
+	if r := st.r; !st.bodyRead && r.ContentLength > 0 && m.inFlight.Load()+r.ContentLength > m.budget {
+		// Known in advance not to fit: do not even read it.
+		<-sem
+		m.metrics.mirror(b.name, "dropped_budget")
+		return
+	}
 	if !m.readBody(st) {
 		<-sem
 		m.metrics.mirror(b.name, "dropped_body_too_large")
+		return
+	}
+	size := int64(len(st.body))
+	if m.inFlight.Add(size) > m.budget {
+		m.inFlight.Add(-size)
+		<-sem
+		m.metrics.mirror(b.name, "dropped_budget")
 		return
 	}
 	r := st.r
@@ -68,7 +86,10 @@ func (m *mirrorer) send(st *reqState, b *backend) {
 	method, host, body := r.Method, st.host, st.body
 	h2c := b.h2c
 	go func() {
-		defer func() { <-sem }()
+		defer func() {
+			m.inFlight.Add(-size)
+			<-sem
+		}()
 		ctx, cancel := context.WithTimeout(context.Background(), m.timeout)
 		defer cancel()
 		req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))

@@ -168,3 +168,43 @@ func TestMirrorIsolation(t *testing.T) {
 		t.Errorf("refused mirror failures: got 0; want > 0")
 	}
 }
+
+// TestMirrorBudget checks that mirror copies in flight never hold more body bytes than the
+// budget across requests: with a slow mirror, a second copy that would exceed it is dropped,
+// and once the first is done the budget is free again.
+func TestMirrorBudget(t *testing.T) {
+	t.Parallel()
+	primary, slow := startBackend(t, "primary"), startBackend(t, "slow")
+	slow.delay = 300 * time.Millisecond
+	port := freePort(t)
+	p := startProxy(t, Options{MirrorBudget: 10}, snapshot(1, ir.Listener{Name: "http", Port: port, Protocol: ir.ProtocolHTTP, HTTPRoutes: []ir.HTTPRoute{{
+		RouteMeta: ir.RouteMeta{Namespace: "test", Name: "r"}, Rules: []ir.HTTPRule{{
+			Filters: []ir.Filter{mirrorFilter(slow.irBackend(1), 100)}, Backends: []ir.Backend{primary.irBackend(1)}}}}}}))
+	post := func(body string) {
+		t.Helper()
+		res, err := h1Client().Post(proxyURL(port, "/"), "text/plain", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("primary: got %d; want 200 whatever happens to the mirror", res.StatusCode)
+		}
+	}
+	m := p.Metrics()
+	post("six-b1") // 6 of 10 bytes in flight for 300 ms
+	post("six-b2") // 12 > 10: dropped
+	if got := m.Mirrors("test/slow", "dropped_budget"); got != 1 {
+		t.Errorf("copies dropped over the budget while one is in flight: got %d; want 1", got)
+	}
+	waitFor(t, "the first copy", func() bool { return m.Mirrors("test/slow", "sent") == 1 })
+	post("six-b3") // the budget is free again
+	waitFor(t, "the third copy", func() bool { return m.Mirrors("test/slow", "sent") == 2 })
+	if got := m.Mirrors("test/slow", "dropped_budget"); got != 1 {
+		t.Errorf("copies dropped over the budget: got %d; want 1", got)
+	}
+	if e := slow.last.Load(); e == nil || e.Body != "six-b3" {
+		t.Errorf("last copy at the mirror: got %+v; want body six-b3", e)
+	}
+}

@@ -34,6 +34,10 @@ type Options struct {
 	// MirrorMaxBody is the largest request body copied to mirrors; a request with a larger
 	// body is not mirrored (counted as dropped). Default 1 MiB.
 	MirrorMaxBody int64
+	// MirrorBudget bounds the request body bytes held for mirror copies in flight, summed
+	// over requests and mirror backends; a copy beyond it is dropped (counted as
+	// dropped_budget). Default 64 MiB.
+	MirrorBudget int64
 	// DrainTimeout bounds how long a removed listener's in-flight requests and TCP
 	// connections may take; default 30 s. Then they are closed.
 	DrainTimeout time.Duration
@@ -109,6 +113,7 @@ func New(opts Options) *Proxy {
 		limit:   orDefault(opts.MirrorConcurrency, 256),
 		timeout: orDefault(opts.MirrorTimeout, 10*time.Second),
 		maxBody: orDefault(opts.MirrorMaxBody, 1<<20),
+		budget:  orDefault(opts.MirrorBudget, 64<<20),
 		up:      newUpstreams(p.dialer, 64, maxResHeader, resHeaderTimeout),
 		metrics: p.metrics,
 		log:     p.log,
