@@ -103,6 +103,18 @@ func (p *provisioner) deployment(gw *gwv1.Gateway, deliveryURL string) *appsv1.D
 				TerminationGracePeriodSeconds: ptr.To[int64](5),
 				AutomountServiceAccountToken:  ptr.To(false),
 				EnableServiceLinks:            ptr.To(false),
+				// Non-root (the distroless nonroot ids), as the Pod Security "restricted"
+				// profile requires. Listeners use ports below 1024 (80, 443): instead of
+				// NET_BIND_SERVICE, which a non-root container does not get as an effective
+				// capability, the Pod's own network namespace lets any user bind them
+				// (a namespaced sysctl Kubernetes allows by default since 1.22).
+				SecurityContext: &corev1.PodSecurityContext{
+					RunAsNonRoot:   ptr.To(true),
+					RunAsUser:      ptr.To[int64](65532),
+					RunAsGroup:     ptr.To[int64](65532),
+					SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+					Sysctls:        []corev1.Sysctl{{Name: "net.ipv4.ip_unprivileged_port_start", Value: "0"}},
+				},
 				Containers: []corev1.Container{{
 					Name:            "proxy",
 					Image:           p.image,
@@ -113,7 +125,12 @@ func (p *provisioner) deployment(gw *gwv1.Gateway, deliveryURL string) *appsv1.D
 						"--pod-name", "$(POD_NAME)",
 						"--admin-addr", ":" + strconv.Itoa(AdminPort),
 					},
-					Env:   []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}},
+					Env: []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}},
+					SecurityContext: &corev1.SecurityContext{
+						AllowPrivilegeEscalation: ptr.To(false),
+						ReadOnlyRootFilesystem:   ptr.To(true),
+						Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+					},
 					Ports: []corev1.ContainerPort{{Name: "admin", ContainerPort: AdminPort, Protocol: corev1.ProtocolTCP}},
 					ReadinessProbe: &corev1.Probe{
 						ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(AdminPort)}},
