@@ -71,6 +71,13 @@ func (p *Provider) loadBalancer(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	rc, err := clientcmd.BuildConfigFromFlags("", p.opts.Kubeconfig)
+	if err != nil {
+		return "", fmt.Errorf("load kubeconfig %s: %w", p.opts.Kubeconfig, err)
+	}
+	if loadbalancer.Installed(ctx, rc) {
+		return pool, nil
+	}
 	if p.opts.ModuleRoot == "" || p.opts.CacheDir == "" {
 		return "", fmt.Errorf("MetalLB images: kind provider fields ModuleRoot and CacheDir are required")
 	}
@@ -88,10 +95,6 @@ func (p *Provider) loadBalancer(ctx context.Context) (string, error) {
 	manifest, err := loadbalancer.Manifest(ctx)
 	if err != nil {
 		return "", err
-	}
-	rc, err := clientcmd.BuildConfigFromFlags("", p.opts.Kubeconfig)
-	if err != nil {
-		return "", fmt.Errorf("load kubeconfig %s: %w", p.opts.Kubeconfig, err)
 	}
 	return pool, loadbalancer.Install(ctx, rc, loadbalancer.Options{Manifest: manifest, Pool: []string{pool}, Speaker: true, Logger: p.log})
 }
