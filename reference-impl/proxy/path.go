@@ -12,7 +12,7 @@ import (
 //
 // The policy follows Envoy's normalize_path + merge_slashes with
 // path_with_escaped_slashes_action REJECT_REQUEST, applied to the path as it arrived (its
-// escaped form, not net/http's decoded URL.Path, in which "%2e%2e" is already "..":
+// escaped form, not net/http's decoded URL.Path, in which "%2e%2e" is already ".."):
 //
 //  1. A path longer than maxPathBytes is refused with 414.
 //  2. Each percent-escape must be '%' and two hex digits, or the request is refused (400).

@@ -178,6 +178,26 @@ func TestHostilePaths(t *testing.T) {
 		{"/public/%C0%AE%C0%AE/admin", 400, "", "", "UTF-8"},
 		{"/public/" + strings.Repeat("a", maxPathBytes), 414, "", "", "longer than"},
 	}
+	// HTTP/2 takes the same path: the :path pseudo-header as sent.
+	t.Run("h2c", func(t *testing.T) {
+		for _, tc := range []struct{ path, raw, wantBackend, wantURI string }{
+			{"/public/../admin", "/public/%2e%2e/admin", "admin", "/admin"},
+			{"//admin", "", "admin", "/admin"},
+		} {
+			req, _ := http.NewRequest("GET", proxyURL(port, "/"), nil)
+			req.URL.Path, req.URL.RawPath = tc.path, tc.raw
+			res, err := h2cClient().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var e echo
+			json.NewDecoder(res.Body).Decode(&e)
+			res.Body.Close()
+			if res.ProtoMajor != 2 || e.Backend != tc.wantBackend || e.URI != tc.wantURI {
+				t.Errorf("h2c %s: got %s from %q with %q; want HTTP/2 from %s with %q", req.URL.EscapedPath(), res.Proto, e.Backend, e.URI, tc.wantBackend, tc.wantURI)
+			}
+		}
+	})
 	for _, tc := range tests {
 		t.Run(tc.target[:min(len(tc.target), 40)], func(t *testing.T) {
 			c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(int(port)))
