@@ -35,7 +35,8 @@ type h1Fast struct {
 	// maxHeaderBytes bounds a response head (status line and fields); 0 means
 	// defaultMaxResponseHeaderBytes.
 	maxHeaderBytes int64
-	// headerTimeout bounds the wait from the request written to the response head read;
+	// headerTimeout bounds the wait from the request written to the response head read,
+	// for requests whose context has no deadline (a route timeout bounds the others);
 	// 0 means none.
 	headerTimeout time.Duration
 
@@ -229,7 +230,7 @@ func (t *h1Fast) once(ctx context.Context, c *fastConn, r *http.Request) (*http.
 	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
 	var timedOut atomic.Bool
 	var headTimer *time.Timer
-	if t.headerTimeout > 0 {
+	if _, routeBound := ctx.Deadline(); t.headerTimeout > 0 && !routeBound {
 		headTimer = time.AfterFunc(t.headerTimeout, func() {
 			timedOut.Store(true)
 			c.nc.SetDeadline(time.Unix(1, 0))

@@ -303,3 +303,50 @@ func TestHTTP1FastPathIdleReaper(t *testing.T) {
 		t.Errorf("addresses left in the pool: got %d; want 0", left)
 	}
 }
+
+// TestResponseHeaderTimeout checks the default response head timeout on both HTTP/1 paths
+// (the fast path for a GET, the Transport for a POST with a body), and that a route's own
+// timeout replaces it, even when longer.
+func TestResponseHeaderTimeout(t *testing.T) {
+	t.Parallel()
+	b := startBackend(t, "slow")
+	port := freePort(t)
+	startProxy(t, Options{ResponseHeaderTimeout: 100 * time.Millisecond}, snapshot(1, ir.Listener{Name: "http", Port: port, Protocol: ir.ProtocolHTTP, HTTPRoutes: []ir.HTTPRoute{{
+		RouteMeta: ir.RouteMeta{Namespace: "test", Name: "r"}, Rules: []ir.HTTPRule{
+			{Matches: []ir.HTTPMatch{{Path: prefix("/route-timeout")}}, Timeouts: &ir.Timeouts{Request: ir.Duration(5 * time.Second)}, Backends: []ir.Backend{b.irBackend(1)}},
+			{Backends: []ir.Backend{b.irBackend(1)}},
+		}}}}))
+	tests := []struct {
+		name, method, path string
+		wantCode           int
+	}{
+		{"fast path", "GET", "/", 502},
+		{"transport", "POST", "/", 502},
+		{"route timeout, fast path", "GET", "/route-timeout", 200},
+		{"route timeout, transport", "POST", "/route-timeout", 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var body io.Reader
+			if tc.method == "POST" {
+				body = strings.NewReader("payload")
+			}
+			req, _ := http.NewRequest(tc.method, proxyURL(port, tc.path), body)
+			req.Header.Set("X-Delay", "400ms")
+			start := time.Now()
+			res, err := h1Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != tc.wantCode {
+				t.Errorf("got %d after %v; want %d", res.StatusCode, time.Since(start), tc.wantCode)
+			}
+			if d := time.Since(start); tc.wantCode == 502 && d > 350*time.Millisecond {
+				t.Errorf("502 after %v; want it at the 100 ms header timeout", d)
+			}
+		})
+	}
+}

@@ -57,8 +57,8 @@ type Options struct {
 	MaxResponseHeaderBytes int64
 	// ResponseHeaderTimeout bounds the wait for an HTTP/1 backend's response head once the
 	// request is written; the client gets a 502. Default 60 s (nginx's proxy_read_timeout).
-	// Not applied to h2c backends, where a gRPC stream may legitimately send its headers
-	// late; route timeouts bound those.
+	// A route with a timeout of its own is bounded by that instead, longer or shorter. Not
+	// applied to h2c backends, where a gRPC stream may legitimately send its headers late.
 	ResponseHeaderTimeout time.Duration
 }
 

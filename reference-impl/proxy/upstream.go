@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -13,6 +14,9 @@ type upstreams struct {
 	h1   *http.Transport
 	h2c  *http.Transport
 	fast *h1Fast // nil: every HTTP/1.1 request uses h1
+	// headerTimeout bounds the wait for an HTTP/1 response head of a request whose context
+	// has no deadline (a route timeout, a mirror's timeout bound the others); 0: none.
+	headerTimeout time.Duration
 }
 
 var _ http.RoundTripper = (*upstreams)(nil)
@@ -37,7 +41,7 @@ func newUpstreams(d *net.Dialer, maxConnsPerHost int, maxResponseHeaderBytes int
 	}
 	u := &upstreams{h1: base(), h2c: base()}
 	u.h1.Protocols.SetHTTP1(true)
-	u.h1.ResponseHeaderTimeout = responseHeaderTimeout
+	u.headerTimeout = responseHeaderTimeout
 	u.h2c.Protocols.SetUnencryptedHTTP2(true)
 	u.h2c.HTTP2 = &http.HTTP2Config{PingTimeout: 15 * time.Second, SendPingTimeout: 30 * time.Second}
 	return u
@@ -54,7 +58,22 @@ func (u *upstreams) RoundTrip(r *http.Request) (*http.Response, error) {
 	if u.fast != nil && fastEligible(r) {
 		return u.fast.RoundTrip(r)
 	}
-	return u.h1.RoundTrip(r)
+	if _, ok := r.Context().Deadline(); ok || u.headerTimeout <= 0 {
+		return u.h1.RoundTrip(r)
+	}
+	// Like Transport.ResponseHeaderTimeout, but only for requests without a deadline of
+	// their own. RoundTrip returns once the head is read; the context stays alive for the
+	// body and ends with the client's request.
+	ctx, cancel := context.WithCancelCause(r.Context())
+	timer := time.AfterFunc(u.headerTimeout, func() { cancel(errResponseHeaderTimeout) })
+	res, err := u.h1.RoundTrip(r.WithContext(ctx))
+	if !timer.Stop() {
+		if err == nil {
+			res.Body.Close()
+		}
+		return nil, errResponseHeaderTimeout
+	}
+	return res, err
 }
 
 func (u *upstreams) CloseIdleConnections() {
