@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"errors"
 	"net"
 	"net/http"
 	"strconv"
@@ -113,8 +112,9 @@ func (c *framingConn) Read(p []byte) (int, error) {
 			if len(c.pending) > 0 {
 				break // the error comes again on the next Read
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			// A type assertion, not errors.As: this runs for every request (net/http
+			// aborts its background read with a deadline) and must not allocate.
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
 				// A deadline is not the end of the connection: net/http expires one on
 				// purpose to stop a background read, then goes on reading. A partial head
 				// stays held and the state stays as it is.
@@ -275,30 +275,30 @@ func (c *framingConn) head(h []byte) {
 	}
 	// Fields as net/http's textproto reads them: a line starting with a space or a tab
 	// (obs-fold) continues the previous field's value.
-	type field struct{ name, value string }
-	var fields []field
+	var cl, te []string
+	upgrade := false
+	var cont *string // the value an obs-fold line continues, when it is one we keep
 	for _, l := range lines[1:] {
-		if (strings.HasPrefix(l, " ") || strings.HasPrefix(l, "\t")) && len(fields) > 0 {
-			f := &fields[len(fields)-1]
-			f.value += " " + strings.TrimSpace(l)
+		if strings.HasPrefix(l, " ") || strings.HasPrefix(l, "\t") {
+			if cont != nil {
+				*cont = strings.TrimSpace(*cont + " " + strings.TrimSpace(l))
+			}
 			continue
 		}
+		cont = nil
 		name, value, ok := strings.Cut(l, ":")
 		if !ok {
 			continue
 		}
-		fields = append(fields, field{strings.ToLower(strings.TrimSpace(name)), value})
-	}
-	var cl, te []string
-	upgrade := false
-	for _, f := range fields {
-		value := strings.TrimSpace(f.value)
-		switch f.name {
-		case "content-length":
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		switch {
+		case strings.EqualFold(name, "content-length"):
 			cl = append(cl, value)
-		case "transfer-encoding":
+			cont = &cl[len(cl)-1]
+		case strings.EqualFold(name, "transfer-encoding"):
 			te = append(te, value)
-		case "upgrade":
+			cont = &te[len(te)-1]
+		case strings.EqualFold(name, "upgrade"):
 			upgrade = true
 		}
 	}

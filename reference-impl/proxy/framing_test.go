@@ -111,8 +111,8 @@ func netHTTPSpans(stream []byte) (spans []httpSpan, stop int) {
 		}
 		spans = append(spans, httpSpan{start, off(), len(h["Content-Length"]) > 0 && len(h["Transfer-Encoding"]) > 0})
 		if req.Close || req.Method == http.MethodConnect {
-			// The server reads nothing more as HTTP/1.
-			return spans, len(stream)
+			// The server reads nothing more as HTTP/1: what follows is never parsed.
+			return spans, off()
 		}
 	}
 }

@@ -60,6 +60,12 @@ type fastConn struct {
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	idleAt time.Time
+	quiet  quietCheck // connQuiet's state, kept so a check allocates nothing
+
+	// headTimer expires the deadline when a response head takes longer than the header
+	// timeout; one per connection, re-armed per request.
+	headTimer *time.Timer
+	timedOut  atomic.Bool
 }
 
 // limitReader fails reads once remain bytes were read, as the Transport's persistConn does
@@ -98,7 +104,7 @@ func (t *h1Fast) get(addr string) *fastConn {
 	for len(l) > 0 {
 		c := l[len(l)-1]
 		l = l[:len(l)-1]
-		if time.Since(c.idleAt) < t.idleTimeout && connQuiet(c.nc) {
+		if time.Since(c.idleAt) < t.idleTimeout && c.quiet.ok(c.nc) {
 			t.idle[addr] = l
 			return c
 		}
@@ -228,20 +234,24 @@ func (t *h1Fast) once(ctx context.Context, c *fastConn, r *http.Request) (*http.
 	// Cancelling the request, or the response head taking too long, unblocks reads and
 	// writes by expiring the deadline (never cleared: a connection that failed is closed).
 	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
-	var timedOut atomic.Bool
 	var headTimer *time.Timer
 	if _, routeBound := ctx.Deadline(); t.headerTimeout > 0 && !routeBound {
-		headTimer = time.AfterFunc(t.headerTimeout, func() {
-			timedOut.Store(true)
-			c.nc.SetDeadline(time.Unix(1, 0))
-		})
+		if c.headTimer == nil {
+			c.headTimer = time.AfterFunc(t.headerTimeout, func() {
+				c.timedOut.Store(true)
+				c.nc.SetDeadline(time.Unix(1, 0))
+			})
+		} else {
+			c.headTimer.Reset(t.headerTimeout)
+		}
+		headTimer = c.headTimer
 	}
 	fail := func(err error) (*http.Response, error) {
 		stop()
 		if headTimer != nil {
 			headTimer.Stop()
 		}
-		if timedOut.Load() && ctx.Err() == nil {
+		if c.timedOut.Load() && ctx.Err() == nil {
 			err = errResponseHeaderTimeout
 		}
 		return nil, err
