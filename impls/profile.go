@@ -58,6 +58,10 @@ const (
 	InstallManifests InstallKind = "manifests"
 	InstallHelm      InstallKind = "helm"
 	InstallScript    InstallKind = "script"
+	// InstallNone: the implementation is already installed (a platform team's cluster, or an
+	// implementation's CI that installs with its own tooling). gatecheck checks its readiness
+	// and GatewayClass only, and never removes it.
+	InstallNone InstallKind = "none"
 )
 
 // Install is how to install (and remove) the implementation.
@@ -315,10 +319,14 @@ func (p *Profile) Validate() error {
 		if p.Install.Script == nil || len(p.Install.Script.Install) == 0 {
 			add("install.script.install: a command is required for kind script")
 		}
+	case InstallNone:
+		if len(p.Install.Manifests) > 0 || p.Install.Helm != nil || p.Install.Script != nil {
+			add("install: kind none installs nothing: remove install.manifests, install.helm and install.script (or choose the kind that uses them)")
+		}
 	case "":
-		add("install.kind: required (manifests, helm or script)")
+		add("install.kind: required (manifests, helm, script or none)")
 	default:
-		add("install.kind: unknown %q (want manifests, helm or script)", p.Install.Kind)
+		add("install.kind: unknown %q (want manifests, helm, script or none)", p.Install.Kind)
 	}
 	for i, pr := range p.Conformance.Profiles {
 		if !knownProfiles[pr] {

@@ -48,16 +48,20 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 		{"reach selector malformed", "contact: [c]}\n", `reach.service.selector "app in (a"`},
 		{"reach namespace malformed", "contact: [c]}\n", `reach.service.namespace "Envoy_System"`},
 		{"reach selector for another controller", "contact: [c]}\n", ""},
+		{"already installed", "install: {kind: manifests, manifests: [\"*.yaml\"]}", ""},
+		{"already installed with manifests", "install: {kind: manifests, manifests: [\"*.yaml\"]}", "install: kind none installs nothing"},
 	}
 	replacement := map[string]string{
-		"missing class":             "gatewayClass: {controllerName: example.com/gateway}",
-		"unknown install kind":      "install: {kind: kustomize}",
-		"helm without chart":        "install: {kind: helm, helm: {release: r, namespace: n}}",
-		"unknown field":             "nmae: example",
-		"bad profile":               "profiles: [GATEWAY-HTTPS]",
-		"report incomplete":         "report: {organization: o}",
-		"reach selector malformed":  "contact: [c]}\nreach: {mode: port-forward, service: {selector: \"app in (a\"}}\n",
-		"reach namespace malformed": "contact: [c]}\nreach: {mode: nodeport, service: {namespace: Envoy_System}}\n",
+		"missing class":                    "gatewayClass: {controllerName: example.com/gateway}",
+		"unknown install kind":             "install: {kind: kustomize}",
+		"helm without chart":               "install: {kind: helm, helm: {release: r, namespace: n}}",
+		"unknown field":                    "nmae: example",
+		"already installed":                "install: {kind: none}",
+		"already installed with manifests": "install: {kind: none, manifests: [\"*.yaml\"]}",
+		"bad profile":                      "profiles: [GATEWAY-HTTPS]",
+		"report incomplete":                "report: {organization: o}",
+		"reach selector malformed":         "contact: [c]}\nreach: {mode: port-forward, service: {selector: \"app in (a\"}}\n",
+		"reach namespace malformed":        "contact: [c]}\nreach: {mode: nodeport, service: {namespace: Envoy_System}}\n",
 		"reach selector for another controller": "contact: [c]}\nreach: {mode: port-forward, service: {namespace: envoy-gateway-system, " +
 			"selector: \"gateway.envoyproxy.io/owning-gateway-name={name},gateway.envoyproxy.io/owning-gateway-namespace={namespace}\"}}\n",
 	}

@@ -95,6 +95,8 @@ func (ii *implInstaller) install(ctx context.Context) error {
 		if err := ii.command(ctx, s[0], s[1:]...); err != nil {
 			return fmt.Errorf("profile %s: install.script: %w", p.Name, err)
 		}
+	case impls.InstallNone:
+		fmt.Fprintf(ii.out, "  install.kind none: %s is already installed; checking its readiness and GatewayClass only (never removed)\n", p.Name)
 	}
 	if p.GatewayClass.Create {
 		if err := ii.createGatewayClass(ctx); err != nil {
@@ -219,6 +221,8 @@ func gatewayClassState(gc *unstructured.Unstructured, controller string) (bool, 
 func (ii *implInstaller) uninstall(ctx context.Context) error {
 	p := ii.profile
 	switch p.Install.Kind {
+	case impls.InstallNone:
+		return nil // installed by someone else: never ours to remove
 	case impls.InstallHelm:
 		return ii.command(ctx, "helm", "uninstall", p.Install.Helm.Release, "--namespace", p.Install.Helm.Namespace, "--wait")
 	case impls.InstallScript:

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/gatecheck/gatecheck/impls"
+	"github.com/gatecheck/gatecheck/install"
 	"github.com/gatecheck/gatecheck/reports/model"
 )
 
@@ -308,5 +309,23 @@ func TestOnlySuiteKeepsItsOwnSpecs(t *testing.T) {
 	}
 	if want := []string{"Weighted split 90/10", "[BeforeSuite]"}; !slices.Equal(got, want) {
 		t.Errorf("specs kept = %q; want %q", got, want)
+	}
+}
+
+// install.kind none: the implementation was installed by someone else; gatecheck installs
+// nothing and removes nothing (no API call is made: the installer has no client config).
+func TestInstallKindNoneTouchesNothing(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	ii := &implInstaller{profile: &impls.Profile{Name: "preinstalled", Install: impls.Install{Kind: impls.InstallNone}}, out: &out}
+	if err := ii.install(context.Background()); err != nil {
+		t.Fatalf("install: %v", err)
+	}
+	if !strings.Contains(out.String(), "already installed") {
+		t.Errorf("install said %q; want it to say the implementation is already installed", out.String())
+	}
+	ii.applied = []install.Object{{}} // even with something recorded, none removes nothing
+	if err := ii.uninstall(context.Background()); err != nil {
+		t.Fatalf("uninstall: %v", err)
 	}
 }
