@@ -67,31 +67,31 @@ per line.`,
 	return cmd
 }
 
-// imageSpecs returns the image specs named (every default one when names is empty; gatecheck's
-// own image and the on-request ones only by name), each required.
+// imageSpecs returns the image specs named, each required; with no names, the default cluster
+// images (gatecheck's own image and the on-request ones, such as Traefik, only by name).
 func imageSpecs(names []string) ([]images.Spec, error) {
-	var specs, all []images.Spec
-	var known []string
-	defaults := images.Default()
-	for _, s := range append(defaults, images.Gatecheck()) {
-		s.Required = true
-		all = append(all, s)
-		known = append(known, s.Name)
-	}
 	if len(names) == 0 {
-		return all[:len(defaults)], nil // gatecheck's own image only by name
+		return required(images.Default()), nil
 	}
-	for _, s := range images.OnRequest() {
-		s.Required = true
-		all = append(all, s)
-		known = append(known, s.Name)
-	}
+	all := required(append(append(images.Default(), images.Gatecheck()), images.OnRequest()...))
+	var specs []images.Spec
 	for _, n := range names {
 		i := slices.IndexFunc(all, func(s images.Spec) bool { return s.Name == n })
 		if i < 0 {
+			known := make([]string, len(all))
+			for j, s := range all {
+				known[j] = s.Name
+			}
 			return nil, fmt.Errorf("unknown image %q (known: %s)", n, strings.Join(known, ", "))
 		}
 		specs = append(specs, all[i])
 	}
 	return specs, nil
+}
+
+func required(ss []images.Spec) []images.Spec {
+	for i := range ss {
+		ss[i].Required = true
+	}
+	return ss
 }
