@@ -32,6 +32,7 @@ type Profile struct {
 
 	GatewayClass GatewayClass `json:"gatewayClass"`
 	Install      Install      `json:"install"`
+	CRDs         CRDs         `json:"crds,omitempty"`
 	Images       Images       `json:"images,omitempty"`
 	Conformance  Conformance  `json:"conformance,omitempty"`
 	Reach        Reach        `json:"reach,omitempty"`
@@ -88,6 +89,55 @@ type Helm struct {
 type Script struct {
 	Install   []string `json:"install"`
 	Uninstall []string `json:"uninstall,omitempty"`
+}
+
+// CRD policies: what a run does with the cluster's Gateway API CRDs (install/gatewayapi.Policy).
+const (
+	// CRDsInstall server-side applies the embedded CRDs of the pinned bundle (the default).
+	CRDsInstall = "install"
+	// CRDsSkip leaves the cluster's CRDs alone and checks the ones the suites need exist and
+	// are Established.
+	CRDsSkip = "skip"
+	// CRDsRequire leaves them alone and requires every Gateway API CRD to carry Version and
+	// Channel in its bundle annotations; conformance.allowCrdsMismatch turns a mismatch into a
+	// warning.
+	CRDsRequire = "require"
+)
+
+// CRDs is what a run does with the cluster's Gateway API CRDs. gatecheck never removes CRDs.
+type CRDs struct {
+	// Policy is install (default), skip or require; --crds overrides it.
+	Policy string `json:"policy,omitempty"`
+	// Version is the bundle version require wants (default the pinned bundle, v1.6.3).
+	Version string `json:"version,omitempty"`
+	// Channel is the channel install installs or require wants (standard or experimental);
+	// default --channel, else standard.
+	Channel string `json:"channel,omitempty"`
+}
+
+var bundleVersion = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$`)
+
+func (c CRDs) validate() []error {
+	var errs []error
+	switch c.Policy {
+	case "", CRDsInstall, CRDsSkip, CRDsRequire:
+	default:
+		errs = append(errs, fmt.Errorf("crds.policy: unknown %q (want install, skip or require)", c.Policy))
+	}
+	switch c.Channel {
+	case "", "standard", "experimental":
+	default:
+		errs = append(errs, fmt.Errorf("crds.channel: unknown %q (want standard or experimental)", c.Channel))
+	}
+	if c.Version != "" {
+		switch {
+		case !bundleVersion.MatchString(c.Version):
+			errs = append(errs, fmt.Errorf("crds.version: %q is not a bundle version like v1.6.3", c.Version))
+		case c.Policy != CRDsRequire:
+			errs = append(errs, fmt.Errorf("crds.version: only policy require reads it (install installs the pinned bundle, skip checks no version); got policy %q", cmp.Or(c.Policy, CRDsInstall)))
+		}
+	}
+	return errs
 }
 
 // Images the run must build or load before installing.
@@ -334,6 +384,7 @@ func (p *Profile) Validate() error {
 		}
 	}
 	errs = append(errs, p.Conformance.validateSuiteOptions(p.Dir)...)
+	errs = append(errs, p.CRDs.validate()...)
 	seen := map[string]bool{}
 	for i, k := range p.Conformance.KnownFailures {
 		switch {

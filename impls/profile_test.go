@@ -307,3 +307,35 @@ func TestOptionsFileKeysMatchUpstream(t *testing.T) {
 		t.Errorf("OptionsFileKeys vs suite.ConfigurableOptions JSON keys (-upstream +ours):\n%s", diff)
 	}
 }
+
+func TestCRDPolicyErrorsNameTheField(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, crds, want string }{
+		{"default", "", ""},
+		{"skip", "crds: {policy: skip}\n", ""},
+		{"require a version and channel", "crds: {policy: require, version: v1.5.0, channel: experimental}\n", ""},
+		{"unknown policy", "crds: {policy: keep}\n", `crds.policy: unknown "keep" (want install, skip or require)`},
+		{"unknown channel", "crds: {policy: require, channel: beta}\n", `crds.channel: unknown "beta"`},
+		{"malformed version", "crds: {policy: require, version: 1.6}\n", `crds.version: "1.6" is not a bundle version`},
+		{"version without require", "crds: {version: v1.6.3}\n", `crds.version: only policy require reads it`},
+		{"unknown field", "crds: {polcy: skip}\n", `unknown field "polcy"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "profile.yaml")
+			if err := os.WriteFile(path, []byte(good+tc.crds), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			p, err := Load(path)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("Load: %v; want no error", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("Load: %v; want an error containing %q", err, tc.want)
+			case tc.name == "require a version and channel" && (p.CRDs != CRDs{Policy: CRDsRequire, Version: "v1.5.0", Channel: "experimental"}):
+				t.Fatalf("crds = %+v; want require v1.5.0 experimental", p.CRDs)
+			}
+		})
+	}
+}
