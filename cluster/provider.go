@@ -61,6 +61,9 @@ func ParseName(s string) (Name, error) {
 type Options struct {
 	// Kubeconfig is the existing cluster's kubeconfig (default KUBECONFIG, ~/.kube/config).
 	Kubeconfig string
+	// Context is the existing cluster's kubeconfig context (default its current context);
+	// only --cluster existing takes one.
+	Context string
 	// Keep leaves a cluster that failed to come up, for debugging.
 	Keep bool
 	// ModuleRoot is the gatecheck checkout; default found from the working directory.
@@ -97,6 +100,9 @@ func New(name Name, opts Options) (Provider, error) {
 	if opts.ModuleRoot == "" {
 		opts.ModuleRoot, _ = ModuleRoot("")
 	}
+	if opts.Context != "" && name != Existing {
+		return nil, fmt.Errorf("--context %s: only --cluster existing takes a kubeconfig context (%s writes its own kubeconfig)", opts.Context, name)
+	}
 	switch name {
 	case Host:
 		return host.New(host.Options{StateDir: opts.HostStateDir, CacheDir: CacheDir(), ModuleRoot: opts.ModuleRoot, Keep: opts.Keep, Logger: opts.Logger.With("cluster", "host")}), nil
@@ -118,7 +124,11 @@ func New(name Name, opts Options) (Provider, error) {
 			Logger:     opts.Logger.With("cluster", "kind"),
 		}), nil
 	case Existing:
-		return existing.New(opts.Kubeconfig, opts.Logger.With("cluster", "existing")), nil
+		p, err := existing.NewWithContext(opts.Kubeconfig, opts.Context, filepath.Join(StateDir(), "existing"), opts.Logger.With("cluster", "existing"))
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
 	default:
 		return nil, fmt.Errorf("unknown cluster provider %q: want kind, host or existing", name)
 	}

@@ -65,10 +65,16 @@ type Options struct {
 	// Gate is the gate; nil means the default gate. GateName is its file, for the report.
 	Gate     *gate.Gate
 	GateName string
-	// Channel is the Gateway API channel to install; default standard.
+	// Channel is the Gateway API channel to install (CRD policy install) or require; default
+	// the profile's crds.channel, else standard.
 	Channel string
+	// CRDPolicy is install, skip or require (gatewayapi.Policy); default the profile's
+	// crds.policy, else install.
+	CRDPolicy string
 	// TrafficScale multiplies the suites' request caps (suiteenv.EnvScale).
 	TrafficScale float64
+	// Helm finds the helm CLI for install.kind helm (helminstall.go); nil looks on PATH.
+	Helm HelmFinder
 	Out          io.Writer
 }
 
@@ -135,7 +141,7 @@ type run struct {
 }
 
 func newRun(cl Cluster, images ImageBuilder, o Options) (*run, error) {
-	o.Channel = cmp.Or(o.Channel, "standard")
+	o.Channel = cmp.Or(o.Channel, o.Profile.CRDs.Channel, "standard")
 	if err := os.MkdirAll(filepath.Join(o.OutDir, "logs"), 0o755); err != nil {
 		return nil, fmt.Errorf("create output dir: %w", err)
 	}

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -34,7 +35,7 @@ func steps() []step {
 	return []step{
 		{func(r *run) string { return "cluster: " + r.cl.Name() }, stepCluster},
 		{func(r *run) string { return "images: build and load " + strings.Join(r.imageNames(), ", ") }, stepImages},
-		{func(r *run) string { return "Gateway API CRDs " + version.GatewayAPIVersion + " (" + r.o.Channel + ")" }, stepCRDs},
+		{func(r *run) string { return r.crdsTitle() }, stepCRDs},
 		{func(r *run) string { return "install implementation " + r.o.Profile.Name }, stepImplementation},
 		{func(*run) string { return "upstream conformance suite " + version.GatewayAPIVersion }, stepConformance},
 		{func(*run) string { return "gatecheck suites" }, stepSuites},
@@ -114,13 +115,87 @@ func stepImages(ctx context.Context, r *run) (string, error) {
 	return fmt.Sprintf("%d image archives", len(archives)), nil
 }
 
+// crdPolicy is --crds, else the profile's crds.policy, else install.
+func (r *run) crdPolicy() gatewayapi.Policy {
+	return gatewayapi.Policy(cmp.Or(r.o.CRDPolicy, r.o.Profile.CRDs.Policy, string(gatewayapi.PolicyInstall)))
+}
+
+func (r *run) crdsTitle() string {
+	switch r.crdPolicy() {
+	case gatewayapi.PolicySkip:
+		return "Gateway API CRDs: policy skip (check the cluster's, install none)"
+	case gatewayapi.PolicyRequire:
+		return fmt.Sprintf("Gateway API CRDs: policy require %s (%s)", cmp.Or(r.o.Profile.CRDs.Version, version.GatewayAPIVersion), r.o.Channel)
+	}
+	return "Gateway API CRDs " + version.GatewayAPIVersion + " (" + r.o.Channel + ")"
+}
+
+// stepCRDs installs the pinned CRDs, or (policy skip, require) checks the cluster's. A run
+// never removes CRDs, neither the ones it found nor the ones it installed.
 func stepCRDs(ctx context.Context, r *run) (string, error) {
-	return "CRDs", gatewayapi.Install(ctx, r.cfg, r.o.Channel, r.out)
+	p := r.o.Profile
+	found, err := gatewayapi.Ensure(ctx, r.cfg, gatewayapi.Want{
+		Policy: r.crdPolicy(), Channel: r.o.Channel, Version: p.CRDs.Version,
+		Need:          neededCRDs(r.o.Suites, p.Conformance.Profiles),
+		AllowMismatch: p.Conformance.AllowCRDsMismatch, MismatchField: "conformance.allowCrdsMismatch",
+		Conformance: slices.Contains(r.o.Suites, ConformanceSuite),
+	}, r.out)
+	if err != nil {
+		return "", err
+	}
+	if found.Version != "" {
+		r.meta.GatewayAPIVersion, r.meta.GatewayAPIChannel = found.Version, found.Channel
+	}
+	return found.Summary, nil
+}
+
+// neededCRDs are the Gateway API CRDs the selected suites create objects of (the runner
+// itself needs GatewayClasses); the upstream suite's depend on the conformance profiles.
+func neededCRDs(suites, profiles []string) []string {
+	need := []string{"gatewayclasses"}
+	add := func(rs ...string) {
+		for _, r := range rs {
+			if !slices.Contains(need, r) {
+				need = append(need, r)
+			}
+		}
+	}
+	for _, s := range suites {
+		switch s {
+		case ConformanceSuite:
+			add("gateways", "httproutes", "referencegrants")
+			for _, pr := range profiles {
+				switch pr {
+				case "GATEWAY-GRPC", "MESH-GRPC":
+					add("grpcroutes")
+				case "GATEWAY-TCP":
+					add("tcproutes")
+				case "GATEWAY-TLS":
+					add("tlsroutes")
+				case "GATEWAY-UDP":
+					add("udproutes")
+				}
+			}
+		case "grpc":
+			add("gateways", "grpcroutes")
+		case "tcp":
+			add("gateways", "tcproutes")
+		case "sidecar":
+			// The kubelet's sidecar ordering: no Gateway API objects.
+		default:
+			add("gateways", "httproutes")
+		}
+	}
+	out := make([]string, len(need))
+	for i, r := range need {
+		out[i] = gatewayapi.CRDName(r)
+	}
+	return out
 }
 
 // stepImplementation installs the profile's implementation and waits for its GatewayClass.
 func stepImplementation(ctx context.Context, r *run) (string, error) {
-	r.impl = &implInstaller{profile: r.o.Profile, cfg: r.cfg, kubeconfig: r.cl.Kubeconfig(), out: r.out}
+	r.impl = &implInstaller{profile: r.o.Profile, cfg: r.cfg, kubeconfig: r.cl.Kubeconfig(), out: r.out, findHelm: r.o.Helm}
 	if err := r.impl.install(ctx); err != nil {
 		return "", err
 	}

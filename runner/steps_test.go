@@ -224,3 +224,27 @@ func TestFinishWriteError(t *testing.T) {
 		t.Fatalf("Finish into a file = %+v, %v; want exit code 2 and a write error", res, err)
 	}
 }
+
+func TestNeededCRDs(t *testing.T) {
+	t.Parallel()
+	const g = ".gateway.networking.k8s.io"
+	tests := []struct {
+		name             string
+		suites, profiles []string
+		want             []string
+	}{
+		{"sidecar only", []string{"sidecar"}, nil, []string{"gatewayclasses" + g}},
+		{"canary", []string{"canary"}, nil, []string{"gatewayclasses" + g, "gateways" + g, "httproutes" + g}},
+		{"tcp and grpc", []string{"tcp", "grpc"}, nil, []string{"gatewayclasses" + g, "gateways" + g, "tcproutes" + g, "grpcroutes" + g}},
+		{"conformance by profile", []string{ConformanceSuite}, []string{"GATEWAY-HTTP", "GATEWAY-GRPC"},
+			[]string{"gatewayclasses" + g, "gateways" + g, "httproutes" + g, "referencegrants" + g, "grpcroutes" + g}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if diff := cmp.Diff(tc.want, neededCRDs(tc.suites, tc.profiles)); diff != "" {
+				t.Errorf("neededCRDs (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

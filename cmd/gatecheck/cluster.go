@@ -16,6 +16,7 @@ func init() { subcommands = append(subcommands, newClusterCmd) }
 type clusterFlags struct {
 	provider   string
 	kubeconfig string
+	context    string
 	keep       bool
 }
 
@@ -31,6 +32,7 @@ deleted). Without --cluster, up detects one; down and status use the one up last
 	}
 	cmd.PersistentFlags().StringVar(&f.provider, "cluster", "", "provider: kind, host or existing (default: detect)")
 	cmd.PersistentFlags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of an existing cluster (with --cluster existing)")
+	cmd.PersistentFlags().StringVar(&f.context, "context", "", "kubeconfig context of an existing cluster (with --cluster existing; default the kubeconfig's current context)")
 	cmd.PersistentFlags().BoolVar(&f.keep, "keep", false, "leave a cluster that failed to come up, for debugging")
 
 	resolve := func(ctx context.Context, remember bool) (cluster.Name, cluster.Provider, error) {
@@ -40,7 +42,7 @@ deleted). Without --cluster, up detects one; down and status use the one up last
 			return "", nil, err
 		}
 		g.Logger.Info("cluster provider", "provider", name, "why", why)
-		p, err := cluster.New(name, cluster.Options{Kubeconfig: f.kubeconfig, Keep: f.keep, ModuleRoot: root, Logger: g.Logger})
+		p, err := cluster.New(name, cluster.Options{Kubeconfig: f.kubeconfig, Context: f.context, Keep: f.keep, ModuleRoot: root, Logger: g.Logger})
 		return name, p, err
 	}
 

@@ -12,6 +12,8 @@ import (
 	"github.com/gatecheck/gatecheck/cluster"
 	"github.com/gatecheck/gatecheck/cluster/images"
 	"github.com/gatecheck/gatecheck/impls"
+	"github.com/gatecheck/gatecheck/install/gatewayapi"
+	"github.com/gatecheck/gatecheck/internal/version"
 	"github.com/gatecheck/gatecheck/reports/gate"
 	"github.com/gatecheck/gatecheck/runner"
 )
@@ -20,6 +22,7 @@ func init() { subcommands = append(subcommands, newRunCmd) }
 
 type runFlags struct {
 	cluster, kubeconfig, impl, suites, labels, out, gate, channel string
+	context, crds                                                 string
 	keep                                                          bool
 	scale                                                         float64
 }
@@ -50,7 +53,9 @@ Exit codes: 0 every gated verdict passed, 1 a verdict failed, 2 the run could no
 	fl.StringVar(&f.labels, "labels", "", "Ginkgo label filter for gatecheck's suites")
 	fl.StringVar(&f.out, "out", "", "report directory (default reports/out/<run-id>)")
 	fl.StringVar(&f.gate, "gate", "", "gate file (default: the built-in gate, reports/gate/default.yaml)")
-	fl.StringVar(&f.channel, "channel", "standard", "Gateway API channel to install: standard or experimental")
+	fl.StringVar(&f.context, "context", "", "kubeconfig context of an existing cluster (with --cluster existing; default the kubeconfig's current context); every suite and install command uses it")
+	fl.StringVar(&f.channel, "channel", "", "Gateway API channel to install (or, with --crds require, to require): standard or experimental (default: the profile's crds.channel, else standard)")
+	fl.StringVar(&f.crds, "crds", "", "Gateway API CRD policy: install (apply the pinned "+version.GatewayAPIVersion+" bundle), skip (use the cluster's, check the needed ones exist) or require (use the cluster's, require the profile's crds.version and channel); default the profile's crds.policy, else install")
 	fl.BoolVar(&f.keep, "keep", false, "keep the cluster and implementation after the run")
 	fl.Float64Var(&f.scale, "traffic-scale", 1, "multiply the traffic suites' request ceilings; a verdict that may not draw what its power needs ends inconclusive, never passes (below about 0.34 the 50/50 and mirror verdicts cannot finish)")
 	return cmd
@@ -74,6 +79,16 @@ func runRun(ctx context.Context, c *cobra.Command, g *globalOptions, f *runFlags
 	if err != nil {
 		return withExitCode(2, err)
 	}
+	if f.crds != "" {
+		if _, err := gatewayapi.ParsePolicy(f.crds); err != nil {
+			return withExitCode(2, fmt.Errorf("--crds: %w", err))
+		}
+	}
+	switch f.channel {
+	case "", "standard", "experimental":
+	default:
+		return withExitCode(2, fmt.Errorf("--channel %q: want standard or experimental", f.channel))
+	}
 	if f.scale <= 0 || f.scale > 100 {
 		return withExitCode(2, fmt.Errorf("--traffic-scale %v: want a number in (0, 100]", f.scale))
 	}
@@ -92,7 +107,7 @@ func runRun(ctx context.Context, c *cobra.Command, g *globalOptions, f *runFlags
 		return withExitCode(2, fmt.Errorf("--cluster: %w", err))
 	}
 	fmt.Fprintf(out, "gatecheck run: implementation %s, cluster %s (%s), suites %s\n", profile.Name, name, why, strings.Join(suites, ","))
-	p, err := cluster.New(name, cluster.Options{Kubeconfig: f.kubeconfig, ModuleRoot: root, Logger: g.Logger, Keep: f.keep})
+	p, err := cluster.New(name, cluster.Options{Kubeconfig: f.kubeconfig, Context: f.context, ModuleRoot: root, Logger: g.Logger, Keep: f.keep})
 	if err != nil {
 		return withExitCode(2, err)
 	}
@@ -111,7 +126,7 @@ func runRun(ctx context.Context, c *cobra.Command, g *globalOptions, f *runFlags
 	}
 	res, err := runner.Run(ctx, namedCluster{p, string(name)}, imageBuilder{dir: filepath.Join(cluster.CacheDir(), "images"), g: g}, runner.Options{
 		Profile: profile, Suites: suites, Labels: f.labels, OutDir: outDir,
-		Keep: f.keep, Gate: gt, GateName: f.gate, Channel: f.channel, TrafficScale: f.scale, Out: out,
+		Keep: f.keep, Gate: gt, GateName: f.gate, Channel: f.channel, CRDPolicy: f.crds, TrafficScale: f.scale, Out: out, Helm: helmFinder(g),
 	})
 	if err != nil {
 		for _, file := range res.Files {

@@ -70,6 +70,17 @@ type Want struct {
 	// MismatchField names where AllowMismatch is set, for messages
 	// (default conformance.allowCrdsMismatch).
 	MismatchField string
+	// Conformance says the upstream suite runs: it refuses CRDs of another bundle than its own
+	// unless AllowMismatch, so skip refuses them at once rather than minutes later.
+	Conformance bool
+}
+
+// Found is what Ensure found (skip, require) or installed (install).
+type Found struct {
+	// Version and Channel are the cluster's Gateway API bundle ("" when it has none).
+	Version, Channel string
+	// Summary is a one-line account for the run's output.
+	Summary string
 }
 
 func (w Want) channel() string {
@@ -88,27 +99,28 @@ func (w Want) version() string {
 
 // Ensure applies the policy: install installs (Install), skip and require check the cluster's
 // CRDs, waiting up to a minute (with progress) for needed CRDs that exist but are not yet
-// Established. It returns a one-line summary of what it found or did.
-func Ensure(ctx context.Context, cfg *rest.Config, w Want, out io.Writer) (string, error) {
+// Established. It never deletes a CRD.
+func Ensure(ctx context.Context, cfg *rest.Config, w Want, out io.Writer) (Found, error) {
 	if out == nil {
 		out = io.Discard
 	}
 	switch w.Policy {
 	case "", PolicyInstall:
 		if w.Version != "" && w.Version != version.GatewayAPIVersion {
-			return "", fmt.Errorf("crds.version %s: policy install installs the embedded %s only; use policy require (or skip) for CRDs installed beforehand", w.Version, version.GatewayAPIVersion)
+			return Found{}, fmt.Errorf("crds.version %s: policy install installs the embedded %s only; use policy require (or skip) for CRDs installed beforehand", w.Version, version.GatewayAPIVersion)
 		}
 		if err := Install(ctx, cfg, w.channel(), out); err != nil {
-			return "", err
+			return Found{}, err
 		}
-		return fmt.Sprintf("installed Gateway API %s CRDs (%s channel)", version.GatewayAPIVersion, w.channel()), nil
+		return Found{Version: version.GatewayAPIVersion, Channel: w.channel(),
+			Summary: fmt.Sprintf("installed Gateway API %s CRDs (%s channel)", version.GatewayAPIVersion, w.channel())}, nil
 	case PolicySkip, PolicyRequire:
 	default:
-		return "", fmt.Errorf("unknown CRD policy %q (want install, skip or require)", w.Policy)
+		return Found{}, fmt.Errorf("unknown CRD policy %q (want install, skip or require)", w.Policy)
 	}
 	cs, err := apiextclient.NewForConfig(cfg)
 	if err != nil {
-		return "", fmt.Errorf("apiextensions client: %w", err)
+		return Found{}, fmt.Errorf("apiextensions client: %w", err)
 	}
 	fmt.Fprintf(out, "  CRD policy %s: leaving the cluster's Gateway API CRDs as they are; checking %d the suites need\n", w.Policy, len(w.Need))
 	var res Checked
@@ -127,10 +139,10 @@ func Ensure(ctx context.Context, cfg *rest.Config, w Want, out io.Writer) (strin
 		})
 	var te *wait.TimeoutError
 	if err != nil && !errors.As(err, &te) {
-		return "", err
+		return Found{}, err
 	}
 	if e := res.Err(w); e != nil {
-		return "", e
+		return Found{}, e
 	}
 	for _, m := range res.Mismatches {
 		fmt.Fprintf(out, "  warning: %s (allowed by %s; the upstream suite's results are then no conformance claim)\n", m, w.mismatchField())
@@ -139,7 +151,8 @@ func Ensure(ctx context.Context, cfg *rest.Config, w Want, out io.Writer) (strin
 	if res.Version != "" {
 		found = fmt.Sprintf("Gateway API %s (%s channel)", res.Version, res.Channel)
 	}
-	return fmt.Sprintf("CRDs left as found: %s; the %d needed are Established", found, len(w.Need)), nil
+	return Found{Version: res.Version, Channel: res.Channel,
+		Summary: fmt.Sprintf("CRDs left as found: %s; the %d needed are Established", found, len(w.Need))}, nil
 }
 
 func (w Want) mismatchField() string {
@@ -169,6 +182,11 @@ func (c Checked) Err(w Want) error {
 	if len(c.NotEstablished) > 0 {
 		errs = append(errs, fmt.Errorf("CRD policy %s: CRDs not Established after a minute: %s (kubectl get crd %s -o yaml shows why)",
 			w.Policy, strings.Join(c.NotEstablished, ", "), c.NotEstablished[0]))
+	}
+	if w.Policy == PolicySkip && w.Conformance && !w.AllowMismatch && c.Version != "" &&
+		(c.Version != version.GatewayAPIVersion || c.Channel != w.channel()) {
+		errs = append(errs, fmt.Errorf("CRD policy skip: the cluster's Gateway API CRDs are %s (%s channel, annotations %s and %s) and the upstream suite %s refuses any bundle but its own (%s channel): set %s, or leave conformance out of --suites",
+			c.Version, c.Channel, bundleVersionAnnotation, channelAnnotation, version.GatewayAPIVersion, w.channel(), w.mismatchField()))
 	}
 	if len(c.Mismatches) > 0 && !w.AllowMismatch {
 		errs = append(errs, fmt.Errorf("CRD policy require: %s; install the wanted bundle, change crds.version/crds.channel, or set %s to run anyway (results are then no conformance claim)",

@@ -43,6 +43,10 @@ func TestCheck(t *testing.T) {
 	}{
 		{"skip, all there", []apiextensionsv1.CustomResourceDefinition{gw, hr, other}, Want{Policy: PolicySkip, Need: need}, nil},
 		{"skip ignores versions", []apiextensionsv1.CustomResourceDefinition{gw, oldHR}, Want{Policy: PolicySkip, Need: need}, nil},
+		{"skip with the upstream suite refuses another bundle", []apiextensionsv1.CustomResourceDefinition{oldHR}, Want{Policy: PolicySkip, Need: need[1:], Conformance: true},
+			[]string{"are v1.5.0 (experimental channel", "conformance.allowCrdsMismatch"}},
+		{"skip with the upstream suite, mismatch allowed", []apiextensionsv1.CustomResourceDefinition{oldHR}, Want{Policy: PolicySkip, Need: need[1:], Conformance: true, AllowMismatch: true}, nil},
+		{"skip with the upstream suite, pinned bundle", []apiextensionsv1.CustomResourceDefinition{gw, hr}, Want{Policy: PolicySkip, Need: need, Conformance: true}, nil},
 		{"skip, one missing", []apiextensionsv1.CustomResourceDefinition{gw, other}, Want{Policy: PolicySkip, Need: need},
 			[]string{"does not have: httproutes.gateway.networking.k8s.io"}},
 		{"skip, not established", []apiextensionsv1.CustomResourceDefinition{gw, pending}, Want{Policy: PolicySkip, Need: need},

@@ -4,13 +4,19 @@ package existing
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/gatecheck/gatecheck/cluster/internal/status"
 )
@@ -21,7 +27,9 @@ var ErrNoImageLoading = errors.New("an existing cluster has no image loading: pu
 // Provider is an existing cluster.
 type Provider struct {
 	kubeconfig string
-	log        *slog.Logger
+	// context is the kubeconfig context chosen with --context ("" for the current one).
+	context string
+	log     *slog.Logger
 }
 
 // New returns a provider for the cluster in kubeconfig (a path; empty means KUBECONFIG or
@@ -38,6 +46,67 @@ func New(kubeconfig string, log *slog.Logger) *Provider {
 	}
 	return &Provider{kubeconfig: kubeconfig, log: log}
 }
+
+// NewWithContext is New for one context of the kubeconfig (kubeconfig "" loads KUBECONFIG,
+// every file of it, or ~/.kube/config, as kubectl does). Everything gatecheck runs reads one
+// kubeconfig path, the suites and the upstream suite in their own processes, kubectl, helm and
+// scripts too, so the context is made the current one of a copy: that context alone (its
+// cluster and user, paths made absolute), written 0600 under dir. An unknown context is an
+// error listing the kubeconfig's contexts.
+func NewWithContext(kubeconfig, context, dir string, log *slog.Logger) (*Provider, error) {
+	if context == "" {
+		return New(kubeconfig, log), nil
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	from := kubeconfig
+	if from == "" {
+		from = strings.Join(rules.GetLoadingPrecedence(), string(os.PathListSeparator))
+	}
+	cfg, err := rules.Load()
+	if err != nil {
+		return nil, fmt.Errorf("--context %s: load kubeconfig %s: %w", context, from, err)
+	}
+	if _, ok := cfg.Contexts[context]; !ok {
+		names := make([]string, 0, len(cfg.Contexts))
+		for n := range cfg.Contexts {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		avail := strings.Join(names, ", ")
+		if avail == "" {
+			avail = "none"
+		}
+		return nil, fmt.Errorf("--context %q: no such context in kubeconfig %s (available: %s)", context, from, avail)
+	}
+	cfg.CurrentContext = context
+	if err := clientcmdapi.MinifyConfig(cfg); err != nil {
+		return nil, fmt.Errorf("--context %s: kubeconfig %s: %w", context, from, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("--context %s: %w", context, err)
+	}
+	sum := sha256.Sum256([]byte(from + "\x00" + context))
+	path := filepath.Join(dir, fmt.Sprintf("context-%x.kubeconfig", sum[:6]))
+	data, err := clientcmd.Write(*cfg)
+	if err != nil {
+		return nil, fmt.Errorf("--context %s: encode kubeconfig: %w", context, err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return nil, fmt.Errorf("--context %s: write kubeconfig: %w", context, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log.Debug("kubeconfig for --context", "context", context, "from", from, "path", path)
+	return &Provider{kubeconfig: path, context: context, log: log}, nil
+}
+
+// Context is the kubeconfig context chosen with --context, or "" for the kubeconfig's current one.
+func (p *Provider) Context() string { return p.context }
 
 func (p *Provider) client() (*kubernetes.Clientset, error) {
 	rc, err := clientcmd.BuildConfigFromFlags("", p.kubeconfig)
@@ -69,7 +138,7 @@ func (p *Provider) Up(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.log.Info("using existing cluster", "kubeconfig", p.kubeconfig, "kubernetes", v)
+	p.log.Info("using existing cluster", "kubeconfig", p.kubeconfig, "context", p.context, "kubernetes", v)
 	return nil
 }
 
@@ -94,6 +163,9 @@ func (p *Provider) CanLoadImages() bool { return false }
 // Describe reports reachability and version.
 func (p *Provider) Describe(ctx context.Context) (status.Status, error) {
 	st := status.Status{Provider: "existing", Kubeconfig: p.kubeconfig}
+	if p.context != "" {
+		st.Details = append(st.Details, "context "+p.context+" (made current in this copy of the kubeconfig)")
+	}
 	v, err := p.version(ctx)
 	if err != nil {
 		st.Details = append(st.Details, err.Error())

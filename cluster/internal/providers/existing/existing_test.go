@@ -8,7 +8,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"sigs.k8s.io/yaml"
 )
 
 // apiServer is a loopback stand-in answering the two calls the provider makes.
@@ -71,5 +74,60 @@ func TestExistingNotReady(t *testing.T) {
 	st, _ := p.Describe(context.Background())
 	if st.Up {
 		t.Errorf("Describe.Up = true; want false")
+	}
+}
+
+func TestContext(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// Two API servers; the kubeconfig's current context names the unready one.
+	good, bad := apiServer(t, true), apiServer(t, false)
+	load := func(path string) map[string]any {
+		t.Helper()
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]any{}
+		if err := yaml.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	server := func(path string) string {
+		return load(path)["clusters"].([]any)[0].(map[string]any)["cluster"].(map[string]any)["server"].(string)
+	}
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	cfg := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: bad, cluster: {server: %q}}, {name: good, cluster: {server: %q}}]
+users: [{name: u, user: {token: x}}]
+contexts: [{name: bad, context: {cluster: bad, user: u}}, {name: good, context: {cluster: good, user: u}}]
+current-context: bad
+`, server(bad), server(good))
+	if err := os.WriteFile(kc, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	p, err := NewWithContext(kc, "good", dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Up(ctx); err != nil {
+		t.Fatalf("Up with --context good: %v; want the good cluster", err)
+	}
+	got := load(p.Kubeconfig())
+	if got["current-context"] != "good" || len(got["contexts"].([]any)) != 1 || len(got["clusters"].([]any)) != 1 {
+		t.Errorf("kubeconfig for the children = %v; want only context good, current", got)
+	}
+	if fi, err := os.Stat(p.Kubeconfig()); err != nil || fi.Mode().Perm() != 0o600 || filepath.Dir(p.Kubeconfig()) != dir {
+		t.Errorf("kubeconfig %s: %v, %v; want mode 0600 in %s", p.Kubeconfig(), fi.Mode(), err, dir)
+	}
+	if p, err := NewWithContext(kc, "bad", dir, nil); err != nil || p.Up(ctx) == nil {
+		t.Errorf("--context bad: %v; want the unready cluster refused at Up", err)
+	}
+	_, err = NewWithContext(kc, "prod", dir, nil)
+	if err == nil || !strings.Contains(err.Error(), `--context "prod": no such context`) || !strings.Contains(err.Error(), "(available: bad, good)") {
+		t.Errorf("unknown context: %v; want an error naming it and listing bad, good", err)
 	}
 }
