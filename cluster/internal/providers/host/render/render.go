@@ -129,6 +129,11 @@ func (c Config) LogDir() string           { return c.Path("logs") }
 func (c Config) RunDir() string           { return c.Path("run") }
 func (c Config) CNIConfDir() string       { return c.Path("cni", "net.d") }
 func (c Config) ContainerdSocket() string { return c.Path("containerd", "containerd.sock") }
+
+// RegistryHostsDir is containerd's config_path: one directory per registry host holding a
+// hosts.toml (RegistryHosts), read at every pull, so a registry started after `up` (a loopback
+// one for --registry) is trusted by writing a file, without restarting containerd.
+func (c Config) RegistryHostsDir() string { return c.Path("containerd", "certs.d") }
 func (c Config) Kubeconfig() string       { return c.Path("pki", "admin.kubeconfig") }
 func (c Config) ContainerdConfig() string { return c.Path("conf", "containerd.toml") }
 func (c Config) KubeletConfig() string    { return c.Path("conf", "kubelet.yaml") }
@@ -174,6 +179,8 @@ state = '{{.Path "containerd" "state"}}'
   snapshotter = 'overlayfs'
   [plugins.'io.containerd.cri.v1.images'.pinned_images]
     sandbox = '{{.PauseImage}}'
+  [plugins.'io.containerd.cri.v1.images'.registry]
+    config_path = '{{.RegistryHostsDir}}'
 [plugins.'io.containerd.cri.v1.runtime']
   restrict_oom_score_adj = true
   [plugins.'io.containerd.cri.v1.runtime'.containerd]
@@ -188,6 +195,19 @@ state = '{{.Path "containerd" "state"}}'
 [plugins.'io.containerd.server.v1.grpc']
   address = '{{.ContainerdSocket}}'
 `, c)
+}
+
+// RegistryHosts renders the hosts.toml that lets containerd pull from a plain-HTTP registry at
+// hostPort (a loopback registry the machine runs): RegistryHostsDir()/<hostPort>/hosts.toml.
+// Pull and resolve only: nothing in the cluster pushes.
+func RegistryHosts(hostPort string) string {
+	return fmt.Sprintf(`# written by gatecheck: a plain-HTTP registry on this machine (--registry)
+server = "http://%[1]s"
+
+[host."http://%[1]s"]
+  capabilities = ["pull", "resolve"]
+  skip_verify = true
+`, hostPort)
 }
 
 // Kubelet renders the KubeletConfiguration. failCgroupV1: false because these machines

@@ -55,6 +55,7 @@ func TestContainerdConfig(t *testing.T) {
 		{"cgroupfs", lookup("io.containerd.cri.v1.runtime", "containerd", "runtimes", "runc", "options", "SystemdCgroup"), false},
 		{"cni conf dir", lookup("io.containerd.cri.v1.runtime", "cni", "conf_dir"), "/var/lib/gatecheck/host/cni/net.d"},
 		{"root in state dir", got["root"], "/var/lib/gatecheck/host/containerd/root"},
+		{"registry hosts dir (--registry)", lookup("io.containerd.cri.v1.images", "registry", "config_path"), "/var/lib/gatecheck/host/containerd/certs.d"},
 		{"no top-level grpc (ignored by version 4)", got["grpc"], nil},
 	}
 	for _, tt := range tests {
@@ -64,6 +65,23 @@ func TestContainerdConfig(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestRegistryHosts(t *testing.T) {
+	t.Parallel()
+	var got map[string]any
+	if _, err := toml.Decode(RegistryHosts("127.0.0.1:5000"), &got); err != nil {
+		t.Fatalf("hosts.toml is not TOML: %v", err)
+	}
+	want := map[string]any{
+		"server": "http://127.0.0.1:5000",
+		"host": map[string]any{"http://127.0.0.1:5000": map[string]any{
+			"capabilities": []any{"pull", "resolve"}, "skip_verify": true,
+		}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("hosts.toml (-want +got):\n%s", diff)
 	}
 }
 
