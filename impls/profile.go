@@ -74,16 +74,6 @@ type Install struct {
 	Script    *Script  `json:"script,omitempty"`
 }
 
-// Helm installs a chart with the helm CLI (which must be on PATH).
-type Helm struct {
-	Release   string            `json:"release"`
-	Chart     string            `json:"chart"`
-	Namespace string            `json:"namespace"`
-	Version   string            `json:"version,omitempty"`
-	Values    []string          `json:"values,omitempty"`
-	Set       map[string]string `json:"set,omitempty"`
-}
-
 // Script installs with a script; it gets KUBECONFIG and GATECHECK_PROFILE_DIR in its
 // environment. Uninstall, when set, is run on teardown.
 type Script struct {
@@ -351,19 +341,10 @@ func (p *Profile) Validate() error {
 			add("install.manifests: at least one file or glob is required for kind manifests")
 		}
 	case InstallHelm:
-		h := p.Install.Helm
-		if h == nil {
+		if h := p.Install.Helm; h == nil {
 			add("install.helm: required for kind helm")
 		} else {
-			if h.Release == "" {
-				add("install.helm.release: required")
-			}
-			if h.Chart == "" {
-				add("install.helm.chart: required")
-			}
-			if h.Namespace == "" {
-				add("install.helm.namespace: required")
-			}
+			errs = append(errs, h.validate(p.Dir)...) // helm.go
 		}
 	case InstallScript:
 		if p.Install.Script == nil || len(p.Install.Script.Install) == 0 {

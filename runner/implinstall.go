@@ -32,6 +32,10 @@ type implInstaller struct {
 	out        io.Writer
 	// applied is what the manifests install created, for teardown.
 	applied []install.Object
+	// findHelm finds the helm CLI (install.kind helm); nil looks on PATH.
+	findHelm HelmFinder
+	// helm is what the helm install did, for teardown (helminstall.go).
+	helm *helmState
 }
 
 func (ii *implInstaller) install(ctx context.Context) error {
@@ -76,19 +80,8 @@ func (ii *implInstaller) install(ctx context.Context) error {
 			return fmt.Errorf("profile %s: %w", p.Name, err)
 		}
 	case impls.InstallHelm:
-		h := p.Install.Helm
-		args := []string{"upgrade", "--install", h.Release, h.Chart, "--namespace", h.Namespace, "--create-namespace", "--wait", "--timeout", "5m"}
-		if h.Version != "" {
-			args = append(args, "--version", h.Version)
-		}
-		for _, v := range h.Values {
-			args = append(args, "--values", v)
-		}
-		for k, v := range h.Set {
-			args = append(args, "--set", k+"="+v)
-		}
-		if err := ii.command(ctx, "helm", args...); err != nil {
-			return fmt.Errorf("profile %s: install.helm: %w", p.Name, err)
+		if err := ii.installHelm(ctx); err != nil {
+			return err
 		}
 	case impls.InstallScript:
 		s := p.Install.Script.Install
@@ -224,7 +217,7 @@ func (ii *implInstaller) uninstall(ctx context.Context) error {
 	case impls.InstallNone:
 		return nil // installed by someone else: never ours to remove
 	case impls.InstallHelm:
-		return ii.command(ctx, "helm", "uninstall", p.Install.Helm.Release, "--namespace", p.Install.Helm.Namespace, "--wait")
+		return ii.uninstallHelm(ctx)
 	case impls.InstallScript:
 		if u := p.Install.Script.Uninstall; len(u) > 0 {
 			return ii.command(ctx, u[0], u[1:]...)

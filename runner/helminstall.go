@@ -1,0 +1,188 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/gatecheck/gatecheck/impls"
+	"github.com/gatecheck/gatecheck/install"
+	"github.com/gatecheck/gatecheck/internal/command"
+	"github.com/gatecheck/gatecheck/internal/wait"
+)
+
+// HelmFinder returns the path of the helm CLI to run; bundled asks for gatecheck's own build
+// even when one is on PATH (install.helm.bundled). cmd/gatecheck passes images.HelmCLI, which
+// builds helm from the Go module proxy when needed.
+type HelmFinder func(ctx context.Context, bundled bool) (string, error)
+
+// helmState is what a helm install did, so that teardown removes exactly that.
+type helmState struct {
+	// bin is the helm CLI.
+	bin string
+	// installed says `helm install` of the release ran (it may have failed half-way and left
+	// a failed release, which is still ours to remove).
+	installed bool
+	// createdNamespace says the release namespace did not exist and gatecheck created it.
+	createdNamespace bool
+}
+
+// helmTarget is the run's cluster: its kubeconfig, whose current context is the one to use
+// (with --context, the existing-cluster provider writes a copy with that context current).
+func (ii *implInstaller) helmTarget() impls.HelmTarget {
+	return impls.HelmTarget{Kubeconfig: ii.kubeconfig}
+}
+
+// installHelm installs the profile's chart as a new release. It refuses when a release of that
+// name exists in the namespace (in any state): gatecheck never takes over, upgrades or later
+// removes a release it did not install.
+func (ii *implInstaller) installHelm(ctx context.Context) error {
+	p := ii.profile
+	h := p.Install.Helm
+	find := ii.findHelm
+	if find == nil {
+		find = func(context.Context, bool) (string, error) { return exec.LookPath("helm") }
+	}
+	bin, err := find(ctx, h.Bundled)
+	if err != nil {
+		return fmt.Errorf("profile %s: install.helm: %w", p.Name, err)
+	}
+	ii.helm = &helmState{bin: bin}
+	out, err := command.OutputDir(ctx, nil, p.Dir, append([]string{bin}, h.ListArgs(ii.helmTarget())...)...)
+	if err != nil {
+		return fmt.Errorf("profile %s: install.helm: list existing releases: %w", p.Name, err)
+	}
+	if found, err := existingReleases(out); err != nil {
+		return fmt.Errorf("profile %s: install.helm: %w", p.Name, err)
+	} else if len(found) > 0 {
+		return fmt.Errorf("profile %s: install.helm.release: release %s already exists in namespace %s (%s), installed before this run: gatecheck neither installs over nor removes a release it did not install; uninstall it (helm uninstall %s --namespace %s) or choose another install.helm.release",
+			p.Name, h.Release, h.Namespace, strings.Join(found, ", "), h.Release, h.Namespace)
+	}
+	if err := ii.ensureNamespace(ctx, h.Namespace); err != nil {
+		return fmt.Errorf("profile %s: install.helm.namespace: %w", p.Name, err)
+	}
+	args := h.InstallArgs(p.Dir, ii.helmTarget())
+	fmt.Fprintf(ii.out, "  %s\n", command.Quote(append([]string{"helm"}, args...)))
+	ii.helm.installed = true
+	stop := wait.Progress("helm install "+h.Release, 10*time.Second, func(l string) { fmt.Fprintf(ii.out, "  %s\n", l) })
+	err = command.Stream(ctx, ii.out, nil, p.Dir, append([]string{bin}, args...)...)
+	stop()
+	if err != nil {
+		return fmt.Errorf("profile %s: install.helm: %w", p.Name, err)
+	}
+	return nil
+}
+
+// existingReleases reads `helm list --output json` (stdout only) into "name (status, chart)".
+func existingReleases(out []byte) ([]string, error) {
+	var rels []struct {
+		Name   string `json:"name"`
+		Status string `json:"status"`
+		Chart  string `json:"chart"`
+	}
+	if err := json.Unmarshal(out, &rels); err != nil {
+		return nil, fmt.Errorf("read helm list --output json: %w (output %.200q)", err, out)
+	}
+	var found []string
+	for _, r := range rels {
+		found = append(found, fmt.Sprintf("status %s, chart %s", r.Status, r.Chart))
+	}
+	return found, nil
+}
+
+// ensureNamespace creates the release namespace when it is missing and records that it did; a
+// namespace of an earlier run still terminating is waited for first.
+func (ii *implInstaller) ensureNamespace(ctx context.Context, name string) error {
+	cs, err := kubernetes.NewForConfig(ii.cfg)
+	if err != nil {
+		return err
+	}
+	ns, err := cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return fmt.Errorf("namespace %s: %w", name, err)
+	case ns.DeletionTimestamp != nil:
+		fmt.Fprintf(ii.out, "  waiting for namespace %s, still terminating, to be gone\n", name)
+		if err := ii.waitNamespaceGone(ctx, name); err != nil {
+			return err
+		}
+	default:
+		fmt.Fprintf(ii.out, "  namespace %s exists: the release goes into it, and it stays after the run\n", name)
+		return nil
+	}
+	_, err = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name:   name,
+		Labels: map[string]string{"app.kubernetes.io/managed-by": "gatecheck"},
+	}}, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("create namespace %s: %w", name, err)
+	}
+	ii.helm.createdNamespace = true
+	fmt.Fprintf(ii.out, "  created namespace %s (removed after the run)\n", name)
+	return nil
+}
+
+func namespaceObject(name string) install.Object {
+	return install.Object{Source: "install.helm.namespace", Obj: &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": name},
+	}}}
+}
+
+func (ii *implInstaller) waitNamespaceGone(ctx context.Context, name string) error {
+	a, err := install.NewApplier(ii.cfg)
+	if err != nil {
+		return err
+	}
+	return a.WaitGone(ctx, []install.Object{namespaceObject(name)}, 3*time.Minute, ii.out)
+}
+
+// uninstallHelm removes exactly what installHelm installed: the release (helm uninstall --wait),
+// then the namespace if gatecheck created it. Nothing when the install never started, or was
+// refused because the release existed before the run.
+func (ii *implInstaller) uninstallHelm(ctx context.Context) error {
+	hs, h := ii.helm, ii.profile.Install.Helm
+	if hs == nil {
+		return nil
+	}
+	var errs []string
+	if hs.installed {
+		args := h.UninstallArgs(ii.helmTarget())
+		fmt.Fprintf(ii.out, "  %s\n", command.Quote(append([]string{"helm"}, args...)))
+		stop := wait.Progress("helm uninstall "+h.Release, 10*time.Second, func(l string) { fmt.Fprintf(ii.out, "  %s\n", l) })
+		err := command.Stream(ctx, ii.out, nil, ii.profile.Dir, append([]string{hs.bin}, args...)...)
+		stop()
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("install.helm: %v", err))
+		} else {
+			hs.installed = false
+		}
+	}
+	if hs.createdNamespace {
+		a, err := install.NewApplier(ii.cfg)
+		if err == nil {
+			ns := []install.Object{namespaceObject(h.Namespace)}
+			if err = a.Delete(ctx, ns); err == nil {
+				err = a.WaitGone(ctx, ns, 3*time.Minute, ii.out)
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("install.helm.namespace %s (created by this run): %v", h.Namespace, err))
+		} else {
+			hs.createdNamespace = false
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("profile %s: %s", ii.profile.Name, strings.Join(errs, "; "))
+	}
+	return nil
+}
