@@ -50,9 +50,6 @@ type Spec struct {
 	Source *ModuleSource
 }
 
-// CoreDNSVersion is the CoreDNS tag the pinned conformance suite's base manifests use.
-const CoreDNSVersion = "v1.12.2"
-
 // Well-known references.
 const (
 	PauseImage       = "gatecheck.dev/pause:v1"
@@ -83,9 +80,7 @@ func Default() []Spec {
 		{Name: "proxy", Packages: []string{"./reference-impl/cmd/proxy"}, Tags: []string{ProxyImage}},
 		// Upstream's Dockerfile: distroless static, /echo-basic, user nonroot.
 		{Name: "echo-basic", Packages: []string{"sigs.k8s.io/gateway-api/conformance/echo-basic"}, Tags: EchoBasicTags, Binary: "/echo-basic", User: "65532:65532"},
-		// The upstream base manifests run CoreDNS (for the UDP tests) and the suite waits for
-		// every base Pod to be Ready, so a real CoreDNS of the pinned tag must be loadable.
-		{Name: "coredns", Packages: []string{"github.com/coredns/coredns@" + CoreDNSVersion}, Tags: []string{"registry.k8s.io/coredns/coredns:" + CoreDNSVersion}, Binary: "/coredns"},
+		CoreDNS(),
 	}
 }
 
@@ -353,12 +348,15 @@ func (b Builder) writeArchive(s Spec, bin, archive string) error {
 func (b Builder) installTool(ctx context.Context, s Spec, pkg string, env []string) (string, error) {
 	path, ver, _ := strings.Cut(pkg, "@")
 	dir := filepath.Join(b.OutDir, "tools", s.Name, ver)
+	if s.Source != nil && s.Source.Variant != "" {
+		dir += "-" + s.Source.Variant
+	}
 	bin := filepath.Join(dir, filepath.Base(path))
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
 	}
 	log := b.log()
-	log.Info("building from the Go module proxy (first time only; CoreDNS takes ~3-4 min on 2 cores, Traefik ~10)", "image", s.Name, "module", pkg, "cache", dir)
+	log.Info("building from the Go module proxy (first time only; CoreDNS takes ~1 min on 2 cores, Traefik ~10)", "image", s.Name, "module", pkg, "cache", dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}

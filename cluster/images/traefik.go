@@ -59,6 +59,9 @@ type ModuleSource struct {
 	Edit func(ctx context.Context, src, work string, env []string) error
 	// LDFlags are linker flags added to "-s -w".
 	LDFlags string
+	// Variant names what the edit makes of the module (a plugin set), when the module's
+	// version alone does not say which binary is cached.
+	Variant string
 }
 
 // refusedDNSProviders are lego v5.4.1's DNS providers whose SDK modules the module proxy refuses
@@ -270,6 +273,9 @@ func (b Builder) buildFromSource(ctx context.Context, s Spec, pkg, bin string, e
 	path, ver, _ := strings.Cut(pkg, "@")
 	module := s.Source.Module
 	sub, ok := strings.CutPrefix(path, module+"/")
+	if path == module {
+		sub, ok = ".", true
+	}
 	if !ok {
 		return fmt.Errorf("image %s: package %s is not below field Source.Module %s", s.Name, path, module)
 	}
@@ -291,7 +297,7 @@ func (b Builder) buildFromSource(ctx context.Context, s Spec, pkg, bin string, e
 		return fmt.Errorf("image %s: edit the module source of %s@%s: %w", s.Name, module, ver, err)
 	}
 	ldflags := strings.TrimSpace("-s -w -buildid= " + s.Source.LDFlags)
-	if _, err := command.OutputEnv(ctx, env, "go", "-C", src, "build", "-trimpath", "-ldflags="+ldflags, "-o", bin+".part", "./"+sub); err != nil {
+	if _, err := command.OutputEnv(ctx, env, "go", "-C", src, "build", "-trimpath", "-ldflags="+ldflags, "-o", bin+".part", "./"+strings.TrimPrefix(sub, "./")); err != nil {
 		return fmt.Errorf("image %s: build %s (module source edited in %s): %w", s.Name, pkg, src, err)
 	}
 	if err := os.Rename(bin+".part", bin); err != nil {

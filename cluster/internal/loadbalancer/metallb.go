@@ -111,6 +111,9 @@ func Objects(o Options) (manifest, pool []install.Object, err error) {
 		if !o.Speaker && obj.Obj.GetKind() == "DaemonSet" && obj.Obj.GetName() == "speaker" {
 			continue
 		}
+		if err := quickReadiness(obj.Obj); err != nil {
+			return nil, nil, fmt.Errorf("MetalLB manifest %s %s: %w", obj.Obj.GetKind(), obj.Obj.GetName(), err)
+		}
 		manifest = append(manifest, obj)
 	}
 	if len(o.Pool) == 0 {
@@ -134,6 +137,34 @@ func Objects(o Options) (manifest, pool []install.Object, err error) {
 		}}})
 	}
 	return manifest, pool, nil
+}
+
+// quickReadiness shortens the readiness probe of MetalLB's controller and speaker: upstream's
+// waits 10 s before the first probe and then probes every 10 s, while the controller serves
+// /metrics about a second after it starts. Every gatecheck run brings its cluster up and
+// waits for MetalLB, so those 10 s were a tenth of bring-up. Liveness is left as upstream
+// wrote it (a slow liveness probe restarts nothing early).
+func quickReadiness(obj *unstructured.Unstructured) error {
+	if k := obj.GetKind(); k != "Deployment" && k != "DaemonSet" {
+		return nil
+	}
+	containers, found, err := unstructured.NestedSlice(obj.Object, "spec", "template", "spec", "containers")
+	if err != nil || !found {
+		return err
+	}
+	for i, c := range containers {
+		cm, ok := c.(map[string]any)
+		if !ok {
+			return fmt.Errorf("spec.template.spec.containers[%d] is not an object", i)
+		}
+		probe, ok := cm["readinessProbe"].(map[string]any)
+		if !ok {
+			continue
+		}
+		probe["initialDelaySeconds"] = int64(1)
+		probe["periodSeconds"] = int64(1)
+	}
+	return unstructured.SetNestedSlice(obj.Object, containers, "spec", "template", "spec", "containers")
 }
 
 // Install applies MetalLB server-side, waits for its controller (and speaker), then applies

@@ -2,6 +2,7 @@ package loadbalancer
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -94,5 +95,45 @@ func TestImagesMatchManifest(t *testing.T) {
 	}
 	if strings.Contains(string(data), "imagePullPolicy: Always") {
 		t.Error("metallb-native.yaml pulls Always; the loaded images would be ignored")
+	}
+}
+
+// TestQuickReadiness checks that the real manifest's controller and speaker get a readiness
+// probe that starts after 1 s and repeats every second, and keep upstream's liveness probe.
+func TestQuickReadiness(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	data, err := Manifest(ctx)
+	if err != nil {
+		t.Skipf("MetalLB module not available: %v", err)
+	}
+	m, _, err := Objects(Options{Manifest: data, Pool: []string{"10.0.1.0/24"}, Speaker: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, o := range m {
+		if k := o.Obj.GetKind(); k != "Deployment" && k != "DaemonSet" {
+			continue
+		}
+		containers, _, _ := unstructured.NestedSlice(o.Obj.Object, "spec", "template", "spec", "containers")
+		for _, c := range containers {
+			cm := c.(map[string]any)
+			r, ok := cm["readinessProbe"].(map[string]any)
+			if !ok {
+				continue
+			}
+			seen++
+			if r["initialDelaySeconds"] != int64(1) || r["periodSeconds"] != int64(1) {
+				t.Errorf("%s container %v readinessProbe = %v; want initialDelaySeconds 1, periodSeconds 1", o, cm["name"], r)
+			}
+			if l, ok := cm["livenessProbe"].(map[string]any); ok && fmt.Sprint(l["periodSeconds"]) != "10" {
+				t.Errorf("%s container %v livenessProbe changed: %v", o, cm["name"], l)
+			}
+		}
+	}
+	if seen != 2 {
+		t.Errorf("saw %d readiness probes; want 2 (controller and speaker)", seen)
 	}
 }
