@@ -66,6 +66,16 @@ type Options struct {
 	DeliveryURL string
 	// ControllerService is the Service in front of the controller's delivery port.
 	ControllerService types.NamespacedName
+	// CASecret holds the delivery CA (see pki.go); Run creates it when missing. Default:
+	// DefaultCASecretName in the controller Service's namespace.
+	CASecret types.NamespacedName
+	// DeliveryServerName is the DNS name in the delivery server's certificate, which proxies
+	// verify; default the controller Service's cluster DNS name, else
+	// "gatecheck-reference-delivery".
+	DeliveryServerName string
+	// CA signs the delivery certificates. Run loads it from CASecret; nil (NewReconciler in
+	// tests) means a CA generated in memory.
+	CA *CA
 	// LeaderElection and its namespace (default: the controller Service's namespace).
 	LeaderElection          bool
 	LeaderElectionNamespace string
@@ -109,6 +119,15 @@ func (o *Options) defaults() {
 	if o.LeaderElectionNamespace == "" {
 		o.LeaderElectionNamespace = o.ControllerService.Namespace
 	}
+	if o.CASecret.Name == "" {
+		o.CASecret = types.NamespacedName{Namespace: o.ControllerService.Namespace, Name: DefaultCASecretName}
+	}
+	if o.DeliveryServerName == "" {
+		o.DeliveryServerName = "gatecheck-reference-delivery"
+		if s := o.ControllerService; s.Name != "" {
+			o.DeliveryServerName = s.Name + "." + s.Namespace + ".svc"
+		}
+	}
 }
 
 // Scheme has every type the controller reads or writes.
@@ -129,6 +148,20 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		return errors.New("options: ProxyImage is required")
 	}
 	scheme, err := Scheme()
+	if err != nil {
+		return err
+	}
+	if opts.CASecret.Namespace == "" {
+		return errors.New("options: the delivery CA Secret needs a namespace (CASecret or ControllerService)")
+	}
+	direct, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("create client: %w", err)
+	}
+	if opts.CA, err = LoadOrCreateCA(ctx, direct, opts.CASecret); err != nil {
+		return err
+	}
+	serverTLS, err := opts.CA.ServerTLS(opts.DeliveryServerName)
 	if err != nil {
 		return err
 	}
@@ -169,7 +202,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	}
 	// The delivery server runs on every replica, but only the leader publishes snapshots;
 	// the controller Service should only route to the leader, which with one replica it does.
-	if err := mgr.Add(manager(func(ctx context.Context) error { return r.delivery.Serve(ctx, opts.DeliveryAddr) })); err != nil {
+	if err := mgr.Add(manager(func(ctx context.Context) error { return r.delivery.Serve(ctx, opts.DeliveryAddr, serverTLS) })); err != nil {
 		return fmt.Errorf("add delivery server: %w", err)
 	}
 	opts.Logger.Info("starting reference controller", "controllerName", opts.ControllerName, "proxyImage", opts.ProxyImage, "serviceType", opts.ServiceType, "delivery", opts.DeliveryAddr)
@@ -219,9 +252,17 @@ type Reconciler struct {
 // NewReconciler wires a reconciler; c should be a cached client.
 func NewReconciler(c client.Client, api client.Reader, opts Options) *Reconciler {
 	opts.defaults()
+	if opts.CA == nil {
+		ca, err := NewCA()
+		if err != nil {
+			panic(err) // crypto/rand failed: nothing can work
+		}
+		opts.CA = ca
+	}
 	r := &Reconciler{
 		c: c, api: api, opts: opts, log: opts.Logger,
-		prov:  &provisioner{c: c, image: opts.ProxyImage, serviceType: opts.ServiceType, replicas: opts.ProxyReplicas},
+		prov: &provisioner{c: c, api: api, image: opts.ProxyImage, serviceType: opts.ServiceType, replicas: opts.ProxyReplicas,
+			ca: opts.CA, serverName: opts.DeliveryServerName},
 		stat:  &status.Writer{Client: c, Reader: c, APIReader: api},
 		acks:  make(chan event.GenericEvent, 1),
 		known: map[types.NamespacedName]bool{},
@@ -374,12 +415,12 @@ func (r *Reconciler) deliveryURL(ctx context.Context) (string, error) {
 					port = strconv.Itoa(int(p.Port))
 				}
 			}
-			r.url = "http://" + net.JoinHostPort(ip, port)
+			r.url = "https://" + net.JoinHostPort(ip, port)
 			return r.url, nil
 		}
 	}
 	if ip := os.Getenv("POD_IP"); ip != "" {
-		r.url = "http://" + net.JoinHostPort(ip, port)
+		r.url = "https://" + net.JoinHostPort(ip, port)
 		return r.url, nil
 	}
 	return "", errors.New("no delivery address: set DeliveryURL, a ControllerService with a ClusterIP, or POD_IP")

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -54,8 +55,31 @@ func TestReconcileProvisionsAndProgrammes(t *testing.T) {
 	if err := c.Get(ctx, types.NamespacedName{Namespace: "infra", Name: "gatecheck-gw"}, &dep); err != nil {
 		t.Fatalf("proxy Deployment: %v", err)
 	}
-	if got := dep.Spec.Template.Spec.Containers[0].Args; got[1] != "http://10.0.0.1:18000" || got[3] != "infra/gw" {
-		t.Errorf("proxy args: got %v; want the delivery URL and infra/gw", got)
+	arg := func(name string) string {
+		args := dep.Spec.Template.Spec.Containers[0].Args
+		for i := range len(args) - 1 {
+			if args[i] == name {
+				return args[i+1]
+			}
+		}
+		return ""
+	}
+	if arg("--controller") != "http://10.0.0.1:18000" || arg("--gateway") != "infra/gw" || arg("--tls-dir") != deliveryMount {
+		t.Errorf("proxy args: got %v; want the delivery URL, infra/gw and --tls-dir %s", dep.Spec.Template.Spec.Containers[0].Args, deliveryMount)
+	}
+	// The proxies' delivery certificate: a Secret the Gateway owns, naming the Gateway, mounted.
+	var cert corev1.Secret
+	if err := c.Get(ctx, types.NamespacedName{Namespace: "infra", Name: "gatecheck-gw-delivery"}, &cert); err != nil {
+		t.Fatalf("proxy certificate Secret: %v", err)
+	}
+	if !r.opts.CA.proxyCertCurrent(types.NamespacedName{Namespace: "infra", Name: "gw"}, cert.Data, time.Now()) {
+		t.Errorf("proxy certificate Secret does not hold a current certificate for infra/gw signed by the controller's CA")
+	}
+	if len(cert.OwnerReferences) != 1 || cert.OwnerReferences[0].UID != "uid-1" {
+		t.Errorf("certificate Secret owner: got %v; want the Gateway", cert.OwnerReferences)
+	}
+	if v := dep.Spec.Template.Spec.Volumes; len(v) != 1 || v[0].Secret == nil || v[0].Secret.SecretName != cert.Name {
+		t.Errorf("proxy volumes: got %+v; want the Secret %s", v, cert.Name)
 	}
 	if len(dep.OwnerReferences) != 1 || dep.OwnerReferences[0].UID != "uid-1" {
 		t.Errorf("Deployment owner: got %v; want the Gateway", dep.OwnerReferences)

@@ -3,18 +3,21 @@ package controller
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/gatecheck/gatecheck/reference-impl/ir"
 )
@@ -35,7 +38,9 @@ type Delivery struct {
 }
 
 type published struct {
-	snap    *ir.Snapshot
+	snap *ir.Snapshot
+	// history holds the last versions published, newest last: an ack must name one of them.
+	history []int64
 	line    []byte // JSON of snap, newline terminated
 	content []byte // JSON of snap with Version 0, to detect changes
 	changed chan struct{}
@@ -43,6 +48,9 @@ type published struct {
 	// invalid is the validation error of snap, once known.
 	invalid error
 	streams map[string]int // proxy pod -> open streams
+	// sent is the newest version written to each proxy with an open stream: a proxy may not
+	// acknowledge a version it was never sent.
+	sent map[string]int64
 	// acked is closed and replaced on every ack, to wake WaitAcked.
 	acked chan struct{}
 	// notify asks for onAck on the next ack or stream change (see NotifyOnAck).
@@ -57,7 +65,7 @@ func NewDelivery(log *slog.Logger, onAck func(types.NamespacedName)) *Delivery {
 func (d *Delivery) entry(gw types.NamespacedName) *published {
 	p, ok := d.gateways[gw]
 	if !ok {
-		p = &published{changed: make(chan struct{}), acked: make(chan struct{}), acks: map[string]ir.Ack{}, streams: map[string]int{}}
+		p = &published{changed: make(chan struct{}), acked: make(chan struct{}), acks: map[string]ir.Ack{}, streams: map[string]int{}, sent: map[string]int64{}}
 		d.gateways[gw] = p
 	}
 	return p
@@ -189,6 +197,11 @@ func (d *Delivery) store(gw types.NamespacedName, s *ir.Snapshot, content []byte
 		return 0, false, fmt.Errorf("encode snapshot of gateway %s: %w", gw, err)
 	}
 	p.snap, p.content, p.line, p.invalid = s, content, line, nil
+	if len(p.history) == historyLen {
+		copy(p.history, p.history[1:])
+		p.history = p.history[:historyLen-1]
+	}
+	p.history = append(p.history, s.Version)
 	close(p.changed)
 	p.changed = make(chan struct{})
 	return s.Version, true, nil
@@ -263,7 +276,9 @@ func (d *Delivery) AckState(gw types.NamespacedName, proxies []string) (bool, st
 // while WaitAcked waits) costs no extra reconcile.
 func (d *Delivery) NotifyOnAck(gw types.NamespacedName) {
 	d.mu.Lock()
-	d.entry(gw).notify = true
+	if p, ok := d.gateways[gw]; ok {
+		p.notify = true
+	}
 	d.mu.Unlock()
 }
 
@@ -278,7 +293,11 @@ func (d *Delivery) WaitAcked(ctx context.Context, gw types.NamespacedName, proxi
 			return ok, msg
 		}
 		d.mu.Lock()
-		p := d.entry(gw)
+		p, ok := d.gateways[gw]
+		if !ok {
+			d.mu.Unlock()
+			return d.AckState(gw, proxies)
+		}
 		wake := p.acked
 		d.mu.Unlock()
 		// Re-check after taking the channel: an ack may have landed in between.
@@ -295,20 +314,72 @@ func (d *Delivery) WaitAcked(ctx context.Context, gw types.NamespacedName, proxi
 	}
 }
 
-// Handler serves the delivery endpoints.
+// Limits of what one Gateway's proxies can make the controller keep.
+const (
+	// historyLen is how many of a Gateway's latest versions an ack may name.
+	historyLen = 8
+	// maxStreams bounds the open streams of one Gateway (its proxy replicas, plus a few
+	// reconnecting while their old connection times out).
+	maxStreams = 64
+	// maxAcks bounds the proxies whose last ack a Gateway keeps; beyond it, the acks of
+	// proxies without an open stream are dropped.
+	maxAcks = 2 * maxStreams
+)
+
+// Handler serves the delivery endpoints. It must be served with a TLS configuration that
+// verifies client certificates (CA.ServerTLS): a request is served only for the Gateway its
+// verified certificate names.
 func (d *Delivery) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+ir.SnapshotsPath+"{namespace}/{gateway}", d.serveStream)
 	mux.HandleFunc("POST "+ir.AcksPath, d.serveAck)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	return mux
+}
+
+// authorize answers the request with an error and returns false unless its verified client
+// certificate names gw, and gw has a published snapshot. It creates no state.
+func (d *Delivery) authorize(w http.ResponseWriter, r *http.Request, gw types.NamespacedName) bool {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		http.Error(w, "a client certificate from the controller's delivery CA is required", http.StatusUnauthorized)
+		return false
+	}
+	id, err := identityOf(r.TLS.VerifiedChains[0][0])
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return false
+	}
+	if id != gw {
+		d.log.Warn("refused a proxy asking for another Gateway", "certificate", id.String(), "gateway", gw.String(), "remote", r.RemoteAddr)
+		http.Error(w, fmt.Sprintf("the certificate of gateway %s may not read or acknowledge gateway %s", id, gw), http.StatusForbidden)
+		return false
+	}
+	d.mu.Lock()
+	p, ok := d.gateways[gw]
+	known := ok && p.snap != nil
+	d.mu.Unlock()
+	if !known {
+		http.Error(w, fmt.Sprintf("gateway %s has no published configuration", gw), http.StatusNotFound)
+		return false
+	}
+	return true
+}
+
+// validProxyName accepts what a Pod name can be (a DNS subdomain).
+func validProxyName(name string) error {
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+		return fmt.Errorf("proxy %q is not a Pod name: %s", name, strings.Join(errs, "; "))
+	}
+	return nil
 }
 
 func (d *Delivery) serveStream(w http.ResponseWriter, r *http.Request) {
 	gw := types.NamespacedName{Namespace: r.PathValue("namespace"), Name: r.PathValue("gateway")}
+	if !d.authorize(w, r, gw) {
+		return
+	}
 	proxy := r.URL.Query().Get("proxy")
-	if proxy == "" {
-		http.Error(w, "query parameter proxy (the proxy pod name) is required", http.StatusBadRequest)
+	if err := validProxyName(proxy); err != nil {
+		http.Error(w, "query parameter proxy (the proxy pod name): "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	fl, ok := w.(http.Flusher)
@@ -316,11 +387,14 @@ func (d *Delivery) serveStream(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
+	if err := d.streamOpened(gw, proxy); err != nil {
+		http.Error(w, err.Error(), http.StatusTooManyRequests)
+		return
+	}
+	defer d.streamClosed(gw, proxy)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	fl.Flush()
-	d.streamOpened(gw, proxy, 1)
-	defer d.streamOpened(gw, proxy, -1)
 	d.log.Info("proxy connected", "gateway", gw.String(), "proxy", proxy)
 
 	heartbeat := time.NewTicker(ir.HeartbeatInterval)
@@ -328,10 +402,19 @@ func (d *Delivery) serveStream(w http.ResponseWriter, r *http.Request) {
 	var sent int64 = -1
 	for {
 		d.mu.Lock()
-		p := d.entry(gw)
+		p, ok := d.gateways[gw]
+		if !ok {
+			// Forgotten: the Gateway is gone or no longer valid.
+			d.mu.Unlock()
+			d.log.Info("gateway forgotten; closing its stream", "gateway", gw.String(), "proxy", proxy)
+			return
+		}
 		line, version, changed := p.line, int64(-1), p.changed
 		if p.snap != nil {
 			version = p.snap.Version
+		}
+		if version != sent && line != nil {
+			p.sent[proxy] = max(p.sent[proxy], version)
 		}
 		d.mu.Unlock()
 		if version != sent && line != nil {
@@ -355,21 +438,57 @@ func (d *Delivery) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (d *Delivery) streamOpened(gw types.NamespacedName, proxy string, delta int) {
+// streamOpened counts a stream of an authorized proxy of a published Gateway; it refuses one
+// beyond maxStreams.
+func (d *Delivery) streamOpened(gw types.NamespacedName, proxy string) error {
 	d.mu.Lock()
-	p := d.entry(gw)
-	p.streams[proxy] += delta
-	if p.streams[proxy] <= 0 {
+	p, ok := d.gateways[gw]
+	if !ok {
+		d.mu.Unlock()
+		return fmt.Errorf("gateway %s has no published configuration", gw)
+	}
+	open := 0
+	for _, n := range p.streams {
+		open += n
+	}
+	if open >= maxStreams {
+		d.mu.Unlock()
+		return fmt.Errorf("gateway %s already has %d open streams", gw, open)
+	}
+	p.streams[proxy]++
+	notify := d.takeNotify(p)
+	d.mu.Unlock()
+	if notify {
+		d.onAck(gw)
+	}
+	return nil
+}
+
+func (d *Delivery) streamClosed(gw types.NamespacedName, proxy string) {
+	d.mu.Lock()
+	p, ok := d.gateways[gw]
+	if !ok {
+		d.mu.Unlock()
+		return
+	}
+	if p.streams[proxy]--; p.streams[proxy] <= 0 {
 		// Acks stay: a restarted proxy is not Ready until it applied (and acked) a snapshot, and
 		// Programmed only looks at ready proxies.
 		delete(p.streams, proxy)
+		delete(p.sent, proxy)
 	}
-	notify := p.notify
-	p.notify = false
+	notify := d.takeNotify(p)
 	d.mu.Unlock()
-	if notify && d.onAck != nil {
+	if notify {
 		d.onAck(gw)
 	}
+}
+
+// takeNotify reports and disarms NotifyOnAck. d.mu must be held.
+func (d *Delivery) takeNotify(p *published) bool {
+	n := p.notify && d.onAck != nil
+	p.notify = false
+	return n
 }
 
 func (d *Delivery) serveAck(w http.ResponseWriter, r *http.Request) {
@@ -378,37 +497,68 @@ func (d *Delivery) serveAck(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "decode ack: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	if a.Proxy == "" || a.Gateway.Name == "" || a.Gateway.Namespace == "" {
-		http.Error(w, "ack: gateway and proxy are required", http.StatusBadRequest)
+	if a.Gateway.Name == "" || a.Gateway.Namespace == "" {
+		http.Error(w, "ack: gateway is required", http.StatusBadRequest)
+		return
+	}
+	if err := validProxyName(a.Proxy); err != nil {
+		http.Error(w, "ack: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	gw := types.NamespacedName{Namespace: a.Gateway.Namespace, Name: a.Gateway.Name}
+	if !d.authorize(w, r, gw) {
+		return
+	}
 	d.mu.Lock()
-	p := d.entry(gw)
+	p, ok := d.gateways[gw]
+	var refused string
+	switch {
+	case !ok:
+		refused = fmt.Sprintf("gateway %s has no published configuration", gw)
+	case p.streams[a.Proxy] == 0:
+		refused = fmt.Sprintf("proxy %s has no open stream for gateway %s", a.Proxy, gw)
+	case a.Version > p.sent[a.Proxy] || !slices.Contains(p.history, a.Version):
+		refused = fmt.Sprintf("version %d was never sent to proxy %s (or is too old)", a.Version, a.Proxy)
+	}
+	if refused != "" {
+		d.mu.Unlock()
+		d.log.Warn("refused ack", "gateway", gw.String(), "proxy", a.Proxy, "version", a.Version, "reason", refused)
+		http.Error(w, "ack: "+refused, http.StatusConflict)
+		return
+	}
 	if prev, ok := p.acks[a.Proxy]; !ok || a.Version >= prev.Version {
 		p.acks[a.Proxy] = a
 	}
+	if len(p.acks) > maxAcks {
+		for name := range p.acks {
+			if p.streams[name] == 0 {
+				delete(p.acks, name)
+			}
+		}
+	}
 	close(p.acked)
 	p.acked = make(chan struct{})
-	notify := p.notify
-	p.notify = false
+	notify := d.takeNotify(p)
 	d.mu.Unlock()
 	if a.Error != "" {
 		d.log.Warn("proxy rejected snapshot", "gateway", gw.String(), "proxy", a.Proxy, "version", a.Version, "error", strings.TrimSpace(a.Error))
 	}
 	w.WriteHeader(http.StatusNoContent)
-	if notify && d.onAck != nil {
+	if notify {
 		d.onAck(gw)
 	}
 }
 
-// Serve runs the delivery server on addr until ctx ends.
-func (d *Delivery) Serve(ctx context.Context, addr string) error {
-	srv := &http.Server{Addr: addr, Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second,
+// Serve runs the delivery server on addr with tlsConfig (CA.ServerTLS) until ctx ends.
+func (d *Delivery) Serve(ctx context.Context, addr string, tlsConfig *tls.Config) error {
+	if tlsConfig == nil || tlsConfig.ClientAuth != tls.RequireAndVerifyClientCert {
+		return fmt.Errorf("delivery server on %s: a TLS configuration requiring client certificates is required", addr)
+	}
+	srv := &http.Server{Addr: addr, Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig,
 		// Streams never end on their own: tie them to ctx so shutdown closes them.
 		BaseContext: func(net.Listener) context.Context { return ctx }}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	go func() { errc <- srv.ListenAndServeTLS("", "") }()
 	select {
 	case <-ctx.Done():
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -42,15 +41,17 @@ func TestStreamAndAck(t *testing.T) {
 	t.Parallel()
 	acked := make(chan types.NamespacedName, 16)
 	d := NewDelivery(slog.New(slog.DiscardHandler), func(gw types.NamespacedName) { acked <- gw })
-	srv := httptest.NewServer(d.Handler())
+	ca := mustCA(t)
+	srv := tlsDelivery(t, d, ca)
 	defer srv.Close()
 	gw := types.NamespacedName{Namespace: "ns", Name: "gw"}
+	hc := proxyClient(t, ca, gw)
 
 	v1, _ := d.Publish(snap("gw", 80))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+ir.SnapshotsPath+"ns/gw?proxy=pod-a", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestStreamAndAck(t *testing.T) {
 	}
 	post := func(v int64, errMsg string) {
 		body, _ := json.Marshal(ir.Ack{Gateway: ir.NamespacedName{Namespace: "ns", Name: "gw"}, Proxy: "pod-a", Version: v, Error: errMsg})
-		r, err := http.Post(srv.URL+ir.AcksPath, "application/json", bytes.NewReader(body))
+		r, err := hc.Post(srv.URL+ir.AcksPath, "application/json", bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,7 +117,7 @@ func TestStreamAndAck(t *testing.T) {
 	go func() {
 		body, _ := json.Marshal(ir.Ack{Gateway: ir.NamespacedName{Namespace: "ns", Name: "gw"}, Proxy: "pod-a", Version: v2})
 		time.Sleep(20 * time.Millisecond)
-		r, err := http.Post(srv.URL+ir.AcksPath, "application/json", bytes.NewReader(body))
+		r, err := hc.Post(srv.URL+ir.AcksPath, "application/json", bytes.NewReader(body))
 		if err == nil {
 			r.Body.Close()
 		}
@@ -147,7 +148,11 @@ func TestServeStopsWithContext(t *testing.T) {
 	l.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- d.Serve(ctx, addr) }()
+	cfg, err := mustCA(t).ServerTLS(testServerName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- d.Serve(ctx, addr, cfg) }()
 	time.Sleep(100 * time.Millisecond)
 	cancel()
 	select {

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
@@ -32,7 +31,8 @@ func freePort(t *testing.T) int32 {
 func TestDeliveryToRealProxy(t *testing.T) {
 	t.Parallel()
 	d := NewDelivery(slog.New(slog.DiscardHandler), nil)
-	srv := httptest.NewServer(d.Handler())
+	ca := mustCA(t)
+	srv := tlsDelivery(t, d, ca)
 	defer srv.Close()
 	// Cancel before srv.Close (defers run last-first): Close waits for the open stream.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -52,7 +52,8 @@ func TestDeliveryToRealProxy(t *testing.T) {
 	}
 	p := proxy.New(proxy.Options{BindAddress: "127.0.0.1"})
 	defer p.Close(context.Background())
-	c := &delivery.Client{BaseURL: srv.URL, Gateway: ir.NamespacedName{Namespace: "ns", Name: "gw"}, Proxy: "pod-a"}
+	c := &delivery.Client{BaseURL: srv.URL, Gateway: ir.NamespacedName{Namespace: "ns", Name: "gw"}, Proxy: "pod-a",
+		HTTP: proxyClient(t, ca, types.NamespacedName{Namespace: "ns", Name: "gw"})}
 	go c.Run(ctx, p)
 
 	key := types.NamespacedName{Namespace: "ns", Name: "gw"}

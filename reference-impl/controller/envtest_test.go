@@ -41,7 +41,8 @@ func TestEnvtest(t *testing.T) {
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	go func() {
-		err := Run(ctx, cfg, Options{ProxyImage: "img:dev", DeliveryURL: "http://10.0.0.1:18000", DeliveryAddr: "127.0.0.1:0", HealthAddr: "0", Logger: log})
+		err := Run(ctx, cfg, Options{ProxyImage: "img:dev", DeliveryURL: "https://10.0.0.1:18000", DeliveryAddr: "127.0.0.1:0", HealthAddr: "0", Logger: log,
+			CASecret: types.NamespacedName{Namespace: "default", Name: DefaultCASecretName}})
 		if err != nil && ctx.Err() == nil {
 			t.Errorf("controller: %v", err)
 		}

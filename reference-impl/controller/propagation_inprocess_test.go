@@ -100,7 +100,8 @@ func newInProcess(t *testing.T, routes int, memo bool) *inProcess {
 	}}
 
 	d := NewDelivery(slog.New(slog.DiscardHandler), nil)
-	srv := httptest.NewServer(d.Handler())
+	ca := mustCA(t)
+	srv := tlsDelivery(t, d, ca)
 	t.Cleanup(srv.Close)
 	// Cleanups run last-first: the stream must end before srv.Close, which waits for it.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -113,7 +114,8 @@ func newInProcess(t *testing.T, routes int, memo bool) *inProcess {
 	if memo {
 		ip.memo = translate.NewMemo()
 	}
-	c := &delivery.Client{BaseURL: srv.URL, Gateway: ir.NamespacedName{Namespace: "bench", Name: "gw"}, Proxy: "pod-a"}
+	c := &delivery.Client{BaseURL: srv.URL, Gateway: ir.NamespacedName{Namespace: "bench", Name: "gw"}, Proxy: "pod-a",
+		HTTP: proxyClient(t, ca, types.NamespacedName{Namespace: "bench", Name: "gw"})}
 	go c.Run(ctx, ip.applies)
 
 	ip.reconcile(t)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -14,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
@@ -56,13 +58,33 @@ func hashOf(v any) string {
 	return hex.EncodeToString(h[:8])
 }
 
-// provisioner creates and updates each Gateway's proxy Deployment and Service.
+// provisioner creates and updates each Gateway's proxy Deployment and Service, and the
+// Secret with the proxies' delivery certificate.
 type provisioner struct {
-	c           client.Client
+	c client.Client
+	// api reads Secrets directly (the cache holds none).
+	api         client.Reader
 	image       string
 	serviceType corev1.ServiceType
 	replicas    int32
+	ca          *CA
+	// serverName is the name in the delivery server's certificate, which proxies verify.
+	serverName string
+
+	mu sync.Mutex
+	// certs remembers, per Gateway UID, when its certificate Secret was last found current,
+	// so that it is read again only every certRecheck.
+	certs map[types.UID]time.Time
 }
+
+// certRecheck is how often a Gateway's certificate Secret is read again to find it deleted,
+// changed or due for renewal.
+const certRecheck = 10 * time.Minute
+
+// deliveryMount is where a proxy finds its delivery certificate.
+const deliveryMount = "/etc/gatecheck/delivery"
+
+func certSecretName(gw *gwv1.Gateway) string { return proxyName(gw) + "-delivery" }
 
 // selector picks a Gateway's proxy Pods. It never changes: a Deployment's selector is
 // immutable, so the labels below are added beside it rather than into it.
@@ -94,6 +116,8 @@ func ownerRef(gw *gwv1.Gateway) metav1.OwnerReference {
 
 func (p *provisioner) deployment(gw *gwv1.Gateway, deliveryURL string) *appsv1.Deployment {
 	lbl := p.labels(gw)
+	// Readable by the proxy's group only (fsGroup below).
+	secretMode := int32(0o440)
 	spec := appsv1.DeploymentSpec{
 		Replicas: ptr.To(p.replicas),
 		Selector: &metav1.LabelSelector{MatchLabels: p.selector(gw)},
@@ -112,15 +136,24 @@ func (p *provisioner) deployment(gw *gwv1.Gateway, deliveryURL string) *appsv1.D
 					RunAsNonRoot:   ptr.To(true),
 					RunAsUser:      ptr.To[int64](65532),
 					RunAsGroup:     ptr.To[int64](65532),
+					FSGroup:        ptr.To[int64](65532),
 					SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 					Sysctls:        []corev1.Sysctl{{Name: "net.ipv4.ip_unprivileged_port_start", Value: "0"}},
 				},
+				Volumes: []corev1.Volume{{
+					Name: "delivery-tls",
+					VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+						SecretName: certSecretName(gw), DefaultMode: &secretMode,
+					}},
+				}},
 				Containers: []corev1.Container{{
 					Name:            "proxy",
 					Image:           p.image,
 					ImagePullPolicy: corev1.PullIfNotPresent,
 					Args: []string{
 						"--controller", deliveryURL,
+						"--controller-server-name", p.serverName,
+						"--tls-dir", deliveryMount,
 						"--gateway", gw.Namespace + "/" + gw.Name,
 						"--pod-name", "$(POD_NAME)",
 						"--admin-addr", ":" + strconv.Itoa(AdminPort),
@@ -131,7 +164,8 @@ func (p *provisioner) deployment(gw *gwv1.Gateway, deliveryURL string) *appsv1.D
 						ReadOnlyRootFilesystem:   ptr.To(true),
 						Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 					},
-					Ports: []corev1.ContainerPort{{Name: "admin", ContainerPort: AdminPort, Protocol: corev1.ProtocolTCP}},
+					VolumeMounts: []corev1.VolumeMount{{Name: "delivery-tls", MountPath: deliveryMount, ReadOnly: true}},
+					Ports:        []corev1.ContainerPort{{Name: "admin", ContainerPort: AdminPort, Protocol: corev1.ProtocolTCP}},
 					ReadinessProbe: &corev1.Probe{
 						ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(AdminPort)}},
 						PeriodSeconds:    1,
@@ -210,8 +244,72 @@ func (p *provisioner) ensure(ctx context.Context, want client.Object, existing c
 	return nil
 }
 
-// Ensure makes the Gateway's proxy Deployment and Service match ports.
+// ensureCert makes sure the Gateway's certificate Secret holds a current certificate naming
+// the Gateway, signed by the controller's CA.
+func (p *provisioner) ensureCert(ctx context.Context, gw *gwv1.Gateway) error {
+	p.mu.Lock()
+	checked, ok := p.certs[gw.UID]
+	p.mu.Unlock()
+	now := time.Now()
+	if ok && now.Sub(checked) < certRecheck {
+		return nil
+	}
+	key := types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}
+	name := certSecretName(gw)
+	var s corev1.Secret
+	err := p.api.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: name}, &s)
+	exists := err == nil
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return fmt.Errorf("get Secret %s/%s: %w", gw.Namespace, name, err)
+	case p.ca.proxyCertCurrent(key, s.Data, now):
+		p.remember(gw.UID, now)
+		return nil
+	}
+	certPEM, keyPEM, err := p.ca.IssueProxy(key)
+	if err != nil {
+		return fmt.Errorf("issue delivery certificate of gateway %s: %w", key, err)
+	}
+	want := corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: name, Namespace: gw.Namespace, Labels: p.selector(gw),
+			OwnerReferences: []metav1.OwnerReference{ownerRef(gw)},
+		},
+		Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{caCertKey: p.ca.CertPEM(), corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM},
+	}
+	if !exists {
+		if err := p.c.Create(ctx, &want); err != nil {
+			return fmt.Errorf("create Secret %s/%s: %w", gw.Namespace, name, err)
+		}
+	} else {
+		s.Labels, s.OwnerReferences, s.Data = want.Labels, want.OwnerReferences, want.Data
+		if s.Type != corev1.SecretTypeTLS {
+			return fmt.Errorf("secret %s/%s has type %s, not %s: delete it so the controller recreates it", gw.Namespace, name, s.Type, corev1.SecretTypeTLS)
+		}
+		if err := p.c.Update(ctx, &s); err != nil {
+			return fmt.Errorf("update Secret %s/%s: %w", gw.Namespace, name, err)
+		}
+	}
+	p.remember(gw.UID, now)
+	return nil
+}
+
+func (p *provisioner) remember(uid types.UID, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.certs == nil {
+		p.certs = map[types.UID]time.Time{}
+	}
+	p.certs[uid] = at
+}
+
+// Ensure makes the Gateway's proxy certificate, Deployment and Service match ports.
 func (p *provisioner) Ensure(ctx context.Context, gw *gwv1.Gateway, ports []int32, deliveryURL string) error {
+	if err := p.ensureCert(ctx, gw); err != nil {
+		return err
+	}
 	if err := p.ensure(ctx, p.service(gw, ports), &corev1.Service{}); err != nil {
 		return err
 	}
@@ -221,9 +319,13 @@ func (p *provisioner) Ensure(ctx context.Context, gw *gwv1.Gateway, ports []int3
 // Remove deletes the Gateway's proxies (the Gateway has nothing left to serve).
 func (p *provisioner) Remove(ctx context.Context, gw *gwv1.Gateway) error {
 	meta := metav1.ObjectMeta{Name: proxyName(gw), Namespace: gw.Namespace}
-	for _, o := range []client.Object{&appsv1.Deployment{ObjectMeta: meta}, &corev1.Service{ObjectMeta: meta}} {
+	p.mu.Lock()
+	delete(p.certs, gw.UID)
+	p.mu.Unlock()
+	cert := metav1.ObjectMeta{Name: certSecretName(gw), Namespace: gw.Namespace}
+	for _, o := range []client.Object{&appsv1.Deployment{ObjectMeta: meta}, &corev1.Service{ObjectMeta: meta}, &corev1.Secret{ObjectMeta: cert}} {
 		if err := p.c.Delete(ctx, o); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete %T %s/%s: %w", o, meta.Namespace, meta.Name, err)
+			return fmt.Errorf("delete %T %s/%s: %w", o, o.GetNamespace(), o.GetName(), err)
 		}
 	}
 	return nil

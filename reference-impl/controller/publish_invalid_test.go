@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -44,7 +43,8 @@ func TestPublishInvalidWithProxy(t *testing.T) {
 	t.Parallel()
 	kicked := make(chan types.NamespacedName, 16)
 	d := NewDelivery(slog.New(slog.DiscardHandler), func(gw types.NamespacedName) { kicked <- gw })
-	srv := httptest.NewServer(d.Handler())
+	ca := mustCA(t)
+	srv := tlsDelivery(t, d, ca)
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -57,7 +57,8 @@ func TestPublishInvalidWithProxy(t *testing.T) {
 	}
 	p := proxy.New(proxy.Options{BindAddress: "127.0.0.1"})
 	defer p.Close(context.Background())
-	c := &delivery.Client{BaseURL: srv.URL, Gateway: ir.NamespacedName{Namespace: "ns", Name: "gw"}, Proxy: "pod-a"}
+	c := &delivery.Client{BaseURL: srv.URL, Gateway: ir.NamespacedName{Namespace: "ns", Name: "gw"}, Proxy: "pod-a",
+		HTTP: proxyClient(t, ca, types.NamespacedName{Namespace: "ns", Name: "gw"})}
 	go c.Run(ctx, p)
 	if ok, msg := d.WaitAcked(ctx, key, []string{"pod-a"}, 10*time.Second); !ok {
 		t.Fatalf("valid snapshot not applied: %s", msg)

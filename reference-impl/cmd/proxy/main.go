@@ -32,7 +32,9 @@ func main() {
 func run() error {
 	var (
 		configFile = flag.String("config", "", "snapshot JSON file to serve; reloaded on SIGHUP and when it changes")
-		controller = flag.String("controller", "", "controller delivery URL, e.g. http://gatecheck-controller:18000")
+		controller = flag.String("controller", "", "controller delivery URL, e.g. https://10.96.0.10:18000")
+		tlsDir     = flag.String("tls-dir", "", "with --controller: directory with ca.crt, tls.crt and tls.key, this Gateway's delivery certificate (required)")
+		serverName = flag.String("controller-server-name", "", "with --controller: the DNS name in the controller's certificate (required)")
 		gateway    = flag.String("gateway", "", "namespace/name of the Gateway to serve (with --controller)")
 		podName    = flag.String("pod-name", os.Getenv("POD_NAME"), "this proxy's Pod name, sent with acks (default $POD_NAME, else the hostname)")
 		adminAddr  = flag.String("admin-addr", ":19000", "address of /ready and /metrics")
@@ -60,6 +62,9 @@ func run() error {
 			return fmt.Errorf("--gateway %q: want namespace/name", *gateway)
 		}
 		gw = ir.NamespacedName{Namespace: ns, Name: name}
+		if *tlsDir == "" || *serverName == "" {
+			return errors.New("--controller needs --tls-dir and --controller-server-name (the delivery channel is mutual TLS)")
+		}
 		if *podName == "" {
 			*podName, _ = os.Hostname()
 		}
@@ -77,8 +82,11 @@ func run() error {
 	if *configFile != "" {
 		err = serveFile(ctx, log, p, *configFile)
 	} else {
-		c := &delivery.Client{BaseURL: *controller, Gateway: gw, Proxy: *podName, Logger: log}
-		err = c.Run(ctx, p)
+		var hc *http.Client
+		if hc, err = delivery.MutualTLS(*tlsDir, *serverName); err == nil {
+			c := &delivery.Client{BaseURL: *controller, Gateway: gw, Proxy: *podName, Logger: log, HTTP: hc}
+			err = c.Run(ctx, p)
+		}
 	}
 	select {
 	case aerr := <-adminErr:
