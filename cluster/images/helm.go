@@ -36,7 +36,10 @@ func HelmCLI(ctx context.Context, cacheDir string, bundled bool, log *slog.Logge
 		}
 	}
 	b := Builder{OutDir: cacheDir, Logger: log}
-	bin, err := b.installTool(ctx, Spec{Name: "helm"}, HelmPackage+"@"+HelmVersion, []string{"CGO_ENABLED=0", "GOTOOLCHAIN=local"})
+	// The version stamp of helm's own release build (its Makefile), so `helm version` says
+	// HelmVersion rather than the source's default "v4.3".
+	spec := Spec{Name: "helm", LDFlags: []string{"-X helm.sh/helm/v4/internal/version.version=" + HelmVersion}}
+	bin, err := b.installTool(ctx, spec, HelmPackage+"@"+HelmVersion, []string{"CGO_ENABLED=0", "GOTOOLCHAIN=local"})
 	if err != nil {
 		if _, lerr := exec.LookPath("go"); lerr != nil {
 			return "", fmt.Errorf("helm: none on PATH, and no Go toolchain to build helm %s from the module proxy: install helm v3 or v4, or Go", HelmVersion)

@@ -48,6 +48,9 @@ type Spec struct {
 	// Source, for a module@version package, builds it in an edited copy of its module source
 	// instead of with `go install` (traefik.go); nil for most.
 	Source *ModuleSource
+	// LDFlags are extra -ldflags of a module@version `go install`, such as the -X version
+	// stamps of the module's own release build (helm.go).
+	LDFlags []string
 }
 
 // Well-known references.
@@ -365,7 +368,7 @@ func (b Builder) installTool(ctx context.Context, s Spec, pkg string, env []stri
 	}
 	env = append(env, "GOBIN="+dir, "GOFLAGS=-mod=mod")
 	stop := wait.Progress("building "+pkg, 30*time.Second, func(l string) { log.Info(l) })
-	_, err := command.OutputEnv(ctx, env, "go", "install", "-trimpath", "-ldflags=-s -w -buildid=", pkg)
+	_, err := command.OutputEnv(ctx, env, "go", "install", "-trimpath", strings.Join(append([]string{"-ldflags=-s -w -buildid="}, s.LDFlags...), " "), pkg)
 	stop()
 	if err != nil {
 		return "", fmt.Errorf("image %s: go install %s: %w", s.Name, pkg, err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 
@@ -37,7 +38,7 @@ arguments it prints the path of that helm. Example: gatecheck helm -- list -A --
 				return withExitCode(2, err)
 			}
 			if len(args) == 0 {
-				c.Println(bin)
+				fmt.Fprintln(c.OutOrStdout(), bin)
 				return nil
 			}
 			h := exec.CommandContext(c.Context(), bin, args...)
