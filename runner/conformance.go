@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatecheck/gatecheck/impls"
+	"github.com/gatecheck/gatecheck/internal/imagemap"
 	"github.com/gatecheck/gatecheck/reports/ingest"
 	"github.com/gatecheck/gatecheck/reports/model"
 )
@@ -48,6 +49,10 @@ func runConformance(ctx context.Context, o Options, kubeconfig, channel string, 
 	fmt.Fprintf(out, "  running; full log: %s; per-test events: %s\n", logPath, eventsPath)
 	args := append(pre, conformanceArgs(o.Profile, confYAML, false)...)
 	env := []string{"KUBECONFIG=" + kubeconfig, model.UpstreamEventsEnv + "=" + eventsPath}
+	if len(o.pushed) > 0 {
+		// The suite's own manifests name registry.k8s.io images: it rewrites them (--registry).
+		env = append(env, imagemap.Env+"="+o.pushed.String())
+	}
 	rerr := runStreaming(ctx, bin, args, env, dir, logPath, out, "conformance:", newConformanceConsole(time.Now))
 	part, incomplete = collectConformance(ctx.Err() != nil, rerr, confYAML, eventsPath, logPath, channel, out)
 	if part != nil && part.Conformance != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatecheck/gatecheck/impls"
 	"github.com/gatecheck/gatecheck/install"
+	"github.com/gatecheck/gatecheck/internal/imagemap"
 	"github.com/gatecheck/gatecheck/internal/command"
 	"github.com/gatecheck/gatecheck/internal/wait"
 )
@@ -36,6 +37,9 @@ type implInstaller struct {
 	findHelm HelmFinder
 	// helm is what the helm install did, for teardown (helminstall.go).
 	helm *helmState
+	// images maps built image references to pushed ones (--registry): the manifests are
+	// rewritten with it, and scripts get it as $GATECHECK_IMAGE_MAP.
+	images imagemap.Map
 }
 
 func (ii *implInstaller) install(ctx context.Context) error {
@@ -57,6 +61,9 @@ func (ii *implInstaller) install(ctx context.Context) error {
 				return fmt.Errorf("profile %s: install.manifests: %w", p.Name, err)
 			}
 			objs = append(objs, o...)
+		}
+		for _, o := range objs {
+			ii.images.ReplaceAll(o.Obj.Object)
 		}
 		a, err := install.NewApplier(ii.cfg)
 		if err != nil {
@@ -100,7 +107,7 @@ func (ii *implInstaller) install(ctx context.Context) error {
 }
 
 func (ii *implInstaller) command(ctx context.Context, name string, args ...string) error {
-	env := []string{"KUBECONFIG=" + ii.kubeconfig, "GATECHECK_PROFILE_DIR=" + ii.profile.Dir}
+	env := []string{"KUBECONFIG=" + ii.kubeconfig, "GATECHECK_PROFILE_DIR=" + ii.profile.Dir, imagemap.Env + "=" + ii.images.String()}
 	_, err := command.OutputDir(ctx, env, ii.profile.Dir, append([]string{name}, args...)...)
 	return err
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/gatecheck/gatecheck/impls"
+	"github.com/gatecheck/gatecheck/internal/imagemap"
 	"github.com/gatecheck/gatecheck/internal/version"
 	"github.com/gatecheck/gatecheck/reports/gate"
 	"github.com/gatecheck/gatecheck/reports/ingest"
@@ -41,6 +42,19 @@ type Cluster interface {
 	// Owned reports whether gatecheck created the cluster; on one it was given, teardown
 	// uninstalls the implementation the run installed.
 	Owned() bool
+}
+
+// ImagePusher puts images where a cluster's nodes pull them from (cluster.Registry).
+type ImagePusher interface {
+	// Ping checks the registry answers, before anything is built.
+	Ping(ctx context.Context) error
+	// Push pushes the archives' images and returns each built reference's pushed one.
+	Push(ctx context.Context, archives []string, out io.Writer) (imagemap.Map, error)
+	// Prepull makes every node pull images, so a node that cannot reach the registry fails
+	// the run here, naming the image, and the suites find the images on the nodes.
+	Prepull(ctx context.Context, cfg *rest.Config, images []string, out io.Writer) error
+	// String names the registry (--registry's value).
+	String() string
 }
 
 // ImageBuilder builds image archives by name and returns their paths.
@@ -75,6 +89,12 @@ type Options struct {
 	TrafficScale float64
 	// Helm finds the helm CLI for install.kind helm (helminstall.go); nil looks on PATH.
 	Helm HelmFinder
+	// Registry, when set, receives gatecheck's images (pushed instead of loaded) and what the
+	// run deploys names the pushed references (--registry).
+	Registry ImagePusher
+
+	// pushed maps built image references to the ones pushed to Registry (set by the images step).
+	pushed imagemap.Map
 	Out          io.Writer
 }
 

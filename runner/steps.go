@@ -91,13 +91,21 @@ func (r *run) adjustReach(ctx context.Context) error {
 func (r *run) imageNames() []string { return neededImages(r.o.Profile.Images.Build, r.o.Suites) }
 
 // stepImages builds the images the profile and the suites need and loads them with the
-// profile's own archives, where the cluster can load images.
+// profile's own archives, where the cluster can load images; with a registry (--registry) it
+// pushes them there instead, the nodes pull them, and what the run deploys names the pushed
+// references.
 func stepImages(ctx context.Context, r *run) (string, error) {
 	names := r.imageNames()
-	if !r.cl.CanLoadImages() {
+	if !r.cl.CanLoadImages() && r.o.Registry == nil {
 		// The suites check the images they need are present and skip, saying so, when they are not.
-		fmt.Fprintf(r.out, "  skipped: an existing cluster's nodes must already have (or be able to pull) these images: %s\n", strings.Join(names, ", "))
+		fmt.Fprintf(r.out, "  skipped: an existing cluster's nodes must already have (or be able to pull) these images: %s; or pass --registry to push them\n", strings.Join(names, ", "))
 		return "images", nil
+	}
+	if r.o.Registry != nil {
+		// Before minutes of building: a registry that does not answer fails now.
+		if err := r.o.Registry.Ping(ctx); err != nil {
+			return "", err
+		}
 	}
 	archives, err := r.images.Build(ctx, names)
 	if err != nil {
@@ -109,10 +117,35 @@ func stepImages(ctx context.Context, r *run) (string, error) {
 		}
 		archives = append(archives, a)
 	}
+	if r.o.Registry != nil {
+		return pushImages(ctx, r, archives)
+	}
 	if err := r.cl.LoadImages(ctx, archives); err != nil {
 		return "", fmt.Errorf("load images: %w", err)
 	}
 	return fmt.Sprintf("%d image archives", len(archives)), nil
+}
+
+// pushImages pushes the archives to the registry, has every node pull the pushed images, and
+// keeps the mapping for the steps that deploy them.
+func pushImages(ctx context.Context, r *run, archives []string) (string, error) {
+	reg := r.o.Registry
+	fmt.Fprintf(r.out, "  pushing %d image archives to %s (instead of loading them)\n", len(archives), reg)
+	m, err := reg.Push(ctx, archives, r.out)
+	if err != nil {
+		return "", err
+	}
+	r.o.pushed = m
+	pulled := make([]string, 0, len(m))
+	for _, to := range m {
+		if !slices.Contains(pulled, to) {
+			pulled = append(pulled, to)
+		}
+	}
+	if err := reg.Prepull(ctx, r.cfg, pulled, r.out); err != nil {
+		return "", fmt.Errorf("--registry %s: the nodes cannot pull the pushed images: %w", reg, err)
+	}
+	return fmt.Sprintf("%d images pushed to %s and pulled by the nodes", len(pulled), reg), nil
 }
 
 // crdPolicy is --crds, else the profile's crds.policy, else install.
@@ -195,7 +228,7 @@ func neededCRDs(suites, profiles []string) []string {
 
 // stepImplementation installs the profile's implementation and waits for its GatewayClass.
 func stepImplementation(ctx context.Context, r *run) (string, error) {
-	r.impl = &implInstaller{profile: r.o.Profile, cfg: r.cfg, kubeconfig: r.cl.Kubeconfig(), out: r.out, findHelm: r.o.Helm}
+	r.impl = &implInstaller{profile: r.o.Profile, cfg: r.cfg, kubeconfig: r.cl.Kubeconfig(), out: r.out, findHelm: r.o.Helm, images: r.o.pushed}
 	if err := r.impl.install(ctx); err != nil {
 		return "", err
 	}
@@ -267,7 +300,7 @@ func (r *run) suiteEnv() suiteenv.Config {
 		Kubeconfig: r.cl.Kubeconfig(), GatewayClass: o.Profile.GatewayClass.Name, Impl: o.Profile.Name,
 		ReachMode: r.meta.ReachMode, ReachServiceNamespace: o.Profile.Reach.Service.Namespace, ReachServiceSelector: o.Profile.Reach.Service.Selector,
 		Artifacts: filepath.Join(o.OutDir, "artifacts"),
-		EchoImage: suiteenv.DefaultEchoImage,
+		EchoImage: o.pushed.Get(suiteenv.DefaultEchoImage),
 		Features:  o.Profile.Conformance.SupportedFeatures, Alpha: suiteenv.DefaultAlpha, Scale: o.TrafficScale,
 		SpecTimeout: 5 * time.Minute, TolerancePts: suiteenv.DefaultTolerancePts,
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,12 +12,15 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/client-go/rest"
 
 	"github.com/gatecheck/gatecheck/impls"
+	"github.com/gatecheck/gatecheck/internal/imagemap"
 	"github.com/gatecheck/gatecheck/internal/version"
 	"github.com/gatecheck/gatecheck/reports/gate"
 	"github.com/gatecheck/gatecheck/reports/ingest"
 	"github.com/gatecheck/gatecheck/reports/model"
+	"github.com/gatecheck/gatecheck/suites/suiteenv"
 )
 
 // capCluster is a fake cluster whose capabilities a test chooses, recording what the run asks.
@@ -158,7 +162,7 @@ func TestStepImagesFollowsTheProvider(t *testing.T) {
 	if err != nil || done != "images" || len(given.built)+len(given.loaded) != 0 {
 		t.Fatalf("stepImages on a cluster that cannot load images = %q, %v, built %v, loaded %v; want nothing built or loaded", done, err, given.built, given.loaded)
 	}
-	if want := "  skipped: an existing cluster's nodes must already have (or be able to pull) these images: controller, echo-backend\n"; out.String() != want {
+	if want := "  skipped: an existing cluster's nodes must already have (or be able to pull) these images: controller, echo-backend; or pass --registry to push them\n"; out.String() != want {
 		t.Errorf("console %q; want %q", out, want)
 	}
 }
@@ -246,5 +250,64 @@ func TestNeededCRDs(t *testing.T) {
 				t.Errorf("neededCRDs (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// fakePusher records what the run pushes and pre-pulls.
+type fakePusher struct {
+	pingErr, prepullErr error
+	pushed, prepulled   []string
+}
+
+func (f *fakePusher) Ping(context.Context) error { return f.pingErr }
+func (f *fakePusher) Push(_ context.Context, archives []string, _ io.Writer) (imagemap.Map, error) {
+	f.pushed = append(f.pushed, archives...)
+	m := imagemap.Map{}
+	for _, a := range archives {
+		if strings.Contains(a, "echo-backend") {
+			m[suiteenv.DefaultEchoImage] = "127.0.0.1:5000/" + suiteenv.DefaultEchoImage
+		}
+	}
+	return m, nil
+}
+func (f *fakePusher) Prepull(_ context.Context, _ *rest.Config, images []string, _ io.Writer) error {
+	f.prepulled = append(f.prepulled, images...)
+	return f.prepullErr
+}
+func (f *fakePusher) String() string { return "127.0.0.1:5000" }
+
+// With --registry the images are built, pushed instead of loaded (also where the cluster could
+// load them), pulled by the nodes, and the suites are told the pushed echo-backend name.
+func TestStepImagesPushesToARegistry(t *testing.T) {
+	t.Parallel()
+	profile := &impls.Profile{Name: "x", Dir: "/profiles/x", Images: impls.Images{Archives: []string{"extra.tar"}}}
+	for _, canLoad := range []bool{false, true} {
+		cl, reg := &capCluster{canLoad: canLoad}, &fakePusher{}
+		r, _ := testRun(t, cl, Options{Profile: profile, Suites: []string{"canary"}, Registry: reg})
+		done, err := stepImages(context.Background(), r)
+		if err != nil || done != "1 images pushed to 127.0.0.1:5000 and pulled by the nodes" {
+			t.Fatalf("canLoad %v: stepImages = %q, %v; want 1 image pushed", canLoad, done, err)
+		}
+		if diff := cmp.Diff([]string{"/images/echo-backend.tar", "/profiles/x/extra.tar"}, reg.pushed); diff != "" || len(cl.loaded) != 0 {
+			t.Errorf("canLoad %v: pushed (-want +got):\n%s; loaded %v (want none)", canLoad, diff, cl.loaded)
+		}
+		if diff := cmp.Diff([]string{"127.0.0.1:5000/" + suiteenv.DefaultEchoImage}, reg.prepulled); diff != "" {
+			t.Errorf("prepulled (-want +got):\n%s", diff)
+		}
+		if got := r.suiteEnv().EchoImage; got != "127.0.0.1:5000/"+suiteenv.DefaultEchoImage {
+			t.Errorf("suites' echo image %q; want the pushed one", got)
+		}
+	}
+
+	// A registry that does not answer fails the step before anything is built.
+	cl := &capCluster{}
+	r, _ := testRun(t, cl, Options{Profile: profile, Suites: []string{"canary"}, Registry: &fakePusher{pingErr: errors.New("--registry 127.0.0.1:5000: not reachable")}})
+	if _, err := stepImages(context.Background(), r); err == nil || !strings.Contains(err.Error(), "not reachable") || len(cl.built) != 0 {
+		t.Errorf("unreachable registry: %v, built %v; want the ping's error and nothing built", err, cl.built)
+	}
+	// Nodes that cannot pull fail the step naming the registry.
+	r, _ = testRun(t, &capCluster{}, Options{Profile: profile, Suites: []string{"canary"}, Registry: &fakePusher{prepullErr: errors.New("ImagePullBackOff")}})
+	if _, err := stepImages(context.Background(), r); err == nil || !strings.Contains(err.Error(), "--registry 127.0.0.1:5000: the nodes cannot pull the pushed images: ImagePullBackOff") {
+		t.Errorf("nodes cannot pull: %v; want an error naming --registry", err)
 	}
 }

@@ -22,7 +22,8 @@ func init() { subcommands = append(subcommands, newRunCmd) }
 
 type runFlags struct {
 	cluster, kubeconfig, impl, suites, labels, out, gate, channel string
-	context, crds                                                 string
+	context, crds, registry                                       string
+	registryInsecure                                              bool
 	keep                                                          bool
 	scale                                                         float64
 }
@@ -56,6 +57,8 @@ Exit codes: 0 every gated verdict passed, 1 a verdict failed, 2 the run could no
 	fl.StringVar(&f.context, "context", "", "kubeconfig context of an existing cluster (with --cluster existing; default the kubeconfig's current context); every suite and install command uses it")
 	fl.StringVar(&f.channel, "channel", "", "Gateway API channel to install (or, with --crds require, to require): standard or experimental (default: the profile's crds.channel, else standard)")
 	fl.StringVar(&f.crds, "crds", "", "Gateway API CRD policy: install (apply the pinned "+version.GatewayAPIVersion+" bundle), skip (use the cluster's, check the needed ones exist) or require (use the cluster's, require the profile's crds.version and channel); default the profile's crds.policy, else install")
+	fl.StringVar(&f.registry, "registry", "", "HOST:PORT[/prefix]: push gatecheck's images to this registry instead of loading them (for clusters that cannot load images, e.g. --cluster existing) and deploy the pushed names; plain HTTP for loopback registries (see gatecheck registry serve)")
+	fl.BoolVar(&f.registryInsecure, "registry-insecure", false, "speak plain HTTP to a --registry that is not on loopback")
 	fl.BoolVar(&f.keep, "keep", false, "keep the cluster and implementation after the run")
 	fl.Float64Var(&f.scale, "traffic-scale", 1, "multiply the traffic suites' request ceilings; a verdict that may not draw what its power needs ends inconclusive, never passes (below about 0.34 the 50/50 and mirror verdicts cannot finish)")
 	return cmd
@@ -88,6 +91,16 @@ func runRun(ctx context.Context, c *cobra.Command, g *globalOptions, f *runFlags
 	case "", "standard", "experimental":
 	default:
 		return withExitCode(2, fmt.Errorf("--channel %q: want standard or experimental", f.channel))
+	}
+	var pusher runner.ImagePusher
+	if f.registry != "" {
+		reg, err := cluster.ParseRegistry(f.registry, f.registryInsecure)
+		if err != nil {
+			return withExitCode(2, err)
+		}
+		pusher = registryPusher{reg}
+	} else if f.registryInsecure {
+		return withExitCode(2, fmt.Errorf("--registry-insecure: needs --registry"))
 	}
 	if f.scale <= 0 || f.scale > 100 {
 		return withExitCode(2, fmt.Errorf("--traffic-scale %v: want a number in (0, 100]", f.scale))
@@ -127,6 +140,7 @@ func runRun(ctx context.Context, c *cobra.Command, g *globalOptions, f *runFlags
 	res, err := runner.Run(ctx, namedCluster{p, string(name)}, imageBuilder{dir: filepath.Join(cluster.CacheDir(), "images"), g: g}, runner.Options{
 		Profile: profile, Suites: suites, Labels: f.labels, OutDir: outDir,
 		Keep: f.keep, Gate: gt, GateName: f.gate, Channel: f.channel, CRDPolicy: f.crds, TrafficScale: f.scale, Out: out, Helm: helmFinder(g),
+		Registry: pusher,
 	})
 	if err != nil {
 		for _, file := range res.Files {

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/gateway-api/pkg/features"
 	"sigs.k8s.io/yaml"
 
+	"github.com/gatecheck/gatecheck/internal/imagemap"
 	"github.com/gatecheck/gatecheck/reports/model"
 )
 
@@ -46,6 +47,19 @@ func Test(t *testing.T) {
 	rec, err := openRecorder(os.Getenv(EnvEvents))
 	if err != nil {
 		t.Fatalf("%s: %v", EnvEvents, err)
+	}
+	// gatecheck pushed the suite's images to a registry (--registry): its manifests name them there.
+	images, err := imagemap.Parse(os.Getenv(imagemap.Env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(images) > 0 {
+		if opts.ManifestFS == nil {
+			opts.ManifestFS = []fs.FS{&conformance.Manifests}
+		}
+		for i, f := range opts.ManifestFS {
+			opts.ManifestFS[i] = images.FS(f)
+		}
 	}
 	Run(t, opts, tests.ConformanceTests, rec)
 }
