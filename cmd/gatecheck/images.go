@@ -64,6 +64,51 @@ per line.`,
 	}
 	build.Flags().StringVar(&out, "out", filepath.Join(cluster.CacheDir(), "images"), "directory for the archives")
 	cmd.AddCommand(build)
+	var registry string
+	var insecure bool
+	push := &cobra.Command{
+		Use:   "push --registry HOST:PORT[/prefix] [NAME...]",
+		Short: "Build images (default all) and push them to a registry, printing each reference and its pushed one",
+		Long: `push builds the named images as build does and pushes each under every tag to --registry
+(what gatecheck run --registry does before a run), as HOST:PORT[/prefix]/<original registry>/<repository>:<tag>.
+Use it to install an implementation beforehand from images its nodes can pull (install.kind none).`,
+		RunE: func(c *cobra.Command, names []string) error {
+			if registry == "" {
+				return withExitCode(2, fmt.Errorf("--registry: required"))
+			}
+			reg, err := cluster.ParseRegistry(registry, insecure)
+			if err != nil {
+				return withExitCode(2, err)
+			}
+			if err := reg.Ping(c.Context()); err != nil {
+				return withExitCode(2, err)
+			}
+			specs, err := imageSpecs(names)
+			if err != nil {
+				return withExitCode(2, err)
+			}
+			root, err := cluster.SourceRoot(c.Context())
+			if err != nil {
+				return withExitCode(2, err)
+			}
+			built, err := images.Builder{ModuleRoot: root, OutDir: out, Logger: g.Logger}.Build(c.Context(), specs)
+			if err != nil {
+				return withExitCode(2, err)
+			}
+			var archives []string
+			for _, b := range built {
+				archives = append(archives, b.Archive)
+			}
+			if _, err := cluster.Push(c.Context(), reg, archives, c.OutOrStdout()); err != nil {
+				return withExitCode(2, err)
+			}
+			return nil
+		},
+	}
+	push.Flags().StringVar(&out, "out", filepath.Join(cluster.CacheDir(), "images"), "directory for the archives")
+	push.Flags().StringVar(&registry, "registry", "", "HOST:PORT[/prefix] of the registry (plain HTTP for loopback)")
+	push.Flags().BoolVar(&insecure, "registry-insecure", false, "speak plain HTTP to a --registry that is not on loopback")
+	cmd.AddCommand(push)
 	return cmd
 }
 
