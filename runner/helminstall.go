@@ -11,11 +11,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/gatecheck/gatecheck/impls"
-	"github.com/gatecheck/gatecheck/install"
 	"github.com/gatecheck/gatecheck/internal/command"
 	"github.com/gatecheck/gatecheck/internal/wait"
 )
@@ -132,18 +130,24 @@ func (ii *implInstaller) ensureNamespace(ctx context.Context, name string) error
 	return nil
 }
 
-func namespaceObject(name string) install.Object {
-	return install.Object{Source: "install.helm.namespace", Obj: &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": name},
-	}}}
-}
-
+// waitNamespaceGone waits until the namespace no longer exists (a namespace takes its
+// contents with it, so it can take a while), printing progress.
 func (ii *implInstaller) waitNamespaceGone(ctx context.Context, name string) error {
-	a, err := install.NewApplier(ii.cfg)
+	cs, err := kubernetes.NewForConfig(ii.cfg)
 	if err != nil {
 		return err
 	}
-	return a.WaitGone(ctx, []install.Object{namespaceObject(name)}, 3*time.Minute, ii.out)
+	_, err = wait.For(ctx, "namespace "+name+" to be gone", 3*time.Minute, wait.Options{Out: ii.out}, func(ctx context.Context) (bool, string, error) {
+		ns, err := cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return true, "gone", nil
+		case err != nil:
+			return false, "", fmt.Errorf("namespace %s: %w", name, err)
+		}
+		return false, "phase " + string(ns.Status.Phase), nil
+	})
+	return err
 }
 
 // uninstallHelm removes exactly what installHelm installed: the release (helm uninstall --wait),
@@ -168,13 +172,7 @@ func (ii *implInstaller) uninstallHelm(ctx context.Context) error {
 		}
 	}
 	if hs.createdNamespace {
-		a, err := install.NewApplier(ii.cfg)
-		if err == nil {
-			ns := []install.Object{namespaceObject(h.Namespace)}
-			if err = a.Delete(ctx, ns); err == nil {
-				err = a.WaitGone(ctx, ns, 3*time.Minute, ii.out)
-			}
-		}
+		err := ii.deleteNamespace(ctx, h.Namespace)
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("install.helm.namespace %s (created by this run): %v", h.Namespace, err))
 		} else {
@@ -185,4 +183,16 @@ func (ii *implInstaller) uninstallHelm(ctx context.Context) error {
 		return fmt.Errorf("profile %s: %s", ii.profile.Name, strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+func (ii *implInstaller) deleteNamespace(ctx context.Context, name string) error {
+	cs, err := kubernetes.NewForConfig(ii.cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(ii.out, "  deleting namespace %s (created by this run)\n", name)
+	if err := cs.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	return ii.waitNamespaceGone(ctx, name)
 }

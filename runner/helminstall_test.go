@@ -1,0 +1,192 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+
+	"github.com/gatecheck/gatecheck/impls"
+)
+
+// fakeNamespaces is an API server that knows only namespaces, and records every call.
+type fakeNamespaces struct {
+	mu     sync.Mutex
+	exists map[string]bool
+	calls  []string
+}
+
+func (f *fakeNamespaces) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, r.Method+" "+r.URL.Path)
+	w.Header().Set("Content-Type", "application/json")
+	name := strings.TrimPrefix(r.URL.Path, "/api/v1/namespaces/")
+	notFound := func() {
+		w.WriteHeader(http.StatusNotFound)
+		_ = json.NewEncoder(w).Encode(metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusFailure, Reason: metav1.StatusReasonNotFound, Code: 404})
+	}
+	ns := func(name string) corev1.Namespace {
+		return corev1.Namespace{TypeMeta: metav1.TypeMeta{Kind: "Namespace", APIVersion: "v1"}, ObjectMeta: metav1.ObjectMeta{Name: name}}
+	}
+	switch {
+	case r.Method == http.MethodGet && f.exists[name]:
+		_ = json.NewEncoder(w).Encode(ns(name))
+	case r.Method == http.MethodGet:
+		notFound()
+	case r.Method == http.MethodPost && r.URL.Path == "/api/v1/namespaces":
+		var n corev1.Namespace
+		_ = json.NewDecoder(r.Body).Decode(&n)
+		f.exists[n.Name] = true
+		w.WriteHeader(http.StatusCreated)
+		_ = json.NewEncoder(w).Encode(n)
+	case r.Method == http.MethodDelete && f.exists[name]:
+		delete(f.exists, name)
+		_ = json.NewEncoder(w).Encode(ns(name))
+	default:
+		notFound()
+	}
+}
+
+func (f *fakeNamespaces) writes() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, c := range f.calls {
+		if !strings.HasPrefix(c, "GET ") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// fakeHelm writes a helm that logs its arguments, one call a line, answers `list` with list
+// and exits installRC from `install`.
+func fakeHelm(t *testing.T, list string, installRC int) (bin, log string) {
+	t.Helper()
+	dir := t.TempDir()
+	bin, log = filepath.Join(dir, "helm"), filepath.Join(dir, "calls")
+	script := "#!/bin/sh\necho \"$*\" >> " + log + "\ncase \"$1\" in\n" +
+		"list) printf '%s' '" + list + "' ;;\n" +
+		"install) exit " + string(rune('0'+installRC)) + " ;;\nesac\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin, log
+}
+
+func helmCalls(t *testing.T, log string) []string {
+	t.Helper()
+	data, err := os.ReadFile(log)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSpace(string(data)), "\n")
+}
+
+func helmInstaller(t *testing.T, bin string, api *fakeNamespaces, bundled bool) (*implInstaller, *[]bool) {
+	t.Helper()
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	p := &impls.Profile{Name: "ref", Dir: dir, Install: impls.Install{Kind: impls.InstallHelm, Helm: &impls.Helm{
+		Release: "gatecheck-reference", Namespace: "gatecheck-system", Chart: "chart", Bundled: bundled,
+		Set: []impls.HelmSet{{Name: "b", Value: "2"}, {Name: "a", Value: "1"}},
+	}}}
+	var asked []bool
+	return &implInstaller{profile: p, cfg: &rest.Config{Host: srv.URL}, kubeconfig: "/k/config", out: &strings.Builder{},
+		findHelm: func(_ context.Context, bundled bool) (string, error) { asked = append(asked, bundled); return bin, nil }}, &asked
+}
+
+func join(args []string) string { return strings.Join(args, " ") }
+
+// A release that existed before the run is neither installed over nor removed: only `helm list`
+// runs, the namespace is not touched, and teardown does nothing.
+func TestHelmRefusesAnExistingRelease(t *testing.T) {
+	t.Parallel()
+	bin, log := fakeHelm(t, `[{"name":"gatecheck-reference","namespace":"gatecheck-system","revision":"1","status":"failed","chart":"gatecheck-reference-0.1.0"}]`, 0)
+	api := &fakeNamespaces{exists: map[string]bool{}}
+	ii, _ := helmInstaller(t, bin, api, false)
+	err := ii.install(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "install.helm.release: release gatecheck-reference already exists in namespace gatecheck-system (status failed, chart gatecheck-reference-0.1.0)") {
+		t.Fatalf("install error %v; want the existing release named", err)
+	}
+	if err := ii.uninstall(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h := ii.profile.Install.Helm
+	if diff := cmp.Diff([]string{join(h.ListArgs(ii.helmTarget()))}, helmCalls(t, log)); diff != "" {
+		t.Errorf("helm calls (-want +got):\n%s", diff)
+	}
+	if w := api.writes(); len(w) > 0 {
+		t.Errorf("API writes %q; want none", w)
+	}
+}
+
+// A namespace that existed before the run stays; the release gatecheck installed goes.
+func TestHelmKeepsANamespaceItDidNotCreate(t *testing.T) {
+	t.Parallel()
+	bin, log := fakeHelm(t, `[]`, 0)
+	api := &fakeNamespaces{exists: map[string]bool{"gatecheck-system": true}}
+	ii, asked := helmInstaller(t, bin, api, true)
+	if err := ii.install(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := ii.uninstall(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h, tg := ii.profile.Install.Helm, ii.helmTarget()
+	want := []string{join(h.ListArgs(tg)), join(h.InstallArgs(ii.profile.Dir, tg)), join(h.UninstallArgs(tg))}
+	if diff := cmp.Diff(want, helmCalls(t, log)); diff != "" {
+		t.Errorf("helm calls (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(want[1], "--set b=2 --set a=1") || !strings.Contains(want[1], "--kubeconfig /k/config") {
+		t.Errorf("install %q: want the sets in order and the run's kubeconfig", want[1])
+	}
+	if w := api.writes(); len(w) > 0 {
+		t.Errorf("API writes %q; want none (the namespace was there before)", w)
+	}
+	if !slices.Equal(*asked, []bool{true}) {
+		t.Errorf("helm finder asked with bundled=%v; want [true]", *asked)
+	}
+	// A second teardown removes nothing more.
+	if err := ii.uninstall(context.Background()); err != nil || len(helmCalls(t, log)) != 3 {
+		t.Errorf("second uninstall: %v, calls %q", err, helmCalls(t, log))
+	}
+}
+
+// A namespace gatecheck created is removed after the release, also when the install failed
+// half-way (the failed release is gatecheck's, so it is uninstalled too).
+func TestHelmRemovesWhatAFailedInstallLeft(t *testing.T) {
+	t.Parallel()
+	bin, log := fakeHelm(t, `[]`, 1)
+	api := &fakeNamespaces{exists: map[string]bool{}}
+	ii, _ := helmInstaller(t, bin, api, false)
+	if err := ii.install(context.Background()); err == nil || !strings.Contains(err.Error(), "install.helm:") {
+		t.Fatalf("install error %v; want the failed helm install", err)
+	}
+	if err := ii.uninstall(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	calls := helmCalls(t, log)
+	if len(calls) != 3 || !strings.HasPrefix(calls[1], "install ") || calls[2] != join(ii.profile.Install.Helm.UninstallArgs(ii.helmTarget())) {
+		t.Errorf("helm calls %q; want list, install, uninstall", calls)
+	}
+	if diff := cmp.Diff([]string{"POST /api/v1/namespaces", "DELETE /api/v1/namespaces/gatecheck-system"}, api.writes()); diff != "" {
+		t.Errorf("API writes (-want +got):\n%s", diff)
+	}
+}
