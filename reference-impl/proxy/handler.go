@@ -193,6 +193,12 @@ func (p *Proxy) forward(ctx context.Context, w http.ResponseWriter, st *reqState
 		return
 	}
 	f.addr, f.h2c = addr, b.h2c
+	if hw, ok := w.(*h1Writer); ok && !b.h2c && p.up.fast != nil {
+		// Served by h1Server (h1serve.go): a GET or HEAD without a body.
+		p.forwardH1(ctx, hw, st, f)
+		p.metrics.request(f.route, f.backend, f.code)
+		return
+	}
 	r2 := st.r.WithContext(context.WithValue(ctx, forwardKey{}, f))
 	r2.Header = st.header
 	r2.Host = st.host

@@ -50,6 +50,10 @@ type Options struct {
 	// StdHTTP1Upstream sends every HTTP/1.1 request through net/http's Transport, turning off
 	// the same-goroutine fast path for body-less requests (for comparison or as an escape hatch).
 	StdHTTP1Upstream bool
+	// StdHTTP1Server serves cleartext HTTP/1.1 with net/http's server only, turning off
+	// h1Server's fast path for plain GET and HEAD requests (for comparison or as an escape
+	// hatch).
+	StdHTTP1Server bool
 	// MaxHeaderBytes bounds a request's header block; larger gets 431. Default 64 KiB.
 	MaxHeaderBytes int
 	// MaxResponseHeaderBytes bounds an HTTP/1 backend's response head; larger gets the
@@ -151,6 +155,7 @@ type portServer struct {
 	protocol ir.Protocol
 	ln       net.Listener
 	http     *http.Server
+	h1       *h1Server // cleartext HTTP: the fast path in front of http
 	tcp      *tcpServer
 	closing  atomic.Bool // set before the socket is closed on purpose
 }
@@ -261,6 +266,9 @@ func (p *Proxy) listen(pc *portConfig) (*portServer, error) {
 		} else {
 			// h2c with prior knowledge, for gRPC and HTTP/2 clients without TLS.
 			srv.Protocols.SetUnencryptedHTTP2(true)
+			if !p.opts.StdHTTP1Server {
+				ps.h1 = newH1Server(p, port, ln, srv.MaxHeaderBytes)
+			}
 		}
 		ps.http = srv
 	}
@@ -279,6 +287,14 @@ func (p *Proxy) serve(ps *portServer) {
 				p.log.Error("https listener stopped", "port", ps.port, "error", err)
 			}
 		}()
+	case ps.h1 != nil:
+		go func() {
+			if err := ps.h1.serve(); err != nil && !ps.closing.Load() {
+				p.log.Error("http listener stopped", "port", ps.port, "error", err)
+			}
+		}()
+		// The connections h1Server hands over, already wrapped for the framing tracker.
+		go ps.http.Serve(ps.h1.handoff)
 	default:
 		go func() {
 			if err := ps.http.Serve(framingListener{Listener: ps.ln, maxHeaderBytes: ps.http.MaxHeaderBytes}); err != nil && !errors.Is(err, http.ErrServerClosed) && !ps.closing.Load() {
@@ -303,7 +319,7 @@ func (p *Proxy) shutdown(ps *portServer) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), orDefault(p.opts.DrainTimeout, 30*time.Second))
 		defer cancel()
-		if err := ps.http.Shutdown(ctx); err != nil {
+		if err := shutdownHTTP(ctx, ps); err != nil {
 			ps.http.Close()
 		}
 	}()
@@ -319,7 +335,7 @@ func (p *Proxy) Close(ctx context.Context) error {
 		if ps.tcp != nil {
 			ps.tcp.close()
 			ps.tcp.closeConns()
-		} else if err := ps.http.Shutdown(ctx); err != nil {
+		} else if err := shutdownHTTP(ctx, ps); err != nil {
 			ps.http.Close()
 			errs = append(errs, fmt.Errorf("shut down port %d: %w", port, err))
 		}
@@ -328,6 +344,17 @@ func (p *Proxy) Close(ctx context.Context) error {
 	p.up.CloseIdleConnections()
 	p.mirror.up.CloseIdleConnections()
 	return errors.Join(errs...)
+}
+
+// shutdownHTTP shuts an HTTP port's servers down, h1Server's and net/http's at once.
+func shutdownHTTP(ctx context.Context, ps *portServer) error {
+	if ps.h1 == nil {
+		return ps.http.Shutdown(ctx)
+	}
+	h1err := make(chan error, 1)
+	go func() { h1err <- ps.h1.shutdown(ctx) }()
+	err := ps.http.Shutdown(ctx)
+	return errors.Join(err, <-h1err)
 }
 
 // Addr returns the bound address of a port, or nil; tests use it.

@@ -1,13 +1,19 @@
-// Command bench compares the reference proxy with nginx as reverse proxies to the same echo
-// backend on loopback: same load (N keep-alive HTTP/1.1 connections, closed loop), runs
-// alternated so machine noise hits both alike; it prints requests/s, p50 and p99 for each, the
-// backend measured directly (the ceiling), and the ratios proxy/nginx.
+// Command bench compares the reference proxy with nginx (and Traefik's proxy, when gatecheck
+// has built it) as reverse proxies to the same echo backend on loopback: same load (N
+// keep-alive HTTP/1.1 connections, closed loop), runs alternated round by round so machine
+// noise hits them alike, the machine's load average printed around every run. It prints, per
+// run and in total, requests/s, p50 and p99, the CPU time each proxy's processes used per
+// request, and the ratios against nginx of the same round.
 //
-// The backend and both proxies run as separate processes; this program re-executes itself
-// with -role=backend and -role=proxy.
+// The backend and the reference proxy run as separate processes (this program re-executes
+// itself with -role=backend and -role=proxy; the proxy role builds the proxy exactly as
+// reference-impl/cmd/proxy does, with its GOGC default). A second reference proxy with
+// net/http's Transport for every upstream request (Options.StdHTTP1Upstream) is measured
+// alongside, the numbers behind keeping the HTTP/1 fast path (h1fast.go).
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,7 +29,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -39,20 +48,26 @@ func main() {
 	role := flag.String("role", "", "internal: backend or proxy")
 	addr := flag.String("addr", "", "internal: listen address for -role=backend")
 	config := flag.String("config", "", "internal: snapshot file for -role=proxy")
+	std := flag.Bool("std", false, "internal: -role=proxy with net/http's Transport for every upstream request")
+	stdServer := flag.Bool("std-server", false, "internal: -role=proxy with net/http's server for every request")
+	cpuProfile := flag.String("cpuprofile", "", "write the reference proxy's CPU profile (fast path) to this file")
 	duration := flag.Duration("duration", 5*time.Second, "measured duration of each run")
-	rounds := flag.Int("rounds", 2, "alternating rounds per target")
+	rounds := flag.Int("rounds", 3, "alternating rounds")
 	conns := flag.Int("conns", 16, "keep-alive connections")
 	nginxBin := flag.String("nginx", "nginx", "nginx binary")
-	workers := flag.Int("nginx-workers", runtime.NumCPU(), "nginx worker_processes (the Go proxy uses GOMAXPROCS = CPUs)")
+	workers := flag.Int("nginx-workers", runtime.NumCPU(), "nginx worker_processes (the Go proxies use GOMAXPROCS = CPUs)")
+	traefikBin := flag.String("traefik", defaultTraefik(), `Traefik binary ("" or "none": skip Traefik)`)
+	stdVariant := flag.Bool("variants", true, "also measure the reference proxy with net/http's Transport upstream (no h1 fast path) and with net/http's server (no h1Server)")
 	flag.Parse()
 	var err error
 	switch *role {
 	case "backend":
 		err = runBackend(*addr)
 	case "proxy":
-		err = runProxy(*config)
+		err = runProxy(*config, *cpuProfile, proxy.Options{StdHTTP1Upstream: *std, StdHTTP1Server: *stdServer})
 	case "":
-		err = drive(*duration, *rounds, *conns, *nginxBin, *workers)
+		err = drive(opts{d: *duration, rounds: *rounds, conns: *conns, nginx: *nginxBin, workers: *workers,
+			traefik: *traefikBin, std: *stdVariant, cpuProfile: *cpuProfile})
 	default:
 		err = fmt.Errorf("-role %q: want backend or proxy", *role)
 	}
@@ -60,6 +75,25 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// defaultTraefik is the Traefik binary gatecheck builds for its Traefik image
+// (cluster/images/traefik.go caches it under <cache>/images/tools/traefik/<version>/), or "".
+func defaultTraefik() string {
+	cache := os.Getenv("GATECHECK_CACHE")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		cache = filepath.Join(home, ".cache", "gatecheck")
+	}
+	m, _ := filepath.Glob(filepath.Join(cache, "images", "tools", "traefik", "*", "traefik"))
+	if len(m) == 0 {
+		return ""
+	}
+	sort.Strings(m)
+	return m[len(m)-1]
 }
 
 func runBackend(addr string) error {
@@ -74,9 +108,20 @@ func runBackend(addr string) error {
 	return srv.Serve(ln)
 }
 
-func runProxy(config string) error {
-	// A proxy's live heap is small and its garbage is per-request; collecting less often
-	// buys throughput for a few MB of memory. GOGC in the environment still wins.
+// runProxy serves the snapshot the way reference-impl/cmd/proxy does (same GOGC default, same
+// Options but the bind address and, for the variants, the HTTP/1 server or upstream client).
+func runProxy(config, cpuProfile string, o proxy.Options) error {
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	// As reference-impl/cmd/proxy: GOGC 400 unless the environment says otherwise.
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
@@ -88,7 +133,9 @@ func runProxy(config string) error {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("decode %s: %w", config, err)
 	}
-	p := proxy.New(proxy.Options{BindAddress: "127.0.0.1", Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	o.BindAddress = "127.0.0.1"
+	o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	p := proxy.New(o)
 	if err := p.Apply(&s); err != nil {
 		return err
 	}
@@ -120,8 +167,8 @@ func waitHTTP(what, url string) error {
 			}
 			err = fmt.Errorf("status %s", res.Status)
 		}
-		if time.Since(start) > 20*time.Second {
-			return fmt.Errorf("%s at %s not ready after 20s: %w", what, url, err)
+		if time.Since(start) > 30*time.Second {
+			return fmt.Errorf("%s at %s not ready after 30s: %w", what, url, err)
 		}
 		if time.Since(last) > 2*time.Second {
 			fmt.Fprintf(os.Stderr, "waiting for %s at %s (%v so far): %v\n", what, url, time.Since(start).Round(time.Second), err)
@@ -155,6 +202,57 @@ func (p *proc) stop() {
 	}
 }
 
+// cpuTicks is the user+system CPU time, in clock ticks, of pid and its direct children (nginx's
+// workers); threads are included in a process's figures.
+func cpuTicks(pid int) int64 {
+	stat := func(p string) (ppid int, ticks int64, ok bool) {
+		b, err := os.ReadFile(filepath.Join("/proc", p, "stat"))
+		if err != nil {
+			return 0, 0, false
+		}
+		// The command name is in parentheses and may hold spaces: fields count from after it.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			return 0, 0, false
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 13 {
+			return 0, 0, false
+		}
+		ppid, _ = strconv.Atoi(f[1])
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		return ppid, ut + st, true
+	}
+	_, total, _ := stat(strconv.Itoa(pid))
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		if ppid, t, ok := stat(e.Name()); ok && ppid == pid {
+			total += t
+		}
+	}
+	return total
+}
+
+// clkTck is USER_HZ, the unit of /proc/<pid>/stat times: 100 on Linux (every architecture
+// Go supports).
+const clkTck = 100
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
 const nginxConf = `worker_processes %d;
 daemon off;
 pid %[2]s/nginx.pid;
@@ -184,10 +282,67 @@ http {
 }
 `
 
-func drive(d time.Duration, rounds, conns int, nginxBin string, workers int) error {
-	nginxPath, err := exec.LookPath(nginxBin)
+// traefikDynamic is Traefik's file provider configuration: every request to the backend, as
+// the reference proxy's one route does. Traefik's default transport keeps up to 200 idle
+// connections per host.
+const traefikDynamic = `http:
+  routers:
+    bench:
+      rule: PathPrefix(` + "`/`" + `)
+      entryPoints: [web]
+      service: backend
+  services:
+    backend:
+      loadBalancer:
+        servers:
+          - url: http://127.0.0.1:%d
+`
+
+type opts struct {
+	d          time.Duration
+	rounds     int
+	conns      int
+	nginx      string
+	workers    int
+	traefik    string
+	std        bool
+	cpuProfile string
+}
+
+type target struct {
+	name string
+	url  string
+	pid  int // whose CPU (with its children) is counted; 0: none
+}
+
+// run is one measured run of one target.
+type run struct {
+	n, errs int64
+	d       time.Duration
+	cpu     time.Duration // the target's processes
+	hist    *hdrhistogram.Histogram
+	load    string // load average before -> after
+}
+
+func (r run) rps() float64 { return float64(r.n) / r.d.Seconds() }
+func (r run) p(q float64) time.Duration {
+	return time.Duration(r.hist.ValueAtQuantile(q)) * time.Microsecond
+}
+func (r run) cpuPerReq() time.Duration {
+	if r.n == 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(r.n)
+}
+
+func newHist() *hdrhistogram.Histogram {
+	return hdrhistogram.New(1, int64(10*time.Second/time.Microsecond), 3)
+}
+
+func drive(o opts) error {
+	nginxPath, err := exec.LookPath(o.nginx)
 	if err != nil {
-		return fmt.Errorf("nginx binary %q not found (install it: apt-get install -y nginx-light): %w", nginxBin, err)
+		return fmt.Errorf("nginx binary %q not found (install it: apt-get install -y nginx-light): %w", o.nginx, err)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -198,104 +353,214 @@ func drive(d time.Duration, rounds, conns int, nginxBin string, workers int) err
 		return err
 	}
 	defer os.RemoveAll(dir)
-	var ports [3]int
+	var ports [6]int
 	for i := range ports {
 		if ports[i], err = freePort(); err != nil {
 			return err
 		}
 	}
-	backendPort, proxyPort, nginxPort := ports[0], ports[1], ports[2]
+	backendPort, proxyPort, nginxPort, traefikPort, stdPort, stdServerPort := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
 
 	be, err := start(self, "-role=backend", "-addr=127.0.0.1:"+strconv.Itoa(backendPort))
 	if err != nil {
 		return err
 	}
 	defer be.stop()
-	snap := ir.Snapshot{Version: 1, Gateway: ir.NamespacedName{Namespace: "bench", Name: "gw"}, Listeners: []ir.Listener{{
-		Name: "http", Port: int32(proxyPort), Protocol: ir.ProtocolHTTP, HTTPRoutes: []ir.HTTPRoute{{
-			RouteMeta: ir.RouteMeta{Namespace: "bench", Name: "route"},
-			Rules: []ir.HTTPRule{{Backends: []ir.Backend{{Name: "bench/echo:80", Weight: 1,
-				Endpoints: []ir.Endpoint{{Address: "127.0.0.1", Port: int32(backendPort)}}}}}}}}}}}
-	b, _ := json.Marshal(snap)
-	cfg := filepath.Join(dir, "snapshot.json")
-	if err := os.WriteFile(cfg, b, 0o600); err != nil {
-		return err
+
+	startProxy := func(port int, variant, profile string) (*proc, error) {
+		snap := ir.Snapshot{Version: 1, Gateway: ir.NamespacedName{Namespace: "bench", Name: "gw"}, Listeners: []ir.Listener{{
+			Name: "http", Port: int32(port), Protocol: ir.ProtocolHTTP, HTTPRoutes: []ir.HTTPRoute{{
+				RouteMeta: ir.RouteMeta{Namespace: "bench", Name: "route"},
+				Rules: []ir.HTTPRule{{Backends: []ir.Backend{{Name: "bench/echo:80", Weight: 1,
+					Endpoints: []ir.Endpoint{{Address: "127.0.0.1", Port: int32(backendPort)}}}}}}}}}}}
+		b, _ := json.Marshal(snap)
+		cfg := filepath.Join(dir, fmt.Sprintf("snapshot-%d.json", port))
+		if err := os.WriteFile(cfg, b, 0o600); err != nil {
+			return nil, err
+		}
+		args := []string{"-role=proxy", "-config=" + cfg}
+		if variant != "" {
+			args = append(args, variant)
+		}
+		if profile != "" {
+			args = append(args, "-cpuprofile="+profile)
+		}
+		return start(self, args...)
 	}
-	px, err := start(self, "-role=proxy", "-config="+cfg)
+	px, err := startProxy(proxyPort, "", o.cpuProfile)
 	if err != nil {
 		return err
 	}
 	defer px.stop()
-	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, nginxConf, workers, dir, backendPort, nginxPort), 0o600); err != nil {
+
+	conf := fmt.Sprintf(nginxConf, o.workers, dir, backendPort, nginxPort)
+	confFile := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
 		return err
 	}
-	ng, err := start(nginxPath, "-c", conf, "-p", dir, "-e", filepath.Join(dir, "error.log"))
+	ng, err := start(nginxPath, "-c", confFile, "-p", dir, "-e", filepath.Join(dir, "error.log"))
 	if err != nil {
 		return err
 	}
 	defer ng.stop()
-	targets := []struct{ name, url string }{
-		{"backend direct", fmt.Sprintf("http://127.0.0.1:%d/bench", backendPort)},
-		{"gatecheck proxy", fmt.Sprintf("http://127.0.0.1:%d/bench", proxyPort)},
-		{"nginx " + nginxVersion(nginxPath), fmt.Sprintf("http://127.0.0.1:%d/bench", nginxPort)},
+
+	// Rounds run nginx, the reference proxy, then the others, in this order.
+	targets := []target{
+		{"nginx " + version(nginxPath, "-v", "nginx version: nginx/"), fmt.Sprintf("http://127.0.0.1:%d/bench", nginxPort), ng.cmd.Process.Pid},
+		{"gatecheck proxy", fmt.Sprintf("http://127.0.0.1:%d/bench", proxyPort), px.cmd.Process.Pid},
 	}
-	for _, t := range targets {
+	var traefikConf string
+	if o.traefik != "" && o.traefik != "none" {
+		dyn := filepath.Join(dir, "traefik-dynamic.yaml")
+		traefikConf = fmt.Sprintf(traefikDynamic, backendPort)
+		if err := os.WriteFile(dyn, []byte(traefikConf), 0o600); err != nil {
+			return err
+		}
+		args := []string{"--global.checkNewVersion=false", "--global.sendAnonymousUsage=false", "--log.level=ERROR",
+			fmt.Sprintf("--entryPoints.web.address=127.0.0.1:%d", traefikPort), "--providers.file.filename=" + dyn}
+		traefikConf = "traefik " + strings.Join(args, " ") + "\n" + dyn + ":\n" + traefikConf
+		tr, err := start(o.traefik, args...)
+		if err != nil {
+			return err
+		}
+		defer tr.stop()
+		targets = append(targets, target{"traefik " + version(o.traefik, "version", "Version:"), fmt.Sprintf("http://127.0.0.1:%d/bench", traefikPort), tr.cmd.Process.Pid})
+	}
+	if o.std {
+		ps, err := startProxy(stdPort, "-std", "")
+		if err != nil {
+			return err
+		}
+		defer ps.stop()
+		targets = append(targets, target{"gatecheck, Transport", fmt.Sprintf("http://127.0.0.1:%d/bench", stdPort), ps.cmd.Process.Pid})
+		pn, err := startProxy(stdServerPort, "-std-server", "")
+		if err != nil {
+			return err
+		}
+		defer pn.stop()
+		targets = append(targets, target{"gatecheck, net/http srv", fmt.Sprintf("http://127.0.0.1:%d/bench", stdServerPort), pn.cmd.Process.Pid})
+	}
+	direct := target{"backend direct", fmt.Sprintf("http://127.0.0.1:%d/bench", backendPort), 0}
+	for _, t := range append([]target{direct}, targets...) {
 		if err := waitHTTP(t.name, t.url); err != nil {
 			return err
 		}
 	}
-	fmt.Printf("loopback, %d keep-alive HTTP/1.1 connections, closed loop, %v per run, %d alternating rounds, %d CPUs, nginx workers %d\n",
-		conns, d, rounds, runtime.NumCPU(), workers)
-	type agg struct {
-		n    int64
-		dur  time.Duration
-		hist *hdrhistogram.Histogram
-		errs int64
+
+	fmt.Printf("loopback, %d keep-alive HTTP/1.1 connections, closed loop, %v per run (after 0.5 s warm-up), %d alternating rounds, %d CPUs\n",
+		o.conns, o.d, o.rounds, runtime.NumCPU())
+	fmt.Printf("reference proxy: GOMAXPROCS %d (the CPUs), GOGC 400 (reference-impl/cmd/proxy's default; GOGC=%q in the environment)\n",
+		runtime.NumCPU(), os.Getenv("GOGC"))
+	fmt.Printf("nginx configuration:\n%s", conf)
+	if traefikConf != "" {
+		fmt.Printf("Traefik configuration:\n%s", traefikConf)
+	} else {
+		fmt.Println("Traefik: no binary (gatecheck builds it with `gatecheck images build traefik`; -traefik PATH): skipped")
 	}
-	res := make([]agg, len(targets))
-	for i := range res {
-		res[i].hist = hdrhistogram.New(1, int64(10*time.Second/time.Microsecond), 3)
-	}
-	for r := 1; r <= rounds; r++ {
+	fmt.Println()
+
+	// The ceiling: the backend without a proxy, measured once.
+	fmt.Printf("%-5s %-24s %9s %9s %9s %12s %6s  %s\n", "round", "target", "req/s", "p50", "p99", "CPU/req", "errors", "load avg before -> after")
+	d := measure(direct, o)
+	printRun("-", direct.name, d)
+
+	runs := make([][]run, o.rounds)
+	for r := range o.rounds {
+		runs[r] = make([]run, len(targets))
 		for i, t := range targets {
-			fmt.Fprintf(os.Stderr, "round %d/%d: %s for %v\n", r, rounds, t.name, d)
-			n, errs, h := load(t.url, conns, 500*time.Millisecond, d)
-			res[i].n += n
-			res[i].errs += errs
-			res[i].dur += d
-			res[i].hist.Merge(h)
+			runs[r][i] = measure(t, o)
+			printRun(strconv.Itoa(r+1), t.name, runs[r][i])
+		}
+		ng, gc := runs[r][0], runs[r][1]
+		fmt.Printf("round %d: gatecheck/nginx throughput %.2fx, p99 %.2fx (target: >= 1.00x, <= 1.00x): %s\n",
+			r+1, gc.rps()/ng.rps(), float64(gc.p(99))/float64(ng.p(99)), verdict(gc, ng))
+	}
+
+	fmt.Println("\nall rounds:")
+	fmt.Printf("%-24s %9s %9s %9s %12s %6s\n", "target", "req/s", "p50", "p99", "CPU/req", "errors")
+	total := make([]run, len(targets))
+	var errs int64
+	for i, t := range targets {
+		total[i] = run{hist: newHist()}
+		for r := range runs {
+			x := runs[r][i]
+			total[i].n += x.n
+			total[i].errs += x.errs
+			total[i].d += x.d
+			total[i].cpu += x.cpu
+			total[i].hist.Merge(x.hist)
+		}
+		errs += total[i].errs
+		fmt.Printf("%-24s %9.0f %9v %9v %12v %6d\n", t.name, total[i].rps(), total[i].p(50), total[i].p(99), total[i].cpuPerReq().Round(100*time.Nanosecond), total[i].errs)
+	}
+	met := 0
+	for r := range runs {
+		if verdict(runs[r][1], runs[r][0]) == "met" {
+			met++
 		}
 	}
-	fmt.Printf("%-22s %12s %10s %10s %8s\n", "target", "req/s", "p50", "p99", "errors")
-	rps := make([]float64, len(targets))
-	for i, t := range targets {
-		rps[i] = float64(res[i].n) / res[i].dur.Seconds()
-		fmt.Printf("%-22s %12.0f %10v %10v %8d\n", t.name, rps[i],
-			time.Duration(res[i].hist.ValueAtQuantile(50))*time.Microsecond, time.Duration(res[i].hist.ValueAtQuantile(99))*time.Microsecond, res[i].errs)
+	for i := 2; i < len(targets); i++ {
+		fmt.Printf("ratio gatecheck/%s: throughput %.2fx, p50 %.2fx, p99 %.2fx, CPU per request %.2fx\n", targets[i].name,
+			total[1].rps()/total[i].rps(), ratio(total[1].p(50), total[i].p(50)), ratio(total[1].p(99), total[i].p(99)), ratio(total[1].cpuPerReq(), total[i].cpuPerReq()))
 	}
-	p50 := func(i int) float64 { return float64(res[i].hist.ValueAtQuantile(50)) }
-	p99 := func(i int) float64 { return float64(res[i].hist.ValueAtQuantile(99)) }
-	fmt.Printf("ratio gatecheck/nginx: throughput %.2fx, p50 latency %.2fx, p99 latency %.2fx\n", rps[1]/rps[2], p50(1)/p50(2), p99(1)/p99(2))
-	if res[1].errs+res[2].errs > 0 {
+	fmt.Printf("ratio gatecheck/nginx: throughput %.2fx, p50 %.2fx, p99 %.2fx, CPU per request %.2fx; target met in %d of %d rounds\n",
+		total[1].rps()/total[0].rps(), ratio(total[1].p(50), total[0].p(50)), ratio(total[1].p(99), total[0].p(99)), ratio(total[1].cpuPerReq(), total[0].cpuPerReq()), met, len(runs))
+	if errs > 0 {
 		return errors.New("some requests failed; the figures above are not comparable")
 	}
 	return nil
 }
 
-func nginxVersion(path string) string {
-	out, _ := exec.Command(path, "-v").CombinedOutput()
-	var v string
-	fmt.Sscanf(string(out), "nginx version: nginx/%s", &v)
-	return v
+func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
+
+func verdict(gc, ng run) string {
+	if gc.rps() >= ng.rps() && gc.p(99) <= ng.p(99) {
+		return "met"
+	}
+	return "NOT met"
+}
+
+func printRun(round, name string, r run) {
+	cpu := "-"
+	if r.cpu > 0 {
+		cpu = r.cpuPerReq().Round(100 * time.Nanosecond).String()
+	}
+	fmt.Printf("%-5s %-24s %9.0f %9v %9v %12s %6d  %s\n", round, name, r.rps(), r.p(50), r.p(99), cpu, r.errs, r.load)
+}
+
+func version(bin, arg, prefix string) string {
+	out, _ := exec.Command(bin, arg).CombinedOutput()
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), prefix); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}
+
+// measure loads t for o.d after a warm-up and reads the CPU its processes used meanwhile.
+func measure(t target, o opts) run {
+	before := loadavg()
+	var c0 int64
+	if t.pid != 0 {
+		c0 = cpuTicks(t.pid)
+	}
+	r := load(t.url, o.conns, 500*time.Millisecond, o.d)
+	if t.pid != 0 {
+		// CPU over warm-up and run, per request of the run: the warm-up's share is charged
+		// alike to every target.
+		r.cpu = time.Duration(cpuTicks(t.pid)-c0) * time.Second / clkTck
+		r.cpu = time.Duration(float64(r.cpu) * o.d.Seconds() / (o.d + 500*time.Millisecond).Seconds())
+	}
+	r.load = before + " -> " + loadavg()
+	return r
 }
 
 // load runs conns closed-loop clients, each on its own keep-alive connection, for warm+d and
 // records latencies (microseconds) of the requests that start after warm.
-func load(url string, conns int, warm, d time.Duration) (int64, int64, *hdrhistogram.Histogram) {
+func load(url string, conns int, warm, d time.Duration) run {
 	var mu sync.Mutex
-	total := hdrhistogram.New(1, int64(10*time.Second/time.Microsecond), 3)
-	var n, errs int64
+	total := run{hist: newHist(), d: d}
 	var wg sync.WaitGroup
 	begin := time.Now()
 	measureFrom, end := begin.Add(warm), begin.Add(warm+d)
@@ -306,7 +571,7 @@ func load(url string, conns int, warm, d time.Duration) (int64, int64, *hdrhisto
 			tr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, DisableCompression: true}
 			defer tr.CloseIdleConnections()
 			c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-			h := hdrhistogram.New(1, int64(10*time.Second/time.Microsecond), 3)
+			h := newHist()
 			var myN, myErrs int64
 			for {
 				t0 := time.Now()
@@ -332,12 +597,12 @@ func load(url string, conns int, warm, d time.Duration) (int64, int64, *hdrhisto
 				h.RecordValue(time.Since(t0).Microseconds())
 			}
 			mu.Lock()
-			total.Merge(h)
-			n += myN
-			errs += myErrs
+			total.hist.Merge(h)
+			total.n += myN
+			total.errs += myErrs
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	return n, errs, total
+	return total
 }
