@@ -57,10 +57,17 @@ func Prepull(ctx context.Context, cfg *rest.Config, images []string, timeout tim
 		return fmt.Errorf("pre-pull: create namespace %s: %w", PrepullNamespace, err)
 	}
 	defer func() {
-		// Its own context: a cancelled run still removes what it created.
-		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		// Its own context: a cancelled run still removes what it created. Wait until it is gone,
+		// so the next pre-pull (or run) does not meet a namespace still terminating.
+		dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		_ = cs.CoreV1().Namespaces().Delete(dctx, PrepullNamespace, metav1.DeleteOptions{})
+		if err := cs.CoreV1().Namespaces().Delete(dctx, PrepullNamespace, metav1.DeleteOptions{}); err != nil {
+			return
+		}
+		_, _ = wait.For(dctx, "namespace "+PrepullNamespace+" to be deleted", time.Minute, wait.Options{Out: out}, func(ctx context.Context) (bool, string, error) {
+			_, err := cs.CoreV1().Namespaces().Get(ctx, PrepullNamespace, metav1.GetOptions{})
+			return apierrors.IsNotFound(err), "terminating", nil
+		})
 	}()
 	type job struct{ pod, node, image string }
 	var jobs []job

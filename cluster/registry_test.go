@@ -54,9 +54,9 @@ func TestRegistryRef(t *testing.T) {
 	t.Parallel()
 	r := Registry{Host: "127.0.0.1:5000", Prefix: "ci", Insecure: true}
 	for in, want := range map[string]string{
-		"gatecheck.dev/echo-backend:dev":                  "127.0.0.1:5000/ci/gatecheck.dev/echo-backend:dev",
+		"gatecheck.dev/echo-backend:dev":                "127.0.0.1:5000/ci/gatecheck.dev/echo-backend:dev",
 		"registry.k8s.io/gateway-api/echo-basic:v1.5.1": "127.0.0.1:5000/ci/registry.k8s.io/gateway-api/echo-basic:v1.5.1",
-		"busybox":                                         "127.0.0.1:5000/ci/docker.io/library/busybox:latest",
+		"busybox": "127.0.0.1:5000/ci/docker.io/library/busybox:latest",
 	} {
 		if got, err := r.Ref(in); err != nil || got != want {
 			t.Errorf("Ref(%q) = %q, %v; want %q", in, got, err, want)

@@ -18,8 +18,8 @@ import (
 
 	"github.com/gatecheck/gatecheck/impls"
 	"github.com/gatecheck/gatecheck/install"
-	"github.com/gatecheck/gatecheck/internal/imagemap"
 	"github.com/gatecheck/gatecheck/internal/command"
+	"github.com/gatecheck/gatecheck/internal/imagemap"
 	"github.com/gatecheck/gatecheck/internal/wait"
 )
 

@@ -92,10 +92,10 @@ type Options struct {
 	// Registry, when set, receives gatecheck's images (pushed instead of loaded) and what the
 	// run deploys names the pushed references (--registry).
 	Registry ImagePusher
+	Out      io.Writer
 
 	// pushed maps built image references to the ones pushed to Registry (set by the images step).
 	pushed imagemap.Map
-	Out          io.Writer
 }
 
 // Result is what a run produced.

@@ -178,4 +178,3 @@ type sizedInfo struct {
 func (s sizedInfo) Size() int64 { return s.size }
 
 var _ fs.ReadFileFS = rewriteFS{}
-

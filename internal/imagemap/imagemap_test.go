@@ -11,8 +11,8 @@ import (
 )
 
 var m = Map{
-	"gatecheck.dev/echo-backend:dev":                  "127.0.0.1:5000/gatecheck.dev/echo-backend:dev",
-	"gatecheck.dev/reference-proxy:dev":               "127.0.0.1:5000/gatecheck.dev/reference-proxy:dev",
+	"gatecheck.dev/echo-backend:dev":                "127.0.0.1:5000/gatecheck.dev/echo-backend:dev",
+	"gatecheck.dev/reference-proxy:dev":             "127.0.0.1:5000/gatecheck.dev/reference-proxy:dev",
 	"registry.k8s.io/gateway-api/echo-basic:v1.5.1": "127.0.0.1:5000/registry.k8s.io/gateway-api/echo-basic:v1.5.1",
 }
 

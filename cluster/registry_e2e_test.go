@@ -1,0 +1,144 @@
+//go:build e2e
+
+package cluster_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/gatecheck/gatecheck/cluster"
+	"github.com/gatecheck/gatecheck/cluster/images"
+)
+
+// TestRegistryPullEndToEnd is the --registry path on the host cluster: a registry on loopback
+// (go-containerregistry's pkg/registry), trusted by the cluster's containerd through its
+// config_path; echo-backend pushed there with cluster.Push; every node pulls it (cluster.Prepull,
+// imagePullPolicy Always), which the registry sees as containerd's manifest requests and the
+// node lists in status.images under the pushed name. An image the registry lacks, and a
+// registry that went away, fail the pre-pull naming the image and the kubelet's reason. Run as
+// root (~2 min with the host binaries cached):
+//
+//	go test -tags e2e ./cluster/ -run TestRegistryPullEndToEnd -v -timeout 15m
+func TestRegistryPullEndToEnd(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the host cluster needs root")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+	w := testWriter{t}
+	log := slog.New(slog.NewTextHandler(w, nil))
+	p, err := cluster.New(cluster.Host, cluster.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := p.Up(ctx); err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := p.Down(context.Background()); err != nil {
+			t.Errorf("Down: %v", err)
+		}
+	})
+	t.Logf("host cluster up in %s", time.Since(start).Round(10*time.Millisecond))
+
+	// The registry, counting the manifest requests containerd makes.
+	var pulls atomic.Int64
+	reg := registry.New()
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/manifests/") && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+			strings.Contains(r.UserAgent(), "containerd") {
+			pulls.Add(1)
+		}
+		reg.ServeHTTP(rw, r)
+	}))
+	defer srv.Close()
+	hostPort := strings.TrimPrefix(srv.URL, "http://")
+	hostsToml, remove, err := cluster.TrustRegistryOnHost(stateDir, hostPort)
+	if err != nil {
+		t.Fatalf("trust the registry: %v", err)
+	}
+	defer remove()
+	t.Logf("registry on %s; containerd's hosts.toml: %s", hostPort, hostsToml)
+
+	r, err := cluster.ParseRegistry(hostPort+"/e2e", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	spec := images.Default()[0]
+	spec.Required = true
+	root, err := cluster.ModuleRoot("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	built, err := images.Builder{ModuleRoot: root, OutDir: filepath.Join(cluster.CacheDir(), "images"), Logger: log}.Build(ctx, []images.Spec{spec})
+	if err != nil {
+		t.Fatalf("build echo-backend: %v", err)
+	}
+	m, err := cluster.Push(ctx, r, []string{built[0].Archive}, w)
+	if err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	pushed := m[images.EchoBackendImage]
+	if want := hostPort + "/e2e/" + images.EchoBackendImage; pushed != want {
+		t.Fatalf("pushed %s as %q; want %s", images.EchoBackendImage, pushed, want)
+	}
+
+	cfg, err := clientcmd.BuildConfigFromFlags("", p.Kubeconfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pullStart := time.Now()
+	if err := cluster.Prepull(ctx, cfg, []string{pushed}, 3*time.Minute, w); err != nil {
+		t.Fatalf("pre-pull %s: %v", pushed, err)
+	}
+	t.Logf("pre-pulled %s in %s; containerd asked the registry for manifests %d times", pushed, time.Since(pullStart).Round(10*time.Millisecond), pulls.Load())
+	if pulls.Load() == 0 {
+		t.Fatalf("the registry saw no manifest request from containerd: the image was not pulled from it")
+	}
+	cs := client(t, p.Kubeconfig())
+	waitFor(ctx, t, "node status.images to list "+pushed, time.Minute, func() error {
+		nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		for _, n := range nodes.Items {
+			for _, img := range n.Status.Images {
+				if slices.Contains(img.Names, pushed) {
+					return nil
+				}
+			}
+		}
+		return errors.New("not listed yet")
+	})
+
+	// Controls: what the registry lacks, and a registry that went away, fail naming the image.
+	missing := hostPort + "/e2e/gatecheck.dev/missing:v0"
+	err = cluster.Prepull(ctx, cfg, []string{missing}, 2*time.Minute, w)
+	if err == nil || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), "the kubelet cannot pull it") {
+		t.Errorf("pre-pull of an image the registry lacks: %v; want an error naming %s and the kubelet's reason", err, missing)
+	}
+	srv.Close()
+	err = cluster.Prepull(ctx, cfg, []string{pushed}, 2*time.Minute, w)
+	if err == nil || !strings.Contains(err.Error(), pushed) {
+		t.Errorf("pre-pull (imagePullPolicy Always) from a registry that went away: %v; want an error naming %s", err, pushed)
+	}
+	t.Logf("controls: %v", err)
+}
