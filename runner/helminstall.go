@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
@@ -68,7 +69,7 @@ func (ii *implInstaller) installHelm(ctx context.Context) error {
 	if err := ii.ensureNamespace(ctx, h.Namespace); err != nil {
 		return fmt.Errorf("profile %s: install.helm.namespace: %w", p.Name, err)
 	}
-	args := h.InstallArgs(p.Dir, ii.helmTarget())
+	args := ii.pushedImages(h).InstallArgs(p.Dir, ii.helmTarget())
 	fmt.Fprintf(ii.out, "  %s\n", command.Quote(append([]string{"helm"}, args...)))
 	ii.helm.installed = true
 	stop := wait.Progress("helm install "+h.Release, 10*time.Second, func(l string) { fmt.Fprintf(ii.out, "  %s\n", l) })
@@ -195,4 +196,23 @@ func (ii *implInstaller) deleteNamespace(ctx context.Context, name string) error
 		return err
 	}
 	return ii.waitNamespaceGone(ctx, name)
+}
+
+// pushedImages is h with every install.helm.set value that is an image gatecheck built replaced
+// by the reference it was pushed as (--registry), so a profile that names its images in set
+// (as reference-helm does) installs them from the registry. A chart's own defaults are not
+// rewritten: gatecheck cannot know which values are images.
+func (ii *implInstaller) pushedImages(h *impls.Helm) *impls.Helm {
+	if len(ii.images) == 0 {
+		return h
+	}
+	c := *h
+	c.Set = slices.Clone(h.Set)
+	for i, s := range c.Set {
+		if to := ii.images.Get(string(s.Value)); to != string(s.Value) {
+			fmt.Fprintf(ii.out, "  install.helm.set[%d] %s: %s, pushed as %s\n", i, s.Name, s.Value, to)
+			c.Set[i].Value = impls.HelmValue(to)
+		}
+	}
+	return &c
 }

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/gatecheck/gatecheck/impls"
+	"github.com/gatecheck/gatecheck/internal/imagemap"
 )
 
 // fakeNamespaces is an API server that knows only namespaces, and records every call.
@@ -113,6 +114,28 @@ func helmInstaller(t *testing.T, bin string, api *fakeNamespaces, bundled bool) 
 }
 
 func join(args []string) string { return strings.Join(args, " ") }
+
+// With --registry, a set value that is an image gatecheck built installs the pushed reference;
+// other values, and the profile itself, are left as they are.
+func TestHelmSetsNamePushedImages(t *testing.T) {
+	t.Parallel()
+	bin, log := fakeHelm(t, `[]`, 0)
+	api := &fakeNamespaces{exists: map[string]bool{"gatecheck-system": true}}
+	ii, _ := helmInstaller(t, bin, api, false)
+	h := ii.profile.Install.Helm
+	h.Set = []impls.HelmSet{{Name: "images.controller", Value: "gatecheck.dev/reference-controller:dev"}, {Name: "note", Value: "gatecheck.dev/reference-controller:dev2"}}
+	ii.images = imagemap.Map{"gatecheck.dev/reference-controller:dev": "127.0.0.1:5000/gatecheck.dev/reference-controller:dev"}
+	if err := ii.install(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := helmCalls(t, log)[1]
+	if !strings.Contains(got, "--set images.controller=127.0.0.1:5000/gatecheck.dev/reference-controller:dev --set note=gatecheck.dev/reference-controller:dev2 ") {
+		t.Errorf("install %q: want the pushed controller image and the other value as written", got)
+	}
+	if h.Set[0].Value != "gatecheck.dev/reference-controller:dev" {
+		t.Errorf("the profile's set was changed: %v", h.Set)
+	}
+}
 
 // A release that existed before the run is neither installed over nor removed: only `helm list`
 // runs, the namespace is not touched, and teardown does nothing.
