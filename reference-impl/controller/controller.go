@@ -177,6 +177,9 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		HealthProbeBindAddress:        opts.HealthAddr,
 		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
 		PprofBindAddress:              opts.PprofAddr,
+		// Secrets are never cached (listed or watched): the controller reads only those
+		// listeners reference, with direct GETs (see referencedSecrets).
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Pod{}:        {Label: ours},
 			&appsv1.Deployment{}: {Label: ours},
@@ -199,6 +202,12 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	}
 	if err := mgr.Add(leaderOnly(func(ctx context.Context) error { r.writes.run(ctx, writeWorkers); return nil })); err != nil {
 		return fmt.Errorf("add status writers: %w", err)
+	}
+	if err := mgr.Add(leaderOnly(func(ctx context.Context) error {
+		r.secrets.run(ctx, r.kick, func(err error) { r.log.Error("reading referenced Secrets", "error", err) })
+		return nil
+	})); err != nil {
+		return fmt.Errorf("add Secret poller: %w", err)
 	}
 	// The delivery server runs on every replica, but only the leader publishes snapshots;
 	// the controller Service should only route to the leader, which with one replica it does.
@@ -232,8 +241,10 @@ type Reconciler struct {
 	opts Options
 	log  *slog.Logger
 	prov *provisioner
-	stat *status.Writer
-	acks chan event.GenericEvent
+	// secrets are the Secrets listeners reference, read directly (never cached).
+	secrets *referencedSecrets
+	stat    *status.Writer
+	acks    chan event.GenericEvent
 	// writes holds the API writes decided by reconciles (see writeQueue).
 	writes *writeQueue
 	// memo keeps route translations between reconciles (see translate.Memo).
@@ -263,10 +274,11 @@ func NewReconciler(c client.Client, api client.Reader, opts Options) *Reconciler
 		c: c, api: api, opts: opts, log: opts.Logger,
 		prov: &provisioner{c: c, api: api, image: opts.ProxyImage, serviceType: opts.ServiceType, replicas: opts.ProxyReplicas,
 			ca: opts.CA, serverName: opts.DeliveryServerName},
-		stat:  &status.Writer{Client: c, Reader: c, APIReader: api},
-		acks:  make(chan event.GenericEvent, 1),
-		known: map[types.NamespacedName]bool{},
-		memo:  translate.NewMemo(),
+		stat:    &status.Writer{Client: c, Reader: c, APIReader: api},
+		secrets: &referencedSecrets{api: api},
+		acks:    make(chan event.GenericEvent, 1),
+		known:   map[types.NamespacedName]bool{},
+		memo:    translate.NewMemo(),
 	}
 	r.dirty.full = true
 	r.delivery = NewDelivery(opts.Logger, func(types.NamespacedName) { r.kick() })
@@ -378,7 +390,6 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&gwv1b1.ReferenceGrant{}, r.onEnv(), spec).
 		Watches(&corev1.Service{}, r.onEnv()).
 		Watches(&discoveryv1.EndpointSlice{}, r.onEnv()).
-		Watches(&corev1.Secret{}, r.onEnv()).
 		Watches(&corev1.Namespace{}, r.onEnv()).
 		Watches(&corev1.Pod{}, r.onEnv()).
 		Watches(&appsv1.Deployment{}, r.onEnv()).
@@ -448,13 +459,12 @@ func (r *Reconciler) list(ctx context.Context, withRoutes bool) (*translate.Inpu
 		rgs  gwv1b1.ReferenceGrantList
 		svcs corev1.ServiceList
 		eps  discoveryv1.EndpointSliceList
-		secs corev1.SecretList
 		nss  corev1.NamespaceList
 	)
 	// Cached lists are shallow copies of the cache's objects (UnsafeDisableDeepCopy): translate
 	// never modifies its input, and copying 5,000 routes per reconcile would dominate.
 	noCopy := client.UnsafeDisableDeepCopy
-	lists := []client.ObjectList{&gcs, &gws, &rgs, &svcs, &eps, &secs, &nss}
+	lists := []client.ObjectList{&gcs, &gws, &rgs, &svcs, &eps, &nss}
 	if withRoutes {
 		lists = append(lists, &hrs, &grs, &trs)
 	}
@@ -471,8 +481,12 @@ func (r *Reconciler) list(ctx context.Context, withRoutes bool) (*translate.Inpu
 	in.ReferenceGrants = ptrs(rgs.Items)
 	in.Services = ptrs(svcs.Items)
 	in.EndpointSlices = ptrs(eps.Items)
-	in.Secrets = ptrs(secs.Items)
 	in.Namespaces = ptrs(nss.Items)
+	secrets, err := r.secrets.get(ctx, translate.SecretRefs(in))
+	if err != nil {
+		return nil, err
+	}
+	in.Secrets = secrets
 	return in, nil
 }
 
@@ -754,14 +768,29 @@ func refEqual(a, b gwv1.ParentReference) bool {
 		((a.Port == nil && b.Port == nil) || (a.Port != nil && b.Port != nil && *a.Port == *b.Port))
 }
 
+// clashRecheck is how long a Gateway whose proxy names clash waits before the next attempt.
+const clashRecheck = 10 * time.Second
+
 // gateway provisions the proxies of one Gateway and writes its status once its proxies have
 // acknowledged the published snapshot (or a short wait ran out).
 func (r *Reconciler) gateway(ctx context.Context, gw *gwv1.Gateway, res *translate.GatewayResult, url string) error {
 	key := types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}
 	dp := translate.DataPlane{}
 	var errs []error
+	var clash *nameClashError
 	if res.Valid && url != "" {
-		if err := r.prov.Ensure(ctx, gw, res.Ports, url); err != nil {
+		err := r.prov.Ensure(ctx, gw, res.Ports, url)
+		if errors.As(err, &clash) {
+			// Data, not a failure to retry at once: the Gateway says so, and the controller
+			// looks again in a while (the other object's deletion may not be watched).
+			r.log.Warn("proxy name conflict", "gateway", key.String(), "error", err)
+			time.AfterFunc(clashRecheck, r.kick)
+			dp.Reason, dp.Message = NameConflict, clash.Error()
+			translate.ApplyDataPlane(res, dp)
+			_, err := r.stat.Gateway(ctx, key, res.Status)
+			return err
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("provision proxies of gateway %s: %w", key, err))
 		}
 		svc := &corev1.Service{}

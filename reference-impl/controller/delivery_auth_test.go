@@ -18,7 +18,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/gatecheck/gatecheck/reference-impl/ir")
+	"github.com/gatecheck/gatecheck/reference-impl/ir"
+)
 
 // authFixture is a delivery server with two published Gateways, a (HTTPS, with a key) and b.
 type authFixture struct {

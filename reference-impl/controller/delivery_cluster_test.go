@@ -183,12 +183,32 @@ func TestDeliveryAuthInCluster(t *testing.T) {
 	if err != nil || code != http.StatusForbidden {
 		t.Errorf("b's credentials acknowledging a: got %d; want 403", code)
 	}
-	// An ack for a version never sent (the old server let MaxInt64 pin a Gateway).
+	// With b's stream open as test-proxy-b: an ack for a version never sent (the old server
+	// let MaxInt64 pin a Gateway) is refused; the version sent is accepted.
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	req, _ := http.NewRequestWithContext(sctx, http.MethodGet, streamURL(b, "test-proxy-b"), nil)
+	resp, err := bClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("b's stream: %v %v", err, resp)
+	}
+	defer resp.Body.Close()
+	first, err := bufio.NewReaderSize(resp.Body, 1<<20).ReadBytes('\n')
+	var sent ir.Snapshot
+	if err != nil || json.Unmarshal(first, &sent) != nil {
+		t.Fatalf("b's stream: first line %q: %v", first, err)
+	}
 	code, msg, err = ack(bClient, b, "test-proxy-b", 1<<62)
-	t.Logf("ack of a version never sent: status %d %q, err %v", code, msg, err)
+	t.Logf("ack of a version never sent (stream open): status %d %q, err %v", code, msg, err)
 	if err != nil || code != http.StatusConflict {
 		t.Errorf("ack of a version never sent: got %d; want 409", code)
 	}
+	code, msg, err = ack(bClient, b, "test-proxy-b", sent.Version)
+	t.Logf("ack of the version sent, %d: status %d %q, err %v", sent.Version, code, msg, err)
+	if err != nil || code != http.StatusNoContent {
+		t.Errorf("ack of the version sent: got %d; want 204", code)
+	}
+	stop()
 	// a stays Programmed: nothing above disturbed it.
 	authWaitProgrammed(t, ctx, c, a)
 }
@@ -246,4 +266,3 @@ func authServingSecret(t *testing.T, ctx context.Context, c client.Client, name,
 	}
 	return keyPEM
 }
-

@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -213,18 +214,68 @@ func (p *provisioner) service(gw *gwv1.Gateway, ports []int32) *corev1.Service {
 	}
 }
 
-// ensure creates want or, when its spec hash differs from the existing object's, updates it
-// (keeping fields the API server allocated, such as a Service's clusterIP).
-func (p *provisioner) ensure(ctx context.Context, want client.Object, existing client.Object) error {
-	err := p.c.Get(ctx, client.ObjectKeyFromObject(want), existing)
-	if apierrors.IsNotFound(err) {
-		if err := p.c.Create(ctx, want); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("create %T %s/%s: %w", want, want.GetNamespace(), want.GetName(), err)
+// NameConflict is the Programmed reason of a Gateway whose proxy objects cannot be created
+// because objects of the same names exist that the Gateway does not own.
+const NameConflict = "ProxyNameConflict"
+
+// nameClashError says an object the provisioner would write exists and is not the Gateway's.
+type nameClashError struct {
+	kind, namespace, name string
+}
+
+func (e *nameClashError) Error() string {
+	return fmt.Sprintf("%s %s/%s already exists and is not owned by this Gateway; the controller does not change or delete it: rename or delete it to let the proxies be provisioned", e.kind, e.namespace, e.name)
+}
+
+// ownedBy says whether gw controls o: o's controller owner reference names gw. A reference to
+// an earlier Gateway of the same name (deleted and created again, its objects not yet
+// garbage-collected) counts too: no other Gateway of that name can exist in the namespace.
+func ownedBy(o metav1.Object, gw *gwv1.Gateway) bool {
+	for _, r := range o.GetOwnerReferences() {
+		gv, err := schema.ParseGroupVersion(r.APIVersion)
+		if err == nil && gv.Group == gwv1.GroupName && r.Kind == "Gateway" && r.Name == gw.Name && r.Controller != nil && *r.Controller {
+			return true
 		}
-		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("get %T %s/%s: %w", want, want.GetNamespace(), want.GetName(), err)
+	return false
+}
+
+func kindOf(o client.Object) string {
+	switch o.(type) {
+	case *appsv1.Deployment:
+		return "Deployment"
+	case *corev1.Service:
+		return "Service"
+	case *corev1.Secret:
+		return "Secret"
+	}
+	return fmt.Sprintf("%T", o)
+}
+
+// ensure creates want or, when the Gateway owns the existing object and its spec hash
+// differs, updates it (keeping fields the API server allocated, such as a Service's
+// clusterIP). An existing object the Gateway does not own is a *nameClashError.
+func (p *provisioner) ensure(ctx context.Context, gw *gwv1.Gateway, want client.Object, existing client.Object) error {
+	key := client.ObjectKeyFromObject(want)
+	kind := kindOf(want)
+	err := p.c.Get(ctx, key, existing)
+	if apierrors.IsNotFound(err) {
+		err = p.c.Create(ctx, want)
+		if err == nil {
+			return nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create %s %s: %w", kind, key, err)
+		}
+		// Not in the cache (which holds only our labelled Deployments), or created meanwhile.
+		if err = p.api.Get(ctx, key, existing); err != nil {
+			return fmt.Errorf("get %s %s: %w", kind, key, err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("get %s %s: %w", kind, key, err)
+	}
+	if !ownedBy(existing, gw) {
+		return &nameClashError{kind: kind, namespace: key.Namespace, name: key.Name}
 	}
 	if existing.GetAnnotations()[annotationSpecHash] == want.GetAnnotations()[annotationSpecHash] {
 		return nil
@@ -239,7 +290,7 @@ func (p *provisioner) ensure(ctx context.Context, want client.Object, existing c
 		e.Spec.Type, e.Spec.Selector, e.Spec.Ports = w.Spec.Type, w.Spec.Selector, w.Spec.Ports
 	}
 	if err := p.c.Update(ctx, existing); err != nil {
-		return fmt.Errorf("update %T %s/%s: %w", want, want.GetNamespace(), want.GetName(), err)
+		return fmt.Errorf("update %s %s: %w", kind, key, err)
 	}
 	return nil
 }
@@ -263,6 +314,8 @@ func (p *provisioner) ensureCert(ctx context.Context, gw *gwv1.Gateway) error {
 	case apierrors.IsNotFound(err):
 	case err != nil:
 		return fmt.Errorf("get Secret %s/%s: %w", gw.Namespace, name, err)
+	case !ownedBy(&s, gw):
+		return &nameClashError{kind: "Secret", namespace: gw.Namespace, name: name}
 	case p.ca.proxyCertCurrent(key, s.Data, now):
 		p.remember(gw.UID, now)
 		return nil
@@ -310,22 +363,42 @@ func (p *provisioner) Ensure(ctx context.Context, gw *gwv1.Gateway, ports []int3
 	if err := p.ensureCert(ctx, gw); err != nil {
 		return err
 	}
-	if err := p.ensure(ctx, p.service(gw, ports), &corev1.Service{}); err != nil {
+	if err := p.ensure(ctx, gw, p.service(gw, ports), &corev1.Service{}); err != nil {
 		return err
 	}
-	return p.ensure(ctx, p.deployment(gw, deliveryURL), &appsv1.Deployment{})
+	return p.ensure(ctx, gw, p.deployment(gw, deliveryURL), &appsv1.Deployment{})
 }
 
-// Remove deletes the Gateway's proxies (the Gateway has nothing left to serve).
+// Remove deletes the Gateway's proxies and their certificate (the Gateway has nothing left to
+// serve): only objects the Gateway owns, and only the very objects found owned (a UID
+// precondition).
 func (p *provisioner) Remove(ctx context.Context, gw *gwv1.Gateway) error {
-	meta := metav1.ObjectMeta{Name: proxyName(gw), Namespace: gw.Namespace}
 	p.mu.Lock()
 	delete(p.certs, gw.UID)
 	p.mu.Unlock()
-	cert := metav1.ObjectMeta{Name: certSecretName(gw), Namespace: gw.Namespace}
-	for _, o := range []client.Object{&appsv1.Deployment{ObjectMeta: meta}, &corev1.Service{ObjectMeta: meta}, &corev1.Secret{ObjectMeta: cert}} {
-		if err := p.c.Delete(ctx, o); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete %T %s/%s: %w", o, o.GetNamespace(), o.GetName(), err)
+	objs := []struct {
+		key types.NamespacedName
+		obj client.Object
+		r   client.Reader
+	}{
+		{types.NamespacedName{Namespace: gw.Namespace, Name: proxyName(gw)}, &appsv1.Deployment{}, p.c},
+		{types.NamespacedName{Namespace: gw.Namespace, Name: proxyName(gw)}, &corev1.Service{}, p.c},
+		{types.NamespacedName{Namespace: gw.Namespace, Name: certSecretName(gw)}, &corev1.Secret{}, p.api},
+	}
+	for _, o := range objs {
+		kind := kindOf(o.obj)
+		switch err := o.r.Get(ctx, o.key, o.obj); {
+		case apierrors.IsNotFound(err):
+			continue
+		case err != nil:
+			return fmt.Errorf("get %s %s: %w", kind, o.key, err)
+		}
+		if !ownedBy(o.obj, gw) {
+			continue
+		}
+		uid := o.obj.GetUID()
+		if err := p.c.Delete(ctx, o.obj, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return fmt.Errorf("delete %s %s: %w", kind, o.key, err)
 		}
 	}
 	return nil

@@ -14,6 +14,9 @@ type DataPlane struct {
 	Ready bool
 	// Message says what is missing when not Ready.
 	Message string
+	// Reason, when set and not Ready, is the Programmed condition's reason, ahead of a missing
+	// address (the proxies cannot be provisioned at all); default Pending.
+	Reason gwv1.GatewayConditionReason
 }
 
 // ApplyDataPlane sets the data-plane dependent parts of a Gateway's status: addresses and the
@@ -33,6 +36,8 @@ func ApplyDataPlane(res *GatewayResult, dp DataPlane) {
 			m = res.Invalid
 		}
 		c = cond(gwv1.GatewayConditionProgrammed, false, gwv1.GatewayReasonInvalid, gen, m)
+	case !dp.Ready && dp.Reason != "":
+		c = cond(gwv1.GatewayConditionProgrammed, false, dp.Reason, gen, msg)
 	case len(dp.Addresses) == 0:
 		c = cond(gwv1.GatewayConditionProgrammed, false, gwv1.GatewayReasonAddressNotAssigned, gen, "the proxy Service has no address yet")
 	case !dp.Ready:
