@@ -266,3 +266,65 @@ func authServingSecret(t *testing.T, ctx context.Context, c client.Client, name,
 	}
 	return keyPEM
 }
+
+// TestNameClashInCluster: a Service named like a Gateway's proxy Service, not owned by it, is
+// left alone and the Gateway reports the clash.
+func TestNameClashInCluster(t *testing.T) {
+	ctx := context.Background()
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		t.Fatalf("kubeconfig: %v", err)
+	}
+	scheme, _ := Scheme()
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: authNS + "-clash"}}
+	if err := c.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Delete(context.Background(), ns) })
+	theirs := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "gatecheck-clash", Labels: map[string]string{"app": "theirs"}},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Ports: []corev1.ServicePort{{Port: 5432}}}}
+	if err := c.Create(ctx, theirs); err != nil {
+		t.Fatal(err)
+	}
+	gw := &gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "clash"}, Spec: gwv1.GatewaySpec{GatewayClassName: "gatecheck-reference",
+		Listeners: []gwv1.Listener{{Name: "http", Port: 80, Protocol: gwv1.HTTPProtocolType}}}}
+	if err := c.Create(ctx, gw); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for {
+		var g gwv1.Gateway
+		_ = c.Get(ctx, client.ObjectKeyFromObject(gw), &g)
+		p := meta.FindStatusCondition(g.Status.Conditions, string(gwv1.GatewayConditionProgrammed))
+		if p != nil && p.Reason == NameConflict {
+			t.Logf("after %v: Programmed=%s reason %s: %s", time.Since(start).Round(time.Millisecond), p.Status, p.Reason, p.Message)
+			if p.Status != metav1.ConditionFalse {
+				t.Errorf("Programmed: got %s; want False", p.Status)
+			}
+			break
+		}
+		if time.Since(start) > time.Minute {
+			t.Fatalf("no %s condition after 1m: %+v", NameConflict, p)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var now corev1.Service
+	if err := c.Get(ctx, client.ObjectKeyFromObject(theirs), &now); err != nil {
+		t.Fatal(err)
+	}
+	if now.ResourceVersion != theirs.ResourceVersion || len(now.OwnerReferences) != 0 || now.Spec.Ports[0].Port != 5432 {
+		t.Errorf("their Service changed: resourceVersion %s -> %s, owners %v, ports %v", theirs.ResourceVersion, now.ResourceVersion, now.OwnerReferences, now.Spec.Ports)
+	}
+	// Deleting the Gateway leaves their Service too.
+	if err := c.Delete(ctx, gw); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	if err := c.Get(ctx, client.ObjectKeyFromObject(theirs), &now); err != nil {
+		t.Errorf("their Service after the Gateway was deleted: %v; want kept", err)
+	}
+}
