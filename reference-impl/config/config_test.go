@@ -2,24 +2,53 @@ package config
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 )
 
+// manifests returns every manifest in this directory as one YAML stream, in apply order (file
+// name order, as the profile's glob applies them).
+func manifests(t *testing.T) []byte {
+	t.Helper()
+	files, err := filepath.Glob("*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("manifests: %v (%d files)", err, len(files))
+	}
+	slices.Sort(files)
+	var b bytes.Buffer
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString("\n---\n")
+		b.Write(data)
+	}
+	return b.Bytes()
+}
+
+// documents splits manifests into non-empty YAML documents.
+func documents(t *testing.T) [][]byte {
+	var out [][]byte
+	for _, doc := range bytes.Split(manifests(t), []byte("\n---\n")) {
+		doc = bytes.TrimPrefix(bytes.TrimSpace(doc), []byte("---"))
+		if len(bytes.TrimSpace(doc)) > 0 {
+			out = append(out, doc)
+		}
+	}
+	return out
+}
+
 func TestManifestsParse(t *testing.T) {
 	t.Parallel()
-	data, err := Manifests()
-	if err != nil {
-		t.Fatal(err)
-	}
 	kinds := map[string]int{}
-	for i, doc := range bytes.Split(data, []byte("\n---\n")) {
-		doc = bytes.TrimPrefix(bytes.TrimSpace(doc), []byte("---"))
-		if len(bytes.TrimSpace(doc)) == 0 {
-			continue
-		}
+	for i, doc := range documents(t) {
 		var obj struct {
 			Kind     string `json:"kind"`
 			Metadata struct {
@@ -39,7 +68,37 @@ func TestManifestsParse(t *testing.T) {
 			t.Errorf("kind %s: got %d documents; want 1", k, kinds[k])
 		}
 	}
-	if !strings.Contains(string(data), ControllerImage) || !strings.Contains(string(data), ProxyImage) || !strings.Contains(string(data), ControllerName) {
-		t.Errorf("manifests do not reference %s, %s and %s", ControllerImage, ProxyImage, ControllerName)
+	data := string(manifests(t))
+	for _, want := range []string{"gatecheck.dev/reference-controller:dev", "gatecheck.dev/reference-proxy:dev", "gatecheck.dev/reference"} {
+		if !strings.Contains(data, want) {
+			t.Errorf("manifests do not reference %s", want)
+		}
+	}
+}
+
+// TestSecretsNeverListed: the controller's RBAC lets it GET Secrets (those listeners
+// reference) and write its own, never list or watch them (issue 17 item 4).
+func TestSecretsNeverListed(t *testing.T) {
+	t.Parallel()
+	found := false
+	for _, doc := range documents(t) {
+		var role rbacv1.ClusterRole
+		if yaml.Unmarshal(doc, &role) != nil || (role.Kind != "ClusterRole" && role.Kind != "Role") {
+			continue
+		}
+		for _, r := range role.Rules {
+			if !slices.Contains(r.APIGroups, "") || !(slices.Contains(r.Resources, "secrets") || slices.Contains(r.Resources, "*")) {
+				continue
+			}
+			found = true
+			for _, v := range r.Verbs {
+				if v == "list" || v == "watch" || v == "*" {
+					t.Errorf("%s %s: secrets verb %q; want none of list, watch, *", role.Kind, role.Name, v)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no rule for secrets: the controller needs get (listener certificates) and create/update/delete (proxy certificates)")
 	}
 }

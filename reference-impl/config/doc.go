@@ -1,3 +1,4 @@
-// Package config embeds the reference controller's manifests (namespace, RBAC, Deployment,
-// Service, GatewayClass) so the installer can apply them.
+// Package config holds the reference implementation's manifests (namespace, RBAC, controller
+// Deployment and Service, GatewayClass), which the reference profile applies
+// (impls/reference/profile.yaml); its tests check them.
 package config

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -13,12 +12,8 @@ import (
 // "restricted" profile with a read-only root filesystem.
 func TestControllerRunsRestricted(t *testing.T) {
 	t.Parallel()
-	data, err := Manifests()
-	if err != nil {
-		t.Fatal(err)
-	}
 	found := false
-	for _, doc := range bytes.Split(data, []byte("\n---\n")) {
+	for _, doc := range documents(t) {
 		var d appsv1.Deployment
 		if yaml.Unmarshal(doc, &d) != nil || d.Kind != "Deployment" {
 			continue
