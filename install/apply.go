@@ -246,3 +246,31 @@ func (a *Applier) Terminating(ctx context.Context, objs []Object) ([]Object, err
 	}
 	return out, nil
 }
+
+// SplitExistingCRDs returns objs without the CustomResourceDefinitions the cluster already has
+// (fresh), and those (existing). An install records only fresh as what it created: a CRD that
+// was there before (a Gateway API bundle installed beforehand, which a profile's manifests also
+// carry) is never removed on teardown, since deleting a CRD deletes every object of its kind.
+func (a *Applier) SplitExistingCRDs(ctx context.Context, objs []Object) (fresh, existing []Object, err error) {
+	for _, o := range objs {
+		gvk := o.Obj.GroupVersionKind()
+		if gvk.Kind != "CustomResourceDefinition" || gvk.Group != "apiextensions.k8s.io" {
+			fresh = append(fresh, o)
+			continue
+		}
+		ri, err := a.resource(o.Obj)
+		if err != nil {
+			return nil, nil, fmt.Errorf("check %s: %w", o, err)
+		}
+		_, err = ri.Get(ctx, o.Obj.GetName(), metav1.GetOptions{})
+		switch {
+		case isNotFound(err):
+			fresh = append(fresh, o)
+		case err != nil:
+			return nil, nil, fmt.Errorf("check %s: %w", o, err)
+		default:
+			existing = append(existing, o)
+		}
+	}
+	return fresh, existing, nil
+}

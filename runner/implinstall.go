@@ -82,7 +82,15 @@ func (ii *implInstaller) install(ctx context.Context) error {
 			}
 		}
 		fmt.Fprintf(ii.out, "  applying %d objects from %d manifest files\n", len(objs), len(files))
-		ii.applied = objs
+		// Teardown removes what this install created: never a CRD the cluster already had.
+		fresh, had, err := a.SplitExistingCRDs(ctx, objs)
+		if err != nil {
+			return fmt.Errorf("profile %s: %w", p.Name, err)
+		}
+		for _, o := range had {
+			fmt.Fprintf(ii.out, "  %s was already installed: applied, and left in place on teardown\n", o)
+		}
+		ii.applied = fresh
 		if err := a.Apply(ctx, objs); err != nil {
 			return fmt.Errorf("profile %s: %w", p.Name, err)
 		}
