@@ -1,9 +1,11 @@
 package runner
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os/exec"
 	"slices"
 	"strings"
@@ -73,7 +75,7 @@ func (ii *implInstaller) installHelm(ctx context.Context) error {
 	fmt.Fprintf(ii.out, "  %s\n", command.Quote(append([]string{"helm"}, args...)))
 	ii.helm.installed = true
 	stop := wait.Progress("helm install "+h.Release, 10*time.Second, func(l string) { fmt.Fprintf(ii.out, "  %s\n", l) })
-	err = command.Stream(ctx, ii.out, nil, p.Dir, append([]string{bin}, args...)...)
+	err = ii.streamHelm(ctx, bin, args)
 	stop()
 	if err != nil {
 		return fmt.Errorf("profile %s: install.helm: %w", p.Name, err)
@@ -127,7 +129,7 @@ func (ii *implInstaller) ensureNamespace(ctx context.Context, name string) error
 		return fmt.Errorf("create namespace %s: %w", name, err)
 	}
 	ii.helm.createdNamespace = true
-	fmt.Fprintf(ii.out, "  created namespace %s (removed after the run)\n", name)
+	fmt.Fprintf(ii.out, "  created namespace %s (gatecheck's: removed with the release)\n", name)
 	return nil
 }
 
@@ -164,7 +166,7 @@ func (ii *implInstaller) uninstallHelm(ctx context.Context) error {
 		args := h.UninstallArgs(ii.helmTarget())
 		fmt.Fprintf(ii.out, "  %s\n", command.Quote(append([]string{"helm"}, args...)))
 		stop := wait.Progress("helm uninstall "+h.Release, 10*time.Second, func(l string) { fmt.Fprintf(ii.out, "  %s\n", l) })
-		err := command.Stream(ctx, ii.out, nil, ii.profile.Dir, append([]string{hs.bin}, args...)...)
+		err := ii.streamHelm(ctx, hs.bin, args)
 		stop()
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("install.helm: %v", err))
@@ -215,4 +217,39 @@ func (ii *implInstaller) pushedImages(h *impls.Helm) *impls.Helm {
 		}
 	}
 	return &c
+}
+
+// streamHelm runs helm with its output shown as it comes, indented like the step's own lines.
+func (ii *implInstaller) streamHelm(ctx context.Context, bin string, args []string) error {
+	w := &indentWriter{w: ii.out}
+	err := command.Stream(ctx, w, nil, ii.profile.Dir, append([]string{bin}, args...)...)
+	w.flush()
+	return err
+}
+
+// indentWriter writes whole lines, each prefixed with two spaces.
+type indentWriter struct {
+	w    io.Writer
+	part []byte
+}
+
+func (iw *indentWriter) Write(b []byte) (int, error) {
+	iw.part = append(iw.part, b...)
+	for {
+		i := bytes.IndexByte(iw.part, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		if _, err := fmt.Fprintf(iw.w, "  %s\n", iw.part[:i]); err != nil {
+			return 0, err
+		}
+		iw.part = iw.part[i+1:]
+	}
+}
+
+func (iw *indentWriter) flush() {
+	if len(iw.part) > 0 {
+		fmt.Fprintf(iw.w, "  %s\n", iw.part)
+		iw.part = nil
+	}
 }

@@ -213,3 +213,18 @@ func TestHelmRemovesWhatAFailedInstallLeft(t *testing.T) {
 		t.Errorf("API writes (-want +got):\n%s", diff)
 	}
 }
+
+func TestIndentWriterWritesWholeLines(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	w := &indentWriter{w: &out}
+	for _, chunk := range []string{"NAME: gate", "check\nSTATUS: de", "ployed\n", "TEST SUITE: None"} {
+		if n, err := w.Write([]byte(chunk)); err != nil || n != len(chunk) {
+			t.Fatalf("Write(%q) = %d, %v", chunk, n, err)
+		}
+	}
+	w.flush()
+	if want := "  NAME: gatecheck\n  STATUS: deployed\n  TEST SUITE: None\n"; out.String() != want {
+		t.Errorf("got %q; want %q", out.String(), want)
+	}
+}
