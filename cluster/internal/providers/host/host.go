@@ -296,11 +296,24 @@ func (p *Provider) up(ctx context.Context, cfg render.Config, uplink string, sta
 		return err
 	}
 	nodeReadyAt := time.Since(start)
+	// MetalLB installs while the controller-manager creates the default ServiceAccount (about
+	// 5 s after the node is Ready): its own Pods run under their own ServiceAccounts, and its
+	// Deployment waits for the same controller-manager anyway.
+	lbDone := make(chan error, 1)
+	lbCtx, cancelLB := context.WithCancel(ctx)
+	defer cancelLB()
+	go func() { lbDone <- p.loadBalancer(lbCtx, cfg, uplink) }()
 	if err := p.waitFor(ctx, start, "default ServiceAccount", 60*time.Second, byName[render.ControllerManagerName], func(ctx context.Context) error {
 		return defaultServiceAccount(ctx, cs)
 	}); err != nil {
+		cancelLB()
+		<-lbDone
 		return err
 	}
+	if err := <-lbDone; err != nil {
+		return err
+	}
+	p.step(start, "MetalLB ready")
 	// Every component must still be running: one that crashed after its wait passed would
 	// otherwise surface as a mystery later.
 	for _, pr := range procs {
@@ -308,10 +321,6 @@ func (p *Provider) up(ctx context.Context, cfg render.Config, uplink string, sta
 			return fmt.Errorf("%s exited during bring-up; %s", pr.Name, logTail(pr.LogFile, 15))
 		}
 	}
-	if err := p.loadBalancer(ctx, cfg, uplink); err != nil {
-		return err
-	}
-	p.step(start, "MetalLB ready")
 	version, _ := serverVersion(cs)
 	p.log.Info("host cluster up", "kubernetes", version, "nodeReadyAfter", nodeReadyAt.Round(10*time.Millisecond), "took", time.Since(start).Round(10*time.Millisecond), "kubeconfig", cfg.Kubeconfig())
 	return nil
