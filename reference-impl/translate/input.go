@@ -3,6 +3,7 @@ package translate
 import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
@@ -26,6 +27,10 @@ type Input struct {
 	EndpointSlices  []*discoveryv1.EndpointSlice
 	Secrets         []*corev1.Secret
 	Namespaces      []*corev1.Namespace
+	// Ingresses and IngressClasses: see ingress.go (IngressClasses of ours name the Gateway
+	// whose proxies serve their Ingresses).
+	Ingresses      []*networkingv1.Ingress
+	IngressClasses []*networkingv1.IngressClass
 }
 
 // Output is the result of one translation.

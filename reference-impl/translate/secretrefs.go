@@ -48,6 +48,9 @@ func SecretRefs(in *Input) []types.NamespacedName {
 			}
 		}
 	}
+	for _, k := range IngressSecretRefs(in) {
+		seen[k] = true
+	}
 	out := make([]types.NamespacedName, 0, len(seen))
 	for k := range seen {
 		out = append(out, k)

@@ -480,6 +480,7 @@ func (t *translator) finishGateway(gs *gatewayState) {
 		ports[l.Port] = true
 		gs.res.Valid = true
 	}
+	ingress := t.ingressListeners(gs, snap, ports) // Ingresses this Gateway serves (ingress.go)
 	for p := range ports {
 		gs.res.Ports = append(gs.res.Ports, p)
 	}
@@ -487,7 +488,7 @@ func (t *translator) finishGateway(gs *gatewayState) {
 	// The snapshot is validated where it is published (only when its content changed), not
 	// here: validation costs more than translation and most reconciles change nothing.
 	gs.res.Snapshot = snap
-	if t.memo != nil && t.encodeErr == nil {
+	if t.memo != nil && t.encodeErr == nil && !ingress {
 		// Without it the publisher encodes the snapshot itself.
 		gs.res.Encoded, _ = encodeSnapshot(snap, encs)
 	}
