@@ -18,6 +18,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/gatecheck/gatecheck/reference-impl/ir"
+	"github.com/gatecheck/gatecheck/reference-impl/status"
 )
 
 func TestReconcileProvisionsAndProgrammes(t *testing.T) {
@@ -174,13 +175,13 @@ func TestRouteStatusesSkipsUnchangedRoutes(t *testing.T) {
 	write := func(context.Context, types.NamespacedName, string, []gwv1.RouteParentStatus) (bool, error) {
 		return true, nil
 	}
-	var seen statusSeen
+	sw := &status.Writer{}
 	pass := func(w []gwv1.RouteParentStatus) (cmp, jobs int) {
 		q := newWriteQueue(slog.New(slog.DiscardHandler), nil)
 		compared = 0
-		seen.begin()
-		routeStatuses(q, &seen, nil, "HTTPRoute", []*gwv1.HTTPRoute{route}, map[types.NamespacedName][]gwv1.RouteParentStatus{key: w}, ctrlName, parents, write)
-		seen.end()
+		sw.BeginPass()
+		routeStatuses(q, sw, nil, "HTTPRoute", []*gwv1.HTTPRoute{route}, map[types.NamespacedName][]gwv1.RouteParentStatus{key: w}, ctrlName, parents, write)
+		sw.EndPass()
 		return compared, len(q.pending)
 	}
 	for i, step := range []struct {
@@ -206,15 +207,15 @@ func TestRouteStatusesSkipsUnchangedRoutes(t *testing.T) {
 	// A stale route in a namespace being deleted is left alone.
 	q := newWriteQueue(slog.New(slog.DiscardHandler), nil)
 	stale := []gwv1.RouteParentStatus{{ParentRef: gwv1.ParentReference{Name: "other"}, ControllerName: ctrlName}}
-	routeStatuses(q, &seen, map[string]bool{"ns": true}, "HTTPRoute", []*gwv1.HTTPRoute{route}, map[types.NamespacedName][]gwv1.RouteParentStatus{key: stale}, ctrlName, parents, write)
+	routeStatuses(q, sw, map[string]bool{"ns": true}, "HTTPRoute", []*gwv1.HTTPRoute{route}, map[types.NamespacedName][]gwv1.RouteParentStatus{key: stale}, ctrlName, parents, write)
 	if len(q.pending) != 0 {
 		t.Errorf("%d writes queued for a route in a terminating namespace; want 0", len(q.pending))
 	}
-	// A route that is gone is forgotten.
-	seen.begin()
-	seen.end()
-	if len(seen.entries) != 0 {
-		t.Errorf("%d entries left after a pass without routes; want 0", len(seen.entries))
+	// A route that is gone is forgotten: after a pass without it, it is compared again.
+	sw.BeginPass()
+	sw.EndPass()
+	if cmp, _ := pass(want); cmp == 0 {
+		t.Errorf("after a pass without the route: not compared; want it forgotten and compared again")
 	}
 }
 

@@ -32,6 +32,10 @@ type Writer struct {
 	// written holds, for a short while, the objects this Writer wrote (see fresher).
 	mu      sync.Mutex
 	written map[writtenKey]writtenObj
+
+	// seen holds the routes RouteCurrent found current.
+	seenMu sync.Mutex
+	seen   seen
 }
 
 type writtenKey struct {
