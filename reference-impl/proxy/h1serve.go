@@ -177,6 +177,8 @@ type h1Conn struct {
 	remote string // RemoteAddr
 	ip     string // the client's IP, for X-Forwarded-For
 	idle   atomic.Bool
+	// idleDeadline is the read deadline readHead set last; zero once anything else set one.
+	idleDeadline time.Time
 	w      h1Writer
 	resp   respHead // the upstream response head being relayed, reused
 
@@ -221,6 +223,7 @@ func (c *h1Conn) serve() {
 			c.watchTimer.Stop()
 		}
 		if !handedOff {
+			c.bw.Flush() // answers held back for pipelined requests
 			c.nc.Close()
 		}
 		if c.br != nil {
@@ -255,6 +258,10 @@ func (c *h1Conn) serve() {
 			r = c.parse(head)
 		}
 		if r == nil {
+			// Answers held back for pipelined requests go first.
+			if c.bw.Flush() != nil {
+				return
+			}
 			handedOff = c.handOff()
 			return
 		}
@@ -269,7 +276,12 @@ func (c *h1Conn) serve() {
 // nil (and true) when the connection must go to net/http; false: close the connection.
 func (c *h1Conn) readHead(maxHead int) ([]byte, bool) {
 	c.idle.Store(true)
-	c.nc.SetReadDeadline(time.Now().Add(h1IdleTimeout))
+	// Re-arming the deadline is a timer update per request; on a busy connection it is
+	// moved only every h1IdleTimeout/12 (the idle timeout is then 110-120 s).
+	if now := time.Now(); c.idleDeadline.Sub(now) < h1IdleTimeout-h1IdleTimeout/12 {
+		c.idleDeadline = now.Add(h1IdleTimeout)
+		c.nc.SetReadDeadline(c.idleDeadline)
+	}
 	_, err := c.br.Peek(1)
 	c.idle.Store(false)
 	if err != nil || c.s.closing.Load() {
@@ -288,6 +300,7 @@ func (c *h1Conn) readHead(maxHead int) ([]byte, bool) {
 			return nil, true
 		}
 		if !headDeadline {
+			c.idleDeadline = time.Time{}
 			c.nc.SetReadDeadline(time.Now().Add(h1ReadHeaderTimeout))
 			headDeadline = true
 		}
@@ -508,6 +521,7 @@ func (c *h1Conn) doneWaiting() bool {
 	c.waiting, c.up = false, nil
 	if c.watching {
 		c.aborting = true
+		c.idleDeadline = time.Time{}
 		c.nc.SetReadDeadline(time.Unix(1, 0))
 		for c.watching {
 			c.wcond.Wait()
@@ -527,6 +541,7 @@ func (c *h1Conn) watch() {
 	}
 	c.watching = true
 	// Under the lock, so that doneWaiting's expired deadline always comes after this one.
+	c.idleDeadline = time.Time{}
 	c.nc.SetReadDeadline(time.Time{})
 	c.wmu.Unlock()
 	n, err := c.nc.Read(c.pending[:])

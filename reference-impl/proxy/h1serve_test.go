@@ -1,0 +1,225 @@
+package proxy
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatecheck/gatecheck/reference-impl/ir"
+)
+
+// TestH1ServerMatchesNetHTTP sends the same raw byte streams to a proxy with h1Server and to
+// one serving with net/http's server only (StdHTTP1Server), and requires the same answers
+// (status, fields but Date, body, connection closed or not) and the same requests at the
+// backend (method, request-target, Host, fields). Rows cover what h1Server serves itself and
+// what it hands to net/http, including on a connection it served before.
+func TestH1ServerMatchesNetHTTP(t *testing.T) {
+	t.Parallel()
+	b := startBackend(t, "b")
+	listener := func(port int32) ir.Listener {
+		return ir.Listener{Name: "http", Port: port, Protocol: ir.ProtocolHTTP, HTTPRoutes: []ir.HTTPRoute{{
+			RouteMeta: ir.RouteMeta{Namespace: "test", Name: "r"}, Rules: []ir.HTTPRule{
+				{Matches: []ir.HTTPMatch{{Path: prefix("/mod")}}, Filters: []ir.Filter{
+					{Type: ir.FilterRequestHeaderModifier, RequestHeaderModifier: &ir.HeaderModifier{Set: []ir.Header{{Name: "X-Set", Value: "s"}}, Add: []ir.Header{{Name: "X-Add", Value: "a"}}, Remove: []string{"X-Drop"}}},
+					{Type: ir.FilterResponseHeaderModifier, ResponseHeaderModifier: &ir.HeaderModifier{Set: []ir.Header{{Name: "X-Res", Value: "r"}}, Remove: []string{"X-Backend"}}},
+				}, Backends: []ir.Backend{b.irBackend(1)}},
+				{Matches: []ir.HTTPMatch{{Path: prefix("/rewrite")}}, Filters: []ir.Filter{
+					{Type: ir.FilterURLRewrite, URLRewrite: &ir.URLRewrite{Hostname: ptrTo("rewritten.example"), Path: &ir.PathModifier{Type: ir.ReplacePrefixMatch, ReplacePrefixMatch: "/new"}}},
+				}, Backends: []ir.Backend{b.irBackend(1)}},
+				{Matches: []ir.HTTPMatch{{Path: prefix("/redirect")}}, Filters: []ir.Filter{
+					{Type: ir.FilterRequestRedirect, RequestRedirect: &ir.Redirect{Hostname: ptrTo("elsewhere.example")}},
+				}},
+				{Matches: []ir.HTTPMatch{{Path: prefix("/"), Headers: []ir.HeaderMatch{{Type: ir.MatchExact, Name: "X-Route", Value: "none"}}}}},
+				{Matches: []ir.HTTPMatch{{Path: prefix("/")}}, Backends: []ir.Backend{b.irBackend(1)}},
+			}}}}
+	}
+	fast, std := freePort(t), freePort(t)
+	startProxy(t, Options{MaxHeaderBytes: 8 << 10}, snapshot(1, listener(fast)))
+	startProxy(t, Options{MaxHeaderBytes: 8 << 10, StdHTTP1Server: true}, snapshot(1, listener(std)))
+	get := func(target string, fields ...string) string {
+		return "GET " + target + " HTTP/1.1\r\nHost: gw.example\r\n" + strings.Join(fields, "") + "\r\n"
+	}
+	tests := []struct{ name, raw string }{
+		{"plain GET", get("/a/b?x=1&y=2")},
+		{"fields kept, hop-by-hop and forwarded fields dropped", get("/a", "User-Agent: t\r\nAccept: */*\r\nX-Multi: 1\r\nX-Multi: 2\r\nKeep-Alive: 5\r\nConnection: keep-alive\r\nX-Forwarded-For: 6.6.6.6\r\nForwarded: for=6.6.6.6\r\nX-Forwarded-Host: evil\r\nX-Forwarded-Proto: https\r\nProxy-Authorization: x\r\n")},
+		{"odd field name case and spacing", get("/a", "x-lower:   v  \r\nX-TAB:\tv\t\r\n")},
+		{"HEAD", "HEAD /a HTTP/1.1\r\nHost: gw.example\r\n\r\n"},
+		{"Connection: close", get("/a", "Connection: close\r\n")},
+		{"path normalised", get("/a/./b/../c//d")},
+		{"escaped path", get("/a%20b/%7Euser")},
+		{"path refused", get("/a/%2F/b")},
+		{"empty query", get("/a?")},
+		{"request and response header modifiers", get("/mod", "X-Drop: d\r\nX-Set: old\r\n")},
+		{"URL rewrite", get("/rewrite/rest?q=1")},
+		{"redirect", get("/redirect/x")},
+		{"rule without backends", get("/a", "X-Route: none\r\n")},
+		{"no listener for host", "GET / HTTP/1.1\r\nHost: other.example\r\n\r\n"},
+		{"pipelined", get("/1") + get("/2") + get("/3", "Connection: close\r\n")},
+		{"POST with a body, then GET (handed to net/http)", "POST /p HTTP/1.1\r\nHost: gw.example\r\nContent-Length: 5\r\n\r\nhello" + get("/after")},
+		{"GET, then POST on the same connection", get("/before") + "POST /p HTTP/1.1\r\nHost: gw.example\r\nContent-Length: 2\r\n\r\nhi" + get("/after")},
+		{"chunked POST", "POST /p HTTP/1.1\r\nHost: gw.example\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"},
+		{"Content-Length and Transfer-Encoding after a GET", get("/ok") + "POST / HTTP/1.1\r\nHost: gw.example\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n"},
+		{"HTTP/1.0", "GET /a HTTP/1.0\r\nHost: gw.example\r\n\r\n"},
+		{"bare LF", "GET /a HTTP/1.1\nHost: gw.example\n\n"},
+		{"obs-fold", get("/a", "X-Fold: a\r\n b\r\n")},
+		{"head longer than the read buffer", get("/a", "Cookie: "+strings.Repeat("c", 6000)+"\r\n")},
+		{"head over MaxHeaderBytes", get("/a", "Cookie: "+strings.Repeat("c", 16<<10)+"\r\n")},
+		{"absolute-form target", "GET http://gw.example/a HTTP/1.1\r\nHost: gw.example\r\n\r\n"},
+		{"OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: gw.example\r\n\r\n"},
+		{"DELETE", "DELETE /a HTTP/1.1\r\nHost: gw.example\r\n\r\n"},
+		{"Expect", "POST /p HTTP/1.1\r\nHost: gw.example\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi"},
+		{"Upgrade declined", get("/a", "Upgrade: websocket\r\nConnection: Upgrade\r\n") + get("/b")},
+		{"Connection naming a field", get("/a", "Connection: X-Hop\r\nX-Hop: 1\r\n")},
+		{"invalid Host", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n"},
+		{"missing Host", "GET / HTTP/1.1\r\n\r\n"},
+		{"two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"},
+		{"space before colon", get("/", "X-A : b\r\n")},
+		{"CR in a value", get("/", "X-A: b\rc\r\n")},
+		{"NUL in a value", get("/", "X-A: b\x00c\r\n")},
+		{"non-ASCII target", "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: gw.example\r\n\r\n"},
+		{"lower-case method", "get / HTTP/1.1\r\nHost: gw.example\r\n\r\n"},
+		{"empty lines first", "\r\n\r\n" + get("/a")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b.last.Store(nil)
+			want, wantSeen := exchangeRaw(t, std, tc.raw, b)
+			got, gotSeen := exchangeRaw(t, fast, tc.raw, b)
+			// Redirects name the port the request came to.
+			got = strings.ReplaceAll(got, ":"+strconv.Itoa(int(fast)), ":PORT")
+			want = strings.ReplaceAll(want, ":"+strconv.Itoa(int(std)), ":PORT")
+			if got != want {
+				t.Errorf("answers differ\nh1Server:\n%s\nnet/http:\n%s", got, want)
+			}
+			if gotSeen != wantSeen {
+				t.Errorf("requests at the backend differ\nh1Server:\n%s\nnet/http:\n%s", gotSeen, wantSeen)
+			}
+		})
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// exchangeRaw writes raw on a new connection and returns the answers read until the proxy
+// closes the connection or goes quiet for 300 ms, each as status, sorted fields without
+// Date, and body; and the last request the backend saw, described the same way.
+func exchangeRaw(t *testing.T, port int32, raw string, b *testBackend) (answers, seen string) {
+	t.Helper()
+	b.last.Store(nil)
+	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(int(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	go io.WriteString(c, raw)
+	br := bufio.NewReader(c)
+	var out strings.Builder
+	method := "GET"
+	if strings.HasPrefix(raw, "HEAD ") {
+		method = "HEAD"
+	}
+	for {
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		res, err := http.ReadResponse(br, &http.Request{Method: method})
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				out.WriteString("(connection open)\n")
+			} else {
+				out.WriteString("(connection closed)\n")
+			}
+			break
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		var keys []string
+		for k := range res.Header {
+			if k != "Date" {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys)
+		fmt.Fprintf(&out, "%d chunked=%v close=%v\n", res.StatusCode, slices.Equal(res.TransferEncoding, []string{"chunked"}), res.Close)
+		for _, k := range keys {
+			fmt.Fprintf(&out, "  %s: %q\n", k, res.Header[k])
+		}
+		var e echo
+		if json.Unmarshal(body, &e) == nil && e.Backend != "" {
+			// The echo of the request: compared below through the backend's record.
+			fmt.Fprintf(&out, "  body: echo of %s %s\n", e.Method, e.URI)
+		} else {
+			fmt.Fprintf(&out, "  body: %q\n", body)
+		}
+		if res.Close {
+			break
+		}
+	}
+	if _, ok := res(b); ok {
+		seen = describeEcho(b.last.Load())
+	}
+	return out.String(), seen
+}
+
+func res(b *testBackend) (*echo, bool) { e := b.last.Load(); return e, e != nil }
+
+func describeEcho(e *echo) string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "%s %s host=%s proto=%s body=%q\n", e.Method, e.URI, e.Host, e.Proto, e.Body)
+	var keys []string
+	for k := range e.Headers {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&s, "  %s: %q\n", k, e.Headers[k])
+	}
+	return s.String()
+}
+
+// TestH1ServerClientGone checks that a request waiting for a slow backend is given up when
+// its client closes the connection (net/http's server notices through its background read;
+// h1Server through its watcher): the backend connection is closed, not kept for later.
+func TestH1ServerClientGone(t *testing.T) {
+	t.Parallel()
+	var closed atomic.Int64
+	b, conns, _ := startScriptBackend(t, func(n int64, c net.Conn, _ *http.Request) bool {
+		// Answer after 2 s, unless the proxy closes the connection first.
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == io.EOF {
+			closed.Add(1)
+			return false
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	})
+	port := freePort(t)
+	p := startProxy(t, Options{}, snapshot(1, ir.Listener{Name: "http", Port: port, Protocol: ir.ProtocolHTTP, HTTPRoutes: []ir.HTTPRoute{{
+		RouteMeta: ir.RouteMeta{Namespace: "test", Name: "r"}, Rules: []ir.HTTPRule{{Backends: []ir.Backend{b}}}}}}))
+	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(int(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	time.Sleep(100 * time.Millisecond)
+	c.Close()
+	deadline := time.Now().Add(time.Second)
+	for closed.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if closed.Load() != 1 || conns.Load() != 1 {
+		t.Errorf("backend connections closed by the proxy within 1 s of the client leaving: %d of %d; want 1 of 1", closed.Load(), conns.Load())
+	}
+	if got := p.Metrics().Requests("test/r/0", "test/script", 499); got != 1 {
+		var sb strings.Builder
+		p.Metrics().WriteText(&sb)
+		t.Errorf("requests counted 499: got %d; want 1\n%s", got, sb.String())
+	}
+}
