@@ -179,8 +179,8 @@ type h1Conn struct {
 	idle   atomic.Bool
 	// idleDeadline is the read deadline readHead set last; zero once anything else set one.
 	idleDeadline time.Time
-	w      h1Writer
-	resp   respHead // the upstream response head being relayed, reused
+	w            h1Writer
+	resp         respHead // the upstream response head being relayed, reused
 
 	// The watcher: while a request waits for its upstream answer for longer than
 	// h1WatchDelay, a read on the client connection tells whether the client went away.
