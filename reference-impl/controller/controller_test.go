@@ -177,7 +177,7 @@ func TestRouteStatusesSkipsUnchangedRoutes(t *testing.T) {
 	}
 	sw := &status.Writer{}
 	pass := func(w []gwv1.RouteParentStatus) (cmp, jobs int) {
-		q := newWriteQueue(slog.New(slog.DiscardHandler), nil)
+		q := newWriteQueue(slog.New(slog.DiscardHandler))
 		compared = 0
 		sw.BeginPass()
 		routeStatuses(q, sw, nil, "HTTPRoute", []*gwv1.HTTPRoute{route}, map[types.NamespacedName][]gwv1.RouteParentStatus{key: w}, ctrlName, parents, write)
@@ -205,7 +205,7 @@ func TestRouteStatusesSkipsUnchangedRoutes(t *testing.T) {
 		}
 	}
 	// A stale route in a namespace being deleted is left alone.
-	q := newWriteQueue(slog.New(slog.DiscardHandler), nil)
+	q := newWriteQueue(slog.New(slog.DiscardHandler))
 	stale := []gwv1.RouteParentStatus{{ParentRef: gwv1.ParentReference{Name: "other"}, ControllerName: ctrlName}}
 	routeStatuses(q, sw, map[string]bool{"ns": true}, "HTTPRoute", []*gwv1.HTTPRoute{route}, map[types.NamespacedName][]gwv1.RouteParentStatus{key: stale}, ctrlName, parents, write)
 	if len(q.pending) != 0 {

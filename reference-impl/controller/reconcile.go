@@ -76,7 +76,7 @@ func NewReconciler(c client.Client, api client.Reader, opts Options) *Reconciler
 	}
 	r.dirty.full = true
 	r.delivery = NewDelivery(opts.Logger, func(types.NamespacedName) { r.kick() })
-	r.writes = newWriteQueue(opts.Logger, func() { time.AfterFunc(time.Second, r.kick) })
+	r.writes = newWriteQueue(opts.Logger)
 	return r
 }
 

@@ -3,39 +3,49 @@ package controller
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
+
+	"k8s.io/client-go/util/workqueue"
 )
 
-// writeWorkers is how many writes run at once; each add wakes one idle worker.
+// writeWorkers is how many writes run at once.
 const writeWorkers = 8
+
+// Retries of a failed write back off per object from writeRetryMin to writeRetryMax.
+const (
+	writeRetryMin = 100 * time.Millisecond
+	writeRetryMax = 10 * time.Second
+)
 
 // writeQueue runs the API writes a reconcile decides on (statuses, proxy Deployments and
 // Services) off the reconcile path, so the next configuration change is translated and
-// published without waiting for them. Jobs are keyed by object: a newer job for the same
-// object replaces a pending one (only the latest desired state matters).
+// published without waiting for them. It is client-go's workqueue, the one controller-runtime
+// runs reconciles on, keyed by object: a key waits in the queue once however often it is
+// added, two workers never hold the same key (so never race on one object), a failed write is
+// retried with per-key backoff, and a spaced key waits out its gap (AddAfter). The queue holds
+// keys; pending holds the latest job per key (only the latest desired state matters).
 type writeQueue struct {
-	log     *slog.Logger
-	onError func()
+	log *slog.Logger
+	q   workqueue.TypedRateLimitingInterface[string]
+	now func() time.Time
 
 	mu      sync.Mutex
 	pending map[string]func(context.Context) error
-	order   []string
-	// inflight keys are being written; a newer job for one waits until it is done, so two
-	// workers never race (and conflict) on one object.
-	inflight map[string]bool
-	wake     chan struct{}
 	// gaps holds the minimum spacing of keys added with addSpaced, and started when each of
-	// them last started; timer wakes a worker when a held-back job becomes due.
+	// them last started.
 	gaps    map[string]time.Duration
 	started map[string]time.Time
-	timer   *time.Timer
-	now     func() time.Time
 }
 
-func newWriteQueue(log *slog.Logger, onError func()) *writeQueue {
-	return &writeQueue{log: log, onError: onError, pending: map[string]func(context.Context) error{}, inflight: map[string]bool{},
-		wake: make(chan struct{}, writeWorkers), gaps: map[string]time.Duration{}, started: map[string]time.Time{}, now: time.Now}
+func newWriteQueue(log *slog.Logger) *writeQueue {
+	return &writeQueue{
+		log: log, now: time.Now,
+		q: workqueue.NewTypedRateLimitingQueue[string](
+			workqueue.NewTypedItemExponentialFailureRateLimiter[string](writeRetryMin, writeRetryMax)),
+		pending: map[string]func(context.Context) error{}, gaps: map[string]time.Duration{}, started: map[string]time.Time{},
+	}
 }
 
 // addSpaced is add for a key whose writes should start at most once per gap: a job arriving
@@ -46,103 +56,88 @@ func newWriteQueue(log *slog.Logger, onError func()) *writeQueue {
 func (q *writeQueue) addSpaced(key string, gap time.Duration, job func(context.Context) error) {
 	q.mu.Lock()
 	q.gaps[key] = gap
+	q.pending[key] = job
+	wait := q.started[key].Add(gap).Sub(q.now())
 	q.mu.Unlock()
-	q.add(key, job)
+	if wait > 0 {
+		q.q.AddAfter(key, wait)
+		return
+	}
+	q.q.Add(key)
 }
 
 // add schedules job under key, replacing a pending job with the same key.
 func (q *writeQueue) add(key string, job func(context.Context) error) {
 	q.mu.Lock()
-	if _, ok := q.pending[key]; !ok {
-		q.order = append(q.order, key)
-	}
 	q.pending[key] = job
 	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
+	q.q.Add(key)
 }
 
-// next takes the first pending job that is not in flight and, when spaced, is due.
-// ignoreGaps (drain, in tests) takes spaced jobs at once.
-func (q *writeQueue) next(ignoreGaps bool) (string, func(context.Context) error, bool) {
+// take returns key's pending job to run now, or nil when there is none (a newer add already
+// ran it) or, unless ignoreGaps, its gap has not passed (it is queued again for then).
+func (q *writeQueue) take(key string, ignoreGaps bool) func(context.Context) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	now := q.now()
-	var due time.Time
-	for i, k := range q.order {
-		if q.inflight[k] {
-			continue
-		}
-		if gap, ok := q.gaps[k]; ok && !ignoreGaps {
-			if at := q.started[k].Add(gap); at.After(now) {
-				if due.IsZero() || at.Before(due) {
-					due = at
-				}
-				continue
-			}
-			q.started[k] = now
-		}
-		q.order = append(q.order[:i:i], q.order[i+1:]...)
-		job := q.pending[k]
-		delete(q.pending, k)
-		q.inflight[k] = true
-		return k, job, true
+	job := q.pending[key]
+	if job == nil {
+		return nil
 	}
-	if !due.IsZero() {
-		q.wakeAt(due.Sub(now))
+	if gap, ok := q.gaps[key]; ok {
+		now := q.now()
+		if wait := q.started[key].Add(gap).Sub(now); wait > 0 && !ignoreGaps {
+			q.q.AddAfter(key, wait)
+			return nil
+		}
+		q.started[key] = now
 	}
-	return "", nil, false
+	delete(q.pending, key)
+	return job
 }
 
-// wakeAt wakes a worker after d, unless a wake-up is already armed. q.mu must be held.
-func (q *writeQueue) wakeAt(d time.Duration) {
-	if q.timer != nil {
+// runOne runs key's job; a failure is retried after a backoff unless a newer job came.
+func (q *writeQueue) runOne(ctx context.Context, key string, ignoreGaps, retry bool) {
+	job := q.take(key, ignoreGaps)
+	if job == nil {
 		return
 	}
-	q.timer = time.AfterFunc(d, func() {
-		q.mu.Lock()
-		q.timer = nil
-		q.mu.Unlock()
-		select {
-		case q.wake <- struct{}{}:
-		default:
-		}
-	})
-}
-
-func (q *writeQueue) done(key string) {
+	err := job(ctx)
+	if err == nil {
+		q.q.Forget(key)
+		return
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	q.log.Error("write failed", "object", key, "retried", q.q.NumRequeues(key), "error", err)
+	if !retry {
+		return
+	}
 	q.mu.Lock()
-	delete(q.inflight, key)
-	_, again := q.pending[key]
+	if _, newer := q.pending[key]; !newer {
+		q.pending[key] = job
+	}
 	q.mu.Unlock()
-	if again {
-		select {
-		case q.wake <- struct{}{}:
-		default:
-		}
-	}
+	q.q.AddRateLimited(key)
 }
 
-func (q *writeQueue) runOne(ctx context.Context, ignoreGaps bool) bool {
-	key, job, ok := q.next(ignoreGaps)
-	if !ok {
-		return false
-	}
-	defer q.done(key)
-	if err := job(ctx); err != nil && ctx.Err() == nil {
-		q.log.Error("write failed; will retry with the next reconcile", "object", key, "error", err)
-		if q.onError != nil {
-			q.onError()
-		}
-	}
-	return true
-}
-
-// drain runs every pending job on the caller's goroutine (tests).
+// drain runs every job queued or waiting on the caller's goroutine, ignoring gaps and not
+// retrying failures (tests).
 func (q *writeQueue) drain(ctx context.Context) {
-	for q.runOne(ctx, true) {
+	for q.q.Len() > 0 {
+		key, _ := q.q.Get()
+		q.runOne(ctx, key, true, false)
+		q.q.Done(key)
+	}
+	q.mu.Lock()
+	keys := make([]string, 0, len(q.pending))
+	for k := range q.pending {
+		keys = append(keys, k)
+	}
+	q.mu.Unlock()
+	slices.Sort(keys)
+	for _, k := range keys {
+		q.runOne(ctx, k, true, false)
 	}
 }
 
@@ -154,15 +149,16 @@ func (q *writeQueue) run(ctx context.Context, n int) {
 		go func() {
 			defer wg.Done()
 			for {
-				for q.runOne(ctx, false) {
-				}
-				select {
-				case <-ctx.Done():
+				key, shutdown := q.q.Get()
+				if shutdown {
 					return
-				case <-q.wake:
 				}
+				q.runOne(ctx, key, false, true)
+				q.q.Done(key)
 			}
 		}()
 	}
+	<-ctx.Done()
+	q.q.ShutDown()
 	wg.Wait()
 }

@@ -9,10 +9,9 @@ import (
 	"time"
 )
 
-func TestWriteQueueCoalescesAndRetries(t *testing.T) {
+func TestWriteQueueCoalesces(t *testing.T) {
 	t.Parallel()
-	var failures atomic.Int32
-	q := newWriteQueue(slog.New(slog.DiscardHandler), func() { failures.Add(1) })
+	q := newWriteQueue(slog.New(slog.DiscardHandler))
 	var ran []string
 	q.add("a", func(context.Context) error { ran = append(ran, "a1"); return nil })
 	q.add("b", func(context.Context) error { ran = append(ran, "b"); return errors.New("boom") })
@@ -21,14 +20,54 @@ func TestWriteQueueCoalescesAndRetries(t *testing.T) {
 	if len(ran) != 2 || ran[0] != "a2" || ran[1] != "b" {
 		t.Errorf("ran %v; want [a2 b] (the newer job for a replaces the pending one, order kept)", ran)
 	}
-	if failures.Load() != 1 {
-		t.Errorf("onError calls: got %d; want 1", failures.Load())
+}
+
+// TestWriteQueueRetries: a failed write runs again after a backoff until it succeeds; a newer
+// job for the key replaces the failed one.
+func TestWriteQueueRetries(t *testing.T) {
+	t.Parallel()
+	q := newWriteQueue(slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go q.run(ctx, 2)
+	var attempts atomic.Int32
+	done := make(chan string, 4)
+	q.add("flaky", func(context.Context) error {
+		if attempts.Add(1) < 3 {
+			return errors.New("conflict")
+		}
+		done <- "flaky"
+		return nil
+	})
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("failing job not retried to success; %d attempts", attempts.Load())
+	}
+	if n := attempts.Load(); n != 3 {
+		t.Errorf("attempts: got %d; want 3 (two failures, then success)", n)
+	}
+	var old atomic.Int32
+	q.add("stale", func(context.Context) error { old.Add(1); time.Sleep(50 * time.Millisecond); return errors.New("boom") })
+	time.Sleep(10 * time.Millisecond) // the failing job is running
+	q.add("stale", func(context.Context) error { done <- "newer"; return nil })
+	select {
+	case got := <-done:
+		if got != "newer" {
+			t.Errorf("got %s; want the newer job", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("newer job did not run")
+	}
+	time.Sleep(3 * writeRetryMin)
+	if n := old.Load(); n != 1 {
+		t.Errorf("the replaced failing job ran %d times; want 1 (not retried over the newer one)", n)
 	}
 }
 
 func TestWriteQueueRunsInParallel(t *testing.T) {
 	t.Parallel()
-	q := newWriteQueue(slog.New(slog.DiscardHandler), nil)
+	q := newWriteQueue(slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go q.run(ctx, writeWorkers)
@@ -65,7 +104,7 @@ func TestWriteQueueRunsInParallel(t *testing.T) {
 // meanwhile replace it, so only the newest runs; other keys are not held up.
 func TestWriteQueueSpacesKeys(t *testing.T) {
 	t.Parallel()
-	q := newWriteQueue(slog.New(slog.DiscardHandler), nil)
+	q := newWriteQueue(slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go q.run(ctx, 2)
