@@ -22,7 +22,7 @@ import (
 )
 
 // ErrNoImageLoading says images cannot be pushed into a cluster gatecheck does not run.
-var ErrNoImageLoading = errors.New("an existing cluster has no image loading: push the images to a registry its nodes can pull from, or use --cluster host|kind")
+var ErrNoImageLoading = errors.New("an existing cluster has no image loading: push the images to a registry its nodes can pull from (gatecheck run --registry, gatecheck images push --registry), or use --cluster host|kind")
 
 // Provider is an existing cluster.
 type Provider struct {
