@@ -26,6 +26,12 @@ import (
 // builds helm from the Go module proxy when needed.
 type HelmFinder func(ctx context.Context, bundled bool) (string, error)
 
+// helmEnv blanks the HELM_KUBE* variables of gatecheck's environment for every helm command:
+// each would make helm act on another context, API server or identity than the kubeconfig the
+// run's own client uses (--kubeconfig overrides KUBECONFIG, not these).
+var helmEnv = []string{"HELM_KUBECONTEXT=", "HELM_KUBETOKEN=", "HELM_KUBEASUSER=", "HELM_KUBEASGROUPS=",
+	"HELM_KUBEAPISERVER=", "HELM_KUBECAFILE=", "HELM_KUBETLS_SERVER_NAME=", "HELM_KUBEINSECURE_SKIP_TLS_VERIFY=false"}
+
 // helmState is what a helm install did, so that teardown removes exactly that.
 type helmState struct {
 	// bin is the helm CLI.
@@ -58,7 +64,7 @@ func (ii *implInstaller) installHelm(ctx context.Context) error {
 		return fmt.Errorf("profile %s: install.helm: %w", p.Name, err)
 	}
 	ii.helm = &helmState{bin: bin}
-	out, err := command.OutputDir(ctx, nil, p.Dir, append([]string{bin}, h.ListArgs(ii.helmTarget())...)...)
+	out, err := command.OutputDir(ctx, helmEnv, p.Dir, append([]string{bin}, h.ListArgs(ii.helmTarget())...)...)
 	if err != nil {
 		return fmt.Errorf("profile %s: install.helm: list existing releases: %w", p.Name, err)
 	}
@@ -222,7 +228,7 @@ func (ii *implInstaller) pushedImages(h *impls.Helm) *impls.Helm {
 // streamHelm runs helm with its output shown as it comes, indented like the step's own lines.
 func (ii *implInstaller) streamHelm(ctx context.Context, bin string, args []string) error {
 	w := &indentWriter{w: ii.out}
-	err := command.Stream(ctx, w, nil, ii.profile.Dir, append([]string{bin}, args...)...)
+	err := command.Stream(ctx, w, helmEnv, ii.profile.Dir, append([]string{bin}, args...)...)
 	w.flush()
 	return err
 }

@@ -228,3 +228,27 @@ func TestIndentWriterWritesWholeLines(t *testing.T) {
 		t.Errorf("got %q; want %q", out.String(), want)
 	}
 }
+
+// HELM_KUBECONTEXT and friends in gatecheck's environment would send helm to another context
+// than the run's client: every helm command gets them blank.
+func TestHelmIgnoresHelmKubeEnvironment(t *testing.T) {
+	t.Setenv("HELM_KUBECONTEXT", "someone-elses")
+	t.Setenv("HELM_KUBEAPISERVER", "https://192.0.2.1:6443")
+	dir := t.TempDir()
+	bin, log := filepath.Join(dir, "helm"), filepath.Join(dir, "calls")
+	script := "#!/bin/sh\necho \"$1 context=[$HELM_KUBECONTEXT] server=[$HELM_KUBEAPISERVER]\" >> " + log + "\n[ \"$1\" = list ] && echo '[]'\nexit 0\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ii, _ := helmInstaller(t, bin, &fakeNamespaces{exists: map[string]bool{"gatecheck-system": true}}, false)
+	if err := ii.install(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := ii.uninstall(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"list context=[] server=[]", "install context=[] server=[]", "uninstall context=[] server=[]"}
+	if diff := cmp.Diff(want, helmCalls(t, log)); diff != "" {
+		t.Errorf("helm saw (-want +got):\n%s", diff)
+	}
+}
