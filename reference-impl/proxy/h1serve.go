@@ -179,6 +179,7 @@ type h1Conn struct {
 	idle   atomic.Bool
 	// idleDeadline is the read deadline readHead set last; zero once anything else set one.
 	idleDeadline time.Time
+	out          countingWriter // under bw
 	w            h1Writer
 	resp         respHead // the upstream response head being relayed, reused
 
@@ -243,7 +244,8 @@ func (c *h1Conn) serve() {
 	c.br = h1Readers.Get().(*bufio.Reader)
 	c.br.Reset(c)
 	c.bw = h1Writers.Get().(*bufio.Writer)
-	c.bw.Reset(c.nc)
+	c.bw.Reset(&c.out)
+	c.out.nc = c.nc
 	maxHead := min(h1ReadBufferSize, orDefault(s.maxHeaderBytes, http.DefaultMaxHeaderBytes))
 	for {
 		if s.closing.Load() {
@@ -329,6 +331,18 @@ func (c *h1Conn) handOff() bool {
 		return false
 	}
 	return true
+}
+
+// countingWriter counts the bytes written to the client connection.
+type countingWriter struct {
+	nc net.Conn
+	n  int64
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	n, err := w.nc.Write(p)
+	w.n += int64(n)
+	return n, err
 }
 
 // prefixConn reads prefix before the connection's own bytes.
@@ -485,6 +499,9 @@ func (c *h1Conn) serveRequest(r *http.Request) bool {
 	*w = h1Writer{c: c, req: r, contentLength: -1, buf: w.buf[:0]}
 	c.s.p.serveHTTP(c.s.port, w, r)
 	w.finish()
+	if cap(c.resp.raw) > 64<<10 {
+		c.resp.raw = nil // a backend's huge head is not kept for the connection's life
+	}
 	keep := !w.closeAfter && !r.Close && !c.gone && !c.s.closing.Load()
 	// Answers to pipelined requests go out together.
 	if !keep || c.br.Buffered() == 0 {
@@ -795,13 +812,27 @@ func (p *Proxy) forwardH1(ctx context.Context, w *h1Writer, st *reqState, f *for
 			}
 			uc = t.newConn(nc)
 		}
+		if c.bw.Buffered() > 0 {
+			// Answers to earlier pipelined requests go out first, so that a broken relay
+			// below can drop its own partial answer without them.
+			if err := c.bw.Flush(); err != nil {
+				w.closeAfter, w.relayed = true, true
+				return
+			}
+		}
+		sent := c.out.n
 		answered, err := p.exchange(ctx, c, uc, st, f, w)
 		if err == nil {
 			return
 		}
 		uc.nc.Close()
 		if answered {
-			// Part of the answer is out: the client connection cannot carry on.
+			// The answer broke off: the client connection cannot carry on. When none of
+			// it left yet, none is sent, as net/http's server does when a ReverseProxy
+			// aborts.
+			if c.out.n == sent {
+				c.bw.Reset(&c.out)
+			}
 			w.closeAfter = true
 			p.log.Debug("upstream answer broke off", "route", f.route, "backend", f.backend, "endpoint", f.addr, "error", err)
 			return
@@ -922,7 +953,7 @@ func (p *Proxy) exchange(ctx context.Context, c *h1Conn, uc *fastConn, st *reqSt
 	uc.lr.set(1<<63 - 1)
 	f.code = rh.code
 	w.relayed = true
-	closeClient := rh.framing == framingUntilClose || r.Close
+	closeClient := r.Close
 	if err := rh.writeHead(c.bw, f.respMods, closeClient); err != nil {
 		return false, err
 	}
@@ -1017,13 +1048,18 @@ type respHead struct {
 	reusable  bool
 	hasDate   bool
 	connNames [][2]int // header names listed in Connection
+	inBody    bool     // reading a chunked body's lines
 }
+
+// maxBodyLine bounds a chunk-size line or trailer field line (net/http's maxLineLength for
+// chunk lines).
+const maxBodyLine = 4096
 
 // read reads one response head with net/http's rules for framing (RFC 9112 6.3): it refuses
 // what net/http's Transport refuses (a malformed status line or field, conflicting
 // Content-Lengths, a transfer coding other than chunked last) and obs-fold.
 func (h *respHead) read(br *bufio.Reader, head bool) error {
-	h.raw, h.fields, h.connNames = h.raw[:0], h.fields[:0], h.connNames[:0]
+	h.raw, h.fields, h.connNames, h.inBody = h.raw[:0], h.fields[:0], h.connNames[:0], false
 	h.length, h.reusable, h.hasDate = -1, true, false
 	line, err := h.readLine(br)
 	if err != nil {
@@ -1062,7 +1098,15 @@ func (h *respHead) read(br *bufio.Reader, head bool) error {
 			break
 		}
 		colon := bytes.IndexByte(l, ':')
-		if colon <= 0 || !validFieldName(l[:colon]) {
+		if colon <= 0 {
+			return errBadUpstream("field line")
+		}
+		if !validFieldName(l[:colon]) {
+			if n := bytes.TrimRight(l[:colon], " \t"); len(n) < colon && validFieldName(n) {
+				// Whitespace before the colon: net/http's client takes the field and its
+				// server then drops it (its name is not a token); so does this relay.
+				continue
+			}
 			return errBadUpstream("field line")
 		}
 		vs, ve := line[0]+colon+1, line[1]
@@ -1141,7 +1185,9 @@ func (h *respHead) read(br *bufio.Reader, head bool) error {
 	return nil
 }
 
-// readLine appends a line (without its CRLF or LF) to raw and returns its bounds.
+// readLine appends a line (without its CRLF or LF) to raw and returns its bounds. Lines of
+// the head are bounded by the limitReader under br; body lines (chunk sizes, trailer fields)
+// by maxBodyLine.
 func (h *respHead) readLine(br *bufio.Reader) ([2]int, error) {
 	start := len(h.raw)
 	for {
@@ -1149,6 +1195,9 @@ func (h *respHead) readLine(br *bufio.Reader) ([2]int, error) {
 		h.raw = append(h.raw, b...)
 		if err == nil {
 			break
+		}
+		if h.inBody && len(h.raw)-start > maxBodyLine {
+			return [2]int{}, errBadUpstream("chunk line or trailer field longer than 4096 bytes")
 		}
 		if err != bufio.ErrBufferFull {
 			if err == io.EOF {
@@ -1259,7 +1308,9 @@ func (h *respHead) writeHead(bw *bufio.Writer, mods []*ir.HeaderModifier, closeC
 		bw.WriteString("\r\n")
 	}
 	switch h.framing {
-	case framingChunked:
+	case framingChunked, framingUntilClose:
+		// A body delimited by the backend closing is sent chunked: the client's
+		// connection stays usable (as net/http's server does).
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
 	case framingLength:
 		bw.WriteString("Content-Length: ")
@@ -1297,18 +1348,24 @@ func (h *respHead) copyBody(bw *bufio.Writer, br *bufio.Reader) error {
 			}
 			b, err := br.Peek(max(1, br.Buffered()))
 			if len(b) > 0 {
+				bw.WriteString(strconv.FormatInt(int64(len(b)), 16))
+				bw.WriteString("\r\n")
 				bw.Write(b)
+				bw.WriteString("\r\n")
 				br.Discard(len(b))
 			}
 			if err == io.EOF {
 				h.reusable = false
-				return nil
+				_, err := bw.WriteString("0\r\n\r\n")
+				return err
 			}
 			if err != nil {
 				return err
 			}
 		}
 	case framingChunked:
+		h.inBody = true
+		trailerBytes := 0
 		for {
 			line, err := h.readLine(br)
 			if err != nil {
@@ -1339,6 +1396,9 @@ func (h *respHead) copyBody(bw *bufio.Writer, br *bufio.Reader) error {
 					colon := bytes.IndexByte(l, ':')
 					if colon <= 0 || !validFieldName(l[:colon]) || !validFieldValue(l[colon+1:]) {
 						return errBadUpstream("trailer field")
+					}
+					if trailerBytes += len(l); trailerBytes > 64<<10 {
+						return errBadUpstream("trailer fields longer than 64 KiB")
 					}
 					bw.Write(l)
 					bw.WriteString("\r\n")
