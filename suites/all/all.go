@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatecheck/gatecheck/suites/canary"
 	"github.com/gatecheck/gatecheck/suites/grpc"
+	"github.com/gatecheck/gatecheck/suites/migration"
 	"github.com/gatecheck/gatecheck/suites/mirror"
 	"github.com/gatecheck/gatecheck/suites/propagation"
 	"github.com/gatecheck/gatecheck/suites/sidecar"
@@ -29,6 +30,7 @@ var suites = []struct {
 	{"canary", canary.Setup},
 	{"grpc", grpc.Setup},
 	{"mirror", mirror.Setup},
+	{"migration", migration.Setup},
 	{"propagation", propagation.Setup},
 	{"sidecar", sidecar.Setup},
 	{"tcp", tcp.Setup},
