@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -83,6 +84,7 @@ func TestEnvtest(t *testing.T) {
 			for _, p := range r.Status.Parents {
 				t.Logf("route parent %v: %v", p.ParentRef.SectionName, p.Conditions)
 			}
+			envtestOwnership(t, ctx, c)
 			return
 		}
 		if time.Now().After(deadline) {
@@ -93,3 +95,51 @@ func TestEnvtest(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// envtestOwnership: the delivery CA and the Gateway's certificate Secret exist; a Deployment
+// named like a second Gateway's proxies but not its own (unlabelled, so not even in the
+// controller's cache) is left untouched and that Gateway reports the clash.
+func envtestOwnership(t *testing.T, ctx context.Context, c client.Client) {
+	t.Helper()
+	var ca, cert corev1.Secret
+	if err := c.Get(ctx, types.NamespacedName{Namespace: "default", Name: DefaultCASecretName}, &ca); err != nil {
+		t.Errorf("delivery CA Secret: %v", err)
+	}
+	if err := c.Get(ctx, types.NamespacedName{Namespace: "infra", Name: "gatecheck-gw-delivery"}, &cert); err != nil {
+		t.Errorf("proxy certificate Secret: %v", err)
+	} else if len(cert.OwnerReferences) != 1 || cert.OwnerReferences[0].Name != "gw" {
+		t.Errorf("proxy certificate Secret owners: %v; want Gateway gw", cert.OwnerReferences)
+	}
+	theirs := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "infra", Name: "gatecheck-clash"},
+		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "theirs"}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "theirs"}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "db", Image: "theirs:1"}}}}}}
+	if err := c.Create(ctx, theirs); err != nil {
+		t.Fatal(err)
+	}
+	gw := &gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "clash", Namespace: "infra"}, Spec: gwv1.GatewaySpec{GatewayClassName: "gc",
+		Listeners: []gwv1.Listener{{Name: "http", Port: 80, Protocol: gwv1.HTTPProtocolType}}}}
+	if err := c.Create(ctx, gw); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var g gwv1.Gateway
+		_ = c.Get(ctx, types.NamespacedName{Namespace: "infra", Name: "clash"}, &g)
+		if p := meta.FindStatusCondition(g.Status.Conditions, "Programmed"); p != nil && p.Reason == NameConflict {
+			t.Logf("clash: Programmed=%s %s: %s", p.Status, p.Reason, p.Message)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s condition within 30s: %+v", NameConflict, g.Status.Conditions)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var now appsv1.Deployment
+	if err := c.Get(ctx, client.ObjectKeyFromObject(theirs), &now); err != nil {
+		t.Fatal(err)
+	}
+	if now.ResourceVersion != theirs.ResourceVersion || now.Spec.Template.Spec.Containers[0].Image != "theirs:1" || len(now.OwnerReferences) != 0 {
+		t.Errorf("their Deployment changed: resourceVersion %s -> %s, image %s, owners %v", theirs.ResourceVersion, now.ResourceVersion, now.Spec.Template.Spec.Containers[0].Image, now.OwnerReferences)
+	}
+}
