@@ -140,5 +140,10 @@ func TestRegistryPullEndToEnd(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), pushed) {
 		t.Errorf("pre-pull (imagePullPolicy Always) from a registry that went away: %v; want an error naming %s", err, pushed)
 	}
+	// containerd used the hosts.toml: it asked over plain HTTP at once. Without the file (or with
+	// a TLS setting in it) it tries https:// first for a loopback registry.
+	if err != nil && !strings.Contains(err.Error(), `"http://`+hostPort+`/v2/`) {
+		t.Errorf("containerd did not speak plain HTTP to %s from the first request (hosts.toml not used?): %v", hostPort, err)
+	}
 	t.Logf("controls: %v", err)
 }

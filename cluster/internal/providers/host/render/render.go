@@ -199,14 +199,16 @@ state = '{{.Path "containerd" "state"}}'
 
 // RegistryHosts renders the hosts.toml that lets containerd pull from a plain-HTTP registry at
 // hostPort (a loopback registry the machine runs): RegistryHostsDir()/<hostPort>/hosts.toml.
-// Pull and resolve only: nothing in the cluster pushes.
+// Pull and resolve only: nothing in the cluster pushes. No TLS setting at all: with one
+// (skip_verify, ca) containerd v2.4.2 tries HTTPS first and falls back to HTTP
+// (core/remotes/docker/config/hosts.go), which is also what it does for a loopback registry
+// without any hosts.toml; without one it speaks plain HTTP from the first request.
 func RegistryHosts(hostPort string) string {
 	return fmt.Sprintf(`# written by gatecheck: a plain-HTTP registry on this machine (--registry)
 server = "http://%[1]s"
 
 [host."http://%[1]s"]
   capabilities = ["pull", "resolve"]
-  skip_verify = true
 `, hostPort)
 }
 

@@ -77,7 +77,7 @@ func TestRegistryHosts(t *testing.T) {
 	want := map[string]any{
 		"server": "http://127.0.0.1:5000",
 		"host": map[string]any{"http://127.0.0.1:5000": map[string]any{
-			"capabilities": []any{"pull", "resolve"}, "skip_verify": true,
+			"capabilities": []any{"pull", "resolve"},
 		}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
