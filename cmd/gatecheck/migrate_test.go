@@ -3,6 +3,11 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -92,5 +97,58 @@ func TestMigrateBadInput(t *testing.T) {
 				t.Errorf("error %q does not say %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// probe migration: exit 0 when both sides answer alike, 1 naming the first differing request
+// when the Gateway side matches /api exactly where the Ingress says Prefix.
+func TestProbeMigrationExitCodes(t *testing.T) {
+	route := func(apiExact bool) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b := "web"
+			if r.URL.Path == "/api" || (!apiExact && strings.HasPrefix(r.URL.Path, "/api/")) {
+				b = "api"
+			}
+			fmt.Fprintf(w, `{"backend":%q,"path":%q}`, b, r.URL.Path)
+		})
+	}
+	ing, same, wrong := httptest.NewServer(route(false)), httptest.NewServer(route(false)), httptest.NewServer(route(true))
+	defer ing.Close()
+	defer same.Close()
+	defer wrong.Close()
+	hp := func(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
+	file := filepath.Join(t.TempDir(), "ing.yaml")
+	if err := os.WriteFile(file, []byte(`apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: shop, namespace: ns}
+spec:
+  rules:
+  - host: shop.example.com
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+      - {path: /api, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(gw *httptest.Server) (string, error) {
+		cmd := newRootCmd()
+		var o, e bytes.Buffer
+		cmd.SetOut(&o)
+		cmd.SetErr(&e)
+		cmd.SetArgs([]string{"probe", "migration", "-f", file, "--ingress-http", hp(ing), "--ingress-https", "127.0.0.1:1", "--gateway-http", hp(gw), "--gateway-https", "127.0.0.1:1"})
+		err := cmd.Execute()
+		return o.String(), err
+	}
+	if out, err := run(same); err != nil {
+		t.Fatalf("same routing: %v\n%s", err, out)
+	}
+	out, err := run(wrong)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 1 {
+		t.Fatalf("seeded mistake: err %v, want exit 1\n%s", err, out)
+	}
+	if !strings.Contains(err.Error(), "first: GET http://shop.example.com/api/sub/page") || !strings.Contains(out, "first differing request") {
+		t.Errorf("the first differing request is not shown: %v\n%s", err, out)
 	}
 }
