@@ -22,6 +22,7 @@ const (
 	KindLatency     Kind = "latency"
 	KindPropagation Kind = "propagation"
 	KindSidecar     Kind = "sidecar"
+	KindMigration   Kind = "migration"
 )
 
 // Decision is a measurement's verdict.
@@ -39,11 +40,12 @@ type Measurement struct {
 	Kind  Kind   `json:"kind"`
 	Title string `json:"title"`
 	// Warnings say what Entry had to change to make the value encodable (NaN, Inf).
-	Warnings    []string           `json:"warnings,omitempty"`
-	Weight      *WeightVerdict     `json:"weight,omitempty"`
-	Latency     *LatencyHistograms `json:"latency,omitempty"`
-	Propagation *Propagation       `json:"propagation,omitempty"`
-	Sidecar     *SidecarTimelines  `json:"sidecar,omitempty"`
+	Warnings    []string             `json:"warnings,omitempty"`
+	Weight      *WeightVerdict       `json:"weight,omitempty"`
+	Latency     *LatencyHistograms   `json:"latency,omitempty"`
+	Propagation *Propagation         `json:"propagation,omitempty"`
+	Sidecar     *SidecarTimelines    `json:"sidecar,omitempty"`
+	Migration   *MigrationComparison `json:"migration,omitempty"`
 }
 
 // Value is a measurement payload.
@@ -54,6 +56,7 @@ var (
 	_ Value = (*LatencyHistograms)(nil)
 	_ Value = (*Propagation)(nil)
 	_ Value = (*SidecarTimelines)(nil)
+	_ Value = (*MigrationComparison)(nil)
 )
 
 // New wraps v as a Measurement titled title. Non-finite floats, which JSON cannot carry (and
@@ -70,6 +73,8 @@ func New(title string, v Value) Measurement {
 		m.Propagation = p
 	case *SidecarTimelines:
 		m.Sidecar = p
+	case *MigrationComparison:
+		m.Migration = p
 	}
 	m.Warnings = append(m.Warnings, replaceNonFinite(reflect.ValueOf(&m).Elem(), "")...)
 	return m
@@ -102,6 +107,8 @@ func (m Measurement) String() string {
 		d, msg = m.Propagation.Decision, m.Propagation.Message
 	case m.Sidecar != nil:
 		d, msg = m.Sidecar.Decision, m.Sidecar.Message
+	case m.Migration != nil:
+		d, msg = m.Migration.Decision, m.Migration.Message
 	}
 	return strings.TrimSpace(fmt.Sprintf("%s %q: %s %s", m.Kind, m.Title, d, msg))
 }
@@ -117,6 +124,8 @@ func (m Measurement) Decision() Decision {
 		return m.Propagation.Decision
 	case m.Sidecar != nil:
 		return m.Sidecar.Decision
+	case m.Migration != nil:
+		return m.Migration.Decision
 	}
 	return ""
 }
@@ -124,7 +133,7 @@ func (m Measurement) Decision() Decision {
 // Validate checks that the payload named by Kind is the one present and is drawable.
 func (m Measurement) Validate() error {
 	set := 0
-	for _, p := range []bool{m.Weight != nil, m.Latency != nil, m.Propagation != nil, m.Sidecar != nil} {
+	for _, p := range []bool{m.Weight != nil, m.Latency != nil, m.Propagation != nil, m.Sidecar != nil, m.Migration != nil} {
 		if p {
 			set++
 		}
@@ -142,8 +151,10 @@ func (m Measurement) Validate() error {
 		ok = m.Propagation != nil
 	case KindSidecar:
 		ok = m.Sidecar != nil
+	case KindMigration:
+		ok = m.Migration != nil
 	default:
-		return fmt.Errorf("measurement %q: kind %q is not one of weight, latency, propagation, sidecar", m.Title, m.Kind)
+		return fmt.Errorf("measurement %q: kind %q is not one of weight, latency, propagation, sidecar, migration", m.Title, m.Kind)
 	}
 	if !ok {
 		return fmt.Errorf("measurement %q: kind %q but its %q field is empty", m.Title, m.Kind, m.Kind)
@@ -382,3 +393,26 @@ func replaceNonFinite(v reflect.Value, path string) []string {
 	}
 	return out
 }
+
+// MigrationComparison is the same requests sent through Ingresses and through the Gateway API
+// objects that replace them (the migration suite): every request with both answers side by
+// side, and the first request whose answers differ.
+type MigrationComparison struct {
+	Rows []MigrationRow `json:"rows"`
+	// Differing counts the rows with a Diff; First is the index in Rows of the first (-1: none).
+	Differing int      `json:"differing"`
+	First     int      `json:"first"`
+	Decision  Decision `json:"decision"`
+	Message   string   `json:"message,omitempty"`
+}
+
+// MigrationRow is one request and both answers.
+type MigrationRow struct {
+	Request string `json:"request"`
+	Ingress string `json:"ingress"`
+	Gateway string `json:"gateway"`
+	// Diff says how the answers differ; empty when they agree.
+	Diff string `json:"diff,omitempty"`
+}
+
+func (*MigrationComparison) MeasurementKind() Kind { return KindMigration }

@@ -216,6 +216,18 @@ func chart(id string, m model.Measurement) chartView {
 				c.Rows = append(c.Rows, []string{v.Variant, ct.Name, ct.Role, strings.Join(evs, ", ")})
 			}
 		}
+	case m.Migration != nil:
+		c.Head = []string{"", "request", "through the Ingress", "through the Gateway", "difference"}
+		for i, r := range m.Migration.Rows {
+			mark := "same"
+			switch {
+			case i == m.Migration.First:
+				mark = "FIRST DIFFERENCE"
+			case r.Diff != "":
+				mark = "differs"
+			}
+			c.Rows = append(c.Rows, []string{mark, r.Request, r.Ingress, r.Gateway, r.Diff})
+		}
 	}
 	return c
 }

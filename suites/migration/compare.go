@@ -2,7 +2,6 @@ package migration
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/gatecheck/gatecheck/install"
 	"github.com/gatecheck/gatecheck/migrate"
 	"github.com/gatecheck/gatecheck/migrate/check"
+	"github.com/gatecheck/gatecheck/reports/model"
 	"github.com/gatecheck/gatecheck/suites/internal/gwtest"
 	"github.com/gatecheck/gatecheck/traffic"
 	"github.com/gatecheck/gatecheck/verdict"
@@ -60,12 +60,29 @@ func applyGateway(ctx context.Context, name string, objs []install.Object) check
 func compare(ctx context.Context, title string, gateway check.Target) check.Result {
 	GinkgoHelper()
 	res := check.Run(ctx, plan, ingressTarget, gateway)
-	AddReportEntry(title+": Ingress vs Gateway, side by side", res.Table())
-	if raw, err := json.Marshal(res); err == nil {
-		AddReportEntry(title+": comparison (JSON)", string(raw), ReportEntryVisibilityNever)
-	}
+	name, v := model.Entry(title+": Ingress vs Gateway, side by side", measurement(res))
+	AddReportEntry(name, v, ReportEntryVisibilityNever)
 	fmt.Fprint(GinkgoWriter, res.Table())
 	return res
+}
+
+// measurement is the report's record of a comparison: every request, both answers, the first
+// difference.
+func measurement(res check.Result) *model.MigrationComparison {
+	m := &model.MigrationComparison{Differing: res.Differing, First: -1, Decision: model.DecisionPass,
+		Message: fmt.Sprintf("%d requests, every answer alike through both", len(res.Rows))}
+	for i, r := range res.Rows {
+		m.Rows = append(m.Rows, model.MigrationRow{Request: r.Request.String(), Ingress: r.Ingress.String(), Gateway: r.Gateway.String(), Diff: r.Diff})
+		if r.Diff != "" && m.First < 0 {
+			m.First = i
+		}
+	}
+	if res.First != nil {
+		m.Decision = model.DecisionFail
+		m.Message = fmt.Sprintf("%d of %d requests differ; the first: %s: through the Ingress %s, through the Gateway %s (%s)",
+			res.Differing, len(res.Rows), res.First.Request, res.First.Ingress, res.First.Gateway, res.First.Diff)
+	}
+	return m
 }
 
 // weights samples every canary split on both sides with the verdict engine.
