@@ -35,6 +35,11 @@ type Delivery struct {
 	// nextVersion is shared by all Gateways; it starts at the wall clock so that versions keep
 	// increasing across controller restarts.
 	nextVersion int64
+	// newGateway is closed and replaced whenever a Gateway gets its first snapshot, waking
+	// streams waiting for it (see authorize).
+	newGateway chan struct{}
+	// unknownWait: see the constant; tests shorten it.
+	unknownWait time.Duration
 }
 
 type published struct {
@@ -59,7 +64,8 @@ type published struct {
 
 // NewDelivery returns a Delivery; onAck may be nil.
 func NewDelivery(log *slog.Logger, onAck func(types.NamespacedName)) *Delivery {
-	return &Delivery{log: log, onAck: onAck, gateways: map[types.NamespacedName]*published{}, nextVersion: time.Now().UnixMilli()}
+	return &Delivery{log: log, onAck: onAck, gateways: map[types.NamespacedName]*published{}, nextVersion: time.Now().UnixMilli(),
+		newGateway: make(chan struct{}), unknownWait: unknownWait}
 }
 
 func (d *Delivery) entry(gw types.NamespacedName) *published {
@@ -195,6 +201,10 @@ func (d *Delivery) store(gw types.NamespacedName, s *ir.Snapshot, content []byte
 	line, err := withVersion(content, s.Version)
 	if err != nil {
 		return 0, false, fmt.Errorf("encode snapshot of gateway %s: %w", gw, err)
+	}
+	if p.snap == nil {
+		close(d.newGateway)
+		d.newGateway = make(chan struct{})
 	}
 	p.snap, p.content, p.line, p.invalid = s, content, line, nil
 	if len(p.history) == historyLen {
@@ -336,9 +346,15 @@ func (d *Delivery) Handler() http.Handler {
 	return mux
 }
 
+// unknownWait is how long a stream request for a Gateway without published configuration
+// waits for it before the 404: after a controller restart, proxies reconnect before the first
+// reconcile publishes, and would otherwise back off for seconds.
+const unknownWait = 10 * time.Second
+
 // authorize answers the request with an error and returns false unless its verified client
-// certificate names gw, and gw has a published snapshot. It creates no state.
-func (d *Delivery) authorize(w http.ResponseWriter, r *http.Request, gw types.NamespacedName) bool {
+// certificate names gw, and gw has a published snapshot, waiting up to wait for one. It
+// creates no state.
+func (d *Delivery) authorize(w http.ResponseWriter, r *http.Request, gw types.NamespacedName, wait time.Duration) bool {
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
 		http.Error(w, "a client certificate from the controller's delivery CA is required", http.StatusUnauthorized)
 		return false
@@ -353,15 +369,27 @@ func (d *Delivery) authorize(w http.ResponseWriter, r *http.Request, gw types.Na
 		http.Error(w, fmt.Sprintf("the certificate of gateway %s may not read or acknowledge gateway %s", id, gw), http.StatusForbidden)
 		return false
 	}
-	d.mu.Lock()
-	p, ok := d.gateways[gw]
-	known := ok && p.snap != nil
-	d.mu.Unlock()
-	if !known {
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		d.mu.Lock()
+		p, ok := d.gateways[gw]
+		known := ok && p.snap != nil
+		wake := d.newGateway
+		d.mu.Unlock()
+		if known {
+			return true
+		}
+		select {
+		case <-wake:
+			continue
+		case <-r.Context().Done():
+			return false
+		case <-deadline.C:
+		}
 		http.Error(w, fmt.Sprintf("gateway %s has no published configuration", gw), http.StatusNotFound)
 		return false
 	}
-	return true
 }
 
 // validProxyName accepts what a Pod name can be (a DNS subdomain).
@@ -374,7 +402,7 @@ func validProxyName(name string) error {
 
 func (d *Delivery) serveStream(w http.ResponseWriter, r *http.Request) {
 	gw := types.NamespacedName{Namespace: r.PathValue("namespace"), Name: r.PathValue("gateway")}
-	if !d.authorize(w, r, gw) {
+	if !d.authorize(w, r, gw, d.unknownWait) {
 		return
 	}
 	proxy := r.URL.Query().Get("proxy")
@@ -506,7 +534,7 @@ func (d *Delivery) serveAck(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	gw := types.NamespacedName{Namespace: a.Gateway.Namespace, Name: a.Gateway.Name}
-	if !d.authorize(w, r, gw) {
+	if !d.authorize(w, r, gw, 0) {
 		return
 	}
 	d.mu.Lock()

@@ -40,6 +40,7 @@ func newAuthFixture(t *testing.T) *authFixture {
 		keyPEM: "-----BEGIN EC PRIVATE KEY-----\nsecret-of-a\n-----END EC PRIVATE KEY-----\n"}
 	// The key as the snapshot's JSON carries it ([]byte: base64).
 	f.keyJSON = base64.StdEncoding.EncodeToString([]byte(f.keyPEM))
+	f.d.unknownWait = 100 * time.Millisecond
 	f.srv = tlsDelivery(t, f.d, f.ca)
 	t.Cleanup(f.srv.Close)
 	sa := snap("a", 443)
@@ -193,6 +194,16 @@ func TestDeliveryServesOnlyTheCertificatesGateway(t *testing.T) {
 	f.d.mu.Unlock()
 	if kept {
 		t.Errorf("state was created for an unknown gateway")
+	}
+	// A stream opened before the Gateway's first publication (a controller restart) waits
+	// for it instead of failing.
+	late := types.NamespacedName{Namespace: "ns", Name: "late"}
+	f.d.unknownWait = 5 * time.Second
+	go func() { time.Sleep(200 * time.Millisecond); f.d.Publish(snap("late", 80)) }()
+	start := time.Now()
+	code, line, err = f.get(t, proxyClient(t, f.ca, late), late, "proxy-late")
+	if err != nil || code != http.StatusOK || !strings.Contains(line, `"name":"late"`) {
+		t.Errorf("stream opened before publication: got %d %q %v after %v; want 200 with the snapshot", code, line, err, time.Since(start))
 	}
 }
 
