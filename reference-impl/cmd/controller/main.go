@@ -31,6 +31,7 @@ func run() error {
 		opts        controller.Options
 		svcType     string
 		ctrlService string
+		caSecret    string
 		verbose     bool
 	)
 	flag.StringVar(&opts.ControllerName, "controller-name", controller.DefaultControllerName, "GatewayClass controllerName to serve")
@@ -40,6 +41,7 @@ func run() error {
 	flag.StringVar(&opts.DeliveryAddr, "delivery-addr", ":18000", "listen address of the config delivery server")
 	flag.StringVar(&opts.DeliveryURL, "delivery-url", "", "URL proxies dial for config, with an IP address (default: the controller Service's ClusterIP, else $POD_IP)")
 	flag.StringVar(&ctrlService, "controller-service", "gatecheck-system/gatecheck-reference-controller", "namespace/name of the Service in front of the delivery server")
+	flag.StringVar(&caSecret, "delivery-ca-secret", "", "namespace/name of the Secret holding the delivery CA, created when missing (default: "+controller.DefaultCASecretName+" in the controller Service's namespace)")
 	flag.BoolVar(&opts.LeaderElection, "leader-elect", true, "use leader election")
 	flag.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease (default: the controller Service's namespace)")
 	flag.StringVar(&opts.HealthAddr, "health-addr", ":8081", "address of /healthz and /readyz (0 disables)")
@@ -60,6 +62,13 @@ func run() error {
 			return fmt.Errorf("flag --controller-service: %q is not namespace/name", ctrlService)
 		}
 		opts.ControllerService = types.NamespacedName{Namespace: ns, Name: name}
+	}
+	if caSecret != "" {
+		ns, name, ok := strings.Cut(caSecret, "/")
+		if !ok || ns == "" || name == "" {
+			return fmt.Errorf("flag --delivery-ca-secret: %q is not namespace/name", caSecret)
+		}
+		opts.CASecret = types.NamespacedName{Namespace: ns, Name: name}
 	}
 	level := slog.LevelInfo
 	if verbose {
