@@ -355,6 +355,12 @@ func (p *provisioner) remember(uid types.UID, at time.Time) {
 	if p.certs == nil {
 		p.certs = map[types.UID]time.Time{}
 	}
+	// Entries past certRecheck are read again anyway: drop them (deleted Gateways' too).
+	for k, t := range p.certs {
+		if at.Sub(t) >= certRecheck {
+			delete(p.certs, k)
+		}
+	}
 	p.certs[uid] = at
 }
 
