@@ -381,7 +381,10 @@ func (c *h1Conn) parse(head []byte) *http.Request {
 	}
 	// One string for the whole head: the Request's strings are parts of it.
 	s := string(head[:len(head)-2])
-	line, rest, _ := cutCRLF(s)
+	line, rest, ok := cutCRLF(s)
+	if !ok {
+		return nil
+	}
 	target, version, ok := cutByte(line[len(method)+1:], ' ')
 	if !ok || version != "HTTP/1.1" || target == "" {
 		return nil
@@ -425,6 +428,9 @@ func (c *h1Conn) parse(head []byte) *http.Request {
 		case "Content-Length", "Transfer-Encoding", "Upgrade", "Expect", "Te", "Trailer", "Http2-Settings", "Proxy-Connection":
 			return nil
 		case "Connection":
+			if h[key] != nil {
+				return nil // net/http reads only the first
+			}
 			for _, tok := range bytes.Split([]byte(value), []byte(",")) {
 				switch t := textproto.TrimBytes(tok); {
 				case len(t) == 0, asciiEqualFold(t, "keep-alive"):
@@ -444,6 +450,12 @@ func (c *h1Conn) parse(head []byte) *http.Request {
 	}
 	if hosts != 1 || !httpguts.ValidHostHeader(host) {
 		return nil
+	}
+	// As net/http's readRequest (fixPragmaCacheControl, RFC 7234 5.4).
+	if hp := h["Pragma"]; len(hp) > 0 && hp[0] == "no-cache" {
+		if _, ok := h["Cache-Control"]; !ok {
+			h["Cache-Control"] = []string{"no-cache"}
+		}
 	}
 	u, err := url.ParseRequestURI(target)
 	if err != nil {

@@ -7,12 +7,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/gatecheck/gatecheck/reference-impl/ir"
 )
@@ -300,4 +303,61 @@ func TestH1ServerRelaysLikeReverseProxy(t *testing.T) {
 // the connection closed before any answer.
 func brokenOff(record string) bool {
 	return strings.Contains(record, "(broken answer") || record == "(connection closed)\n"
+}
+
+// FuzzH1ServerParse checks that every request head h1Server parses itself is one net/http's
+// server accepts too, parsed to the same Request (method, target, URL, Host, fields, Close).
+func FuzzH1ServerParse(f *testing.F) {
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+		"HEAD /a/b?c=d HTTP/1.1\r\nHost: a:80\r\nX-A: 1\r\nx-a: 2\r\n\r\n",
+		"GET /%2e%2e/x HTTP/1.1\r\nHost: [::1]:8080\r\nConnection: close\r\nPragma: no-cache\r\n\r\n",
+		"GET /?a HTTP/1.1\r\nHost: a\r\nUser-Agent: \t x \t\r\nConnection: keep-alive, close\r\n\r\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		i := strings.Index(raw, "\r\n\r\n")
+		if i < 0 {
+			return
+		}
+		head := raw[:i+4]
+		c := &h1Conn{remote: "192.0.2.1:1234"}
+		got := c.parse([]byte(head))
+		if got == nil {
+			return
+		}
+		want, err := http.ReadRequest(bufio.NewReader(strings.NewReader(head)))
+		if err != nil {
+			t.Fatalf("h1Server parsed %q; net/http refuses it: %v", head, err)
+		}
+		// What net/http's server adds to ReadRequest (server.go readRequest).
+		if hosts := want.Header["Host"]; len(hosts) > 1 || !httpguts.ValidHostHeader(want.Host) {
+			t.Fatalf("h1Server parsed %q; net/http's server refuses its Host %q", head, want.Host)
+		}
+		for k, vv := range want.Header {
+			if !httpguts.ValidHeaderFieldName(k) {
+				t.Fatalf("h1Server parsed %q; net/http's server refuses field name %q", head, k)
+			}
+			for _, v := range vv {
+				if !httpguts.ValidHeaderFieldValue(v) {
+					t.Fatalf("h1Server parsed %q; net/http's server refuses field value %q", head, v)
+				}
+			}
+		}
+		delete(want.Header, "Host")
+		if want.ContentLength != 0 || len(want.TransferEncoding) > 0 {
+			t.Fatalf("h1Server parsed %q; net/http sees a body (length %d, coding %v)", head, want.ContentLength, want.TransferEncoding)
+		}
+		type view struct {
+			Method, RequestURI, URL, Host, Proto string
+			Header                               http.Header
+			Close                                bool
+		}
+		g := view{got.Method, got.RequestURI, got.URL.String(), got.Host, got.Proto, got.Header, got.Close}
+		w := view{want.Method, want.RequestURI, want.URL.String(), want.Host, want.Proto, want.Header, want.Close}
+		if !reflect.DeepEqual(g, w) {
+			t.Fatalf("%q parsed differently:\nh1Server: %+v\nnet/http: %+v", head, g, w)
+		}
+	})
 }
