@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"sigs.k8s.io/gateway-api/conformance"
+	"sigs.k8s.io/gateway-api/conformance/utils/suite"
 
 	"github.com/gatecheck/gatecheck/cluster/images"
 	"github.com/gatecheck/gatecheck/internal/imagemap"
@@ -51,5 +52,28 @@ func TestEveryUpstreamImageIsPushed(t *testing.T) {
 	}
 	if seen < 30 {
 		t.Fatalf("found %d image lines in the upstream manifests; want the ~36 of v1.6.3", seen)
+	}
+}
+
+// The suite's entry point rewrites the manifests it reads when gatecheck passes a map.
+func TestPushedImagesRewritesTheSuitesManifests(t *testing.T) {
+	t.Parallel()
+	opts := suite.ConformanceOptions{ManifestFS: []fs.FS{&conformance.Manifests}}
+	if err := pushedImages(&opts, "registry.k8s.io/gateway-api/echo-basic:v1.5.1=127.0.0.1:5000/registry.k8s.io/gateway-api/echo-basic:v1.5.1"); err != nil {
+		t.Fatal(err)
+	}
+	data, err := fs.ReadFile(opts.ManifestFS[0], "base/manifests.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "image: 127.0.0.1:5000/registry.k8s.io/gateway-api/echo-basic:v1.5.1") || strings.Contains(string(data), "image: registry.k8s.io/gateway-api/echo-basic:v1.5.1") {
+		t.Errorf("base/manifests.yaml through the suite's FS does not name the pushed echo-basic")
+	}
+	plain := suite.ConformanceOptions{}
+	if err := pushedImages(&plain, ""); err != nil || plain.ManifestFS != nil {
+		t.Errorf("no map: %v, %v; want the options untouched", err, plain.ManifestFS)
+	}
+	if err := pushedImages(&plain, "garbage"); err == nil || !strings.Contains(err.Error(), imagemap.Env) {
+		t.Errorf("malformed map: %v; want an error naming %s", err, imagemap.Env)
 	}
 }

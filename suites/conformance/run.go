@@ -48,20 +48,26 @@ func Test(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%s: %v", EnvEvents, err)
 	}
-	// gatecheck pushed the suite's images to a registry (--registry): its manifests name them there.
-	images, err := imagemap.Parse(os.Getenv(imagemap.Env))
-	if err != nil {
+	if err := pushedImages(&opts, os.Getenv(imagemap.Env)); err != nil {
 		t.Fatal(err)
 	}
-	if len(images) > 0 {
-		if opts.ManifestFS == nil {
-			opts.ManifestFS = []fs.FS{&conformance.Manifests}
-		}
-		for i, f := range opts.ManifestFS {
-			opts.ManifestFS[i] = images.FS(f)
-		}
-	}
 	Run(t, opts, tests.ConformanceTests, rec)
+}
+
+// pushedImages makes the suite's manifests name the images gatecheck pushed to a registry
+// (--registry), given as imagemap.Env's value; "" leaves them as they are.
+func pushedImages(opts *suite.ConformanceOptions, env string) error {
+	images, err := imagemap.Parse(env)
+	if err != nil || len(images) == 0 {
+		return err
+	}
+	if opts.ManifestFS == nil {
+		opts.ManifestFS = []fs.FS{&conformance.Manifests}
+	}
+	for i, f := range opts.ManifestFS {
+		opts.ManifestFS[i] = images.FS(f)
+	}
+	return nil
 }
 
 // Run is conformance.RunConformanceWithOptions (v1.6.3) with each test wrapped so that rec
