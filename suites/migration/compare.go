@@ -27,7 +27,8 @@ var (
 // converge waits until t answers req from backend (the data plane has the configuration).
 func converge(ctx context.Context, what string, t check.Target, req check.Request, backend string) {
 	GinkgoHelper()
-	deadline := time.Now().Add(gwtest.ConvergeTimeout)
+	start := time.Now()
+	deadline, next := start.Add(gwtest.ConvergeTimeout), start.Add(5*time.Second)
 	inARow := 0
 	for inARow < gwtest.ConvergeInARow {
 		a := t.Do(ctx, req)
@@ -37,7 +38,11 @@ func converge(ctx context.Context, what string, t check.Target, req check.Reques
 		}
 		inARow = 0
 		if time.Now().After(deadline) {
-			Fail(fmt.Sprintf("%s never served %s from %s (last answer: %s)", what, req, backend, a))
+			Fail(fmt.Sprintf("%s never served %s from %s within %s (last answer: %s)", what, req, backend, gwtest.ConvergeTimeout, a))
+		}
+		if time.Now().After(next) {
+			fmt.Fprintf(GinkgoWriter, "waiting for %s to serve %s from %s (%s so far; last answer: %s)\n", what, req, backend, time.Since(start).Round(time.Second), a)
+			next = time.Now().Add(5 * time.Second)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
