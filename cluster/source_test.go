@@ -7,6 +7,7 @@ import (
 	"testing/fstest"
 
 	"github.com/gatecheck/gatecheck"
+	"github.com/gatecheck/gatecheck/impls"
 )
 
 func TestExtractFilesOncePerContent(t *testing.T) {
@@ -41,6 +42,37 @@ func TestBundleCarriesTheReferenceProfileAndItsManifests(t *testing.T) {
 	for _, p := range []string{"impls/reference/profile.yaml", "reference-impl/config/20-controller.yaml", "kind-config.yaml"} {
 		if _, err := gatecheck.Files.Open(p); err != nil {
 			t.Errorf("bundle lacks %s: %v", p, err)
+		}
+	}
+}
+
+// Every profile loads from the files the binary carries, as an installed gatecheck extracts
+// them: what they name (manifests, reference-helm's chart and its templates) is in the bundle.
+func TestBundledProfilesLoad(t *testing.T) {
+	t.Parallel()
+	root, err := extractFiles(gatecheck.Files, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := impls.List(root)
+	if len(names) < 3 {
+		t.Fatalf("bundled profiles %q; want at least reference, reference-helm and traefik", names)
+	}
+	for _, n := range names {
+		p, err := impls.Find(root, n)
+		if err != nil {
+			t.Errorf("bundled profile %s: %v", n, err)
+			continue
+		}
+		if p.Install.Kind == impls.InstallManifests {
+			if _, err := p.ManifestFiles(); err != nil {
+				t.Errorf("bundled profile %s: %v", n, err)
+			}
+		}
+	}
+	for _, f := range []string{"Chart.yaml", "values.yaml", "templates/controller.yaml", "templates/rbac.yaml", "templates/gatewayclass.yaml"} {
+		if _, err := os.Stat(filepath.Join(root, "impls/reference-helm/chart", f)); err != nil {
+			t.Errorf("bundled reference-helm chart: %v", err)
 		}
 	}
 }
