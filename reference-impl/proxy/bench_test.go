@@ -9,10 +9,15 @@ import (
 
 // BenchmarkProxyHTTP1 measures one request through the proxy to a loopback backend over
 // keep-alive HTTP/1.1; BenchmarkDirectHTTP1 is the same request without the proxy, the
-// baseline to compare with (the difference is the proxy's cost).
+// baseline to compare with (the difference is the proxy's cost). "fast" is the default
+// (h1Server relaying over the h1 fast path), "transport" forwards through ReverseProxy and
+// net/http's Transport (StdHTTP1Upstream), "netserver" serves with net/http's server
+// (StdHTTP1Server), "std" both.
 func BenchmarkProxyHTTP1(b *testing.B) {
 	b.Run("fast", func(b *testing.B) { benchProxy(b, Options{}) })
-	b.Run("std", func(b *testing.B) { benchProxy(b, Options{StdHTTP1Upstream: true}) })
+	b.Run("transport", func(b *testing.B) { benchProxy(b, Options{StdHTTP1Upstream: true}) })
+	b.Run("netserver", func(b *testing.B) { benchProxy(b, Options{StdHTTP1Server: true}) })
+	b.Run("std", func(b *testing.B) { benchProxy(b, Options{StdHTTP1Upstream: true, StdHTTP1Server: true}) })
 }
 
 func benchProxy(b *testing.B, opts Options) {
