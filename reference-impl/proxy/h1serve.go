@@ -564,7 +564,8 @@ func (c *h1Conn) doneWaiting() bool {
 // client sends something (kept for the next request), closes it, or the wait ends.
 func (c *h1Conn) watch() {
 	c.wmu.Lock()
-	if !c.waiting || c.hasPending || c.gone {
+	// A late call of an earlier request's timer may meet a watcher already running.
+	if !c.waiting || c.watching || c.hasPending || c.gone {
 		c.wmu.Unlock()
 		return
 	}
