@@ -361,3 +361,61 @@ func FuzzH1ServerParse(f *testing.F) {
 		}
 	})
 }
+
+// TestH1ServerSlowAnswersKeepAlive runs requests slower than h1WatchDelay on one keep-alive
+// connection, one at a time and pipelined, so that the watcher starts and is stopped for
+// each: every answer must arrive, in order, and the connection stay usable.
+func TestH1ServerSlowAnswersKeepAlive(t *testing.T) {
+	t.Parallel()
+	b := startBackend(t, "b")
+	port := freePort(t)
+	startProxy(t, Options{}, snapshot(1, ir.Listener{Name: "http", Port: port, Protocol: ir.ProtocolHTTP, HTTPRoutes: []ir.HTTPRoute{{
+		RouteMeta: ir.RouteMeta{Namespace: "test", Name: "r"}, Rules: []ir.HTTPRule{{Backends: []ir.Backend{b.irBackend(1)}}}}}}))
+	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(int(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	req := func(i int) string {
+		return fmt.Sprintf("GET /slow/%d HTTP/1.1\r\nHost: a\r\nX-Delay: %dms\r\n\r\n", i, 5+3*(i%4))
+	}
+	check := func(i int) {
+		t.Helper()
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		var e echo
+		if err != nil || json.Unmarshal(body, &e) != nil || e.Path != fmt.Sprintf("/slow/%d", i) {
+			t.Fatalf("answer %d: got %d %q (%v); want the echo of /slow/%d", i, res.StatusCode, body, err, i)
+		}
+	}
+	for i := range 20 {
+		io.WriteString(c, req(i))
+		check(i)
+	}
+	var burst strings.Builder
+	for i := 20; i < 30; i++ {
+		burst.WriteString(req(i))
+	}
+	io.WriteString(c, burst.String())
+	for i := 20; i < 30; i++ {
+		check(i)
+	}
+	// A request written in two parts while the previous answer is awaited.
+	io.WriteString(c, req(30)+"GET /slow/31 HTTP/1.1\r\nHost:")
+	time.Sleep(30 * time.Millisecond)
+	io.WriteString(c, " a\r\n\r\n")
+	check(30)
+	check(31)
+	// The next request arriving while the watcher reads: its first byte is kept.
+	io.WriteString(c, "GET /slow/32 HTTP/1.1\r\nHost: a\r\nX-Delay: 40ms\r\n\r\n")
+	time.Sleep(20 * time.Millisecond)
+	io.WriteString(c, req(33))
+	check(32)
+	check(33)
+}
