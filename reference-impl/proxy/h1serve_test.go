@@ -390,7 +390,7 @@ func TestH1ServerSlowAnswersKeepAlive(t *testing.T) {
 		body, err := io.ReadAll(res.Body)
 		res.Body.Close()
 		var e echo
-		if err != nil || json.Unmarshal(body, &e) != nil || e.Path != fmt.Sprintf("/slow/%d", i) {
+		if err != nil || json.Unmarshal(body, &e) != nil || e.Method != "GET" || e.Path != fmt.Sprintf("/slow/%d", i) {
 			t.Fatalf("answer %d: got %d %q (%v); want the echo of /slow/%d", i, res.StatusCode, body, err, i)
 		}
 	}
