@@ -1,9 +1,10 @@
 // Command bench compares the reference proxy with nginx (and Traefik's proxy, when gatecheck
 // has built it) as reverse proxies to the same echo backend on loopback: same load (N
-// keep-alive HTTP/1.1 connections, closed loop), runs alternated round by round so machine
-// noise hits them alike, the machine's load average printed around every run. It prints, per
-// run and in total, requests/s, p50 and p99, the CPU time each proxy's processes used per
-// request, and the ratios against nginx of the same round.
+// keep-alive HTTP/1.1 connections per target, closed loop). Each round gives every target the
+// same time in slices taken in turn (nginx, gatecheck, ..., nginx, gatecheck, ...), so that
+// noise from a shared machine hits them alike; the machine's load average is printed around
+// every round. It prints, per round and in total, requests/s, p50 and p99, the CPU time each
+// proxy's processes used per request, and the ratios against nginx of the same round.
 //
 // The backend and the reference proxy run as separate processes (this program re-executes
 // itself with -role=backend and -role=proxy; the proxy role builds the proxy exactly as
@@ -51,8 +52,9 @@ func main() {
 	std := flag.Bool("std", false, "internal: -role=proxy with net/http's Transport for every upstream request")
 	stdServer := flag.Bool("std-server", false, "internal: -role=proxy with net/http's server for every request")
 	cpuProfile := flag.String("cpuprofile", "", "write the reference proxy's CPU profile (fast path) to this file")
-	duration := flag.Duration("duration", 5*time.Second, "measured duration of each run")
+	duration := flag.Duration("duration", 5*time.Second, "measured time per target and round")
 	rounds := flag.Int("rounds", 3, "alternating rounds")
+	slices := flag.Int("slices", 5, "slices per target and round, taken in turn")
 	conns := flag.Int("conns", 16, "keep-alive connections")
 	nginxBin := flag.String("nginx", "nginx", "nginx binary")
 	workers := flag.Int("nginx-workers", runtime.NumCPU(), "nginx worker_processes (the Go proxies use GOMAXPROCS = CPUs)")
@@ -67,7 +69,7 @@ func main() {
 		err = runProxy(*config, *cpuProfile, proxy.Options{StdHTTP1Upstream: *std, StdHTTP1Server: *stdServer})
 	case "":
 		err = drive(opts{d: *duration, rounds: *rounds, conns: *conns, nginx: *nginxBin, workers: *workers,
-			traefik: *traefikBin, std: *stdVariant, cpuProfile: *cpuProfile})
+			traefik: *traefikBin, std: *stdVariant, cpuProfile: *cpuProfile, slices: max(1, *slices)})
 	default:
 		err = fmt.Errorf("-role %q: want backend or proxy", *role)
 	}
@@ -307,6 +309,7 @@ type opts struct {
 	traefik    string
 	std        bool
 	cpuProfile string
+	slices     int
 }
 
 type target struct {
@@ -447,8 +450,8 @@ func drive(o opts) error {
 		}
 	}
 
-	fmt.Printf("loopback, %d keep-alive HTTP/1.1 connections, closed loop, %v per run (after 0.5 s warm-up), %d alternating rounds, %d CPUs\n",
-		o.conns, o.d, o.rounds, runtime.NumCPU())
+	fmt.Printf("loopback, %d keep-alive HTTP/1.1 connections per target, closed loop, %d rounds of %v per target in %d alternating slices (after 0.5 s warm-up), %d CPUs\n",
+		o.conns, o.rounds, o.d, o.slices, runtime.NumCPU())
 	fmt.Printf("reference proxy: GOMAXPROCS %d (the CPUs), GOGC 400 (reference-impl/cmd/proxy's default; GOGC=%q in the environment)\n",
 		runtime.NumCPU(), os.Getenv("GOGC"))
 	fmt.Printf("nginx configuration:\n%s", conf)
@@ -461,14 +464,39 @@ func drive(o opts) error {
 
 	// The ceiling: the backend without a proxy, measured once.
 	fmt.Printf("%-5s %-24s %9s %9s %9s %12s %6s  %s\n", "round", "target", "req/s", "p50", "p99", "CPU/req", "errors", "load avg before -> after")
-	d := measure(direct, o)
+	dl := newLoader(direct, o.conns)
+	dl.slice(500 * time.Millisecond) // warm-up
+	before := loadavg()
+	d := dl.slice(o.d)
+	d.load = before + " -> " + loadavg()
 	printRun("-", direct.name, d)
+	dl.close()
 
+	// Each target keeps its client connections for the whole run. A round gives each target
+	// o.d, in o.slices slices taken in turn (nginx, gatecheck, ..., nginx, gatecheck, ...),
+	// so that a change in the machine's load within a round hits every target alike.
+	loaders := make([]*loader, len(targets))
+	for i, t := range targets {
+		loaders[i] = newLoader(t, o.conns)
+		defer loaders[i].close()
+		loaders[i].slice(500 * time.Millisecond) // warm-up
+	}
 	runs := make([][]run, o.rounds)
 	for r := range o.rounds {
 		runs[r] = make([]run, len(targets))
+		for i := range targets {
+			runs[r][i] = run{hist: newHist()}
+		}
+		fmt.Fprintf(os.Stderr, "round %d/%d: %d targets, %v each in %d slices\n", r+1, o.rounds, len(targets), o.d, o.slices)
+		before := loadavg()
+		for range o.slices {
+			for i := range targets {
+				runs[r][i].add(loaders[i].slice(o.d / time.Duration(o.slices)))
+			}
+		}
+		load := before + " -> " + loadavg()
 		for i, t := range targets {
-			runs[r][i] = measure(t, o)
+			runs[r][i].load = load
 			printRun(strconv.Itoa(r+1), t.name, runs[r][i])
 		}
 		ng, gc := runs[r][0], runs[r][1]
@@ -483,12 +511,7 @@ func drive(o opts) error {
 	for i, t := range targets {
 		total[i] = run{hist: newHist()}
 		for r := range runs {
-			x := runs[r][i]
-			total[i].n += x.n
-			total[i].errs += x.errs
-			total[i].d += x.d
-			total[i].cpu += x.cpu
-			total[i].hist.Merge(x.hist)
+			total[i].add(runs[r][i])
 		}
 		errs += total[i].errs
 		fmt.Printf("%-24s %9.0f %9v %9v %12v %6d\n", t.name, total[i].rps(), total[i].p(50), total[i].p(99), total[i].cpuPerReq().Round(100*time.Nanosecond), total[i].errs)
@@ -538,39 +561,44 @@ func version(bin, arg, prefix string) string {
 	return "?"
 }
 
-// measure loads t for o.d after a warm-up and reads the CPU its processes used meanwhile.
-func measure(t target, o opts) run {
-	before := loadavg()
-	var c0 int64
-	if t.pid != 0 {
-		c0 = cpuTicks(t.pid)
-	}
-	r := load(t.url, o.conns, 500*time.Millisecond, o.d)
-	if t.pid != 0 {
-		// CPU over warm-up and run, per request of the run: the warm-up's share is charged
-		// alike to every target.
-		r.cpu = time.Duration(cpuTicks(t.pid)-c0) * time.Second / clkTck
-		r.cpu = time.Duration(float64(r.cpu) * o.d.Seconds() / (o.d + 500*time.Millisecond).Seconds())
-	}
-	r.load = before + " -> " + loadavg()
-	return r
+// loader drives one target with conns closed-loop clients, each on its own keep-alive
+// connection kept from slice to slice.
+type loader struct {
+	t       target
+	clients []*http.Client
 }
 
-// load runs conns closed-loop clients, each on its own keep-alive connection, for warm+d and
-// records latencies (microseconds) of the requests that start after warm.
-func load(url string, conns int, warm, d time.Duration) run {
+func newLoader(t target, conns int) *loader {
+	l := &loader{t: t}
+	for range conns {
+		tr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, DisableCompression: true}
+		l.clients = append(l.clients, &http.Client{Transport: tr, Timeout: 10 * time.Second})
+	}
+	return l
+}
+
+func (l *loader) close() {
+	for _, c := range l.clients {
+		c.Transport.(*http.Transport).CloseIdleConnections()
+	}
+}
+
+// slice loads the target for d and records the latency of every request (microseconds) and
+// the CPU time its processes used meanwhile.
+func (l *loader) slice(d time.Duration) run {
+	var c0 int64
+	if l.t.pid != 0 {
+		c0 = cpuTicks(l.t.pid)
+	}
 	var mu sync.Mutex
-	total := run{hist: newHist(), d: d}
+	total := run{hist: newHist()}
 	var wg sync.WaitGroup
 	begin := time.Now()
-	measureFrom, end := begin.Add(warm), begin.Add(warm+d)
-	for range conns {
+	end := begin.Add(d)
+	for _, c := range l.clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, DisableCompression: true}
-			defer tr.CloseIdleConnections()
-			c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 			h := newHist()
 			var myN, myErrs int64
 			for {
@@ -578,16 +606,13 @@ func load(url string, conns int, warm, d time.Duration) run {
 				if t0.After(end) {
 					break
 				}
-				res, err := c.Get(url)
+				res, err := c.Get(l.t.url)
 				if err == nil {
 					_, err = io.Copy(io.Discard, res.Body)
 					res.Body.Close()
 					if err == nil && res.StatusCode != 200 {
 						err = fmt.Errorf("status %d", res.StatusCode)
 					}
-				}
-				if t0.Before(measureFrom) {
-					continue
 				}
 				if err != nil {
 					myErrs++
@@ -604,5 +629,17 @@ func load(url string, conns int, warm, d time.Duration) run {
 		}()
 	}
 	wg.Wait()
+	total.d = time.Since(begin)
+	if l.t.pid != 0 {
+		total.cpu = time.Duration(cpuTicks(l.t.pid)-c0) * time.Second / clkTck
+	}
 	return total
+}
+
+func (r *run) add(x run) {
+	r.n += x.n
+	r.errs += x.errs
+	r.d += x.d
+	r.cpu += x.cpu
+	r.hist.Merge(x.hist)
 }
