@@ -28,6 +28,7 @@ import (
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/lifecycle"
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/records"
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/tcpecho"
+	"github.com/gatecheck/gatecheck/echo-backend/pkg/udpecho"
 )
 
 func main() {
@@ -47,6 +48,7 @@ const (
 	modeHTTP      = "http"
 	modeGRPC      = "grpc"
 	modeTCP       = "tcp"
+	modeUDP       = "udp"
 	modeLifecycle = "lifecycle"
 	// modeForwardProxy stands in for a mesh sidecar proxy (package forwardproxy).
 	modeForwardProxy = "forward-proxy"
@@ -88,7 +90,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*config
 		return def
 	}
 	id := identity.FromEnv(getenv)
-	fs.StringVar(&c.mode, "mode", envOr("MODE", modeHTTP), "http | grpc | tcp | lifecycle | forward-proxy (env MODE)")
+	fs.StringVar(&c.mode, "mode", envOr("MODE", modeHTTP), "http | grpc | tcp | udp | lifecycle | forward-proxy (env MODE)")
 	fs.StringVar(&c.addr, "addr", ":3000", "listen address of the mode's server (lifecycle: its /startup /ready endpoints; empty disables them there)")
 	fs.StringVar(&c.adminAddr, "admin-addr", ":9090", "listen address of the records admin API (/records, /stats); empty disables it")
 	fs.IntVar(&c.recordsSize, "records", records.DefaultCapacity, "how many request records the admin API keeps; older ones are overwritten and counted as evicted")
@@ -131,9 +133,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*config
 	l.Events = c.events
 	var errs []error
 	switch c.mode {
-	case modeHTTP, modeGRPC, modeTCP, modeLifecycle, modeForwardProxy:
+	case modeHTTP, modeGRPC, modeTCP, modeUDP, modeLifecycle, modeForwardProxy:
 	default:
-		errs = append(errs, fmt.Errorf("flag --mode=%q: want http, grpc, tcp, lifecycle or forward-proxy", c.mode))
+		errs = append(errs, fmt.Errorf("flag --mode=%q: want http, grpc, tcp, udp, lifecycle or forward-proxy", c.mode))
 	}
 	if (c.mode == modeForwardProxy) != (c.upstream != "") {
 		errs = append(errs, fmt.Errorf("flag --upstream=%q: mode forward-proxy needs it and only it uses it (mode %s)", c.upstream, c.mode))
@@ -222,6 +224,22 @@ func runLifecycle(ctx context.Context, c *config, stdout io.Writer, logger *slog
 	return code
 }
 
+// listen opens the mode's socket: UDP for mode udp (a udpecho.Listener), else TCP.
+func listen(c *config) (net.Listener, error) {
+	if c.mode == modeUDP {
+		pc, err := net.ListenPacket("udp", c.addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen on --addr=%s (udp): %w", c.addr, err)
+		}
+		return udpecho.NewListener(pc), nil
+	}
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on --addr=%s: %w", c.addr, err)
+	}
+	return ln, nil
+}
+
 // server is what every serving mode offers.
 type server interface {
 	Serve(net.Listener) error
@@ -251,6 +269,8 @@ func serve(ctx context.Context, c *config, stdout io.Writer, logger *slog.Logger
 		srv = grpcecho.NewServer(grpcecho.Options{Identity: c.id, Records: store, RequestLog: reqLog, TLS: tlsConf, Logger: logger})
 	case modeTCP:
 		srv = tcpecho.NewServer(tcpecho.Options{Identity: c.id, Records: store, RequestLog: reqLog, Logger: logger})
+	case modeUDP:
+		srv = udpecho.NewServer(udpecho.Options{Identity: c.id, RequestLog: reqLog, Logger: logger})
 	case modeForwardProxy:
 		// Checked by parse. The proxy records nothing: the admin API (if on) stays empty.
 		up, _ := url.Parse(c.upstream)
@@ -260,9 +280,9 @@ func serve(ctx context.Context, c *config, stdout io.Writer, logger *slog.Logger
 		}
 		srv = s
 	}
-	ln, err := net.Listen("tcp", c.addr)
+	ln, err := listen(c)
 	if err != nil {
-		return 2, fmt.Errorf("listen on --addr=%s: %w", c.addr, err)
+		return 2, err
 	}
 	var admin *http.Server
 	if c.adminAddr != "" {

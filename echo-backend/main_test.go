@@ -29,6 +29,7 @@ import (
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/lifecycle"
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/records"
 	"github.com/gatecheck/gatecheck/echo-backend/pkg/tcpecho"
+	"github.com/gatecheck/gatecheck/echo-backend/pkg/udpecho"
 )
 
 var (
@@ -190,7 +191,7 @@ func TestBadFlagsExit2(t *testing.T) {
 		args    []string
 		wantMsg string
 	}{
-		{name: "unknown mode", args: []string{"--mode=udp"}, wantMsg: `flag --mode="udp"`},
+		{name: "unknown mode", args: []string{"--mode=sctp"}, wantMsg: `flag --mode="sctp"`},
 		{name: "unknown flag", args: []string{"--nope"}, wantMsg: "flag provided but not defined: -nope"},
 		{name: "positional", args: []string{"extra"}, wantMsg: "unexpected arguments"},
 		{name: "bad duration", args: []string{"--startup-delay=soon"}, wantMsg: "invalid value"},
@@ -308,6 +309,30 @@ func TestTCPModeProcess(t *testing.T) {
 	c.Close()
 	if string(got) != "ping" {
 		t.Errorf("echo: got %q; want ping", got)
+	}
+	if code := p.stop(t); code != 0 {
+		t.Errorf("exit code after SIGTERM: got %d; want 0", code)
+	}
+}
+
+func TestUDPModeProcess(t *testing.T) {
+	t.Parallel()
+	p, addr, _ := startProc(t, []string{"BACKEND=u1"}, "--mode=udp", "--addr=127.0.0.1:0", "--admin-addr=")
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(udpecho.Request("f", 3, 0))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 65535)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatalf("no answer from udp mode: %v", err)
+	}
+	a, err := udpecho.ParseAnswer(buf[:n])
+	if err != nil || a.Backend != "u1" || a.Seq != 3 || a.Flow != "f" {
+		t.Fatalf("answer: got %+v, %v; want backend u1, flow f, seq 3", a, err)
 	}
 	if code := p.stop(t); code != 0 {
 		t.Errorf("exit code after SIGTERM: got %d; want 0", code)

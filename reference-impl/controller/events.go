@@ -115,6 +115,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&gwv1.HTTPRoute{}, r.onRoute("HTTPRoute"), spec).
 		Watches(&gwv1.GRPCRoute{}, r.onRoute("GRPCRoute"), spec).
 		Watches(&gwv1.TCPRoute{}, r.onRoute("TCPRoute"), spec).
+		Watches(&gwv1.UDPRoute{}, r.onRoute("UDPRoute"), spec).
+		Watches(&gwv1.TLSRoute{}, r.onRoute("TLSRoute"), spec).
 		Watches(&gwv1b1.ReferenceGrant{}, r.onEnv(), spec).
 		Watches(&corev1.Service{}, r.onEnv()).
 		Watches(&discoveryv1.EndpointSlice{}, r.onEnv()).

@@ -73,7 +73,7 @@ func (r *Reconciler) gateway(ctx context.Context, gw *gwv1.Gateway, res *transla
 	var errs []error
 	var clash *nameClashError
 	if res.Valid && url != "" {
-		err := r.prov.Ensure(ctx, gw, res.Ports, url)
+		err := r.prov.Ensure(ctx, gw, res.Ports, url, res.UDPPorts...)
 		if errors.As(err, &clash) {
 			// Data, not a failure to retry at once: the Gateway says so, and the controller
 			// looks again in a while (the other object's deletion may not be watched).

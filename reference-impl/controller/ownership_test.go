@@ -116,7 +116,7 @@ func TestProvisionerLeavesObjectsItDoesNotOwn(t *testing.T) {
 			}
 
 			// The Gateway goes invalid (no listener left): the proxies are removed, theirs is not.
-			g.Spec.Listeners[0].Protocol = "UDP"
+			g.Spec.Listeners[0].Protocol = "SCTP"
 			if err := c.Update(ctx, &g); err != nil {
 				t.Fatal(err)
 			}
@@ -145,7 +145,7 @@ func TestProvisionerUpdatesAndRemovesItsOwn(t *testing.T) {
 	}
 	var g gwv1.Gateway
 	_ = c.Get(ctx, client.ObjectKeyFromObject(gw), &g)
-	g.Spec.Listeners[0].Protocol = "UDP"
+	g.Spec.Listeners[0].Protocol = "SCTP"
 	if err := c.Update(ctx, &g); err != nil {
 		t.Fatal(err)
 	}

@@ -195,12 +195,17 @@ func (p *provisioner) deployment(gw *gwv1.Gateway, deliveryURL string) *appsv1.D
 	}
 }
 
-func (p *provisioner) service(gw *gwv1.Gateway, ports []int32) *corev1.Service {
+func (p *provisioner) service(gw *gwv1.Gateway, ports []int32, udpPorts ...int32) *corev1.Service {
 	lbl := p.labels(gw)
 	spec := corev1.ServiceSpec{Type: p.serviceType, Selector: p.selector(gw)}
 	for _, port := range ports {
 		spec.Ports = append(spec.Ports, corev1.ServicePort{
 			Name: "port-" + strconv.Itoa(int(port)), Port: port, TargetPort: intstr.FromInt32(port), Protocol: corev1.ProtocolTCP,
+		})
+	}
+	for _, port := range udpPorts { // UDP listeners (issue 19)
+		spec.Ports = append(spec.Ports, corev1.ServicePort{
+			Name: "udp-" + strconv.Itoa(int(port)), Port: port, TargetPort: intstr.FromInt32(port), Protocol: corev1.ProtocolUDP,
 		})
 	}
 	return &corev1.Service{
@@ -365,11 +370,11 @@ func (p *provisioner) remember(uid types.UID, at time.Time) {
 }
 
 // Ensure makes the Gateway's proxy certificate, Deployment and Service match ports.
-func (p *provisioner) Ensure(ctx context.Context, gw *gwv1.Gateway, ports []int32, deliveryURL string) error {
+func (p *provisioner) Ensure(ctx context.Context, gw *gwv1.Gateway, ports []int32, deliveryURL string, udpPorts ...int32) error {
 	if err := p.ensureCert(ctx, gw); err != nil {
 		return err
 	}
-	if err := p.ensure(ctx, gw, p.service(gw, ports), &corev1.Service{}); err != nil {
+	if err := p.ensure(ctx, gw, p.service(gw, ports, udpPorts...), &corev1.Service{}); err != nil {
 		return err
 	}
 	return p.ensure(ctx, gw, p.deployment(gw, deliveryURL), &appsv1.Deployment{})

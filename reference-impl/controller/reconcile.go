@@ -93,6 +93,8 @@ func (r *Reconciler) list(ctx context.Context, withRoutes bool) (*translate.Inpu
 		hrs  gwv1.HTTPRouteList
 		grs  gwv1.GRPCRouteList
 		trs  gwv1.TCPRouteList
+		urs  gwv1.UDPRouteList
+		lrs  gwv1.TLSRouteList
 		rgs  gwv1b1.ReferenceGrantList
 		svcs corev1.ServiceList
 		eps  discoveryv1.EndpointSliceList
@@ -103,7 +105,7 @@ func (r *Reconciler) list(ctx context.Context, withRoutes bool) (*translate.Inpu
 	noCopy := client.UnsafeDisableDeepCopy
 	lists := []client.ObjectList{&gcs, &gws, &rgs, &svcs, &eps, &nss}
 	if withRoutes {
-		lists = append(lists, &hrs, &grs, &trs)
+		lists = append(lists, &hrs, &grs, &trs, &urs, &lrs)
 	}
 	for _, l := range lists {
 		if err := r.c.List(ctx, l, noCopy); err != nil {
@@ -115,6 +117,8 @@ func (r *Reconciler) list(ctx context.Context, withRoutes bool) (*translate.Inpu
 	in.HTTPRoutes = ptrs(hrs.Items)
 	in.GRPCRoutes = ptrs(grs.Items)
 	in.TCPRoutes = ptrs(trs.Items)
+	in.UDPRoutes = ptrs(urs.Items)
+	in.TLSRoutes = ptrs(lrs.Items)
 	in.ReferenceGrants = ptrs(rgs.Items)
 	in.Services = ptrs(svcs.Items)
 	in.EndpointSlices = ptrs(eps.Items)
@@ -216,6 +220,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (res re
 	routeStatuses(r.writes, r.stat, terminating, "HTTPRoute", routes.HTTPRoutes, out.HTTPRoutes, r.opts.ControllerName, func(o *gwv1.HTTPRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.HTTPRoute)
 	routeStatuses(r.writes, r.stat, terminating, "GRPCRoute", routes.GRPCRoutes, out.GRPCRoutes, r.opts.ControllerName, func(o *gwv1.GRPCRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.GRPCRoute)
 	routeStatuses(r.writes, r.stat, terminating, "TCPRoute", routes.TCPRoutes, out.TCPRoutes, r.opts.ControllerName, func(o *gwv1.TCPRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.TCPRoute)
+	routeStatuses(r.writes, r.stat, terminating, "UDPRoute", routes.UDPRoutes, out.UDPRoutes, r.opts.ControllerName, func(o *gwv1.UDPRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.UDPRoute)
+	routeStatuses(r.writes, r.stat, terminating, "TLSRoute", routes.TLSRoutes, out.TLSRoutes, r.opts.ControllerName, func(o *gwv1.TLSRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.TLSRoute)
 	if !incremental {
 		r.stat.EndPass()
 		// Forget Gateways that are gone (their proxies go with them through owner references).
@@ -256,6 +262,10 @@ func (r *Reconciler) translateRoutes(ctx context.Context, changed []routeKey) (i
 			obj = &gwv1.GRPCRoute{}
 		case "TCPRoute":
 			obj = &gwv1.TCPRoute{}
+		case "UDPRoute":
+			obj = &gwv1.UDPRoute{}
+		case "TLSRoute":
+			obj = &gwv1.TLSRoute{}
 		default:
 			return nil, nil, nil, fmt.Errorf("changed route %s of unknown kind %q", k.key, k.kind)
 		}

@@ -46,6 +46,11 @@ const (
 	ProtocolHTTP  Protocol = "HTTP"
 	ProtocolHTTPS Protocol = "HTTPS"
 	ProtocolTCP   Protocol = "TCP"
+	ProtocolUDP   Protocol = "UDP"
+	// ProtocolTLS is a TLS stream listener carrying TLSRoutes: Passthrough (the default) routes
+	// the encrypted stream by the ClientHello's SNI, Terminate ends TLS with TLS.Certificates
+	// and forwards the plaintext stream (stream.go).
+	ProtocolTLS Protocol = "TLS"
 )
 
 // Listener is one Gateway listener with the routes attached to it.
@@ -57,10 +62,18 @@ type Listener struct {
 	Hostname string `json:"hostname,omitempty"`
 	// TLS holds the certificates for HTTPS listeners (terminate mode).
 	TLS *TLS `json:"tls,omitempty"`
+	// TLSMode is a TLS listener's mode: TLSPassthrough ("" means it) or TLSTerminate. (Before
+	// the route lists: translate's encodeSnapshot appends those last.)
+	TLSMode TLSMode `json:"tlsMode,omitempty"`
+	// UDPIdleTimeout ends a UDP listener's flow after this long without a datagram either
+	// way; zero means the proxy's default.
+	UDPIdleTimeout Duration `json:"udpIdleTimeout,omitempty"`
 
 	HTTPRoutes []HTTPRoute `json:"httpRoutes,omitempty"`
 	GRPCRoutes []GRPCRoute `json:"grpcRoutes,omitempty"`
 	TCPRoutes  []TCPRoute  `json:"tcpRoutes,omitempty"`
+	UDPRoutes  []UDPRoute  `json:"udpRoutes,omitempty"`
+	TLSRoutes  []TLSRoute  `json:"tlsRoutes,omitempty"`
 }
 
 // TLS is a listener's server certificates; the proxy selects one by SNI.

@@ -22,6 +22,8 @@ const (
 	KindHTTPRoute RouteKind = iota
 	KindGRPCRoute
 	KindTCPRoute
+	KindUDPRoute
+	KindTLSRoute
 )
 
 // ValidateExcept is Validate for a snapshot some of whose routes the caller already knows to
@@ -57,12 +59,12 @@ func (s *Snapshot) ValidateExcept(known func(listener int, kind RouteKind, route
 			add("%s.port: %d out of range 1-65535", where(), l.Port)
 		}
 		switch l.Protocol {
-		case ProtocolHTTP, ProtocolHTTPS, ProtocolTCP:
+		case ProtocolHTTP, ProtocolHTTPS, ProtocolTCP, ProtocolUDP, ProtocolTLS:
 		default:
-			add("%s.protocol: unsupported %q (want HTTP, HTTPS or TCP)", where(), l.Protocol)
+			add("%s.protocol: unsupported %q (want HTTP, HTTPS, TCP, UDP or TLS)", where(), l.Protocol)
 		}
-		// HTTP and HTTPS share nothing on one socket, and TCP owns its port alone.
-		if p, ok := portProto[l.Port]; ok && (p != l.Protocol || p == ProtocolTCP) {
+		// HTTP, HTTPS and TLS share nothing on one socket, and TCP and UDP own their port alone.
+		if p, ok := portProto[l.Port]; ok && (p != l.Protocol || p == ProtocolTCP || p == ProtocolUDP) {
 			add("%s.port: %d already used by a %s listener", where(), l.Port, p)
 		}
 		portProto[l.Port] = l.Protocol
@@ -87,6 +89,11 @@ func (s *Snapshot) ValidateExcept(known func(listener int, kind RouteKind, route
 		if l.Protocol != ProtocolTCP && len(l.TCPRoutes) > 0 {
 			add("%s: %s listener cannot carry TCP routes", where(), l.Protocol)
 		}
+		var knownHere func(RouteKind, int) bool
+		if known != nil {
+			knownHere = func(k RouteKind, j int) bool { return known(i, k, j) }
+		}
+		errs = append(errs, l.validateStream(where, knownHere)...) // stream.go
 		for j, r := range l.HTTPRoutes {
 			if known != nil && known(i, KindHTTPRoute, j) {
 				continue

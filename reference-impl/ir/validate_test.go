@@ -53,7 +53,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		want   string
 	}{
 		{"port", func(s *Snapshot) { s.Listeners[0].Port = 0 }, `listeners[0] "http".port: 0 out of range`},
-		{"protocol", func(s *Snapshot) { s.Listeners[0].Protocol = "UDP" }, `listeners[0] "http".protocol: unsupported "UDP"`},
+		{"protocol", func(s *Snapshot) { s.Listeners[0].Protocol = "SCTP" }, `listeners[0] "http".protocol: unsupported "SCTP"`},
 		{"duplicate name", func(s *Snapshot) { s.Listeners[1].Name = "http" }, `duplicate listener name`},
 		{"tcp shares port", func(s *Snapshot) { s.Listeners[1].Port = 80 }, `port: 80 already used by a HTTP listener`},
 		{"https without cert", func(s *Snapshot) { s.Listeners[0].Protocol = ProtocolHTTPS }, `HTTPS listener needs at least one certificate`},

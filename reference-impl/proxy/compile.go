@@ -29,6 +29,8 @@ type portConfig struct {
 	// first is the first listener in spec order, used for TLS handshakes without SNI.
 	first *listenerConfig
 	tcp   *tcpConfig
+	udp   *udpConfig    // UDP listeners (udp.go)
+	tls   *streamConfig // TLS listeners (stream.go)
 }
 
 type listenerConfig struct {
@@ -240,6 +242,12 @@ func buildTables(s *ir.Snapshot, src routeSource) (*compiled, error) {
 			pc.first = lc
 		}
 		pc.listeners.add(l.Hostname, lc)
+		if err == nil && (l.Protocol == ir.ProtocolUDP || l.Protocol == ir.ProtocolTLS) {
+			err = compileStream(pc, l, lc) // udp.go, stream.go
+		}
+		if err != nil {
+			return nil, fmt.Errorf("snapshot %s version %d: listener %q: %w", s.Gateway, s.Version, l.Name, err)
+		}
 		if l.Protocol == ir.ProtocolTCP {
 			pc.tcp, err = compileTCP(l.TCPRoutes)
 			if err != nil {

@@ -16,6 +16,8 @@ type Metrics struct {
 	requests sync.Map // requestKey -> *atomic.Uint64
 	mirrors  sync.Map // resultKey -> *atomic.Uint64
 	tcpConns sync.Map // tcpKey -> *atomic.Uint64
+	// udpEvents: UDP flows and datagrams (udp.go); tlsConns: TLS listener connections (stream.go).
+	udpEvents, tlsConns udpMetrics
 
 	configVersion  atomic.Int64
 	configApplied  atomic.Uint64
@@ -112,6 +114,14 @@ func (m *Metrics) WriteText(w io.Writer) error {
 		return labels("backend", rk.backend, "result", rk.result)
 	})
 	family("gatecheck_proxy_tcp_connections_total", "counter", "TCP connections by route, backend and result.", &m.tcpConns, func(k any) string {
+		tk := k.(tcpKey)
+		return labels("route", tk.route, "backend", tk.backend, "result", tk.result)
+	})
+	family("gatecheck_proxy_udp_events_total", "counter", "UDP flows and datagrams by route, backend and result.", &m.udpEvents.m, func(k any) string {
+		tk := k.(tcpKey)
+		return labels("route", tk.route, "backend", tk.backend, "result", tk.result)
+	})
+	family("gatecheck_proxy_tls_connections_total", "counter", "TLS listener connections by route, backend and result.", &m.tlsConns.m, func(k any) string {
 		tk := k.(tcpKey)
 		return labels("route", tk.route, "backend", tk.backend, "result", tk.result)
 	})

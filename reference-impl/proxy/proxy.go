@@ -47,6 +47,9 @@ type Options struct {
 	// TCPHalfCloseTimeout closes a TCP route's connection when one side has finished
 	// sending and no byte moved the other way for this long; default 1 min.
 	TCPHalfCloseTimeout time.Duration
+	// UDPIdleTimeout ends a UDP flow after this long without a datagram either way, unless its
+	// listener sets its own; default 60 s (Envoy's udp_proxy idle_timeout).
+	UDPIdleTimeout time.Duration
 	// StdHTTP1Upstream sends every HTTP/1.1 request through net/http's Transport, turning off
 	// the same-goroutine fast path for body-less requests (for comparison or as an escape hatch).
 	StdHTTP1Upstream bool
@@ -157,7 +160,9 @@ type portServer struct {
 	http     *http.Server
 	h1       *h1Server // cleartext HTTP: the fast path in front of http
 	tcp      *tcpServer
-	closing  atomic.Bool // set before the socket is closed on purpose
+	udp      *udpServer    // UDP listeners (udp.go)
+	stream   *streamServer // TLS listeners (stream.go)
+	closing  atomic.Bool   // set before the socket is closed on purpose
 }
 
 // Apply validates s and makes it the served configuration. Ports whose protocol did not change
@@ -234,6 +239,9 @@ func (p *Proxy) Apply(s *ir.Snapshot) error {
 }
 
 func (p *Proxy) listen(pc *portConfig) (*portServer, error) {
+	if pc.protocol == ir.ProtocolUDP {
+		return p.listenUDP(pc)
+	}
 	addr := net.JoinHostPort(p.opts.BindAddress, strconv.Itoa(int(pc.port)))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -243,6 +251,9 @@ func (p *Proxy) listen(pc *portConfig) (*portServer, error) {
 	switch pc.protocol {
 	case ir.ProtocolTCP:
 		ps.tcp = &tcpServer{p: p, port: pc.port, ln: ln, conns: map[net.Conn]struct{}{}}
+	case ir.ProtocolTLS:
+		ps.tcp = &tcpServer{p: p, port: pc.port, ln: ln, conns: map[net.Conn]struct{}{}}
+		ps.stream = &streamServer{tcp: ps.tcp}
 	default:
 		port := pc.port
 		srv := &http.Server{
@@ -278,6 +289,10 @@ func (p *Proxy) listen(pc *portConfig) (*portServer, error) {
 func (p *Proxy) serve(ps *portServer) {
 	p.log.Info("serving listener port", "port", ps.port, "protocol", ps.protocol, "address", ps.ln.Addr().String())
 	switch {
+	case ps.udp != nil:
+		go ps.udp.serve()
+	case ps.stream != nil:
+		go ps.stream.serve()
 	case ps.tcp != nil:
 		go ps.tcp.serve()
 	case ps.protocol == ir.ProtocolHTTPS:
@@ -308,6 +323,10 @@ func (p *Proxy) serve(ps *portServer) {
 func (p *Proxy) shutdown(ps *portServer) {
 	p.log.Info("closing listener port", "port", ps.port, "protocol", ps.protocol)
 	ps.closing.Store(true)
+	if ps.udp != nil {
+		ps.udp.close()
+		return
+	}
 	if ps.tcp != nil {
 		ps.tcp.close()
 		// Its connections may finish, but no longer than the drain timeout: they go to
@@ -332,7 +351,9 @@ func (p *Proxy) Close(ctx context.Context) error {
 	p.closed = true
 	var errs []error
 	for port, ps := range p.servers {
-		if ps.tcp != nil {
+		if ps.udp != nil {
+			ps.udp.close()
+		} else if ps.tcp != nil {
 			ps.tcp.close()
 			ps.tcp.closeConns()
 		} else if err := shutdownHTTP(ctx, ps); err != nil {

@@ -105,7 +105,7 @@ func TestApplyRejectsInvalidAndKeepsServing(t *testing.T) {
 	good := snapshot(1, ir.Listener{Name: "main", Port: port, Protocol: ir.ProtocolHTTP, HTTPRoutes: []ir.HTTPRoute{{
 		RouteMeta: ir.RouteMeta{Namespace: "test", Name: "r"}, Rules: []ir.HTTPRule{{Backends: []ir.Backend{v1.irBackend(1)}}}}}})
 	p := startProxy(t, Options{}, good)
-	bad := snapshot(2, ir.Listener{Name: "main", Port: port, Protocol: "UDP"})
+	bad := snapshot(2, ir.Listener{Name: "main", Port: port, Protocol: "SCTP"})
 	if err := p.Apply(bad); err == nil {
 		t.Errorf("Apply(invalid protocol): got nil error; want a validation error")
 	}

@@ -495,7 +495,7 @@ func TestApplyReleasesCacheOnEveryPath(t *testing.T) {
 			done <- fmt.Errorf("snapshot of another gateway: got no error; want one")
 			return
 		}
-		if err := p.Apply(snapshot(3, ir.Listener{Name: "http", Port: port, Protocol: "UDP"})); err == nil {
+		if err := p.Apply(snapshot(3, ir.Listener{Name: "http", Port: port, Protocol: "SCTP"})); err == nil {
 			done <- fmt.Errorf("invalid snapshot: got no error; want one")
 			return
 		}

@@ -265,6 +265,26 @@ func (w *Writer) GRPCRoute(ctx context.Context, key types.NamespacedName, contro
 	})
 }
 
+// UDPRoute writes the parents of a UDPRoute owned by controller.
+func (w *Writer) UDPRoute(ctx context.Context, key types.NamespacedName, controller string, want []gwv1.RouteParentStatus) (bool, error) {
+	now := w.now()
+	return update(ctx, w, key, &gwv1.UDPRoute{}, func(o *gwv1.UDPRoute) bool {
+		var changed bool
+		o.Status.Parents, changed = mergeParents(o.Status.Parents, want, controller, now)
+		return changed
+	})
+}
+
+// TLSRoute writes the parents of a TLSRoute owned by controller.
+func (w *Writer) TLSRoute(ctx context.Context, key types.NamespacedName, controller string, want []gwv1.RouteParentStatus) (bool, error) {
+	now := w.now()
+	return update(ctx, w, key, &gwv1.TLSRoute{}, func(o *gwv1.TLSRoute) bool {
+		var changed bool
+		o.Status.Parents, changed = mergeParents(o.Status.Parents, want, controller, now)
+		return changed
+	})
+}
+
 // TCPRoute writes the parents of a TCPRoute owned by controller.
 func (w *Writer) TCPRoute(ctx context.Context, key types.NamespacedName, controller string, want []gwv1.RouteParentStatus) (bool, error) {
 	now := w.now()

@@ -16,6 +16,7 @@ var SupportedFeatures = []features.FeatureName{
 	features.SupportReferenceGrant,
 	features.SupportGRPCRoute,
 	features.SupportTCPRoute,
+	features.SupportUDPRoute, // issue 19: proxy/udp.go, per-flow backend choice with idle expiry
 	features.SupportGatewayPort8080,
 	features.SupportHTTPRouteRequestMirror,
 	features.SupportHTTPRouteRequestMultipleMirrors,

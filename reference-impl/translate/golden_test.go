@@ -42,6 +42,8 @@ type goldenOut struct {
 	HTTPRoutes     map[string][]gwv1.RouteParentStatus `json:"httpRoutes,omitempty"`
 	GRPCRoutes     map[string][]gwv1.RouteParentStatus `json:"grpcRoutes,omitempty"`
 	TCPRoutes      map[string][]gwv1.RouteParentStatus `json:"tcpRoutes,omitempty"`
+	UDPRoutes      map[string][]gwv1.RouteParentStatus `json:"udpRoutes,omitempty"`
+	TLSRoutes      map[string][]gwv1.RouteParentStatus `json:"tlsRoutes,omitempty"`
 }
 
 type goldenGateway struct {
@@ -103,6 +105,10 @@ func loadInput(t *testing.T, path string) (*Input, map[types.NamespacedName]Data
 			in.GRPCRoutes = append(in.GRPCRoutes, o)
 		case *gwv1.TCPRoute:
 			in.TCPRoutes = append(in.TCPRoutes, o)
+		case *gwv1.UDPRoute:
+			in.UDPRoutes = append(in.UDPRoutes, o)
+		case *gwv1.TLSRoute:
+			in.TLSRoutes = append(in.TLSRoutes, o)
 		case *gwv1b1.ReferenceGrant:
 			in.ReferenceGrants = append(in.ReferenceGrants, o)
 		case *corev1.Service:
@@ -142,6 +148,7 @@ func render(out *Output, dps map[types.NamespacedName]DataPlane) goldenOut {
 		return o
 	}
 	g.HTTPRoutes, g.GRPCRoutes, g.TCPRoutes = conv(out.HTTPRoutes), conv(out.GRPCRoutes), conv(out.TCPRoutes)
+	g.UDPRoutes, g.TLSRoutes = conv(out.UDPRoutes), conv(out.TLSRoutes)
 	return g
 }
 

@@ -54,7 +54,7 @@ func (m *Memo) Routes(in *Input, changes []RouteChange) (*Output, bool) {
 	}
 	for _, c := range changes {
 		switch c.Object.(type) {
-		case nil, *gwv1.HTTPRoute, *gwv1.GRPCRoute, *gwv1.TCPRoute:
+		case nil, *gwv1.HTTPRoute, *gwv1.GRPCRoute, *gwv1.TCPRoute, *gwv1.UDPRoute, *gwv1.TLSRoute:
 		default:
 			m.last = nil
 			return nil, false
@@ -72,6 +72,8 @@ func (m *Memo) Routes(in *Input, changes []RouteChange) (*Output, bool) {
 		HTTPRoutes:     map[types.NamespacedName][]gwv1.RouteParentStatus{},
 		GRPCRoutes:     map[types.NamespacedName][]gwv1.RouteParentStatus{},
 		TCPRoutes:      map[types.NamespacedName][]gwv1.RouteParentStatus{},
+		UDPRoutes:      map[types.NamespacedName][]gwv1.RouteParentStatus{},
+		TLSRoutes:      map[types.NamespacedName][]gwv1.RouteParentStatus{},
 	}
 	t.in = in
 	t.encodeErr = nil
@@ -103,6 +105,10 @@ func (m *Memo) Routes(in *Input, changes []RouteChange) (*Output, bool) {
 			delete(t.out.GRPCRoutes, c.Key)
 		case kindTCP:
 			delete(t.out.TCPRoutes, c.Key)
+		case kindUDP:
+			delete(t.out.UDPRoutes, c.Key)
+		case kindTLS:
+			delete(t.out.TLSRoutes, c.Key)
 		}
 		switch r := c.Object.(type) {
 		case *gwv1.HTTPRoute:
@@ -111,6 +117,10 @@ func (m *Memo) Routes(in *Input, changes []RouteChange) (*Output, bool) {
 			t.grpcRoute(r)
 		case *gwv1.TCPRoute:
 			t.tcpRoute(r)
+		case *gwv1.UDPRoute:
+			t.udpRoute(r)
+		case *gwv1.TLSRoute:
+			t.tlsRoute(r)
 		}
 		if rm, ok := m.routes[k]; ok {
 			rm.used = m.gen
@@ -143,6 +153,8 @@ func metaCmp(a, b *ir.RouteMeta) int {
 func httpMeta(r *ir.HTTPRoute) *ir.RouteMeta { return &r.RouteMeta }
 func grpcMeta(r *ir.GRPCRoute) *ir.RouteMeta { return &r.RouteMeta }
 func tcpMeta(r *ir.TCPRoute) *ir.RouteMeta   { return &r.RouteMeta }
+func udpMeta(r *ir.UDPRoute) *ir.RouteMeta   { return &r.RouteMeta }
+func tlsMeta(r *ir.TLSRoute) *ir.RouteMeta   { return &r.RouteMeta }
 
 // position is the index of the first route in rs that does not precede m (binary search, no
 // copies of the routes).
@@ -178,8 +190,9 @@ func (ls *listenerState) own() {
 		ls.ir = &ir.Listener{}
 		return
 	}
-	ls.ir = &ir.Listener{HTTPRoutes: slices.Clone(ls.ir.HTTPRoutes), GRPCRoutes: slices.Clone(ls.ir.GRPCRoutes), TCPRoutes: slices.Clone(ls.ir.TCPRoutes)}
-	ls.enc = listenerEnc{http: slices.Clone(ls.enc.http), grpc: slices.Clone(ls.enc.grpc), tcp: slices.Clone(ls.enc.tcp)}
+	ls.ir = &ir.Listener{HTTPRoutes: slices.Clone(ls.ir.HTTPRoutes), GRPCRoutes: slices.Clone(ls.ir.GRPCRoutes), TCPRoutes: slices.Clone(ls.ir.TCPRoutes),
+		UDPRoutes: slices.Clone(ls.ir.UDPRoutes), TLSRoutes: slices.Clone(ls.ir.TLSRoutes)}
+	ls.enc = listenerEnc{http: slices.Clone(ls.enc.http), grpc: slices.Clone(ls.enc.grpc), tcp: slices.Clone(ls.enc.tcp), udp: slices.Clone(ls.enc.udp), tls: slices.Clone(ls.enc.tls)}
 }
 
 // insert puts a route and its encoding at its precedence position.
@@ -193,6 +206,10 @@ func (ls *listenerState) insert(route any, enc []byte) {
 		ls.ir.GRPCRoutes, ls.enc.grpc = insertSorted(ls.ir.GRPCRoutes, ls.enc.grpc, r, enc, grpcMeta)
 	case ir.TCPRoute:
 		ls.ir.TCPRoutes, ls.enc.tcp = insertSorted(ls.ir.TCPRoutes, ls.enc.tcp, r, enc, tcpMeta)
+	case ir.UDPRoute:
+		ls.ir.UDPRoutes, ls.enc.udp = insertSorted(ls.ir.UDPRoutes, ls.enc.udp, r, enc, udpMeta)
+	case ir.TLSRoute:
+		ls.ir.TLSRoutes, ls.enc.tls = insertSorted(ls.ir.TLSRoutes, ls.enc.tls, r, enc, tlsMeta)
 	default:
 		panic(fmt.Sprintf("listenerState.insert: unexpected route type %T", route))
 	}
@@ -212,6 +229,10 @@ func (ls *listenerState) remove(route any) bool {
 		ls.ir.GRPCRoutes, ls.enc.grpc, ok = removeSorted(ls.ir.GRPCRoutes, ls.enc.grpc, grpcMeta(&r), grpcMeta)
 	case ir.TCPRoute:
 		ls.ir.TCPRoutes, ls.enc.tcp, ok = removeSorted(ls.ir.TCPRoutes, ls.enc.tcp, tcpMeta(&r), tcpMeta)
+	case ir.UDPRoute:
+		ls.ir.UDPRoutes, ls.enc.udp, ok = removeSorted(ls.ir.UDPRoutes, ls.enc.udp, udpMeta(&r), udpMeta)
+	case ir.TLSRoute:
+		ls.ir.TLSRoutes, ls.enc.tls, ok = removeSorted(ls.ir.TLSRoutes, ls.enc.tls, tlsMeta(&r), tlsMeta)
 	}
 	if ok {
 		ls.attached--

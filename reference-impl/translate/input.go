@@ -22,6 +22,8 @@ type Input struct {
 	HTTPRoutes      []*gwv1.HTTPRoute
 	GRPCRoutes      []*gwv1.GRPCRoute
 	TCPRoutes       []*gwv1.TCPRoute
+	UDPRoutes       []*gwv1.UDPRoute
+	TLSRoutes       []*gwv1.TLSRoute
 	ReferenceGrants []*gwv1b1.ReferenceGrant
 	Services        []*corev1.Service
 	EndpointSlices  []*discoveryv1.EndpointSlice
@@ -44,6 +46,8 @@ type Output struct {
 	HTTPRoutes map[types.NamespacedName][]gwv1.RouteParentStatus
 	GRPCRoutes map[types.NamespacedName][]gwv1.RouteParentStatus
 	TCPRoutes  map[types.NamespacedName][]gwv1.RouteParentStatus
+	UDPRoutes  map[types.NamespacedName][]gwv1.RouteParentStatus
+	TLSRoutes  map[types.NamespacedName][]gwv1.RouteParentStatus
 }
 
 // GatewayResult is one Gateway's translation.
@@ -61,13 +65,17 @@ type GatewayResult struct {
 	// Ports are the distinct ports of the listeners in Snapshot, ascending: what the proxy
 	// Service must expose.
 	Ports []int32
+	// UDPPorts are the ports of the UDP listeners in Snapshot, ascending: the proxy Service
+	// exposes them with protocol UDP.
+	UDPPorts []int32
 	// Valid is false when no listener could be programmed (the Gateway is not Accepted).
 	Valid bool
 	// Invalid says why Valid is false when it is not the user's doing.
 	Invalid string
 }
 
-// AddRoute appends an HTTPRoute, GRPCRoute or TCPRoute to its list; false for anything else.
+// AddRoute appends an HTTPRoute, GRPCRoute, TCPRoute, UDPRoute or TLSRoute to its list; false
+// for anything else.
 func (in *Input) AddRoute(route any) bool {
 	switch r := route.(type) {
 	case *gwv1.HTTPRoute:
@@ -76,6 +84,10 @@ func (in *Input) AddRoute(route any) bool {
 		in.GRPCRoutes = append(in.GRPCRoutes, r)
 	case *gwv1.TCPRoute:
 		in.TCPRoutes = append(in.TCPRoutes, r)
+	case *gwv1.UDPRoute:
+		in.UDPRoutes = append(in.UDPRoutes, r)
+	case *gwv1.TLSRoute:
+		in.TLSRoutes = append(in.TLSRoutes, r)
 	default:
 		return false
 	}

@@ -41,9 +41,9 @@ type Memo struct {
 	routes map[memoKey]*routeMemo
 	// services holds, during a call, each Service's version: its own and its EndpointSlices'.
 	services map[types.NamespacedName]uint64
-	// sizes holds each listener's route counts (HTTP, gRPC, TCP) after the last call, to size
+	// sizes holds each listener's route counts (HTTP, gRPC, TCP, UDP, TLS) after the last call, to size
 	// its lists up front instead of growing them route by route.
-	sizes map[listenerKey][3]int
+	sizes map[listenerKey][5]int
 	// last is the translator state after the last memoised Translate or Routes, which Routes
 	// updates in place; nil when there is none to build on.
 	last *translator
@@ -55,7 +55,7 @@ type Memo struct {
 
 // NewMemo returns an empty Memo.
 func NewMemo() *Memo {
-	return &Memo{seed: maphash.MakeSeed(), routes: map[memoKey]*routeMemo{}, order: map[string][]types.UID{}, sizes: map[listenerKey][3]int{}}
+	return &Memo{seed: maphash.MakeSeed(), routes: map[memoKey]*routeMemo{}, order: map[string][]types.UID{}, sizes: map[listenerKey][5]int{}}
 }
 
 type memoKey struct {
@@ -242,8 +242,9 @@ func (m *Memo) presize(ls *listenerState) {
 	if !ok {
 		return
 	}
-	ls.ir = &ir.Listener{HTTPRoutes: make([]ir.HTTPRoute, 0, n[0]+4), GRPCRoutes: make([]ir.GRPCRoute, 0, n[1]+4), TCPRoutes: make([]ir.TCPRoute, 0, n[2]+4)}
-	ls.enc = listenerEnc{http: make([][]byte, 0, n[0]+4), grpc: make([][]byte, 0, n[1]+4), tcp: make([][]byte, 0, n[2]+4)}
+	ls.ir = &ir.Listener{HTTPRoutes: make([]ir.HTTPRoute, 0, n[0]+4), GRPCRoutes: make([]ir.GRPCRoute, 0, n[1]+4), TCPRoutes: make([]ir.TCPRoute, 0, n[2]+4),
+		UDPRoutes: make([]ir.UDPRoute, 0, n[3]), TLSRoutes: make([]ir.TLSRoute, 0, n[4])}
+	ls.enc = listenerEnc{http: make([][]byte, 0, n[0]+4), grpc: make([][]byte, 0, n[1]+4), tcp: make([][]byte, 0, n[2]+4), udp: make([][]byte, 0, n[3]), tls: make([][]byte, 0, n[4])}
 }
 
 // recordSize keeps a translated listener's route counts for presize; nil m does nothing.
@@ -252,15 +253,15 @@ func (m *Memo) recordSize(ls *listenerState) {
 		return
 	}
 	if ls.ir == nil {
-		m.sizes[listenerKey{ls.gateway, ls.index}] = [3]int{}
+		m.sizes[listenerKey{ls.gateway, ls.index}] = [5]int{}
 		return
 	}
-	m.sizes[listenerKey{ls.gateway, ls.index}] = [3]int{len(ls.ir.HTTPRoutes), len(ls.ir.GRPCRoutes), len(ls.ir.TCPRoutes)}
+	m.sizes[listenerKey{ls.gateway, ls.index}] = [5]int{len(ls.ir.HTTPRoutes), len(ls.ir.GRPCRoutes), len(ls.ir.TCPRoutes), len(ls.ir.UDPRoutes), len(ls.ir.TLSRoutes)}
 }
 
 // listenerEnc holds the encodings of a listener's routes, in the order of its IR route lists.
 type listenerEnc struct {
-	http, grpc, tcp [][]byte
+	http, grpc, tcp, udp, tls [][]byte
 }
 
 // encodeSnapshot writes s as json.Marshal would, using the routes' cached encodings.
@@ -278,7 +279,7 @@ func encodeSnapshot(s *ir.Snapshot, encs []*listenerEnc) ([]byte, error) {
 	}
 	size := len(hb)
 	for _, e := range encs {
-		for _, l := range [][][]byte{e.http, e.grpc, e.tcp} {
+		for _, l := range [][][]byte{e.http, e.grpc, e.tcp, e.udp, e.tls} {
 			for _, b := range l {
 				if len(b) == 0 {
 					return nil, fmt.Errorf("encode snapshot of gateway %s: a route has no encoding", s.Gateway)
@@ -293,10 +294,10 @@ func encodeSnapshot(s *ir.Snapshot, encs []*listenerEnc) ([]byte, error) {
 	for i := range s.Listeners {
 		l := s.Listeners[i]
 		e := encs[i]
-		if len(e.http) != len(l.HTTPRoutes) || len(e.grpc) != len(l.GRPCRoutes) || len(e.tcp) != len(l.TCPRoutes) {
+		if len(e.http) != len(l.HTTPRoutes) || len(e.grpc) != len(l.GRPCRoutes) || len(e.tcp) != len(l.TCPRoutes) || len(e.udp) != len(l.UDPRoutes) || len(e.tls) != len(l.TLSRoutes) {
 			return nil, fmt.Errorf("encode snapshot of gateway %s: listener %q has routes without an encoding", s.Gateway, l.Name)
 		}
-		l.HTTPRoutes, l.GRPCRoutes, l.TCPRoutes = nil, nil, nil
+		l.HTTPRoutes, l.GRPCRoutes, l.TCPRoutes, l.UDPRoutes, l.TLSRoutes = nil, nil, nil, nil, nil
 		lb, err := json.Marshal(&l)
 		if err != nil {
 			return nil, fmt.Errorf("encode snapshot of gateway %s: listener %q: %w", s.Gateway, l.Name, err)
@@ -308,7 +309,7 @@ func encodeSnapshot(s *ir.Snapshot, encs []*listenerEnc) ([]byte, error) {
 		for _, f := range []struct {
 			name string
 			enc  [][]byte
-		}{{`,"httpRoutes":[`, e.http}, {`,"grpcRoutes":[`, e.grpc}, {`,"tcpRoutes":[`, e.tcp}} {
+		}{{`,"httpRoutes":[`, e.http}, {`,"grpcRoutes":[`, e.grpc}, {`,"tcpRoutes":[`, e.tcp}, {`,"udpRoutes":[`, e.udp}, {`,"tlsRoutes":[`, e.tls}} {
 			if len(f.enc) == 0 {
 				continue // omitempty
 			}

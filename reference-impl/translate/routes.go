@@ -97,7 +97,7 @@ func (t *translator) parent(r routeRef, ref gwv1.ParentReference, gs *gatewaySta
 		return pr
 	}
 	for _, ls := range allowed {
-		if r.kind == kindTCP {
+		if r.kind == kindTCP || r.kind == kindUDP {
 			pr.attachments = append(pr.attachments, attachment{ls: ls})
 			continue
 		}
@@ -269,6 +269,12 @@ func (ls *listenerState) add(route any, enc []byte) {
 	case ir.TCPRoute:
 		ls.ir.TCPRoutes = append(ls.ir.TCPRoutes, r)
 		ls.enc.tcp = append(ls.enc.tcp, enc)
+	case ir.UDPRoute:
+		ls.ir.UDPRoutes = append(ls.ir.UDPRoutes, r)
+		ls.enc.udp = append(ls.enc.udp, enc)
+	case ir.TLSRoute:
+		ls.ir.TLSRoutes = append(ls.ir.TLSRoutes, r)
+		ls.enc.tls = append(ls.enc.tls, enc)
 	default:
 		panic(fmt.Sprintf("listenerState.add: unexpected route type %T", route))
 	}

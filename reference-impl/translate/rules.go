@@ -19,6 +19,27 @@ const appProtocolH2C = "kubernetes.io/h2c"
 // backend resolves one backendRef. An unresolved reference still yields a Backend (weight, no
 // endpoints, Invalid set) so its share of requests fails as the spec requires.
 func (t *translator) backend(fromKind, fromNS string, ref gwv1.BackendObjectReference, weight int32, grpc bool) (ir.Backend, *problem) {
+	return t.backendFor(fromKind, fromNS, ref, weight, grpc, corev1.ProtocolTCP)
+}
+
+// backendProto resolves a stream route's backendRef to a Service port of protocol UDP (udp)
+// or TCP.
+func (t *translator) backendProto(fromKind, fromNS string, ref gwv1.BackendObjectReference, weight int32, udp bool) (ir.Backend, *problem) {
+	if udp {
+		return t.backendFor(fromKind, fromNS, ref, weight, false, corev1.ProtocolUDP)
+	}
+	return t.backendFor(fromKind, fromNS, ref, weight, false, corev1.ProtocolTCP)
+}
+
+// servicePortProtocol is a Service port's protocol; empty means TCP.
+func servicePortProtocol(p corev1.Protocol) corev1.Protocol {
+	if p == "" {
+		return corev1.ProtocolTCP
+	}
+	return p
+}
+
+func (t *translator) backendFor(fromKind, fromNS string, ref gwv1.BackendObjectReference, weight int32, grpc bool, proto corev1.Protocol) (ir.Backend, *problem) {
 	ns := fromNS
 	if ref.Namespace != nil && *ref.Namespace != "" {
 		ns = string(*ref.Namespace)
@@ -55,12 +76,16 @@ func (t *translator) backend(fromKind, fromNS string, ref gwv1.BackendObjectRefe
 	}
 	var sp *corev1.ServicePort
 	for i := range svc.Spec.Ports {
-		if svc.Spec.Ports[i].Port == port {
+		if svc.Spec.Ports[i].Port == port && servicePortProtocol(svc.Spec.Ports[i].Protocol) == proto {
 			sp = &svc.Spec.Ports[i]
 		}
 	}
 	if sp == nil {
-		return fail(gwv1.RouteReasonBackendNotFound, fmt.Sprintf("backendRef Service %s/%s has no port %d", ns, ref.Name, port))
+		kind := ""
+		if proto != corev1.ProtocolTCP {
+			kind = string(proto) + " "
+		}
+		return fail(gwv1.RouteReasonBackendNotFound, fmt.Sprintf("backendRef Service %s/%s has no %sport %d", ns, ref.Name, kind, port))
 	}
 	if sp.AppProtocol != nil && *sp.AppProtocol == appProtocolH2C {
 		b.Protocol = ir.BackendH2C
@@ -72,7 +97,7 @@ func (t *translator) backend(fromKind, fromNS string, ref gwv1.BackendObjectRefe
 // endpoints are the ready addresses behind a Service port, from its EndpointSlices. Results
 // are shared between the backends that name the same port (the IR is immutable once built).
 func (t *translator) endpoints(ns string, svc *corev1.Service, sp *corev1.ServicePort) []ir.Endpoint {
-	key := endpointsKey{nn(ns, svc.Name), sp.Port}
+	key := endpointsKey{nn(ns, svc.Name), sp.Port, servicePortProtocol(sp.Protocol)}
 	if eps, ok := t.endpointCache[key]; ok {
 		return eps
 	}
@@ -85,8 +110,9 @@ func (t *translator) endpoints(ns string, svc *corev1.Service, sp *corev1.Servic
 }
 
 type endpointsKey struct {
-	svc  types.NamespacedName
-	port int32
+	svc   types.NamespacedName
+	port  int32
+	proto corev1.Protocol
 }
 
 func (t *translator) computeEndpoints(ns string, svc *corev1.Service, sp *corev1.ServicePort) []ir.Endpoint {
@@ -95,7 +121,7 @@ func (t *translator) computeEndpoints(ns string, svc *corev1.Service, sp *corev1
 	for _, es := range t.slices[nn(ns, svc.Name)] {
 		var port int32
 		for _, p := range es.Ports {
-			if ptrStr(p.Name) == sp.Name && p.Port != nil && (p.Protocol == nil || *p.Protocol == corev1.ProtocolTCP) {
+			if ptrStr(p.Name) == sp.Name && p.Port != nil && servicePortProtocol(ptrVal(p.Protocol)) == servicePortProtocol(sp.Protocol) {
 				port = *p.Port
 			}
 		}

@@ -25,6 +25,8 @@ const (
 	kindHTTP     = "HTTPRoute"
 	kindGRPC     = "GRPCRoute"
 	kindTCP      = "TCPRoute"
+	kindUDP      = "UDPRoute"
+	kindTLS      = "TLSRoute"
 	kindService  = "Service"
 	kindSecret   = "Secret"
 )
@@ -68,7 +70,9 @@ type listenerState struct {
 	programmable bool
 	conds        []metav1.Condition
 	tls          *ir.TLS
-	attached     int // routes attached, across kinds
+	tlsMode      ir.TLSMode  // TLS listeners (stream.go)
+	udpIdle      ir.Duration // UDP listeners (stream.go)
+	attached     int         // routes attached, across kinds
 	ir           *ir.Listener
 	// gateway and index locate the listener for the memo; enc has the encodings of ir's routes
 	// (nil entries without a memo).
@@ -103,6 +107,8 @@ func translateWith(in *Input, memo *Memo) *Output {
 			HTTPRoutes:     make(map[types.NamespacedName][]gwv1.RouteParentStatus, len(in.HTTPRoutes)),
 			GRPCRoutes:     make(map[types.NamespacedName][]gwv1.RouteParentStatus, len(in.GRPCRoutes)),
 			TCPRoutes:      make(map[types.NamespacedName][]gwv1.RouteParentStatus, len(in.TCPRoutes)),
+			UDPRoutes:      make(map[types.NamespacedName][]gwv1.RouteParentStatus, len(in.UDPRoutes)),
+			TLSRoutes:      make(map[types.NamespacedName][]gwv1.RouteParentStatus, len(in.TLSRoutes)),
 		},
 	}
 	for _, ns := range in.Namespaces {
@@ -154,6 +160,7 @@ func translateWith(in *Input, memo *Memo) *Output {
 	for _, r := range tcpRoutes {
 		t.tcpRoute(r)
 	}
+	t.streamRoutes(memo) // UDPRoutes and TLSRoutes (stream.go)
 
 	for k, gs := range t.gateways {
 		t.finishGateway(gs)
@@ -201,6 +208,10 @@ func defaultKinds(p gwv1.ProtocolType) []string {
 		return []string{kindHTTP, kindGRPC}
 	case gwv1.TCPProtocolType:
 		return []string{kindTCP}
+	case gwv1.UDPProtocolType:
+		return []string{kindUDP}
+	case gwv1.TLSProtocolType:
+		return []string{kindTLS}
 	}
 	return nil
 }
@@ -218,7 +229,7 @@ func (t *translator) gateway(gw *gwv1.Gateway) {
 		resolved, resReason, resMsg := true, string(gwv1.ListenerReasonResolvedRefs), "all references resolved"
 		kinds := defaultKinds(l.Protocol)
 		if kinds == nil {
-			accepted, accReason, accMsg = false, string(gwv1.ListenerReasonUnsupportedProtocol), fmt.Sprintf("protocol %q is not supported (want HTTP, HTTPS or TCP)", l.Protocol)
+			accepted, accReason, accMsg = false, string(gwv1.ListenerReasonUnsupportedProtocol), fmt.Sprintf("protocol %q is not supported (want HTTP, HTTPS, TCP, UDP or TLS)", l.Protocol)
 		}
 		if l.Protocol == gwv1.HTTPSProtocolType && l.TLS != nil && l.TLS.Mode != nil && *l.TLS.Mode == gwv1.TLSModePassthrough {
 			accepted, accReason, accMsg = false, string(gwv1.ListenerReasonUnsupportedValue), "tls.mode Passthrough is not supported on HTTPS listeners"
@@ -252,7 +263,14 @@ func (t *translator) gateway(gw *gwv1.Gateway) {
 			ls.kinds = []gwv1.RouteGroupKind{}
 		}
 		fatalRefs := false
-		if accepted && l.Protocol == gwv1.HTTPSProtocolType {
+		if accepted && (l.Protocol == gwv1.TLSProtocolType || l.Protocol == gwv1.UDPProtocolType) {
+			// stream.go: TLS Passthrough or Terminate (certificates resolved as for HTTPS
+			// below); UDP idle timeout.
+			if reason, msg := t.streamListener(gw, l, ls); reason != "" {
+				accepted, accReason, accMsg = false, reason, msg
+			}
+		}
+		if accepted && (l.Protocol == gwv1.HTTPSProtocolType || ls.tlsMode == ir.TLSTerminate) {
 			tlsCfg, reason, msg := t.listenerTLS(gw, l)
 			if reason != "" {
 				resolved, resReason, resMsg, fatalRefs = false, reason, msg, true
@@ -325,7 +343,7 @@ func (t *translator) conflicts(gs *gatewayState) {
 				if o == ls {
 					continue
 				}
-				if o.spec.Protocol != ls.spec.Protocol || ls.spec.Protocol == gwv1.TCPProtocolType {
+				if o.spec.Protocol != ls.spec.Protocol || ls.spec.Protocol == gwv1.TCPProtocolType || ls.spec.Protocol == gwv1.UDPProtocolType {
 					reason, msg = string(gwv1.ListenerReasonProtocolConflict), fmt.Sprintf("port %d is also used by listener %q with protocol %s", ls.spec.Port, o.spec.Name, o.spec.Protocol)
 					break
 				}
@@ -470,21 +488,27 @@ func (t *translator) finishGateway(gs *gatewayState) {
 		if !ls.programmable {
 			continue
 		}
-		l := ir.Listener{Name: string(ls.spec.Name), Port: int32(ls.spec.Port), Protocol: ir.Protocol(ls.spec.Protocol), Hostname: ptrStr(ls.spec.Hostname), TLS: ls.tls}
+		l := ir.Listener{Name: string(ls.spec.Name), Port: int32(ls.spec.Port), Protocol: ir.Protocol(ls.spec.Protocol), Hostname: ptrStr(ls.spec.Hostname), TLS: ls.tls, TLSMode: ls.tlsMode, UDPIdleTimeout: ls.udpIdle}
 		if ls.ir != nil {
 			l.HTTPRoutes, l.GRPCRoutes, l.TCPRoutes = ls.ir.HTTPRoutes, ls.ir.GRPCRoutes, ls.ir.TCPRoutes
+			l.UDPRoutes, l.TLSRoutes = ls.ir.UDPRoutes, ls.ir.TLSRoutes
 		}
 		snap.Listeners = append(snap.Listeners, l)
 		encs = append(encs, &ls.enc)
 		t.memo.recordSize(ls)
-		ports[l.Port] = true
 		gs.res.Valid = true
+		if l.Protocol == ir.ProtocolUDP {
+			gs.res.UDPPorts = append(gs.res.UDPPorts, l.Port) // one listener per UDP port
+			continue
+		}
+		ports[l.Port] = true
 	}
 	ingress := t.ingressListeners(gs, snap, ports) // Ingresses this Gateway serves (ingress.go)
 	for p := range ports {
 		gs.res.Ports = append(gs.res.Ports, p)
 	}
 	slices.Sort(gs.res.Ports)
+	slices.Sort(gs.res.UDPPorts)
 	// The snapshot is validated where it is published (only when its content changed), not
 	// here: validation costs more than translation and most reconciles change nothing.
 	gs.res.Snapshot = snap
