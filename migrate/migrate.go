@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -156,6 +157,8 @@ type converter struct {
 	routes   map[string]*routeBuild   // by namespace/name
 	rules    map[string]*ruleRef
 	order    []*routeBuild
+	// defaultRoutes are the default-backend routes, whose listeners finish picks.
+	defaultRoutes []*routeBuild
 	// tlsHosts are the hosts any Ingress has TLS for: ingress-nginx redirects HTTP to HTTPS on
 	// a host's paths when its server has a certificate, whichever Ingress brought it.
 	tlsHosts map[string]bool
@@ -262,6 +265,7 @@ func (c *converter) finish() {
 		slices.SortStableFunc(ls[1:], func(a, b gwv1.Listener) int { return cmp.Compare(a.Name, b.Name) })
 		c.res.Gateways = append(c.res.Gateways, g.gw)
 	}
+	c.defaultBackendParents()
 	for _, rb := range c.order {
 		if len(rb.route.Spec.Rules) == 0 {
 			continue
@@ -271,4 +275,44 @@ func (c *converter) finish() {
 	slices.SortStableFunc(c.res.HTTPRoutes, func(a, b *gwv1.HTTPRoute) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
+}
+
+// defaultBackendParents attaches the default-backend routes. On the hostless listeners a
+// route without hostnames loses to every route naming the request's host, as a default backend
+// should. On an HTTPS listener for one host it would inherit that hostname and tie with the
+// host's own "/" rule (the older route winning), so it attaches there only when no Ingress
+// routes "/" on that host: then it answers exactly what no rule matches.
+func (c *converter) defaultBackendParents() {
+	for _, rb := range c.defaultRoutes {
+		ns := rb.route.Namespace
+		g := c.gateways[ns]
+		hosts := make([]string, 0, len(g.https))
+		for h := range g.https {
+			hosts = append(hosts, h)
+		}
+		slices.Sort(hosts)
+		var sections []string
+		shadowed := false
+		for _, h := range hosts {
+			if h != "" && c.catchAll(ns, h) {
+				shadowed = true
+				continue
+			}
+			sections = append(sections, g.https[h].name)
+		}
+		if !shadowed {
+			continue // every listener: the parentRef without sectionName stays
+		}
+		refs := []gwv1.ParentReference{{Name: gwv1.ObjectName(c.opts.GatewayName), SectionName: ptr.To(gwv1.SectionName("http"))}}
+		for _, sec := range sections {
+			refs = append(refs, gwv1.ParentReference{Name: gwv1.ObjectName(c.opts.GatewayName), SectionName: ptr.To(gwv1.SectionName(sec))})
+		}
+		rb.route.Spec.ParentRefs = refs
+	}
+}
+
+// catchAll reports whether a primary Ingress routes every path of host ("/" as a prefix).
+func (c *converter) catchAll(ns, host string) bool {
+	_, ok := c.rules[ruleKey(ns, host, &gwv1.HTTPPathMatch{Type: ptr.To(gwv1.PathMatchPathPrefix), Value: ptr.To("/")})]
+	return ok
 }

@@ -75,6 +75,7 @@ func (c *converter) primary(st *ingressState) {
 	if ing.Spec.DefaultBackend != nil {
 		if ref, ok := c.backendRef(st, "spec.defaultBackend", *ing.Spec.DefaultBackend); ok {
 			rb := c.route(st, "default-backend", "", nil)
+			c.defaultRoutes = append(c.defaultRoutes, rb)
 			rb.route.Spec.Rules = append(rb.route.Spec.Rules, gwv1.HTTPRouteRule{
 				Matches:     []gwv1.HTTPRouteMatch{{Path: &gwv1.HTTPPathMatch{Type: ptr.To(gwv1.PathMatchPathPrefix), Value: ptr.To("/")}}},
 				BackendRefs: []gwv1.HTTPBackendRef{ref},
