@@ -79,7 +79,9 @@ func TestRunAgreesAndFindsTheSeededMistake(t *testing.T) {
 	defer good.Close()
 	defer good2.Close()
 	defer bad.Close()
-	at := func(s *httptest.Server) Target { return Target{HTTP: strings.TrimPrefix(s.URL, "http://"), HTTPS: "127.0.0.1:1"} }
+	at := func(s *httptest.Server) Target {
+		return Target{HTTP: strings.TrimPrefix(s.URL, "http://"), HTTPS: "127.0.0.1:1"}
+	}
 	plan := Matrix(ingressesFrom(t, ingressesYAML))
 	ctx := context.Background()
 	if res := Run(ctx, plan, at(good), at(good2)); res.Differing != 0 {

@@ -245,4 +245,3 @@ func testCert(t *testing.T, host string) ([]byte, []byte) {
 	kd, _ := x509.MarshalECPrivateKey(k)
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd})
 }
-
