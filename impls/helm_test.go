@@ -221,3 +221,23 @@ func TestReferenceHelmProfileLoads(t *testing.T) {
 		t.Errorf("release namespace %s, readiness waits in %s", h.Namespace, p.Readiness.Deployments[0].Namespace)
 	}
 }
+
+// A block of another install kind is refused, naming it.
+func TestInstallBlocksOfAnotherKind(t *testing.T) {
+	t.Parallel()
+	for install, want := range map[string]string{
+		`{kind: manifests, manifests: ["*.yaml"], helm: {release: r, namespace: n, chart: c}}`: "install.helm: only kind helm reads it, and install.kind is manifests",
+		`{kind: helm, manifests: ["*.yaml"], helm: {release: r, namespace: n, chart: .}}`:     "install.manifests: only kind manifests reads it, and install.kind is helm",
+		`{kind: script, script: {install: [x]}, helm: {release: r, namespace: n, chart: c}}`:  "install.helm: only kind helm reads it, and install.kind is script",
+	} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "profile.yaml")
+		body := strings.Replace(helmProfile, "install:\n  kind: helm\n  helm:\nHELM\n", "install: "+install+"\n", 1)
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Load(path); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("install %s: error %v; want %q", install, err, want)
+		}
+	}
+}

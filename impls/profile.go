@@ -359,6 +359,17 @@ func (p *Profile) Validate() error {
 	default:
 		add("install.kind: unknown %q (want manifests, helm, script or none)", p.Install.Kind)
 	}
+	// A block another kind would read is a mistake, not a choice (none says so above).
+	if k := p.Install.Kind; k == InstallManifests || k == InstallHelm || k == InstallScript {
+		for _, b := range []struct {
+			kind InstallKind
+			set  bool
+		}{{InstallManifests, len(p.Install.Manifests) > 0}, {InstallHelm, p.Install.Helm != nil}, {InstallScript, p.Install.Script != nil}} {
+			if b.set && b.kind != k {
+				add("install.%s: only kind %s reads it, and install.kind is %s: remove one", b.kind, b.kind, k)
+			}
+		}
+	}
 	for i, pr := range p.Conformance.Profiles {
 		if !knownProfiles[pr] {
 			add("conformance.profiles[%d]: unknown profile %q", i, pr)
