@@ -27,8 +27,7 @@ import (
 // what it hands to net/http, including on a connection it served before.
 func TestH1ServerMatchesNetHTTP(t *testing.T) {
 	t.Parallel()
-	b := startBackend(t, "b")
-	listener := func(port int32) ir.Listener {
+	listener := func(port int32, b *testBackend) ir.Listener {
 		return ir.Listener{Name: "http", Port: port, Protocol: ir.ProtocolHTTP, HTTPRoutes: []ir.HTTPRoute{{
 			RouteMeta: ir.RouteMeta{Namespace: "test", Name: "r"}, Rules: []ir.HTTPRule{
 				{Matches: []ir.HTTPMatch{{Path: prefix("/mod")}}, Filters: []ir.Filter{
@@ -45,9 +44,6 @@ func TestH1ServerMatchesNetHTTP(t *testing.T) {
 				{Matches: []ir.HTTPMatch{{Path: prefix("/")}}, Backends: []ir.Backend{b.irBackend(1)}},
 			}}}}
 	}
-	fast, std := freePort(t), freePort(t)
-	startProxy(t, Options{MaxHeaderBytes: 8 << 10}, snapshot(1, listener(fast)))
-	startProxy(t, Options{MaxHeaderBytes: 8 << 10, StdHTTP1Server: true}, snapshot(1, listener(std)))
 	get := func(target string, fields ...string) string {
 		return "GET " + target + " HTTP/1.1\r\nHost: gw.example\r\n" + strings.Join(fields, "") + "\r\n"
 	}
@@ -94,7 +90,12 @@ func TestH1ServerMatchesNetHTTP(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b.last.Store(nil)
+			t.Parallel()
+			// A backend and two proxies per row: rows run in parallel.
+			b := startBackend(t, "b")
+			fast, std := freePort(t), freePort(t)
+			startProxy(t, Options{MaxHeaderBytes: 8 << 10}, snapshot(1, listener(fast, b)))
+			startProxy(t, Options{MaxHeaderBytes: 8 << 10, StdHTTP1Server: true}, snapshot(1, listener(std, b)))
 			want, wantSeen := exchangeRaw(t, std, tc.raw, b)
 			got, gotSeen := exchangeRaw(t, fast, tc.raw, b)
 			// How many 100 Continue a client gets for a body sent at once depends on timing
@@ -117,7 +118,7 @@ func TestH1ServerMatchesNetHTTP(t *testing.T) {
 func ptrTo[T any](v T) *T { return &v }
 
 // exchangeRaw writes raw on a new connection and returns the answers read until the proxy
-// closes the connection or goes quiet for 300 ms, each as status, sorted fields without
+// closes the connection or goes quiet (5 s for the first answer, then 0.5 s), each as status, sorted fields without
 // Date, and body; and the last request the backend saw, described the same way.
 func exchangeRaw(t *testing.T, port int32, raw string, b *testBackend) (answers, seen string) {
 	t.Helper()
@@ -135,7 +136,13 @@ func exchangeRaw(t *testing.T, port int32, raw string, b *testBackend) (answers,
 		method = "HEAD"
 	}
 	for {
-		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		// The first answer may take long on a loaded machine under -race; the answers to
+		// pipelined requests follow it at once.
+		wait := 500 * time.Millisecond
+		if out.Len() == 0 {
+			wait = 5 * time.Second
+		}
+		c.SetReadDeadline(time.Now().Add(wait))
 		res, err := http.ReadResponse(br, &http.Request{Method: method})
 		if err != nil {
 			if ne, ok := err.(net.Error); ok && ne.Timeout() {
