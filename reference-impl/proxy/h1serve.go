@@ -46,6 +46,16 @@ import (
 // answer, Connection: close handling, graceful shutdown, and noticing a client that goes
 // away while its request waits for a slow backend (as net/http's background read does, but
 // only once a request has waited h1WatchDelay, so a fast request pays nothing for it).
+// The upstream side keeps every limit of the h1 fast path (response head size, 1xx cap,
+// response head timeout, route timeouts, no pooled connection with unread bytes).
+//
+// Where the answer differs from net/http's server with ReverseProxy: no Content-Type is
+// sniffed for a backend answer without one (the backend's fields go through unchanged, as in
+// nginx and Envoy), and interim 1xx answers are not forwarded (as on the h1 fast path
+// before). Requests routed to h2c backends are forwarded by the ReverseProxy through
+// h1Writer. TestH1ServerMatchesNetHTTP and TestH1ServerRelaysLikeReverseProxy compare the
+// two paths byte stream by byte stream; FuzzH1ServerParse checks that every head h1Server
+// parses is parsed the same by net/http.
 
 const (
 	// h1ReadBufferSize bounds the request heads the fast path parses; longer heads are
