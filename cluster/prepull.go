@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -24,8 +23,9 @@ const PrepullNamespace = "gatecheck-prepull"
 
 // Prepull pulls images onto every schedulable node before anything uses them: one pod per node
 // and image, imagePullPolicy Always, so each is pulled from its registry (not found already on
-// the node) and, once pulled, is in the node's status.images, where the suites look for their
-// images. A pull that fails (registry unreachable from the nodes, plain HTTP refused, image
+// the node). The pods that then use them (IfNotPresent) find them on the node. The nodes'
+// status.images is no proof: the kubelet lists at most 5 names per image, repo digests first,
+// so an image known under several names (pushed to several registries) may not show the new one. A pull that fails (registry unreachable from the nodes, plain HTTP refused, image
 // missing) is an error naming the image, the node and the kubelet's message. The namespace is
 // removed afterwards, whatever happened.
 func Prepull(ctx context.Context, cfg *rest.Config, images []string, timeout time.Duration, out io.Writer) error {
@@ -106,39 +106,7 @@ func Prepull(ctx context.Context, cfg *rest.Config, images []string, timeout tim
 		}
 		return len(waiting) == 0, "waiting for " + strings.Join(waiting, ", "), nil
 	})
-	if err != nil {
-		return err
-	}
-	// The suites look for their images in the nodes' status.images, which the kubelet refreshes
-	// from its runtime every few tens of seconds: wait until every node lists every image.
-	_, err = wait.For(ctx, "nodes to list the pulled images in status.images", 2*time.Minute, wait.Options{Out: out}, func(ctx context.Context) (bool, string, error) {
-		nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return false, "", fmt.Errorf("pre-pull: list nodes: %w", err)
-		}
-		var missing []string
-		for _, n := range nodes.Items {
-			if !slices.Contains(names, n.Name) {
-				continue
-			}
-			for _, img := range images {
-				if !listsImage(n, img) {
-					missing = append(missing, img+" on "+n.Name)
-				}
-			}
-		}
-		return len(missing) == 0, "not listed yet: " + strings.Join(missing, ", "), nil
-	})
 	return err
-}
-
-func listsImage(n corev1.Node, ref string) bool {
-	for _, img := range n.Status.Images {
-		if slices.Contains(img.Names, ref) {
-			return true
-		}
-	}
-	return false
 }
 
 func prepullPod(node string, i int, image string) *corev1.Pod {

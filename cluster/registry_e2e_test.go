@@ -10,13 +10,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -27,8 +27,8 @@ import (
 // TestRegistryPullEndToEnd is the --registry path on the host cluster: a registry on loopback
 // (go-containerregistry's pkg/registry), trusted by the cluster's containerd through its
 // config_path; echo-backend pushed there with cluster.Push; every node pulls it (cluster.Prepull,
-// imagePullPolicy Always), which the registry sees as containerd's manifest requests and the
-// node lists in status.images under the pushed name. An image the registry lacks, and a
+// imagePullPolicy Always), which the registry sees as containerd's manifest requests, and a pod
+// that may not pull (imagePullPolicy Never) then runs from the pushed name. An image the registry lacks, and a
 // registry that went away, fail the pre-pull naming the image and the kubelet's reason. Run as
 // root (~2 min with the host binaries cached):
 //
@@ -113,21 +113,35 @@ func TestRegistryPullEndToEnd(t *testing.T) {
 	if pulls.Load() == 0 {
 		t.Fatalf("the registry saw no manifest request from containerd: the image was not pulled from it")
 	}
+	// The pulled name is in the node's store: a pod that may not pull (imagePullPolicy Never)
+	// starts from it. (The node's status.images is no proof: the kubelet lists 5 names per
+	// image, repo digests first, and the store keeps tags of earlier runs across down and up.)
 	cs := client(t, p.Kubeconfig())
-	waitFor(ctx, t, "node status.images to list "+pushed, time.Minute, func() error {
-		nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	ns := namespace(ctx, t, cs)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "from-store", Namespace: ns},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "echo", Image: pushed, ImagePullPolicy: corev1.PullNever}},
+			TerminationGracePeriodSeconds: new(int64)},
+	}
+	if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(ctx, t, "pod with imagePullPolicy Never on "+pushed+" to run", time.Minute, func() error {
+		got, err := cs.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
-		for _, n := range nodes.Items {
-			for _, img := range n.Status.Images {
-				if slices.Contains(img.Names, pushed) {
-					return nil
-				}
+		for _, st := range got.Status.ContainerStatuses {
+			if st.State.Running != nil {
+				return nil
+			}
+			if w := st.State.Waiting; w != nil && w.Reason == "ErrImageNeverPull" {
+				t.Fatalf("%s is not in the node's store: %s", pushed, w.Message)
 			}
 		}
-		return errors.New("not listed yet")
+		return errors.New("not running yet")
 	})
+	_ = cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
 
 	// Controls: what the registry lacks, and a registry that went away, fail naming the image.
 	missing := hostPort + "/e2e/gatecheck.dev/missing:v0"

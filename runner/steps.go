@@ -213,6 +213,8 @@ func neededCRDs(suites, profiles []string) []string {
 			add("gateways", "grpcroutes")
 		case "tcp":
 			add("gateways", "tcproutes")
+		case "udp":
+			add("gateways", "udproutes")
 		case "sidecar":
 			// The kubelet's sidecar ordering: no Gateway API objects.
 		default:
@@ -238,12 +240,17 @@ func stepImplementation(ctx context.Context, r *run) (string, error) {
 	return "implementation ready, GatewayClass " + r.o.Profile.GatewayClass.Name + " Accepted", nil
 }
 
-// alongsideConformance are the gatecheck suites that run at the same time as the upstream suite:
-// the sidecar suite judges the kubelet, not the Gateway implementation, and checks orderings,
-// not latencies, and the upstream suite has no timing verdict, so neither disturbs the other and
-// the run is shorter by the shorter of the two. The traffic suites, whose latency verdicts want
-// a quiet node, start only after both ended.
-var alongsideConformance = []string{"sidecar"}
+// alongsideConformance are the gatecheck suites that run at the same time as the upstream suite,
+// in lanes: each lane's suites run one after another, the lanes side by side. None of them has
+// a verdict about time, and the upstream suite has none either, so they cannot disturb one
+// another's verdicts, only lengthen each other's runs; the run is shorter by nearly a minute.
+//   - the sidecar suite judges the kubelet, not the Gateway implementation, and checks orderings;
+//   - canary, grpc and tcp judge how requests, streams and connections are split (counts, by the
+//     verdict engine), and that none fails; their latency figures are reported, not gated.
+//
+// The suites whose verdicts are about time start only after these ended, on a quieter node:
+// mirror (a mirror must not slow the primary) and propagation (time to serve a change).
+var alongsideConformance = [][]string{{"sidecar"}, {"canary", "grpc", "tcp"}}
 
 // stepConformance runs the upstream suite when selected, with the suites that run alongside it;
 // how each ended is in its part.
@@ -258,20 +265,38 @@ func stepConformance(ctx context.Context, r *run) (string, error) {
 		err   error
 	}
 	var along []string
-	for _, s := range alongsideConformance {
-		if slices.Contains(r.o.Suites, s) {
-			along = append(along, s)
+	var lanes [][]string
+	for _, lane := range alongsideConformance {
+		var selected []string
+		for _, s := range r.o.Suites {
+			if slices.Contains(lane, s) {
+				selected = append(selected, s)
+			}
+		}
+		if len(selected) > 0 {
+			lanes = append(lanes, selected)
+			along = append(along, selected...)
 		}
 	}
 	results := make(chan result, len(along))
 	if len(along) > 0 {
 		env := r.suiteEnv()
 		_ = os.MkdirAll(env.Artifacts, 0o755)
-		fmt.Fprintf(r.out, "  alongside: %s (independent of the implementation, no timing verdicts)\n", strings.Join(along, ", "))
-		for _, s := range along {
+		var desc []string
+		for _, lane := range lanes {
+			desc = append(desc, strings.Join(lane, " then "))
+		}
+		fmt.Fprintf(r.out, "  alongside: %s (no timing verdicts)\n", strings.Join(desc, "; "))
+		for _, lane := range lanes {
 			go func() {
-				rep, err := runGinkgoSuite(ctx, r.o, s, env, r.out)
-				results <- result{s, rep, err}
+				for _, s := range lane {
+					if ctx.Err() != nil {
+						results <- result{s, nil, fmt.Errorf("interrupted before suite %s", s)}
+						continue
+					}
+					rep, err := runGinkgoSuite(ctx, r.o, s, env, r.out)
+					results <- result{s, rep, err}
+				}
 			}()
 		}
 	}
@@ -303,6 +328,8 @@ func (r *run) suiteEnv() suiteenv.Config {
 		EchoImage: o.pushed.Get(suiteenv.DefaultEchoImage),
 		Features:  o.Profile.Conformance.SupportedFeatures, Alpha: suiteenv.DefaultAlpha, Scale: o.TrafficScale,
 		SpecTimeout: 5 * time.Minute, TolerancePts: suiteenv.DefaultTolerancePts,
+		// The images step had every node pull the pushed images (--registry).
+		ImagesPulled: len(o.pushed) > 0,
 	}
 	if env.Scale <= 0 {
 		env.Scale = 1

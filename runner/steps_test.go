@@ -294,8 +294,8 @@ func TestStepImagesPushesToARegistry(t *testing.T) {
 		if diff := cmp.Diff([]string{"127.0.0.1:5000/" + suiteenv.DefaultEchoImage}, reg.prepulled); diff != "" {
 			t.Errorf("prepulled (-want +got):\n%s", diff)
 		}
-		if got := r.suiteEnv().EchoImage; got != "127.0.0.1:5000/"+suiteenv.DefaultEchoImage {
-			t.Errorf("suites' echo image %q; want the pushed one", got)
+		if env := r.suiteEnv(); env.EchoImage != "127.0.0.1:5000/"+suiteenv.DefaultEchoImage || !env.ImagesPulled {
+			t.Errorf("suites' echo image %q, images pulled %v; want the pushed one, pulled", env.EchoImage, env.ImagesPulled)
 		}
 	}
 

@@ -31,6 +31,11 @@ const (
 	EnvTimeout               = "GATECHECK_SPEC_TIMEOUT"  // per-spec timeout, Go duration
 	EnvTolerancePts          = "GATECHECK_TOLERANCE_PTS" // weight tolerance in percentage points
 	EnvSuite                 = "GATECHECK_SUITE"         // the suite suites/all runs (canary, grpc, ...)
+
+	// EnvImagesPulled is "true" when the runner pushed the images to a registry (--registry)
+	// and every node pulled them: the suites then skip their check of the nodes' status.images,
+	// which the kubelet caps at 5 names per image (a pulled name can be missing from it).
+	EnvImagesPulled = "GATECHECK_IMAGES_PULLED"
 )
 
 // Defaults used when the runner (or a person running `go test` by hand) sets nothing.
@@ -56,6 +61,9 @@ type Config struct {
 	Scale                                       float64
 	SpecTimeout                                 time.Duration
 	TolerancePts                                float64
+
+	// ImagesPulled: the nodes pulled the images from a registry (EnvImagesPulled).
+	ImagesPulled bool
 }
 
 // Load reads the environment. A malformed value is an error naming the variable.
@@ -97,6 +105,13 @@ func load(get func(string) string) (Config, error) {
 		}
 		*dst = f
 	}
+	switch v := get(EnvImagesPulled); v {
+	case "", "false":
+	case "true":
+		c.ImagesPulled = true
+	default:
+		errs = append(errs, fmt.Errorf("%s=%q: want true or false", EnvImagesPulled, v))
+	}
 	float(EnvAlpha, &c.Alpha, 0, 0.5)
 	float(EnvScale, &c.Scale, 0, 100)
 	float(EnvTolerancePts, &c.TolerancePts, 0, 50)
@@ -134,6 +149,7 @@ func (c Config) Environ() []string {
 		EnvReachServiceSelector + "=" + c.ReachServiceSelector,
 		EnvArtifacts + "=" + c.Artifacts,
 		EnvEchoImage + "=" + c.EchoImage,
+		EnvImagesPulled + "=" + strconv.FormatBool(c.ImagesPulled),
 		EnvFeatures + "=" + strings.Join(c.Features, ","),
 		EnvAlpha + "=" + strconv.FormatFloat(c.Alpha, 'g', -1, 64),
 		EnvScale + "=" + strconv.FormatFloat(c.Scale, 'g', -1, 64),

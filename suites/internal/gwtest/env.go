@@ -227,6 +227,9 @@ func SkipNotClaimed(gatewayClass, source string, missing []string) {
 // checkImage fails early, with what to do, when no node has the echo image: there is no
 // registry, so a missing image would otherwise show up as Pods stuck in ErrImageNeverPull.
 func (e *Env) checkImage(ctx context.Context, ref string) error {
+	if e.Config.ImagesPulled {
+		return nil // every node pulled it from the registry before the suite (--registry)
+	}
 	ok, err := e.HasImage(ctx, ref)
 	if err != nil || ok {
 		return err
