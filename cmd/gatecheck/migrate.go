@@ -241,4 +241,3 @@ func namedPort(ing *networkingv1.Ingress) bool {
 	}
 	return false
 }
-
