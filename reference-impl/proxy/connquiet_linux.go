@@ -3,6 +3,7 @@ package proxy
 import (
 	"net"
 	"syscall"
+	"unsafe"
 )
 
 // quietCheck tells whether an idle pooled connection is fit to reuse: the peer has neither
@@ -35,7 +36,12 @@ func (q *quietCheck) ok(c net.Conn) bool {
 }
 
 func (q *quietCheck) peekFD(fd uintptr) bool {
-	_, _, err := syscall.Recvfrom(int(fd), q.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	// A raw call: MSG_DONTWAIT never blocks (see rawio_linux.go for why raw).
+	_, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&q.buf[0])), 1, syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	var err error
+	if e != 0 {
+		err = e
+	}
 	// EAGAIN: nothing to read, the connection is idle as it should be. No error is either
 	// the peer's FIN (0 bytes) or unsolicited bytes; any other error, a broken connection.
 	q.quiet = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK

@@ -179,8 +179,12 @@ func (t *h1Fast) closeIdle() {
 }
 
 func (t *h1Fast) newConn(nc net.Conn) *fastConn {
-	lr := &limitReader{r: nc, remain: math.MaxInt64, limit: math.MaxInt64}
-	return &fastConn{nc: nc, lr: lr, br: bufio.NewReaderSize(lr, 4096), bw: bufio.NewWriterSize(nc, 4096)}
+	var rw io.ReadWriter = nc
+	if r := newRawIO(nc); r != nil {
+		rw = r
+	}
+	lr := &limitReader{r: rw, remain: math.MaxInt64, limit: math.MaxInt64}
+	return &fastConn{nc: nc, lr: lr, br: bufio.NewReaderSize(lr, 4096), bw: bufio.NewWriterSize(rw, 4096)}
 }
 
 func (t *h1Fast) RoundTrip(r *http.Request) (*http.Response, error) {

@@ -189,6 +189,7 @@ type h1Conn struct {
 	idle   atomic.Bool
 	// idleDeadline is the read deadline readHead set last; zero once anything else set one.
 	idleDeadline time.Time
+	rio          io.ReadWriter
 	out          countingWriter // under bw
 	w            h1Writer
 	resp         respHead // the upstream response head being relayed, reused
@@ -215,7 +216,7 @@ func (c *h1Conn) Read(p []byte) (int, error) {
 		return 1, nil
 	}
 	c.wmu.Unlock()
-	return c.nc.Read(p)
+	return c.rio.Read(p)
 }
 
 var (
@@ -255,7 +256,11 @@ func (c *h1Conn) serve() {
 	c.br.Reset(c)
 	c.bw = h1Writers.Get().(*bufio.Writer)
 	c.bw.Reset(&c.out)
-	c.out.nc = c.nc
+	c.rio = c.nc
+	if r := newRawIO(c.nc); r != nil {
+		c.rio = r
+	}
+	c.out.w = c.rio
 	maxHead := min(h1ReadBufferSize, orDefault(s.maxHeaderBytes, http.DefaultMaxHeaderBytes))
 	for {
 		if s.closing.Load() {
@@ -345,12 +350,12 @@ func (c *h1Conn) handOff() bool {
 
 // countingWriter counts the bytes written to the client connection.
 type countingWriter struct {
-	nc net.Conn
-	n  int64
+	w io.Writer
+	n int64
 }
 
 func (w *countingWriter) Write(p []byte) (int, error) {
-	n, err := w.nc.Write(p)
+	n, err := w.w.Write(p)
 	w.n += int64(n)
 	return n, err
 }
