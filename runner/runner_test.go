@@ -25,7 +25,7 @@ import (
 func TestSelectSuites(t *testing.T) {
 	t.Parallel()
 	got, err := SelectSuites("all")
-	if want := "conformance,canary,grpc,mirror,propagation,sidecar,tcp"; err != nil || strings.Join(got, ",") != want {
+	if want := "conformance,canary,grpc,mirror,migration,propagation,sidecar,tcp,udp"; err != nil || strings.Join(got, ",") != want {
 		t.Fatalf("SelectSuites(all) = %v, %v; want %s", got, err, want)
 	}
 	got, err = SelectSuites("mirror, conformance")

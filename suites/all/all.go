@@ -19,6 +19,7 @@ import (
 	"github.com/gatecheck/gatecheck/suites/sidecar"
 	"github.com/gatecheck/gatecheck/suites/suiteenv"
 	"github.com/gatecheck/gatecheck/suites/tcp"
+	"github.com/gatecheck/gatecheck/suites/udp"
 )
 
 // suites are gatecheck's suites in the order a run takes them. A suite's name is also the
@@ -34,6 +35,7 @@ var suites = []struct {
 	{"propagation", propagation.Setup},
 	{"sidecar", sidecar.Setup},
 	{"tcp", tcp.Setup},
+	{"udp", udp.Setup},
 }
 
 // Names lists the suites, in run order.
