@@ -110,6 +110,9 @@ type HTTPRoute struct {
 type HTTPRule struct {
 	// Index is the rule's position in the route, for precedence ties and metrics labels.
 	Index int `json:"index"`
+	// Name is the rule's optional name (HTTPRouteRule.name, feature HTTPRouteNamedRouteRule):
+	// the proxy labels the rule's metrics and logs "namespace/route/index/name" with it.
+	Name string `json:"name,omitempty"`
 	// Matches: a request matching any one selects the rule. Empty means PathPrefix "/".
 	Matches  []HTTPMatch `json:"matches,omitempty"`
 	Filters  []Filter    `json:"filters,omitempty"`

@@ -141,6 +141,9 @@ func (m RouteMeta) validate(where loc) []error {
 
 func (r HTTPRule) validate(where loc) []error {
 	var errs []error
+	if r.Name != "" && (len(r.Name) > 253 || r.Name[0] == '-' || r.Name[len(r.Name)-1] == '-' || !dnsLabelChars(r.Name)) {
+		errs = append(errs, fmt.Errorf("%s.name: %q is not a section name (lower-case letters, digits and '-', up to 253)", where(), r.Name))
+	}
 	for i, m := range r.Matches {
 		mw := where.sub(".matches[%d]", i)
 		if m.Path != nil {
@@ -384,4 +387,14 @@ func validHostname(h string) error {
 		}
 	}
 	return nil
+}
+
+// dnsLabelChars reports whether s has only the characters of a lower-case RFC 1123 label.
+func dnsLabelChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

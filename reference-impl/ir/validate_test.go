@@ -58,6 +58,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"tcp shares port", func(s *Snapshot) { s.Listeners[1].Port = 80 }, `port: 80 already used by a HTTP listener`},
 		{"https without cert", func(s *Snapshot) { s.Listeners[0].Protocol = ProtocolHTTPS }, `HTTPS listener needs at least one certificate`},
 		{"hostname", func(s *Snapshot) { s.Listeners[0].Hostname = "Bad_Host" }, `listeners[0] "http".hostname`},
+		{"rule name", func(s *Snapshot) { s.Listeners[0].HTTPRoutes[0].Rules[0].Name = "Named_Rule" }, `.rules[0].name: "Named_Rule" is not a section name`},
 		{"path regex", func(s *Snapshot) {
 			s.Listeners[0].HTTPRoutes[0].Rules[0].Matches[0].Path = &PathMatch{Type: MatchRegularExpression, Value: "(["}
 		}, `httpRoutes[0] app/canary.rules[0].matches[0].path.value: invalid regular expression`},

@@ -292,6 +292,9 @@ func compileHTTPRoute(r *ir.HTTPRoute) (*compiledHTTPRoute, error) {
 	out := &compiledHTTPRoute{info: ri}
 	for _, rule := range r.Rules {
 		hr := &httpRule{index: rule.Index, route: ri, label: ri.key + "/" + strconv.Itoa(rule.Index)}
+		if rule.Name != "" {
+			hr.label += "/" + rule.Name // named rule: unnamed labels have no fourth segment
+		}
 		var err error
 		if hr.filters, err = compileFilters(rule.Filters); err != nil {
 			return nil, fmt.Errorf("httproute %s rule %d: %w", ri.key, rule.Index, err)

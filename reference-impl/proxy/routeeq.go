@@ -82,7 +82,7 @@ func cloneHTTPRoute(r *ir.HTTPRoute) ir.HTTPRoute {
 }
 
 func sameHTTPRule(a, b *ir.HTTPRule) bool {
-	if a.Index != b.Index || len(a.Matches) != len(b.Matches) || len(a.Backends) != len(b.Backends) || !ptrEq(a.Timeouts, b.Timeouts) {
+	if a.Index != b.Index || a.Name != b.Name || len(a.Matches) != len(b.Matches) || len(a.Backends) != len(b.Backends) || !ptrEq(a.Timeouts, b.Timeouts) {
 		return false
 	}
 	for i := range a.Matches {
@@ -99,7 +99,7 @@ func sameHTTPRule(a, b *ir.HTTPRule) bool {
 }
 
 func cloneHTTPRule(r *ir.HTTPRule) ir.HTTPRule {
-	return ir.HTTPRule{Index: r.Index, Matches: cloneSlice(r.Matches, cloneHTTPMatch), Filters: cloneSlice(r.Filters, cloneFilter),
+	return ir.HTTPRule{Index: r.Index, Name: r.Name, Matches: cloneSlice(r.Matches, cloneHTTPMatch), Filters: cloneSlice(r.Filters, cloneFilter),
 		Backends: cloneSlice(r.Backends, cloneBackend), Timeouts: clonePtr(r.Timeouts)}
 }
 

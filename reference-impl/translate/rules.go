@@ -165,7 +165,7 @@ func (t *translator) httpRules(r *gwv1.HTTPRoute) ([]ir.HTTPRule, *problem, *pro
 	var c collector
 	var rules []ir.HTTPRule
 	for i, rule := range r.Spec.Rules {
-		out := ir.HTTPRule{Index: i}
+		out := ir.HTTPRule{Index: i, Name: string(ptrVal(rule.Name))}
 		for _, m := range rule.Matches {
 			out.Matches = append(out.Matches, httpMatch(m))
 		}
