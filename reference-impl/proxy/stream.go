@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatecheck/gatecheck/reference-impl/ir"
@@ -197,4 +198,14 @@ func (s *streamServer) handle(client net.Conn) {
 
 func (m *Metrics) tlsConn(route, backend, result string) {
 	inc(&m.tlsConns.m, tcpKey{route, backend, result})
+}
+
+// TLS returns the count of TLS listener connections with the given labels (results:
+// connected, closed_idle, no_client_hello, no_listener, no_route, no_backend, no_endpoints,
+// dial_failed); tests use it.
+func (m *Metrics) TLS(route, backend, result string) uint64 {
+	if v, ok := m.tlsConns.m.Load(tcpKey{route, backend, result}); ok {
+		return v.(*atomic.Uint64).Load()
+	}
+	return 0
 }

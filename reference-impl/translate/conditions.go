@@ -17,6 +17,7 @@ var SupportedFeatures = []features.FeatureName{
 	features.SupportGRPCRoute,
 	features.SupportTCPRoute,
 	features.SupportUDPRoute, // issue 19: proxy/udp.go, per-flow backend choice with idle expiry
+	features.SupportTLSRoute, // issue 19: proxy/stream.go, passthrough by SNI
 	features.SupportGatewayPort8080,
 	features.SupportHTTPRouteRequestMirror,
 	features.SupportHTTPRouteRequestMultipleMirrors,

@@ -48,6 +48,12 @@ func version(in *Input) {
 	for _, o := range in.TCPRoutes {
 		set(o, true)
 	}
+	for _, o := range in.UDPRoutes {
+		set(o, true)
+	}
+	for _, o := range in.TLSRoutes {
+		set(o, true)
+	}
 	for _, o := range in.ReferenceGrants {
 		set(o, true)
 	}
@@ -108,7 +114,7 @@ func TestMemoMatchesTranslate(t *testing.T) {
 			if diff := cmp.Diff(want, renderYAML(t, out)); diff != "" {
 				t.Errorf("pass %d: memo output differs from Translate (-want +got):\n%s", pass, diff)
 			}
-			routes := len(in.HTTPRoutes) + len(in.GRPCRoutes) + len(in.TCPRoutes)
+			routes := len(in.HTTPRoutes) + len(in.GRPCRoutes) + len(in.TCPRoutes) + len(in.UDPRoutes) + len(in.TLSRoutes)
 			if wantHits && (m.Hits != routes || m.Misses != 0) {
 				t.Errorf("pass %d: hits %d, misses %d; want %d hits, 0 misses", pass, m.Hits, m.Misses, routes)
 			}
