@@ -160,7 +160,7 @@ func (ii *implInstaller) waitNamespaceGone(ctx context.Context, name string) err
 }
 
 // uninstallHelm removes exactly what installHelm installed: the release (helm uninstall --wait),
-// then the namespace if gatecheck created it. Nothing when the install never started, or was
+// then, once the release is gone, the namespace if gatecheck created it. Nothing when the install never started, or was
 // refused because the release existed before the run.
 func (ii *implInstaller) uninstallHelm(ctx context.Context) error {
 	hs, h := ii.helm, ii.profile.Install.Helm
@@ -175,12 +175,15 @@ func (ii *implInstaller) uninstallHelm(ctx context.Context) error {
 		err := ii.streamHelm(ctx, hs.bin, args)
 		stop()
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("install.helm: %v", err))
+			// helm keeps its record of the release in the namespace: deleting it now would
+			// forget the release and orphan its cluster-scoped objects, so it stays.
+			errs = append(errs, fmt.Sprintf("install.helm: %v; namespace %s kept, so that `helm uninstall %s --namespace %s` can still remove the release",
+				err, h.Namespace, h.Release, h.Namespace))
 		} else {
 			hs.installed = false
 		}
 	}
-	if hs.createdNamespace {
+	if hs.createdNamespace && !hs.installed {
 		err := ii.deleteNamespace(ctx, h.Namespace)
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("install.helm.namespace %s (created by this run): %v", h.Namespace, err))

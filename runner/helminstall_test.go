@@ -75,12 +75,18 @@ func (f *fakeNamespaces) writes() []string {
 // fakeHelm writes a helm that logs its arguments, one call a line, answers `list` with list
 // and exits installRC from `install`.
 func fakeHelm(t *testing.T, list string, installRC int) (bin, log string) {
+	return fakeHelmRC(t, list, installRC, 0)
+}
+
+// fakeHelmRC is fakeHelm whose uninstall exits uninstallRC.
+func fakeHelmRC(t *testing.T, list string, installRC, uninstallRC int) (bin, log string) {
 	t.Helper()
 	dir := t.TempDir()
 	bin, log = filepath.Join(dir, "helm"), filepath.Join(dir, "calls")
 	script := "#!/bin/sh\necho \"$*\" >> " + log + "\ncase \"$1\" in\n" +
 		"list) printf '%s' '" + list + "' ;;\n" +
-		"install) exit " + string(rune('0'+installRC)) + " ;;\nesac\n"
+		"install) exit " + string(rune('0'+installRC)) + " ;;\n" +
+		"uninstall) exit " + string(rune('0'+uninstallRC)) + " ;;\nesac\n"
 	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -250,5 +256,24 @@ func TestHelmIgnoresHelmKubeEnvironment(t *testing.T) {
 	want := []string{"list context=[] server=[]", "install context=[] server=[]", "uninstall context=[] server=[]"}
 	if diff := cmp.Diff(want, helmCalls(t, log)); diff != "" {
 		t.Errorf("helm saw (-want +got):\n%s", diff)
+	}
+}
+
+// When helm uninstall fails, the namespace gatecheck created stays: helm's record of the release
+// lives there, and deleting it would orphan the release's cluster-scoped objects.
+func TestHelmKeepsTheNamespaceWhenUninstallFails(t *testing.T) {
+	t.Parallel()
+	bin, _ := fakeHelmRC(t, `[]`, 0, 1)
+	api := &fakeNamespaces{exists: map[string]bool{}}
+	ii, _ := helmInstaller(t, bin, api, false)
+	if err := ii.install(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	err := ii.uninstall(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "namespace gatecheck-system kept, so that `helm uninstall gatecheck-reference --namespace gatecheck-system` can still remove the release") {
+		t.Fatalf("uninstall error %v; want the failed uninstall and the kept namespace named", err)
+	}
+	if diff := cmp.Diff([]string{"POST /api/v1/namespaces"}, api.writes()); diff != "" {
+		t.Errorf("API writes (-want +got):\n%s", diff)
 	}
 }
