@@ -227,8 +227,8 @@ func TestInstallBlocksOfAnotherKind(t *testing.T) {
 	t.Parallel()
 	for install, want := range map[string]string{
 		`{kind: manifests, manifests: ["*.yaml"], helm: {release: r, namespace: n, chart: c}}`: "install.helm: only kind helm reads it, and install.kind is manifests",
-		`{kind: helm, manifests: ["*.yaml"], helm: {release: r, namespace: n, chart: .}}`:     "install.manifests: only kind manifests reads it, and install.kind is helm",
-		`{kind: script, script: {install: [x]}, helm: {release: r, namespace: n, chart: c}}`:  "install.helm: only kind helm reads it, and install.kind is script",
+		`{kind: helm, manifests: ["*.yaml"], helm: {release: r, namespace: n, chart: .}}`:      "install.manifests: only kind manifests reads it, and install.kind is helm",
+		`{kind: script, script: {install: [x]}, helm: {release: r, namespace: n, chart: c}}`:   "install.helm: only kind helm reads it, and install.kind is script",
 	} {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "profile.yaml")

@@ -29,8 +29,8 @@ func TestHelmCLIChoosesPathOrBundled(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name, version string // "" version: no helm on PATH
-		bundled         bool
-		want            string
+		bundled       bool
+		want          string
 	}{
 		{"helm v3 on PATH", "v3.19.0+g3d8990f", false, onPath},
 		{"helm v4 on PATH", "v4.2.1+gabc", false, onPath},
