@@ -18,7 +18,10 @@ import (
 // without answering it, takes its SNI, picks the listener (by listener hostname) and the
 // TLSRoute (by route hostname, most specific first, then oldest), picks a backend by weight per
 // connection, replays the ClientHello bytes to it and splices the rest both ways: the TLS
-// session is between the client and the backend.
+// session is between the client and the backend. In Terminate mode the proxy completes the
+// handshake itself with the listener's certificates (chosen as for HTTPS) and splices the
+// plaintext stream to the backend. Listeners of both modes may share a port: the SNI picks
+// the listener, the listener's mode what happens next.
 
 // clientHelloTimeout bounds the wait for a ClientHello.
 const clientHelloTimeout = 10 * time.Second
@@ -31,6 +34,7 @@ type streamConfig struct {
 type tlsListenerConfig struct {
 	name   string
 	mode   ir.TLSMode
+	certs  []tls.Certificate // Terminate mode
 	routes *hostTable[*tlsRouteConfig]
 }
 
@@ -41,7 +45,7 @@ type tlsRouteConfig struct {
 }
 
 // compileStream compiles a UDP or TLS listener into its port's configuration.
-func compileStream(pc *portConfig, l *ir.Listener, _ *listenerConfig) error {
+func compileStream(pc *portConfig, l *ir.Listener, lcfg *listenerConfig) error {
 	if l.Protocol == ir.ProtocolUDP {
 		var err error
 		pc.udp, err = compileUDP(l)
@@ -54,8 +58,11 @@ func compileStream(pc *portConfig, l *ir.Listener, _ *listenerConfig) error {
 	if lc.mode == "" {
 		lc.mode = ir.TLSPassthrough
 	}
-	if lc.mode != ir.TLSPassthrough {
-		return fmt.Errorf("tls mode %s is not served by this proxy", lc.mode)
+	if lc.mode == ir.TLSTerminate {
+		if len(lcfg.certs) == 0 {
+			return fmt.Errorf("tls mode Terminate needs a certificate")
+		}
+		lc.certs = lcfg.certs
 	}
 	for _, r := range l.TLSRoutes {
 		ri := &routeInfo{meta: r.RouteMeta, key: r.Namespace + "/" + r.Name}
@@ -172,6 +179,28 @@ func (s *streamServer) handle(client net.Conn) {
 		p.metrics.tlsConn(rc.label, b.name, "no_endpoints")
 		return
 	}
+	var down net.Conn = client
+	if lc.mode == ir.TLSTerminate {
+		tc := tls.Server(replayConn{Conn: client, r: io.MultiReader(bytes.NewReader(hello), client)}, &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+				for i := range lc.certs {
+					if h.SupportsCertificate(&lc.certs[i]) == nil {
+						return &lc.certs[i], nil
+					}
+				}
+				return &lc.certs[0], nil
+			},
+		})
+		client.SetDeadline(time.Now().Add(clientHelloTimeout))
+		if err := tc.Handshake(); err != nil {
+			p.metrics.tlsConn(rc.label, b.name, "handshake_failed")
+			p.log.Debug("tls terminate handshake failed", "route", rc.label, "error", err)
+			return
+		}
+		client.SetDeadline(time.Time{})
+		down, hello = tc, nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.dialer.Timeout)
 	up, err := p.dialer.DialContext(ctx, "tcp", addr)
 	cancel()
@@ -181,9 +210,11 @@ func (s *streamServer) handle(client net.Conn) {
 		return
 	}
 	defer up.Close()
-	if _, err := up.Write(hello); err != nil {
-		p.metrics.tlsConn(rc.label, b.name, "dial_failed")
-		return
+	if len(hello) > 0 {
+		if _, err := up.Write(hello); err != nil {
+			p.metrics.tlsConn(rc.label, b.name, "dial_failed")
+			return
+		}
 	}
 	if !s.tcp.track(client, true) {
 		return
@@ -191,10 +222,19 @@ func (s *streamServer) handle(client net.Conn) {
 	defer s.tcp.track(client, false)
 	p.metrics.tlsConn(rc.label, b.name, "connected")
 	o := p.opts
-	if pipe(client, up, orDefault(o.TCPIdleTimeout, time.Hour), orDefault(o.TCPHalfCloseTimeout, time.Minute)) {
+	if pipe(down, up, orDefault(o.TCPIdleTimeout, time.Hour), orDefault(o.TCPHalfCloseTimeout, time.Minute)) {
 		p.metrics.tlsConn(rc.label, b.name, "closed_idle")
 	}
 }
+
+// replayConn reads the bytes already taken from the client first (the ClientHello), then the
+// client.
+type replayConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c replayConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
 func (m *Metrics) tlsConn(route, backend, result string) {
 	inc(&m.tlsConns.m, tcpKey{route, backend, result})

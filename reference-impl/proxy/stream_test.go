@@ -151,3 +151,38 @@ func TestTLSPassthroughWeightsAndNoClientHello(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestTLSTerminateAndMixedOnOnePort(t *testing.T) {
+	t.Parallel()
+	plain := startTCPBackend(t, "plain")
+	pass, passPool := startTLSBackend(t, "pass", "pass.example.com")
+	certPEM, keyPEM, gwCert := selfSigned(t, "term.example.com")
+	port := freePort(t)
+	startProxy(t, Options{}, snapshot(1,
+		ir.Listener{Name: "term", Port: port, Protocol: ir.ProtocolTLS, Hostname: "term.example.com", TLSMode: ir.TLSTerminate,
+			TLS:       &ir.TLS{Certificates: []ir.Certificate{{Name: "t/cert", CertPEM: certPEM, KeyPEM: keyPEM}}},
+			TLSRoutes: []ir.TLSRoute{{RouteMeta: ir.RouteMeta{Namespace: "t", Name: "term"}, Backends: []ir.Backend{plain}}}},
+		ir.Listener{Name: "pass", Port: port, Protocol: ir.ProtocolTLS, Hostname: "pass.example.com", TLSMode: ir.TLSPassthrough,
+			TLSRoutes: []ir.TLSRoute{{RouteMeta: ir.RouteMeta{Namespace: "t", Name: "pass"}, Backends: []ir.Backend{pass}}}},
+	))
+	// Terminate: the proxy's certificate, and the backend gets the plaintext (it answers once
+	// the client's close_notify, turned into a half-close, reaches it).
+	pool := x509.NewCertPool()
+	pool.AddCert(gwCert)
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+strconv.Itoa(int(port)), &tls.Config{ServerName: "term.example.com", RootCAs: pool})
+	if err != nil {
+		t.Fatalf("terminate handshake: %v", err)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "hello")
+	c.CloseWrite()
+	got, _ := io.ReadAll(c)
+	c.Close()
+	if string(got) != "plain:hello" {
+		t.Errorf("terminate: got %q; want plain:hello (plaintext at the backend)", got)
+	}
+	// Passthrough on the same port: the backend's own certificate.
+	if got, err := tlsThrough(t, port, "pass.example.com", passPool); err != nil || got != "pass:pass.example.com" {
+		t.Errorf("passthrough beside terminate: got %q, %v; want pass:pass.example.com", got, err)
+	}
+}

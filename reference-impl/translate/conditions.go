@@ -16,8 +16,10 @@ var SupportedFeatures = []features.FeatureName{
 	features.SupportReferenceGrant,
 	features.SupportGRPCRoute,
 	features.SupportTCPRoute,
-	features.SupportUDPRoute, // issue 19: proxy/udp.go, per-flow backend choice with idle expiry
-	features.SupportTLSRoute, // issue 19: proxy/stream.go, passthrough by SNI
+	features.SupportUDPRoute,              // issue 19: proxy/udp.go, per-flow backend choice with idle expiry
+	features.SupportTLSRoute,              // issue 19: proxy/stream.go, passthrough by SNI
+	features.SupportTLSRouteModeTerminate, // and Terminate with the listener's certificates
+	features.SupportTLSRouteModeMixed,     // both modes on one port (the SNI picks the listener)
 	features.SupportGatewayPort8080,
 	features.SupportHTTPRouteRequestMirror,
 	features.SupportHTTPRouteRequestMultipleMirrors,

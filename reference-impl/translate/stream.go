@@ -105,7 +105,7 @@ func ptrVal[T any](p *T) T {
 // TLSTerminateSupported says whether TLS listeners in Terminate mode are served; when false
 // they are refused (Accepted False, UnsupportedValue) as the spec asks of implementations
 // without the TLSRouteModeTerminate feature.
-const TLSTerminateSupported = false
+const TLSTerminateSupported = true
 
 // UDPIdleTimeoutAnnotation on a Gateway sets its UDP listeners' flow idle timeout (a Go
 // duration, 1s to 1h); without it the proxy's default (60 s) applies.
@@ -132,7 +132,7 @@ func (t *translator) streamListener(gw *gwv1.Gateway, l gwv1.Listener, ls *liste
 		return "", ""
 	}
 	if *l.TLS.Mode != gwv1.TLSModeTerminate || !TLSTerminateSupported {
-		return string(gwv1.ListenerReasonUnsupportedValue), "tls.mode " + string(*l.TLS.Mode) + " is not supported on TLS listeners (want Passthrough)"
+		return string(gwv1.ListenerReasonUnsupportedValue), "tls.mode " + string(*l.TLS.Mode) + " is not supported on TLS listeners (want Passthrough or Terminate)"
 	}
 	ls.tlsMode = ir.TLSTerminate
 	return "", ""
