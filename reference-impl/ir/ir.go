@@ -118,6 +118,20 @@ type HTTPRule struct {
 	Filters  []Filter    `json:"filters,omitempty"`
 	Backends []Backend   `json:"backends,omitempty"`
 	Timeouts *Timeouts   `json:"timeouts,omitempty"`
+	// Retry, when set, retries a failed backend request (retry.go in the proxy).
+	Retry *Retry `json:"retry,omitempty"`
+}
+
+// Retry is an HTTP rule's retry policy (HTTPRouteRetry). A backend request is retried when its
+// answer's status is in Codes or it failed without an answer (connection refused or reset, a
+// timeout), at most Attempts times after the first, waiting at least Backoff before each.
+// Only requests whose body can be sent again are retried. With a retry policy the rule's
+// backendRequest timeout bounds each attempt's wait for a response head, the request timeout
+// the whole exchange.
+type Retry struct {
+	Codes    []int    `json:"codes,omitempty"`
+	Attempts int      `json:"attempts"`
+	Backoff  Duration `json:"backoff,omitempty"`
 }
 
 // Timeouts of an HTTP rule; zero means none.

@@ -168,6 +168,19 @@ func (r HTTPRule) validate(where loc) []error {
 	}
 	errs = append(errs, validateFilters(where.sub(".filters"), r.Filters)...)
 	errs = append(errs, validateBackends(where, r.Backends)...)
+	if rt := r.Retry; rt != nil {
+		if rt.Attempts < 1 || rt.Attempts > 100 {
+			errs = append(errs, fmt.Errorf("%s.retry.attempts: %d (want 1 to 100)", where(), rt.Attempts))
+		}
+		for i, c := range rt.Codes {
+			if c < 400 || c > 599 {
+				errs = append(errs, fmt.Errorf("%s.retry.codes[%d]: %d (want 400 to 599)", where(), i, c))
+			}
+		}
+		if rt.Backoff < 0 {
+			errs = append(errs, fmt.Errorf("%s.retry.backoff: %s is negative", where(), rt.Backoff.D()))
+		}
+	}
 	if r.Timeouts != nil {
 		if r.Timeouts.Request < 0 || r.Timeouts.BackendRequest < 0 {
 			errs = append(errs, fmt.Errorf("%s.timeouts: must not be negative", where()))

@@ -51,6 +51,7 @@ type httpRule struct {
 	// timeout bounds the whole request including the backend attempt; 0 means none. With no
 	// retries the backendRequest timeout is simply the tighter of the two.
 	timeout time.Duration
+	retry   *retryPolicy // nil: one attempt (retry.go)
 }
 
 type grpcRule struct {
@@ -304,10 +305,11 @@ func compileHTTPRoute(r *ir.HTTPRoute) (*compiledHTTPRoute, error) {
 		}
 		if t := rule.Timeouts; t != nil {
 			hr.timeout = t.Request.D()
-			if b := t.BackendRequest.D(); b > 0 && (hr.timeout == 0 || b < hr.timeout) {
-				hr.timeout = b
+			if b := t.BackendRequest.D(); b > 0 && (hr.timeout == 0 || b < hr.timeout) && rule.Retry == nil {
+				hr.timeout = b // with retries it bounds each attempt instead (retry.go)
 			}
 		}
+		hr.retry = compileRetry(rule.Retry, rule.Timeouts)
 		matches := rule.Matches
 		if len(matches) == 0 {
 			matches = []ir.HTTPMatch{{}}

@@ -25,6 +25,9 @@ type forward struct {
 	route    string
 	backend  string
 	code     int
+	// retry is the rule's retry policy (retry.go), b the backend whose endpoints it uses.
+	retry *retryPolicy
+	b     *backend
 }
 
 // reqState is the request as the rule's filters have modified it so far. The incoming
@@ -109,7 +112,7 @@ func (p *Proxy) serveHTTP(port int32, w http.ResponseWriter, r *http.Request) {
 		ctx, cancel = context.WithTimeout(ctx, rule.timeout)
 		defer cancel()
 	}
-	f := &forward{route: rule.label, grpc: grpc}
+	f := &forward{route: rule.label, grpc: grpc, retry: rule.retry}
 	if p.applyFilters(w, st, rule.filters, f) {
 		return
 	}
@@ -192,12 +195,15 @@ func (p *Proxy) forward(ctx context.Context, w http.ResponseWriter, st *reqState
 		p.local(w, st.r, f.grpc, f.route, b.name, http.StatusInternalServerError, "backend has no ready endpoints")
 		return
 	}
-	f.addr, f.h2c = addr, b.h2c
-	if hw, ok := w.(*h1Writer); ok && !b.h2c && p.up.fast != nil {
+	f.addr, f.h2c, f.b = addr, b.h2c, b
+	if hw, ok := w.(*h1Writer); ok && !b.h2c && p.up.fast != nil && f.retry == nil {
 		// Served by h1Server (h1serve.go): a GET or HEAD without a body.
 		p.forwardH1(ctx, hw, st, f)
 		p.metrics.request(f.route, f.backend, f.code)
 		return
+	}
+	if f.retry != nil {
+		p.mirror.readBody(st) // a retried request's body is sent again (up to MirrorMaxBody)
 	}
 	r2 := st.r.WithContext(context.WithValue(ctx, forwardKey{}, f))
 	r2.Header = st.header
@@ -210,6 +216,8 @@ func (p *Proxy) forward(ctx context.Context, w http.ResponseWriter, st *reqState
 	if st.bodyRead {
 		r2.Body = io.NopCloser(bytes.NewReader(st.body))
 		r2.ContentLength = int64(len(st.body))
+		body := st.body
+		r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 	p.rp.ServeHTTP(w, r2)
 	p.metrics.request(f.route, f.backend, f.code)

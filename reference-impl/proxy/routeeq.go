@@ -82,7 +82,7 @@ func cloneHTTPRoute(r *ir.HTTPRoute) ir.HTTPRoute {
 }
 
 func sameHTTPRule(a, b *ir.HTTPRule) bool {
-	if a.Index != b.Index || a.Name != b.Name || len(a.Matches) != len(b.Matches) || len(a.Backends) != len(b.Backends) || !ptrEq(a.Timeouts, b.Timeouts) {
+	if a.Index != b.Index || a.Name != b.Name || !sameRetry(a.Retry, b.Retry) || len(a.Matches) != len(b.Matches) || len(a.Backends) != len(b.Backends) || !ptrEq(a.Timeouts, b.Timeouts) {
 		return false
 	}
 	for i := range a.Matches {
@@ -100,7 +100,21 @@ func sameHTTPRule(a, b *ir.HTTPRule) bool {
 
 func cloneHTTPRule(r *ir.HTTPRule) ir.HTTPRule {
 	return ir.HTTPRule{Index: r.Index, Name: r.Name, Matches: cloneSlice(r.Matches, cloneHTTPMatch), Filters: cloneSlice(r.Filters, cloneFilter),
-		Backends: cloneSlice(r.Backends, cloneBackend), Timeouts: clonePtr(r.Timeouts)}
+		Backends: cloneSlice(r.Backends, cloneBackend), Timeouts: clonePtr(r.Timeouts), Retry: cloneRetry(r.Retry)}
+}
+
+func sameRetry(a, b *ir.Retry) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Attempts == b.Attempts && a.Backoff == b.Backoff && slices.Equal(a.Codes, b.Codes)
+}
+
+func cloneRetry(r *ir.Retry) *ir.Retry {
+	if r == nil {
+		return nil
+	}
+	return &ir.Retry{Codes: slices.Clone(r.Codes), Attempts: r.Attempts, Backoff: r.Backoff}
 }
 
 func sameHTTPMatch(a, b *ir.HTTPMatch) bool {

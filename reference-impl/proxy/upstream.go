@@ -52,6 +52,15 @@ func (u *upstreams) RoundTrip(r *http.Request) (*http.Response, error) {
 	if f == nil {
 		return nil, errors.New("proxy: request carries no forwarding decision")
 	}
+	if f.retry != nil {
+		return u.roundTripRetry(r, f) // retry.go
+	}
+	return u.roundTripOnce(r)
+}
+
+// roundTripOnce is one attempt on the transport the request's forwarding decision names.
+func (u *upstreams) roundTripOnce(r *http.Request) (*http.Response, error) {
+	f := r.Context().Value(forwardKey{}).(*forward)
 	if f.h2c {
 		return u.h2c.RoundTrip(r)
 	}

@@ -193,9 +193,46 @@ func (t *translator) httpRules(r *gwv1.HTTPRoute) ([]ir.HTTPRule, *problem, *pro
 			}
 			out.Timeouts = to
 		}
+		if rule.Retry != nil {
+			rt, p := retry(rule.Retry)
+			if p != nil && c.route == nil {
+				c.route = p
+			}
+			out.Retry = rt
+		}
 		rules = append(rules, out)
 	}
 	return rules, c.route, c.refs
+}
+
+// defaultRetryAttempts is how often a request is retried when retry.attempts is not given
+// (the spec leaves it to the implementation).
+const defaultRetryAttempts = 1
+
+// retry converts a rule's retry policy; codes outside 400-599 and a malformed backoff make
+// the route not Accepted (UnsupportedValue) and the rule is used without retries.
+func retry(in *gwv1.HTTPRouteRetry) (*ir.Retry, *problem) {
+	out := &ir.Retry{Attempts: defaultRetryAttempts}
+	if in.Attempts != nil {
+		out.Attempts = *in.Attempts
+	}
+	if out.Attempts < 1 || out.Attempts > 100 {
+		return nil, &problem{reason: gwv1.RouteReasonUnsupportedValue, msg: fmt.Sprintf("retry.attempts: %d is not supported (want 1 to 100)", out.Attempts)}
+	}
+	for i, c := range in.Codes {
+		if c < 400 || c > 599 {
+			return nil, &problem{reason: gwv1.RouteReasonUnsupportedValue, msg: fmt.Sprintf("retry.codes[%d]: %d is not supported (want 400 to 599)", i, c)}
+		}
+		out.Codes = append(out.Codes, int(c))
+	}
+	if in.Backoff != nil {
+		d, err := time.ParseDuration(string(*in.Backoff))
+		if err != nil || d < 0 {
+			return nil, &problem{reason: gwv1.RouteReasonUnsupportedValue, msg: fmt.Sprintf("retry.backoff: %q is not a valid duration", *in.Backoff)}
+		}
+		out.Backoff = ir.Duration(d)
+	}
+	return out, nil
 }
 
 func timeouts(in *gwv1.HTTPRouteTimeouts) (*ir.Timeouts, *problem) {
