@@ -15,14 +15,17 @@ import (
 )
 
 // TestMemoRoutesMatchesTranslate walks random route additions, changes and deletions (HTTP,
-// gRPC and TCP; attached to one or two listeners, to no listener of ours, with missing
+// gRPC, TCP, UDP and TLS; attached to one or two listeners, to no listener of ours, with missing
 // backends; ties on the creation second) through Memo.Routes, merges each step's output into
 // the state so far, and compares it with a full Translate of the same input after every step.
 func TestMemoRoutesMatchesTranslate(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(5, 6))
 	in := memoInput(40)
-	in.Gateways[0].Spec.Listeners = append(in.Gateways[0].Spec.Listeners, gwv1.Listener{Name: "tcp", Port: 9000, Protocol: gwv1.TCPProtocolType})
+	in.Gateways[0].Spec.Listeners = append(in.Gateways[0].Spec.Listeners, gwv1.Listener{Name: "tcp", Port: 9000, Protocol: gwv1.TCPProtocolType},
+		gwv1.Listener{Name: "udp", Port: 9001, Protocol: gwv1.UDPProtocolType},
+		gwv1.Listener{Name: "tls", Port: 9443, Protocol: gwv1.TLSProtocolType, Hostname: ptr.To[gwv1.Hostname]("*.example"),
+			TLS: &gwv1.ListenerTLSConfig{Mode: ptr.To(gwv1.TLSModePassthrough)}})
 	version(in)
 	m := NewMemo()
 	cur := m.Translate(in)
@@ -53,10 +56,16 @@ func TestMemoRoutesMatchesTranslate(t *testing.T) {
 		return []gwv1.Hostname{gwv1.Hostname(fmt.Sprintf("h%d.example", rng.IntN(5)))}
 	}
 	newRoute := func() metav1.Object {
-		switch rng.IntN(5) {
+		switch rng.IntN(7) {
 		case 0:
 			return &gwv1.GRPCRoute{ObjectMeta: meta("grpc"), Spec: gwv1.GRPCRouteSpec{CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: parent()}, Hostnames: host(),
 				Rules: []gwv1.GRPCRouteRule{{BackendRefs: []gwv1.GRPCBackendRef{{BackendRef: gwv1.BackendRef{BackendObjectReference: backend()}}}}}}}
+		case 2:
+			return &gwv1.UDPRoute{ObjectMeta: meta("udp"), Spec: gwv1.UDPRouteSpec{CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "gw", SectionName: ptr.To[gwv1.SectionName]("udp")}}},
+				Rules: []gwv1.UDPRouteRule{{BackendRefs: []gwv1.BackendRef{{BackendObjectReference: backend()}}}}}}
+		case 3:
+			return &gwv1.TLSRoute{ObjectMeta: meta("tls"), Spec: gwv1.TLSRouteSpec{CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "gw", SectionName: ptr.To[gwv1.SectionName]("tls")}}}, Hostnames: host(),
+				Rules: []gwv1.TLSRouteRule{{BackendRefs: []gwv1.BackendRef{{BackendObjectReference: backend()}}}}}}
 		case 1:
 			return &gwv1.TCPRoute{ObjectMeta: meta("tcp"), Spec: gwv1.TCPRouteSpec{CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "gw", SectionName: ptr.To[gwv1.SectionName]("tcp")}}},
 				Rules: []gwv1.TCPRouteRule{{BackendRefs: []gwv1.BackendRef{{BackendObjectReference: backend()}}}}}}
@@ -70,6 +79,10 @@ func TestMemoRoutesMatchesTranslate(t *testing.T) {
 			return kindGRPC
 		case *gwv1.TCPRoute:
 			return kindTCP
+		case *gwv1.UDPRoute:
+			return kindUDP
+		case *gwv1.TLSRoute:
+			return kindTLS
 		}
 		return kindHTTP
 	}
@@ -84,6 +97,12 @@ func TestMemoRoutesMatchesTranslate(t *testing.T) {
 		for _, r := range in.TCPRoutes {
 			out = append(out, r)
 		}
+		for _, r := range in.UDPRoutes {
+			out = append(out, r)
+		}
+		for _, r := range in.TLSRoutes {
+			out = append(out, r)
+		}
 		return out
 	}
 	put := func(o metav1.Object) {
@@ -95,6 +114,8 @@ func TestMemoRoutesMatchesTranslate(t *testing.T) {
 		in.HTTPRoutes = slices.DeleteFunc(in.HTTPRoutes, func(x *gwv1.HTTPRoute) bool { return x.UID == o.GetUID() })
 		in.GRPCRoutes = slices.DeleteFunc(in.GRPCRoutes, func(x *gwv1.GRPCRoute) bool { return x.UID == o.GetUID() })
 		in.TCPRoutes = slices.DeleteFunc(in.TCPRoutes, func(x *gwv1.TCPRoute) bool { return x.UID == o.GetUID() })
+		in.UDPRoutes = slices.DeleteFunc(in.UDPRoutes, func(x *gwv1.UDPRoute) bool { return x.UID == o.GetUID() })
+		in.TLSRoutes = slices.DeleteFunc(in.TLSRoutes, func(x *gwv1.TLSRoute) bool { return x.UID == o.GetUID() })
 	}
 	for step := range 150 {
 		var changes []RouteChange
@@ -139,8 +160,8 @@ func TestMemoRoutesMatchesTranslate(t *testing.T) {
 			cur.Gateways[k] = g
 		}
 		for _, c := range changes {
-			st := map[string]map[types.NamespacedName][]gwv1.RouteParentStatus{kindHTTP: cur.HTTPRoutes, kindGRPC: cur.GRPCRoutes, kindTCP: cur.TCPRoutes}[c.Kind]
-			got := map[string]map[types.NamespacedName][]gwv1.RouteParentStatus{kindHTTP: out.HTTPRoutes, kindGRPC: out.GRPCRoutes, kindTCP: out.TCPRoutes}[c.Kind]
+			st := map[string]map[types.NamespacedName][]gwv1.RouteParentStatus{kindHTTP: cur.HTTPRoutes, kindGRPC: cur.GRPCRoutes, kindTCP: cur.TCPRoutes, kindUDP: cur.UDPRoutes, kindTLS: cur.TLSRoutes}[c.Kind]
+			got := map[string]map[types.NamespacedName][]gwv1.RouteParentStatus{kindHTTP: out.HTTPRoutes, kindGRPC: out.GRPCRoutes, kindTCP: out.TCPRoutes, kindUDP: out.UDPRoutes, kindTLS: out.TLSRoutes}[c.Kind]
 			delete(st, c.Key)
 			if s, ok := got[c.Key]; ok {
 				st[c.Key] = s
