@@ -30,7 +30,7 @@ func waitNodesList(ctx context.Context, cfg *rest.Config, refs []string, out io.
 		return err
 	}
 	what := "every node to list " + strings.Join(refs, ", ") + " in status.images"
-	_, err = wait.For(ctx, what, time.Minute, wait.Options{Out: out}, func(ctx context.Context) (bool, string, error) {
+	_, err = wait.For(ctx, what, 30*time.Second, wait.Options{Out: out}, func(ctx context.Context) (bool, string, error) {
 		nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err.Error(), nil

@@ -125,8 +125,10 @@ func stepImages(ctx context.Context, r *run) (string, error) {
 	}
 	if slices.Contains(names, "echo-backend") {
 		// The suites (some start at once, alongside the upstream suite) look for it there.
-		if err := waitNodesList(ctx, r.cfg, []string{suiteenv.DefaultEchoImage}, r.out); err != nil {
-			return "", fmt.Errorf("images: %w", err)
+		// Not fatal: the kubelet lists at most 5 names per image, so an image known by many names
+		// may never be listed; the suites decide (they check again, and say what is missing).
+		if err := waitNodesList(ctx, r.cfg, []string{suiteenv.DefaultEchoImage}, r.out); err != nil && ctx.Err() == nil {
+			fmt.Fprintf(r.out, "  warning: %v; the suites that need it check again\n", err)
 		}
 	}
 	return fmt.Sprintf("%d image archives", len(archives)), nil
