@@ -215,6 +215,10 @@ server = "http://%[1]s"
 // Kubelet renders the KubeletConfiguration. failCgroupV1: false because these machines
 // have cgroup v1 hierarchies and the kubelet >= 1.35 exits on them otherwise; no cluster DNS
 // runs, so clusterDNS points at an unused service address and resolvConf is empty.
+// nodeStatusMaxImages -1: the suites find loaded images in the node's status.images (no
+// registry to pull from), and with the default cap of 50, largest first, a small image such as
+// the echo backend fell off the list once the machine's containerd store (kept across down/up,
+// never garbage-collected here) held more: suites then refused to start.
 func Kubelet(c Config) string {
 	return run("kubelet", `apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -248,6 +252,7 @@ evictionHard:
 syncFrequency: 10s
 fileCheckFrequency: 5s
 nodeStatusUpdateFrequency: 5s
+nodeStatusMaxImages: -1
 podLogsDir: {{.Path "pod-logs"}}
 volumePluginDir: {{.Path "kubelet-plugins"}}
 `, c)

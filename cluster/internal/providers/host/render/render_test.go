@@ -101,6 +101,7 @@ func TestKubeletConfig(t *testing.T) {
 		"clusterDNS":               []any{"10.0.0.10"},
 		"podCIDR":                  "10.244.0.0/24",
 		"readOnlyPort":             float64(0),
+		"nodeStatusMaxImages":      float64(-1),
 	}
 	for k, w := range want {
 		t.Run(k, func(t *testing.T) {
