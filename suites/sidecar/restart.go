@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -22,6 +23,13 @@ var _ = Describe("Native sidecar crash", Label("sidecar", "lifecycle:restart"), 
 				return st.RestartCount >= 1 && st.State.Running != nil, fmt.Sprintf("sidecar restarts=%d %s", st.RestartCount, stateString(st.State))
 			})
 			tl, p := collectUntil(ctx, pod.Name, time.Minute, "main started")
+			// The kubelet reports the restarted sidecar running before its first log line is
+			// readable (seen on a loaded node): read until the restart is in the log too, or 20 s
+			// have passed, and judge what was read.
+			_ = waitFor(ctx, "the restarted sidecar's start in its log", 20*time.Second, func(ctx context.Context) (bool, string, error) {
+				tl, p = collect(ctx, pod.Name)
+				return tl.Restarts("sidecar") >= 1, fmt.Sprintf("sidecar started %d time(s)", tl.Restarts("sidecar")+1), nil
+			})
 			logTimeline("crashing sidecar", tl)
 
 			var v verdict
