@@ -35,6 +35,14 @@ func TestPoolFromNetworkInspect(t *testing.T) {
 	}{
 		{name: "docker", data: string(readTestdata(t, "docker-network-inspect-kind.json")), want: "172.18.255.200-172.18.255.250"},
 		{name: "podman", data: string(readTestdata(t, "podman-network-inspect-kind.json")), want: "10.89.0.200-10.89.0.250"},
+		// The IPAM of a real kind network on Docker as its user recorded it
+		// (https://github.com/Kuadrant/kuadrant-operator/pull/418, 2024-02-09): IPv4 listed
+		// first, then kind's IPv6 ULA; the reconstruction above lists them the other way round.
+		{name: "docker, recorded order", data: `[{"Name":"kind","Scope":"local","Driver":"bridge","EnableIPv6":true,` +
+			`"IPAM":{"Driver":"default","Options":{},"Config":[{"Subnet":"172.18.0.0/16","Gateway":"172.18.0.1"},` +
+			`{"Subnet":"fc00:f853:ccd:e793::/64","Gateway":"fc00:f853:ccd:e793::1"}]},"Containers":{},` +
+			`"Options":{"com.docker.network.bridge.enable_ip_masquerade":"true","com.docker.network.driver.mtu":"1500"},"Labels":{}}]`,
+			want: "172.18.255.200-172.18.255.250"},
 		{name: "/20 subnet: its last /24", data: `[{"Name":"kind","IPAM":{"Config":[{"Subnet":"192.168.32.0/20"}]}}]`, want: "192.168.47.200-192.168.47.250"},
 		{name: "IPv6 only", data: `[{"Name":"kind","IPAM":{"Config":[{"Subnet":"fc00:f853:ccd:e793::/64"}]}}]`, wantErr: "no IPv4 subnet"},
 		{name: "subnet too small", data: `[{"Name":"kind","IPAM":{"Config":[{"Subnet":"172.18.0.0/25"}]}}]`, wantErr: "smaller than a /24"},
