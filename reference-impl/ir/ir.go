@@ -179,6 +179,7 @@ const (
 	FilterRequestRedirect        FilterType = "RequestRedirect"
 	FilterURLRewrite             FilterType = "URLRewrite"
 	FilterRequestMirror          FilterType = "RequestMirror"
+	FilterCORS                   FilterType = "CORS"
 )
 
 // Filter is one filter; exactly the field named by Type is set.
@@ -189,6 +190,23 @@ type Filter struct {
 	RequestRedirect        *Redirect       `json:"requestRedirect,omitempty"`
 	URLRewrite             *URLRewrite     `json:"urlRewrite,omitempty"`
 	RequestMirror          *Mirror         `json:"requestMirror,omitempty"`
+	CORS                   *CORS           `json:"cors,omitempty"`
+}
+
+// CORS answers preflight requests from allowed origins itself and adds the CORS response
+// headers to the answers of other requests from them (HTTPRouteCORS; proxy/cors.go).
+type CORS struct {
+	// AllowOrigins are "scheme://host[:port]" origins; "*" allows any, and one "*" in the
+	// host ("https://*.example.com") any text in its place.
+	AllowOrigins     []string `json:"allowOrigins,omitempty"`
+	AllowCredentials bool     `json:"allowCredentials,omitempty"`
+	// AllowMethods and AllowHeaders may be ["*"]: the preflight's requested method and
+	// headers are then allowed and echoed.
+	AllowMethods  []string `json:"allowMethods,omitempty"`
+	AllowHeaders  []string `json:"allowHeaders,omitempty"`
+	ExposeHeaders []string `json:"exposeHeaders,omitempty"`
+	// MaxAge in seconds for Access-Control-Max-Age; 0 leaves the header out.
+	MaxAge int32 `json:"maxAge,omitempty"`
 }
 
 // Header is a name and value.

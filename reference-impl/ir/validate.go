@@ -240,7 +240,7 @@ func validateFilters(where loc, fs []Filter) []error {
 	for i, f := range fs {
 		fw := where.sub("[%d]", i)
 		set := 0
-		for _, p := range []bool{f.RequestHeaderModifier != nil, f.ResponseHeaderModifier != nil, f.RequestRedirect != nil, f.URLRewrite != nil, f.RequestMirror != nil} {
+		for _, p := range []bool{f.RequestHeaderModifier != nil, f.ResponseHeaderModifier != nil, f.RequestRedirect != nil, f.URLRewrite != nil, f.RequestMirror != nil, f.CORS != nil} {
 			if p {
 				set++
 			}
@@ -291,6 +291,18 @@ func validateFilters(where loc, fs []Filter) []error {
 					errs = append(errs, fmt.Errorf("%s.requestMirror.percent: %v out of range 0-100", fw(), m.Percent))
 				}
 				errs = append(errs, validateBackends(fw.sub(".requestMirror"), []Backend{m.Backend})...)
+			}
+		case FilterCORS:
+			ok = f.CORS != nil
+			if ok {
+				for j, o := range f.CORS.AllowOrigins {
+					if o != "*" && (!strings.Contains(o, "://") || strings.Count(o, "*") > 1) {
+						errs = append(errs, fmt.Errorf("%s.cors.allowOrigins[%d]: %q is not * or scheme://host[:port] with at most one *", fw(), j, o))
+					}
+				}
+				if f.CORS.MaxAge < 0 {
+					errs = append(errs, fmt.Errorf("%s.cors.maxAge: %d is negative", fw(), f.CORS.MaxAge))
+				}
 			}
 		default:
 			errs = append(errs, fmt.Errorf("%s.type: unsupported %q", fw(), f.Type))

@@ -177,6 +177,10 @@ func (p *Proxy) applyFilters(w http.ResponseWriter, st *reqState, fs []filter, f
 			w.WriteHeader(code)
 			p.metrics.request(f.route, "", code)
 			return true
+		case ir.FilterCORS:
+			if p.cors(w, st, flt.CORS, f) { // cors.go
+				return true
+			}
 		case ir.FilterRequestMirror:
 			if pct := flt.RequestMirror.Percent; pct < 100 && rand.Float64()*100 >= pct {
 				continue

@@ -128,7 +128,15 @@ func cloneHTTPMatch(m *ir.HTTPMatch) ir.HTTPMatch {
 func sameFilter(a, b *ir.Filter) bool {
 	return a.Type == b.Type && sameHeaderModifier(a.RequestHeaderModifier, b.RequestHeaderModifier) &&
 		sameHeaderModifier(a.ResponseHeaderModifier, b.ResponseHeaderModifier) && sameRedirect(a.RequestRedirect, b.RequestRedirect) &&
-		sameURLRewrite(a.URLRewrite, b.URLRewrite) && sameMirror(a.RequestMirror, b.RequestMirror)
+		sameURLRewrite(a.URLRewrite, b.URLRewrite) && sameMirror(a.RequestMirror, b.RequestMirror) && sameCORS(a.CORS, b.CORS)
+}
+
+func sameCORS(a, b *ir.CORS) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return slices.Equal(a.AllowOrigins, b.AllowOrigins) && a.AllowCredentials == b.AllowCredentials && slices.Equal(a.AllowMethods, b.AllowMethods) &&
+		slices.Equal(a.AllowHeaders, b.AllowHeaders) && slices.Equal(a.ExposeHeaders, b.ExposeHeaders) && a.MaxAge == b.MaxAge
 }
 
 func cloneFilter(f *ir.Filter) ir.Filter {
@@ -144,6 +152,10 @@ func cloneFilter(f *ir.Filter) ir.Filter {
 	}
 	if m := f.RequestMirror; m != nil {
 		out.RequestMirror = &ir.Mirror{Backend: cloneBackend(&m.Backend), Percent: m.Percent}
+	}
+	if c := f.CORS; c != nil {
+		out.CORS = &ir.CORS{AllowOrigins: slices.Clone(c.AllowOrigins), AllowCredentials: c.AllowCredentials, AllowMethods: slices.Clone(c.AllowMethods),
+			AllowHeaders: slices.Clone(c.AllowHeaders), ExposeHeaders: slices.Clone(c.ExposeHeaders), MaxAge: c.MaxAge}
 	}
 	return out
 }

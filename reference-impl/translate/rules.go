@@ -293,6 +293,23 @@ func httpMatch(m gwv1.HTTPRouteMatch) ir.HTTPMatch {
 	return out
 }
 
+func corsFilter(f *gwv1.HTTPCORSFilter) *ir.CORS {
+	out := &ir.CORS{AllowCredentials: ptrVal(f.AllowCredentials), MaxAge: f.MaxAge}
+	for _, o := range f.AllowOrigins {
+		out.AllowOrigins = append(out.AllowOrigins, string(o))
+	}
+	for _, m := range f.AllowMethods {
+		out.AllowMethods = append(out.AllowMethods, string(m))
+	}
+	for _, h := range f.AllowHeaders {
+		out.AllowHeaders = append(out.AllowHeaders, string(h))
+	}
+	for _, h := range f.ExposeHeaders {
+		out.ExposeHeaders = append(out.ExposeHeaders, string(h))
+	}
+	return out
+}
+
 func headerModifier(f *gwv1.HTTPHeaderFilter) *ir.HeaderModifier {
 	out := &ir.HeaderModifier{Remove: f.Remove}
 	for _, h := range f.Set {
@@ -354,6 +371,10 @@ func (t *translator) httpFilters(c *collector, fromKind, ns string, fs []gwv1.HT
 		case gwv1.HTTPRouteFilterRequestMirror:
 			if m := f.RequestMirror; m != nil {
 				out = append(out, t.mirror(c, fromKind, ns, m, false))
+			}
+		case gwv1.HTTPRouteFilterCORS:
+			if f.CORS != nil {
+				out = append(out, ir.Filter{Type: ir.FilterCORS, CORS: corsFilter(f.CORS)})
 			}
 		case gwv1.HTTPRouteFilterExtensionRef:
 			msg := fmt.Sprintf("filters[%d]: extensionRef %s is not supported by this implementation", i, extName(f.ExtensionRef))
