@@ -303,6 +303,8 @@ type GRPCRoute struct {
 // GRPCRule is one rule of a GRPCRoute.
 type GRPCRule struct {
 	Index int `json:"index"`
+	// Name is the rule's optional name (GRPCRouteNamedRouteRule), as HTTPRule.Name.
+	Name string `json:"name,omitempty"`
 	// Matches: any one selects the rule; empty matches every method.
 	Matches  []GRPCMatch `json:"matches,omitempty"`
 	Filters  []Filter    `json:"filters,omitempty"`

@@ -141,7 +141,7 @@ func (m RouteMeta) validate(where loc) []error {
 
 func (r HTTPRule) validate(where loc) []error {
 	var errs []error
-	if r.Name != "" && (len(r.Name) > 253 || r.Name[0] == '-' || r.Name[len(r.Name)-1] == '-' || !dnsLabelChars(r.Name)) {
+	if r.Name != "" && !sectionName(r.Name) {
 		errs = append(errs, fmt.Errorf("%s.name: %q is not a section name (lower-case letters, digits and '-', up to 253)", where(), r.Name))
 	}
 	for i, m := range r.Matches {
@@ -194,6 +194,9 @@ func (r HTTPRule) validate(where loc) []error {
 
 func (r GRPCRule) validate(where loc) []error {
 	var errs []error
+	if r.Name != "" && !sectionName(r.Name) {
+		errs = append(errs, fmt.Errorf("%s.name: %q is not a section name (lower-case letters, digits and '-', up to 253)", where(), r.Name))
+	}
 	for i, m := range r.Matches {
 		mw := where.sub(".matches[%d]", i)
 		if m.Method != nil {
@@ -412,6 +415,11 @@ func validHostname(h string) error {
 		}
 	}
 	return nil
+}
+
+// sectionName reports whether s is a Gateway API SectionName (a rule's name).
+func sectionName(s string) bool {
+	return len(s) > 0 && len(s) <= 253 && s[0] != '-' && s[len(s)-1] != '-' && dnsLabelChars(s)
 }
 
 // dnsLabelChars reports whether s has only the characters of a lower-case RFC 1123 label.

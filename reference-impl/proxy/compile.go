@@ -331,6 +331,9 @@ func compileGRPCRoute(r *ir.GRPCRoute) (*compiledGRPCRoute, error) {
 	out := &compiledGRPCRoute{info: ri}
 	for _, rule := range r.Rules {
 		gr := &grpcRule{index: rule.Index, route: ri, label: ri.key + "/" + strconv.Itoa(rule.Index)}
+		if rule.Name != "" {
+			gr.label += "/" + rule.Name
+		}
 		var err error
 		if gr.filters, err = compileFilters(rule.Filters); err != nil {
 			return nil, fmt.Errorf("grpcroute %s rule %d: %w", ri.key, rule.Index, err)

@@ -224,12 +224,12 @@ func cloneGRPCRoute(r *ir.GRPCRoute) ir.GRPCRoute {
 }
 
 func sameGRPCRule(a, b *ir.GRPCRule) bool {
-	return a.Index == b.Index && sliceEq(a.Matches, b.Matches, sameGRPCMatch) && sliceEq(a.Filters, b.Filters, sameFilter) &&
+	return a.Index == b.Index && a.Name == b.Name && sliceEq(a.Matches, b.Matches, sameGRPCMatch) && sliceEq(a.Filters, b.Filters, sameFilter) &&
 		sliceEq(a.Backends, b.Backends, sameBackend)
 }
 
 func cloneGRPCRule(r *ir.GRPCRule) ir.GRPCRule {
-	return ir.GRPCRule{Index: r.Index, Matches: cloneSlice(r.Matches, cloneGRPCMatch), Filters: cloneSlice(r.Filters, cloneFilter),
+	return ir.GRPCRule{Index: r.Index, Name: r.Name, Matches: cloneSlice(r.Matches, cloneGRPCMatch), Filters: cloneSlice(r.Filters, cloneFilter),
 		Backends: cloneSlice(r.Backends, cloneBackend)}
 }
 

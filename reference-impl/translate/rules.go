@@ -421,7 +421,7 @@ func (t *translator) grpcRules(r *gwv1.GRPCRoute) ([]ir.GRPCRule, *problem, *pro
 	var c collector
 	var rules []ir.GRPCRule
 	for i, rule := range r.Spec.Rules {
-		out := ir.GRPCRule{Index: i}
+		out := ir.GRPCRule{Index: i, Name: string(ptrVal(rule.Name))}
 		for _, m := range rule.Matches {
 			var gm ir.GRPCMatch
 			if m.Method != nil {
