@@ -35,6 +35,16 @@ var SupportedFeatures = []features.FeatureName{
 	features.SupportHTTPRoutePathRewrite,
 	features.SupportHTTPRoutePortRedirect,
 	features.SupportHTTPRouteSchemeRedirect,
+	// issue 19 item 3 (proxy extended_test.go; translate testdata/route-extended-http):
+	features.SupportHTTPRoute303RedirectStatusCode,
+	features.SupportHTTPRoute307RedirectStatusCode,
+	features.SupportHTTPRoute308RedirectStatusCode,
+	features.SupportHTTPRouteBackendRequestHeaderModification,
+	features.SupportHTTPRouteNamedRouteRule,
+	features.SupportHTTPRouteParentRefPort,
+	features.SupportHTTPRouteDestinationPortMatching,
+	features.SupportHTTPRouteBackendProtocolWebSocket,
+	features.SupportGatewayHTTPListenerIsolation,
 }
 
 func supportedFeatures() []gwv1.SupportedFeature {
