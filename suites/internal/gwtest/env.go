@@ -369,6 +369,9 @@ func (e *Env) WaitGateway(ctx context.Context, name string) (*Gateway, error) {
 	// the same path the suite dials, before anything is measured, as upstream converges
 	// before it judges.
 	for _, port := range listenerPorts(gw) {
+		if udpOnlyPort(gw, port) {
+			continue // udp.go
+		}
 		hp := g.Addr(port)
 		err = e.waitFor(ctx, fmt.Sprintf("Gateway %s/%s to accept connections on listener %d (%s)", e.Namespace, name, port, hp), GatewayTimeout, func(ctx context.Context) (bool, string, error) {
 			if err := probeListener(ctx, g.Mode, hp); err != nil {
