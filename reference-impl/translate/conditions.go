@@ -35,7 +35,7 @@ var SupportedFeatures = []features.FeatureName{
 	features.SupportHTTPRoutePathRewrite,
 	features.SupportHTTPRoutePortRedirect,
 	features.SupportHTTPRouteSchemeRedirect,
-	// issue 19 item 3 (proxy extended_test.go; translate testdata/route-extended-http):
+	// issue 19 item 3 (proxy extended_test.go, cors_test.go; translate testdata/route-extended-http):
 	features.SupportHTTPRoute303RedirectStatusCode,
 	features.SupportHTTPRoute307RedirectStatusCode,
 	features.SupportHTTPRoute308RedirectStatusCode,
@@ -45,6 +45,9 @@ var SupportedFeatures = []features.FeatureName{
 	features.SupportHTTPRouteDestinationPortMatching,
 	features.SupportHTTPRouteBackendProtocolWebSocket,
 	features.SupportGatewayHTTPListenerIsolation,
+	features.SupportHTTPRouteCORS,
+	features.SupportGRPCRouteNamedRouteRule,
+	features.SupportGatewayHTTPSListenerDetectMisdirectedRequests, // proxy handler.go 421 (issue 18 item 4), tls_test.go
 }
 
 func supportedFeatures() []gwv1.SupportedFeature {
