@@ -59,7 +59,9 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"https without cert", func(s *Snapshot) { s.Listeners[0].Protocol = ProtocolHTTPS }, `HTTPS listener needs at least one certificate`},
 		{"hostname", func(s *Snapshot) { s.Listeners[0].Hostname = "Bad_Host" }, `listeners[0] "http".hostname`},
 		{"retry attempts", func(s *Snapshot) { s.Listeners[0].HTTPRoutes[0].Rules[0].Retry = &Retry{Attempts: 0} }, `.rules[0].retry.attempts: 0 (want 1 to 100)`},
-		{"retry code", func(s *Snapshot) { s.Listeners[0].HTTPRoutes[0].Rules[0].Retry = &Retry{Attempts: 1, Codes: []int{200}} }, `.rules[0].retry.codes[0]: 200 (want 400 to 599)`},
+		{"retry code", func(s *Snapshot) {
+			s.Listeners[0].HTTPRoutes[0].Rules[0].Retry = &Retry{Attempts: 1, Codes: []int{200}}
+		}, `.rules[0].retry.codes[0]: 200 (want 400 to 599)`},
 		{"rule name", func(s *Snapshot) { s.Listeners[0].HTTPRoutes[0].Rules[0].Name = "Named_Rule" }, `.rules[0].name: "Named_Rule" is not a section name`},
 		{"path regex", func(s *Snapshot) {
 			s.Listeners[0].HTTPRoutes[0].Rules[0].Matches[0].Path = &PathMatch{Type: MatchRegularExpression, Value: "(["}
