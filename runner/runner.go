@@ -155,6 +155,8 @@ type run struct {
 	incomplete []string
 	// ran are the gatecheck suites already run (alongside the upstream suite).
 	ran []string
+	// imagesLoaded: the images step loaded gatecheck's images into every node itself.
+	imagesLoaded bool
 	res Result
 	// wrote says the reports step wrote the run's reports.
 	wrote bool

@@ -155,12 +155,19 @@ func TestStepImagesFollowsTheProvider(t *testing.T) {
 	if diff := cmp.Diff([]string{"/images/controller.tar", "/images/echo-backend.tar", "/profiles/x/extra.tar", "/abs/other.tar"}, cl.loaded); diff != "" {
 		t.Errorf("loaded (-want +got):\n%s", diff)
 	}
+	// Loaded into every node by the run: the suites need not find them in status.images.
+	if !r.suiteEnv().ImagesPulled {
+		t.Error("suites' ImagesPulled false after the run loaded the images itself; want true")
+	}
 
 	given := &capCluster{canLoad: false}
 	r, out := testRun(t, given, Options{Profile: profile, Suites: []string{"mirror"}})
 	done, err = stepImages(context.Background(), r)
 	if err != nil || done != "images" || len(given.built)+len(given.loaded) != 0 {
 		t.Fatalf("stepImages on a cluster that cannot load images = %q, %v, built %v, loaded %v; want nothing built or loaded", done, err, given.built, given.loaded)
+	}
+	if r.suiteEnv().ImagesPulled {
+		t.Error("suites' ImagesPulled true on a cluster the run loaded nothing into; want false (the suites must check)")
 	}
 	if want := "  skipped: an existing cluster's nodes must already have (or be able to pull) these images: controller, echo-backend; or pass --registry to push them\n"; out.String() != want {
 		t.Errorf("console %q; want %q", out, want)

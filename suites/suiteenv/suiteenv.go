@@ -32,9 +32,10 @@ const (
 	EnvTolerancePts          = "GATECHECK_TOLERANCE_PTS" // weight tolerance in percentage points
 	EnvSuite                 = "GATECHECK_SUITE"         // the suite suites/all runs (canary, grpc, ...)
 
-	// EnvImagesPulled is "true" when the runner pushed the images to a registry (--registry)
-	// and every node pulled them: the suites then skip their check of the nodes' status.images,
-	// which the kubelet caps at 5 names per image (a pulled name can be missing from it).
+	// EnvImagesPulled is "true" when the runner put the images on every node itself: pushed
+	// to a registry (--registry) and pulled by every node, or loaded into every node. The
+	// suites then skip their check of the nodes' status.images, which the kubelet caps at 5
+	// names per image (a loaded or pulled name can be missing from it).
 	EnvImagesPulled = "GATECHECK_IMAGES_PULLED"
 )
 
