@@ -157,7 +157,7 @@ type run struct {
 	ran []string
 	// imagesLoaded: the images step loaded gatecheck's images into every node itself.
 	imagesLoaded bool
-	res Result
+	res          Result
 	// wrote says the reports step wrote the run's reports.
 	wrote bool
 }
