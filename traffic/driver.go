@@ -143,6 +143,13 @@ func (d *Driver) transport() *http.Transport {
 		DisableKeepAlives:   d.FreshConnections,
 		ForceAttemptHTTP2:   false,
 	}
+	if !d.FreshConnections {
+		// One connection per worker, by construction: a worker's next request can start before
+		// its previous connection is back in the idle pool, and on a loaded machine the
+		// transport then dialled a fifth connection for four workers, which a per-connection
+		// verdict would count as another unit.
+		t.MaxConnsPerHost = d.concurrency()
+	}
 	if d.InsecureSkipVerify {
 		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by the user
 	}
