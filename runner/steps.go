@@ -245,16 +245,14 @@ func stepImplementation(ctx context.Context, r *run) (string, error) {
 }
 
 // alongsideConformance are the gatecheck suites that run at the same time as the upstream suite,
-// in lanes: each lane's suites run one after another, the lanes side by side. None of them has
-// a verdict about time, and the upstream suite has none either, so they cannot disturb one
-// another's verdicts, only lengthen each other's runs; the run is shorter by nearly a minute.
-//   - the sidecar suite judges the kubelet, not the Gateway implementation, and checks orderings;
-//   - canary, grpc and tcp judge how requests, streams and connections are split (counts, by the
-//     verdict engine), and that none fails; their latency figures are reported, not gated.
-//
-// The suites whose verdicts are about time start only after these ended, on a quieter node:
-// mirror (a mirror must not slow the primary) and propagation (time to serve a change).
-var alongsideConformance = [][]string{{"sidecar"}, {"canary", "grpc", "tcp"}}
+// in lanes: each lane's suites run one after another, the lanes side by side. Only the sidecar
+// suite: it judges the kubelet, not the Gateway implementation, creates no Gateway API objects
+// and checks orderings, not latencies. The traffic suites start after the upstream suite ended:
+// their Gateways and routes must not share a data plane with the upstream suite's. Implementations
+// that serve every Gateway from one set of ports (Traefik's entryPoints) would see both suites'
+// catch-all routes on the same listener, and a correct implementation could fail either suite;
+// some of them also judge time (mirror, propagation) and want a quiet node.
+var alongsideConformance = [][]string{{"sidecar"}}
 
 // stepConformance runs the upstream suite when selected, with the suites that run alongside it;
 // how each ended is in its part.
