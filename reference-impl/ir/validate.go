@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -151,6 +152,9 @@ func (r HTTPRule) validate(where loc) []error {
 			case MatchExact, MatchPathPrefix:
 				if !strings.HasPrefix(m.Path.Value, "/") {
 					errs = append(errs, fmt.Errorf("%s.path.value: %q must start with /", mw(), m.Path.Value))
+				}
+				if bad := badPathValue(m.Path.Value); bad != "" {
+					errs = append(errs, fmt.Errorf("%s.path.value: %q %s", mw(), m.Path.Value, bad))
 				}
 			case MatchRegularExpression:
 				if _, err := regexp.Compile(m.Path.Value); err != nil {
@@ -430,4 +434,21 @@ func dnsLabelChars(s string) bool {
 		}
 	}
 	return true
+}
+
+// badPathValue applies the HTTPRoute CRD's CEL rules for Exact and PathPrefix values (which
+// the API server enforces, so only a hand-written snapshot can break them): no empty, "." or
+// ".." elements, no encoded slash, no fragment. It returns what is wrong, or "".
+func badPathValue(v string) string {
+	for _, s := range []string{"//", "/./", "/../", "%2f", "%2F", "#"} {
+		if strings.Contains(v, s) {
+			return "must not contain " + strconv.Quote(s)
+		}
+	}
+	for _, s := range []string{"/..", "/."} {
+		if strings.HasSuffix(v, s) {
+			return "must not end with " + strconv.Quote(s)
+		}
+	}
+	return ""
 }

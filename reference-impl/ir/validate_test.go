@@ -69,6 +69,15 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"relative path", func(s *Snapshot) {
 			s.Listeners[0].HTTPRoutes[0].Rules[0].Matches[0].Path.Value = "api"
 		}, `must start with /`},
+		{"empty path element", func(s *Snapshot) {
+			s.Listeners[0].HTTPRoutes[0].Rules[0].Matches[0].Path.Value = "//"
+		}, `matches[0].path.value: "//" must not contain "//"`},
+		{"dot-dot path end", func(s *Snapshot) {
+			s.Listeners[0].HTTPRoutes[0].Rules[0].Matches[0].Path.Value = "/api/.."
+		}, `must not end with "/.."`},
+		{"encoded slash", func(s *Snapshot) {
+			s.Listeners[0].HTTPRoutes[0].Rules[0].Matches[0].Path.Value = "/a%2Fb"
+		}, `must not contain "%2F"`},
 		{"negative weight", func(s *Snapshot) {
 			s.Listeners[0].HTTPRoutes[0].Rules[0].Backends[0].Weight = -1
 		}, `backends[0] "app/v2:8080".weight: -1 must be >= 0`},
