@@ -18,11 +18,13 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	kindprovider "github.com/gatecheck/gatecheck/cluster/internal/providers/kind"
 	"github.com/gatecheck/gatecheck/cluster/internal/status"
 )
 
-// ErrNoImageLoading says images cannot be pushed into a cluster gatecheck does not run.
-var ErrNoImageLoading = errors.New("an existing cluster has no image loading: push the images to a registry its nodes can pull from (gatecheck run --registry, gatecheck images push --registry), or use --cluster host|kind")
+// ErrNoImageLoading says images cannot be loaded into a cluster gatecheck does not run (one
+// that is not a kind cluster this machine runs).
+var ErrNoImageLoading = errors.New("an existing cluster has no image loading unless it is a kind cluster on this machine: push the images to a registry its nodes can pull from (gatecheck run --registry, gatecheck images push --registry), or use --cluster host|kind")
 
 // Provider is an existing cluster.
 type Provider struct {
@@ -30,6 +32,11 @@ type Provider struct {
 	// context is the kubeconfig context chosen with --context ("" for the current one).
 	context string
 	log     *slog.Logger
+	// kind is what detection found (kind.go): a kind cluster on this machine gets its images
+	// through kind's loader, as clusters the kind provider creates do.
+	kind *kindState
+	// newKindLoader is kind's Go API for a node provider (kind.NewLoader); tests replace it.
+	newKindLoader func(nodeProvider string) (KindLoader, error)
 }
 
 // New returns a provider for the cluster in kubeconfig (a path; empty means KUBECONFIG or
@@ -44,7 +51,9 @@ func New(kubeconfig string, log *slog.Logger) *Provider {
 			kubeconfig = files[0]
 		}
 	}
-	return &Provider{kubeconfig: kubeconfig, log: log}
+	p := &Provider{kubeconfig: kubeconfig, log: log}
+	p.newKindLoader = func(np string) (KindLoader, error) { return kindprovider.NewLoader(np, p.log) }
+	return p
 }
 
 // NewWithContext is New for one context of the kubeconfig (kubeconfig "" loads KUBECONFIG,
@@ -102,7 +111,9 @@ func NewWithContext(kubeconfig, context, dir string, log *slog.Logger) (*Provide
 		log = slog.New(slog.DiscardHandler)
 	}
 	log.Debug("kubeconfig for --context", "context", context, "from", from, "path", path)
-	return &Provider{kubeconfig: path, context: context, log: log}, nil
+	p := New(path, log)
+	p.context = context
+	return p, nil
 }
 
 // Context is the kubeconfig context chosen with --context, or "" for the kubeconfig's current one.
@@ -139,6 +150,14 @@ func (p *Provider) Up(ctx context.Context) error {
 		return err
 	}
 	p.log.Info("using existing cluster", "kubeconfig", p.kubeconfig, "context", p.context, "kubernetes", v)
+	switch k := p.detectKind(ctx); {
+	case k.loadable:
+		p.log.Info("existing cluster is a kind cluster on this machine: images are loaded with kind's loader", "kind", k.cluster.Name, "nodeProvider", k.cluster.NodeProvider, "evidence", k.cluster.Evidence)
+	case k.cluster.Name != "":
+		p.log.Warn("existing cluster is kind's, but its images cannot be loaded from here", "why", k.why)
+	default:
+		p.log.Debug("existing cluster is not a kind cluster", "why", k.why)
+	}
 	return nil
 }
 
@@ -151,14 +170,32 @@ func (p *Provider) Down(context.Context) error {
 // Kubeconfig is the kubeconfig path in use.
 func (p *Provider) Kubeconfig() string { return p.kubeconfig }
 
-// LoadImages is not possible without a registry.
-func (p *Provider) LoadImages(context.Context, []string) error { return ErrNoImageLoading }
+// LoadImages imports archives into every node with kind's loader when the cluster is a kind
+// cluster this machine runs (detectKind); any other existing cluster cannot load images.
+func (p *Provider) LoadImages(ctx context.Context, archives []string) error {
+	k := p.detectKind(ctx)
+	if !k.loadable {
+		return fmt.Errorf("%w (%s)", ErrNoImageLoading, k.why)
+	}
+	for _, a := range archives {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		start := time.Now()
+		if err := k.loader.LoadArchive(k.cluster.Name, a); err != nil {
+			return fmt.Errorf("load image archive %s into kind cluster %s: %w", a, k.cluster.Name, err)
+		}
+		p.log.Info("loaded image archive with kind's loader", "archive", a, "kind", k.cluster.Name, "took", time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
 
 // Owned is false: the cluster is someone else's, so a run removes only what it installed.
 func (p *Provider) Owned() bool { return false }
 
-// CanLoadImages is false: the nodes must already have (or be able to pull) the images.
-func (p *Provider) CanLoadImages() bool { return false }
+// CanLoadImages is true, after Up, for a kind cluster this machine runs (kind's loader reaches
+// every node); otherwise the nodes must already have (or be able to pull) the images.
+func (p *Provider) CanLoadImages() bool { return p.kind != nil && p.kind.loadable }
 
 // Describe reports reachability and version.
 func (p *Provider) Describe(ctx context.Context) (status.Status, error) {
@@ -172,5 +209,10 @@ func (p *Provider) Describe(ctx context.Context) (status.Status, error) {
 		return st, nil
 	}
 	st.Up, st.KubernetesVersion = true, v
+	if k := p.detectKind(ctx); k.loadable {
+		st.Details = append(st.Details, fmt.Sprintf("kind cluster %s on this machine (%s): images are loaded with kind's loader", k.cluster.Name, k.cluster.Evidence))
+	} else {
+		st.Details = append(st.Details, "images cannot be loaded: "+k.why)
+	}
 	return st, nil
 }

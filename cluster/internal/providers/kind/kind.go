@@ -254,6 +254,55 @@ func (r realAPI) Create(name string, config *v1alpha4.Cluster, kubeconfig string
 func (r realAPI) Delete(name, kubeconfig string) error { return r.p.Delete(name, kubeconfig) }
 func (r realAPI) List() ([]string, error)              { return r.p.List() }
 
+// Loader is kind's image loading for a kind cluster gatecheck did not create (the existing
+// provider uses it when the cluster's nodes say they are kind's).
+type Loader interface {
+	// Nodes lists the names of cluster name's nodes (kind's ListInternalNodes) that this
+	// machine's container engine runs.
+	Nodes(name string) ([]string, error)
+	// LoadArchive imports a docker-archive tarball into every node of cluster name.
+	LoadArchive(name, archive string) error
+}
+
+// NewLoader returns kind's Go API on the node provider a kind node's spec.providerID names
+// (kind://<provider>/<cluster>/<node>): docker, podman or nerdctl (kind's nerdctl provider also
+// drives finch); "" detects the engine as kind's own CLI does.
+func NewLoader(nodeProvider string, log *slog.Logger) (Loader, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	opts := []kindcluster.ProviderOption{kindcluster.ProviderWithLogger(slogAdapter{log})}
+	switch nodeProvider {
+	case "docker":
+		opts = append(opts, kindcluster.ProviderWithDocker())
+	case "podman":
+		opts = append(opts, kindcluster.ProviderWithPodman())
+	case "nerdctl":
+		opts = append(opts, kindcluster.ProviderWithNerdctl(""))
+	case "":
+		o, err := kindcluster.DetectNodeProvider()
+		if err != nil {
+			return nil, fmt.Errorf("no container engine kind can use (docker, nerdctl, finch, podman): %w", err)
+		}
+		opts = append(opts, o)
+	default:
+		return nil, fmt.Errorf("node provider %q: kind v0.33.0 knows docker, podman and nerdctl", nodeProvider)
+	}
+	return realAPI{p: kindcluster.NewProvider(opts...)}, nil
+}
+
+func (r realAPI) Nodes(name string) ([]string, error) {
+	nodes, err := r.p.ListInternalNodes(name)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		names = append(names, n.String())
+	}
+	return names, nil
+}
+
 func (r realAPI) LoadArchive(name, archive string) error {
 	nodes, err := r.p.ListInternalNodes(name)
 	if err != nil {
