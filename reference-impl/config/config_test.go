@@ -102,3 +102,30 @@ func TestSecretsNeverListed(t *testing.T) {
 		t.Errorf("no rule for secrets: the controller needs get (listener certificates) and create/update/delete (proxy certificates)")
 	}
 }
+
+// TestConfigMapsOnlyGot: the controller's RBAC lets it GET ConfigMaps (the CA certificates
+// Gateways reference) and nothing else: no list, watch or writes.
+func TestConfigMapsOnlyGot(t *testing.T) {
+	t.Parallel()
+	found := false
+	for _, doc := range documents(t) {
+		var role rbacv1.ClusterRole
+		if yaml.Unmarshal(doc, &role) != nil || (role.Kind != "ClusterRole" && role.Kind != "Role") {
+			continue
+		}
+		for _, r := range role.Rules {
+			if !slices.Contains(r.APIGroups, "") || !(slices.Contains(r.Resources, "configmaps") || slices.Contains(r.Resources, "*")) {
+				continue
+			}
+			found = true
+			for _, v := range r.Verbs {
+				if v != "get" {
+					t.Errorf("%s %s: configmaps verb %q; want only get", role.Kind, role.Name, v)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no rule for configmaps: the controller needs get (CA certificates of frontend validation)")
+	}
+}

@@ -167,7 +167,8 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		PprofBindAddress:              opts.PprofAddr,
 		// Secrets are never cached (listed or watched): the controller reads only those
 		// listeners reference, with direct GETs (see referencedSecrets).
-		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
+		// ConfigMaps likewise (see referencedConfigMaps).
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}}}},
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Pod{}:        {Label: ours},
 			&appsv1.Deployment{}: {Label: ours},
@@ -196,6 +197,12 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		return nil
 	})); err != nil {
 		return fmt.Errorf("add Secret poller: %w", err)
+	}
+	if err := mgr.Add(leaderOnly(func(ctx context.Context) error {
+		r.configMaps.run(ctx, r.kick, func(err error) { r.log.Error("reading referenced ConfigMaps", "error", err) })
+		return nil
+	})); err != nil {
+		return fmt.Errorf("add ConfigMap poller: %w", err)
 	}
 	// The delivery server runs on every replica, but only the leader publishes snapshots;
 	// the controller Service should only route to the leader, which with one replica it does.

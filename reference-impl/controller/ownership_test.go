@@ -21,13 +21,18 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
-// noSecretListing fails the test's client on any List or Watch of Secrets: the controller may
-// only GET the Secrets listeners reference. gets counts the Secret GETs by name.
+// noSecretListing fails the test's client on any List or Watch of Secrets or ConfigMaps: the
+// controller may only GET the Secrets listeners reference and the ConfigMaps Gateways name as
+// CA certificates. gets counts the Secret GETs by name, and the ConfigMap GETs by
+// "configmap:" and name.
 func noSecretListing(gets map[string]int) interceptor.Funcs {
 	return interceptor.Funcs{
 		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
 			if _, ok := list.(*corev1.SecretList); ok {
 				return errors.New("the controller listed Secrets")
+			}
+			if _, ok := list.(*corev1.ConfigMapList); ok {
+				return errors.New("the controller listed ConfigMaps")
 			}
 			return c.List(ctx, list, opts...)
 		},
@@ -35,11 +40,17 @@ func noSecretListing(gets map[string]int) interceptor.Funcs {
 			if _, ok := list.(*corev1.SecretList); ok {
 				return nil, errors.New("the controller watched Secrets")
 			}
+			if _, ok := list.(*corev1.ConfigMapList); ok {
+				return nil, errors.New("the controller watched ConfigMaps")
+			}
 			return c.Watch(ctx, list, opts...)
 		},
 		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 			if _, ok := obj.(*corev1.Secret); ok && gets != nil {
 				gets[key.String()]++
+			}
+			if _, ok := obj.(*corev1.ConfigMap); ok && gets != nil {
+				gets["configmap:"+key.String()]++
 			}
 			return c.Get(ctx, key, obj, opts...)
 		},
@@ -201,5 +212,81 @@ func TestSecretsReadOnlyAsReferenced(t *testing.T) {
 	}
 	if changed, err := r.secrets.poll(ctx); err != nil || !changed {
 		t.Errorf("poll after the Secret was created: changed=%v err=%v; want true, nil", changed, err)
+	}
+}
+
+// TestConfigMapsReadOnlyAsReferenced: reconciles never list or watch ConfigMaps (the
+// interceptor fails them) and GET only the ConfigMaps our Gateway's frontend validation names
+// as CA certificates and may read; a cross-namespace reference without a ReferenceGrant, a
+// reference of another kind and another class's Gateway are not read at all.
+func TestConfigMapsReadOnlyAsReferenced(t *testing.T) {
+	t.Parallel()
+	gets := map[string]int{}
+	caRef := func(ns, name, kind string) gwv1.ObjectReference {
+		r := gwv1.ObjectReference{Group: "", Kind: gwv1.Kind(kind), Name: gwv1.ObjectName(name)}
+		if ns != "" {
+			n := gwv1.Namespace(ns)
+			r.Namespace = &n
+		}
+		return r
+	}
+	frontend := func(def []gwv1.ObjectReference, port gwv1.PortNumber, perPort []gwv1.ObjectReference) *gwv1.GatewayTLSConfig {
+		f := &gwv1.FrontendTLSConfig{Default: gwv1.TLSConfig{Validation: &gwv1.FrontendTLSValidation{CACertificateRefs: def}}}
+		if perPort != nil {
+			f.PerPort = []gwv1.TLSPortConfig{{Port: port, TLS: gwv1.TLSConfig{Validation: &gwv1.FrontendTLSValidation{CACertificateRefs: perPort}}}}
+		}
+		return &gwv1.GatewayTLSConfig{Frontend: f}
+	}
+	other := &gwv1.Gateway{
+		ObjectMeta: metav1.ObjectMeta{Name: "foreign", Namespace: "infra", Generation: 1, UID: "uid-2"},
+		Spec: gwv1.GatewaySpec{GatewayClassName: "someone-elses", Listeners: []gwv1.Listener{{Name: "http", Port: 80, Protocol: gwv1.HTTPProtocolType}},
+			TLS: frontend([]gwv1.ObjectReference{caRef("", "foreign-ca", "ConfigMap")}, 0, nil)},
+	}
+	c, r, gw := ownershipFixture(t, gets, other,
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "unrelated", Namespace: "infra"}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "foreign-ca", Namespace: "infra"}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cross", Namespace: "certs"}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "per-port", Namespace: "infra"}, Data: map[string]string{"ca.crt": "x"}})
+	ctx := context.Background()
+	var g gwv1.Gateway
+	_ = c.Get(ctx, client.ObjectKeyFromObject(gw), &g)
+	g.Spec.TLS = frontend([]gwv1.ObjectReference{caRef("", "mine", "ConfigMap"), caRef("certs", "cross", "ConfigMap"), caRef("", "unrelated", "Secret")},
+		8443, []gwv1.ObjectReference{caRef("", "per-port", "ConfigMap")})
+	if err := c.Update(ctx, &g); err != nil {
+		t.Fatal(err)
+	}
+	reconcileOnce(t, r)
+	reconcileOnce(t, r)
+	for _, k := range []string{"infra/mine", "infra/per-port"} {
+		if gets["configmap:"+k] != 1 {
+			t.Errorf("GETs of the referenced ConfigMap %s over two reconciles: %d; want 1 (then polled)", k, gets["configmap:"+k])
+		}
+	}
+	for _, k := range []string{"infra/unrelated", "infra/foreign-ca", "certs/cross"} {
+		if gets["configmap:"+k] != 0 {
+			t.Errorf("GETs of ConfigMap %s: %d; want 0 (not referenced by a Gateway of ours as a ConfigMap, or not granted)", k, gets["configmap:"+k])
+		}
+	}
+	// The missing ConfigMap appears: the poll notices it.
+	if changed, err := r.configMaps.poll(ctx); err != nil || changed {
+		t.Fatalf("poll before any change: changed=%v err=%v; want false, nil", changed, err)
+	}
+	if err := c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "mine", Namespace: "infra"}}); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := r.configMaps.poll(ctx); err != nil || !changed {
+		t.Errorf("poll after the ConfigMap was created: changed=%v err=%v; want true, nil", changed, err)
+	}
+	// A change to a ConfigMap already read is noticed too.
+	var pp corev1.ConfigMap
+	if err := c.Get(ctx, types.NamespacedName{Namespace: "infra", Name: "per-port"}, &pp); err != nil {
+		t.Fatal(err)
+	}
+	pp.Data["ca.crt"] = "y"
+	if err := c.Update(ctx, &pp); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := r.configMaps.poll(ctx); err != nil || !changed {
+		t.Errorf("poll after the ConfigMap changed: changed=%v err=%v; want true, nil", changed, err)
 	}
 }

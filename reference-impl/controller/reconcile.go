@@ -39,8 +39,10 @@ type Reconciler struct {
 	prov *provisioner
 	// secrets are the Secrets listeners reference, read directly (never cached).
 	secrets *referencedSecrets
-	stat    *status.Writer
-	acks    chan event.GenericEvent
+	// configMaps are the ConfigMaps translation references, read directly (never cached).
+	configMaps *referencedConfigMaps
+	stat       *status.Writer
+	acks       chan event.GenericEvent
 	// writes holds the API writes decided by reconciles (see writeQueue).
 	writes *writeQueue
 	// memo keeps route translations between reconciles (see translate.Memo).
@@ -68,11 +70,12 @@ func NewReconciler(c client.Client, api client.Reader, opts Options) *Reconciler
 		c: c, api: api, opts: opts, log: opts.Logger,
 		prov: &provisioner{c: c, api: api, image: opts.ProxyImage, serviceType: opts.ServiceType, replicas: opts.ProxyReplicas,
 			ca: opts.CA, serverName: opts.DeliveryServerName},
-		stat:    &status.Writer{Client: c, Reader: c, APIReader: api},
-		secrets: &referencedSecrets{api: api},
-		acks:    make(chan event.GenericEvent, 1),
-		known:   map[types.NamespacedName]bool{},
-		memo:    translate.NewMemo(),
+		stat:       &status.Writer{Client: c, Reader: c, APIReader: api},
+		secrets:    &referencedSecrets{api: api},
+		configMaps: &referencedConfigMaps{api: api},
+		acks:       make(chan event.GenericEvent, 1),
+		known:      map[types.NamespacedName]bool{},
+		memo:       translate.NewMemo(),
 	}
 	r.dirty.full = true
 	r.delivery = NewDelivery(opts.Logger, func(types.NamespacedName) { r.kick() })
@@ -131,6 +134,9 @@ func (r *Reconciler) list(ctx context.Context, withRoutes bool) (*translate.Inpu
 		return nil, err
 	}
 	in.Secrets = secrets
+	if in.ConfigMaps, err = r.configMaps.get(ctx, translate.ConfigMapRefs(in)); err != nil {
+		return nil, err
+	}
 	return in, nil
 }
 

@@ -29,6 +29,9 @@ type Input struct {
 	EndpointSlices  []*discoveryv1.EndpointSlice
 	Secrets         []*corev1.Secret
 	Namespaces      []*corev1.Namespace
+	// ConfigMaps are the ConfigMaps named by ConfigMapRefs (CA certificate bundles), read by
+	// the controller's referencedConfigMaps.
+	ConfigMaps []*corev1.ConfigMap
 	// Ingresses and IngressClasses: see ingress.go (IngressClasses of ours name the Gateway
 	// whose proxies serve their Ingresses).
 	Ingresses      []*networkingv1.Ingress

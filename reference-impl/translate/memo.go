@@ -186,9 +186,12 @@ func (m *Memo) fingerprint(in *Input) (uint64, bool) {
 	for _, o := range in.Secrets {
 		add("Secret", o.Namespace, o.Name, o.UID, 0, o.ResourceVersion, false)
 	}
+	for _, o := range in.ConfigMaps {
+		add("ConfigMap", o.Namespace, o.Name, o.UID, 0, o.ResourceVersion, false)
+	}
 	// The counts guard against two changes cancelling out in the sum.
 	h.Reset()
-	fmt.Fprint(&h, len(in.GatewayClasses), len(in.Gateways), len(in.ReferenceGrants), len(in.Namespaces), len(in.Secrets))
+	fmt.Fprint(&h, len(in.GatewayClasses), len(in.Gateways), len(in.ReferenceGrants), len(in.Namespaces), len(in.Secrets), len(in.ConfigMaps))
 	sum += h.Sum64()
 	return sum, ok
 }
