@@ -34,6 +34,11 @@ type Snapshot struct {
 	// Version increases with every change the controller publishes for this Gateway.
 	Version int64          `json:"version"`
 	Gateway NamespacedName `json:"gateway"`
+	// BackendClientCertificate, when set, is the certificate the proxy presents to backends
+	// that ask for one on the TLS connections it originates (Backend.TLS): the Gateway's
+	// spec.tls.backend.clientCertificateRef (GatewayBackendClientCertificate). Before
+	// Listeners: translate's encodeSnapshot needs those last.
+	BackendClientCertificate *Certificate `json:"backendClientCertificate,omitempty"`
 	// Listeners in the Gateway's spec order. Several listeners may share a port (different
 	// hostnames); the proxy serves them from one socket.
 	Listeners []Listener `json:"listeners"`
@@ -79,6 +84,9 @@ type Listener struct {
 // TLS is a listener's server certificates; the proxy selects one by SNI.
 type TLS struct {
 	Certificates []Certificate `json:"certificates"`
+	// ClientValidation, when set, makes the proxy ask HTTPS clients for a certificate and
+	// verify it (frontendtls.go); nil asks for none.
+	ClientValidation *ClientValidation `json:"clientValidation,omitempty"`
 }
 
 // Certificate is a PEM certificate chain and its private key.
@@ -286,6 +294,36 @@ type Backend struct {
 	Filters []Filter `json:"filters,omitempty"`
 	// Invalid, when set, says why this backend has no endpoints (e.g. "service not found").
 	Invalid string `json:"invalid,omitempty"`
+	// TLS, when set, makes the proxy talk TLS to the endpoints and verify them (a
+	// BackendTLSPolicy targets the Service port); nil means cleartext.
+	TLS *BackendTLS `json:"tls,omitempty"`
+}
+
+// BackendTLS is how the proxy originates TLS to a backend (BackendTLSPolicy). The proxy
+// verifies the backend's chain against CACertPEM (or the system roots with SystemCAs) and
+// then its name: ServerName, or one of SubjectAltNames when there are any.
+type BackendTLS struct {
+	// Policy is the BackendTLSPolicy ("namespace/name"), for logs and errors.
+	Policy string `json:"policy,omitempty"`
+	// ServerName is sent as SNI; without SubjectAltNames the certificate must be valid for it.
+	ServerName string `json:"serverName"`
+	// CACertPEM holds the PEM CA certificates the backend's chain must lead to (the policy's
+	// caCertificateRefs, concatenated). Exactly one of CACertPEM and SystemCAs is set.
+	CACertPEM []byte `json:"caCertPEM,omitempty"`
+	// SystemCAs verifies against the proxy's system roots (wellKnownCACertificates System).
+	SystemCAs bool `json:"systemCAs,omitempty"`
+	// SubjectAltNames, when set, replace ServerName in the name check: the certificate must
+	// carry at least one of them (BackendTLSPolicySANValidation).
+	SubjectAltNames []SubjectAltName `json:"subjectAltNames,omitempty"`
+}
+
+// SubjectAltName is one name a backend certificate may carry; exactly one field is set.
+type SubjectAltName struct {
+	// Hostname is a DNS name, matched as TLS clients match names (a certificate's *.x.com
+	// covers a.x.com).
+	Hostname string `json:"hostname,omitempty"`
+	// URI is compared exactly with the certificate's URI SANs (a SPIFFE ID, say).
+	URI string `json:"uri,omitempty"`
 }
 
 // Endpoint is a ready address and port.

@@ -1,10 +1,13 @@
 package ir
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -46,8 +49,14 @@ func (s *Snapshot) ValidateExcept(known func(listener int, kind RouteKind, route
 	if s.Gateway.Name == "" || s.Gateway.Namespace == "" {
 		add("gateway: namespace and name are required, got %q", s.Gateway.String())
 	}
+	if c := s.BackendClientCertificate; c != nil {
+		if _, err := tls.X509KeyPair(c.CertPEM, c.KeyPEM); err != nil {
+			add("backendClientCertificate %q: not a valid certificate and key: %v", c.Name, err)
+		}
+	}
 	names := map[string]bool{}
 	portProto := map[int32]Protocol{}
+	portClient := map[int32]*Listener{} // frontendtls.go
 	for i, l := range s.Listeners {
 		where := loc(func() string { return fmt.Sprintf("listeners[%d] %q", i, l.Name) })
 		if l.Name == "" {
@@ -84,6 +93,7 @@ func (s *Snapshot) ValidateExcept(known func(listener int, kind RouteKind, route
 				}
 			}
 		}
+		errs = append(errs, l.validateClientValidation(where, portClient)...)
 		if l.Protocol == ProtocolTCP && (len(l.HTTPRoutes) > 0 || len(l.GRPCRoutes) > 0) {
 			add("%s: TCP listener cannot carry HTTP or gRPC routes", where())
 		}
@@ -375,6 +385,40 @@ func validateBackends(where loc, bs []Backend) []error {
 			}
 		}
 		errs = append(errs, validateFilters(bw.sub(".filters"), b.Filters)...)
+		if b.TLS != nil {
+			errs = append(errs, b.TLS.validate(bw.sub(".tls"))...)
+		}
+	}
+	return errs
+}
+
+func (t *BackendTLS) validate(where loc) []error {
+	var errs []error
+	add := func(format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s%s", where(), fmt.Sprintf(format, a...)))
+	}
+	if err := validHostname(t.ServerName); err != nil || strings.HasPrefix(t.ServerName, "*") {
+		add(".serverName: %q is not a hostname", t.ServerName)
+	}
+	switch {
+	case t.SystemCAs && len(t.CACertPEM) > 0:
+		add(": caCertPEM and systemCAs are exclusive")
+	case !t.SystemCAs && !x509.NewCertPool().AppendCertsFromPEM(t.CACertPEM):
+		add(".caCertPEM: no PEM certificate in it (and systemCAs is false)")
+	}
+	for i, san := range t.SubjectAltNames {
+		switch {
+		case (san.Hostname == "") == (san.URI == ""):
+			add(".subjectAltNames[%d]: exactly one of hostname and uri must be set", i)
+		case san.Hostname != "":
+			if err := validHostname(san.Hostname); err != nil {
+				add(".subjectAltNames[%d].hostname: %v", i, err)
+			}
+		default:
+			if u, err := url.Parse(san.URI); err != nil || u.Scheme == "" {
+				add(".subjectAltNames[%d].uri: %q is not an absolute URI", i, san.URI)
+			}
+		}
 	}
 	return errs
 }

@@ -24,7 +24,9 @@ func validSnapshot() *Snapshot {
 					Filters: []Filter{{Type: FilterRequestMirror, RequestMirror: &Mirror{Percent: 50,
 						Backend: Backend{Name: "app/mirror:8080", Endpoints: []Endpoint{{Address: "10.0.0.9", Port: 8080}}}}}},
 					Backends: []Backend{
-						{Name: "app/v2:8080", Weight: 90, Endpoints: []Endpoint{{Address: "10.0.0.1", Port: 8080}}},
+						{Name: "app/v2:8080", Weight: 90, Endpoints: []Endpoint{{Address: "10.0.0.1", Port: 8080}},
+							TLS: &BackendTLS{Policy: "app/v2", ServerName: "v2.app.example", SystemCAs: true,
+								SubjectAltNames: []SubjectAltName{{Hostname: "v2.app.example"}, {URI: "spiffe://app/v2"}}}},
 						{Name: "app/v3:8080", Weight: 10, Invalid: "service not found"},
 					},
 					Timeouts: &Timeouts{Request: Duration(2 * time.Second), BackendRequest: Duration(time.Second)},
@@ -93,6 +95,24 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"timeouts", func(s *Snapshot) {
 			s.Listeners[0].HTTPRoutes[0].Rules[0].Timeouts.BackendRequest = Duration(3 * time.Second)
 		}, `timeouts.backendRequest: 3s exceeds request timeout 2s`},
+		{"backend tls server name", func(s *Snapshot) {
+			s.Listeners[0].HTTPRoutes[0].Rules[0].Backends[0].TLS.ServerName = ""
+		}, `backends[0] "app/v2:8080".tls.serverName: "" is not a hostname`},
+		{"backend tls no roots", func(s *Snapshot) {
+			s.Listeners[0].HTTPRoutes[0].Rules[0].Backends[0].TLS.SystemCAs = false
+		}, `.tls.caCertPEM: no PEM certificate in it`},
+		{"backend tls both roots", func(s *Snapshot) {
+			s.Listeners[0].HTTPRoutes[0].Rules[0].Backends[0].TLS.CACertPEM = []byte("x")
+		}, `.tls: caCertPEM and systemCAs are exclusive`},
+		{"backend tls san", func(s *Snapshot) {
+			s.Listeners[0].HTTPRoutes[0].Rules[0].Backends[0].TLS.SubjectAltNames[1] = SubjectAltName{URI: "no-scheme"}
+		}, `.tls.subjectAltNames[1].uri: "no-scheme" is not an absolute URI`},
+		{"backend tls san both", func(s *Snapshot) {
+			s.Listeners[0].HTTPRoutes[0].Rules[0].Backends[0].TLS.SubjectAltNames[0].URI = "spiffe://x"
+		}, `.tls.subjectAltNames[0]: exactly one of hostname and uri must be set`},
+		{"backend client certificate", func(s *Snapshot) {
+			s.BackendClientCertificate = &Certificate{Name: "infra/client", CertPEM: []byte("x"), KeyPEM: []byte("y")}
+		}, `backendClientCertificate "infra/client": not a valid certificate and key`},
 		{"tcp route on http", func(s *Snapshot) {
 			s.Listeners[0].TCPRoutes = s.Listeners[1].TCPRoutes
 		}, `HTTP listener cannot carry TCP routes`},

@@ -82,6 +82,8 @@ type backend struct {
 	endpoints []string // "ip:port"
 	filters   []filter
 	rr        atomic.Uint64
+	// tls, when set, makes requests to this backend TLS (backendtls.go).
+	tls *backendTLS
 }
 
 // next returns the next endpoint in round-robin order, or "" when there is none.
@@ -132,6 +134,11 @@ func compileBackend(b ir.Backend, forceH2C bool) (*backend, error) {
 		out.endpoints = append(out.endpoints, net.JoinHostPort(e.Address, strconv.Itoa(int(e.Port))))
 	}
 	var err error
+	if b.TLS != nil {
+		if out.tls, err = compileBackendTLS(b.TLS); err != nil {
+			return nil, err
+		}
+	}
 	out.filters, err = compileFilters(b.Filters)
 	return out, err
 }

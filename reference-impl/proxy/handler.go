@@ -20,6 +20,7 @@ type forwardKey struct{}
 type forward struct {
 	addr     string
 	h2c      bool
+	tls      *backendTLS // nil: cleartext
 	grpc     bool
 	respMods []*ir.HeaderModifier
 	route    string
@@ -199,8 +200,8 @@ func (p *Proxy) forward(ctx context.Context, w http.ResponseWriter, st *reqState
 		p.local(w, st.r, f.grpc, f.route, b.name, http.StatusInternalServerError, "backend has no ready endpoints")
 		return
 	}
-	f.addr, f.h2c, f.b = addr, b.h2c, b
-	if hw, ok := w.(*h1Writer); ok && !b.h2c && p.up.fast != nil && f.retry == nil {
+	f.addr, f.h2c, f.tls, f.b = addr, b.h2c, b.tls, b
+	if hw, ok := w.(*h1Writer); ok && !b.h2c && b.tls == nil && p.up.fast != nil && f.retry == nil {
 		// Served by h1Server (h1serve.go): a GET or HEAD without a body.
 		p.forwardH1(ctx, hw, st, f)
 		p.metrics.request(f.route, f.backend, f.code)
@@ -230,6 +231,9 @@ func (p *Proxy) forward(ctx context.Context, w http.ResponseWriter, st *reqState
 func rewriteUpstream(pr *httputil.ProxyRequest) {
 	f := pr.In.Context().Value(forwardKey{}).(*forward)
 	pr.Out.URL.Scheme = "http"
+	if f.tls != nil {
+		pr.Out.URL.Scheme = "https"
+	}
 	pr.Out.URL.Host = f.addr
 	pr.Out.Host = pr.In.Host
 	pr.SetXForwarded()

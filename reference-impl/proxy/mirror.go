@@ -80,11 +80,14 @@ func (m *mirrorer) send(st *reqState, b *backend) {
 		h.Del(k)
 	}
 	u := url.URL{Scheme: "http", Host: addr, Path: st.path, RawQuery: r.URL.RawQuery}
+	if b.tls != nil {
+		u.Scheme = "https"
+	}
 	if !st.pathChanged {
 		u.RawPath = r.URL.RawPath
 	}
 	method, host, body := r.Method, st.host, st.body
-	h2c := b.h2c
+	h2c, btls := b.h2c, b.tls
 	go func() {
 		defer func() {
 			m.inFlight.Add(-size)
@@ -101,7 +104,7 @@ func (m *mirrorer) send(st *reqState, b *backend) {
 		if len(body) == 0 {
 			req.Body = nil
 		}
-		ctx = context.WithValue(ctx, forwardKey{}, &forward{addr: addr, h2c: h2c})
+		ctx = context.WithValue(ctx, forwardKey{}, &forward{addr: addr, h2c: h2c, tls: btls})
 		res, err := m.up.RoundTrip(req.WithContext(ctx))
 		if err != nil {
 			m.metrics.mirror(b.name, "failed")

@@ -94,6 +94,8 @@ type Proxy struct {
 	up      *upstreams
 	mirror  *mirrorer
 	dialer  *net.Dialer
+	// clientCert is the backend client certificate of the snapshot in force (backendtls.go).
+	clientCert atomic.Pointer[clientCert]
 
 	mu      sync.Mutex // serializes Apply and Close; guards servers
 	servers map[int32]*portServer
@@ -111,7 +113,7 @@ func New(opts Options) *Proxy {
 	}
 	maxResHeader := orDefault(opts.MaxResponseHeaderBytes, defaultMaxResponseHeaderBytes)
 	resHeaderTimeout := orDefault(opts.ResponseHeaderTimeout, 60*time.Second)
-	p.up = newUpstreams(p.dialer, 0, maxResHeader, resHeaderTimeout)
+	p.up = newUpstreams(p.dialer, 0, maxResHeader, resHeaderTimeout, &p.clientCert)
 	if !opts.StdHTTP1Upstream {
 		p.up.fast = &h1Fast{dial: p.dialer.DialContext, maxIdle: 256, idleTimeout: 60 * time.Second,
 			maxHeaderBytes: maxResHeader, headerTimeout: resHeaderTimeout}
@@ -121,7 +123,7 @@ func New(opts Options) *Proxy {
 		timeout: orDefault(opts.MirrorTimeout, 10*time.Second),
 		maxBody: orDefault(opts.MirrorMaxBody, 1<<20),
 		budget:  orDefault(opts.MirrorBudget, 64<<20),
-		up:      newUpstreams(p.dialer, 64, maxResHeader, resHeaderTimeout),
+		up:      newUpstreams(p.dialer, 64, maxResHeader, resHeaderTimeout, &p.clientCert),
 		metrics: p.metrics,
 		log:     p.log,
 	}
@@ -189,6 +191,13 @@ func (p *Proxy) Apply(s *ir.Snapshot) error {
 		p.metrics.configRejected.Add(1)
 		return fmt.Errorf("snapshot version %d: gateway %s, but this proxy serves %s", s.Version, c.gateway, old.gateway)
 	}
+	cert := p.clientCert.Load()
+	if !cert.same(s.BackendClientCertificate) {
+		if cert, err = parseClientCert(s.BackendClientCertificate); err != nil {
+			p.metrics.configRejected.Add(1)
+			return fmt.Errorf("snapshot version %d: %w", s.Version, err)
+		}
+	}
 	// Open new ports first so a bind failure leaves everything as it was.
 	opened := map[int32]*portServer{}
 	for port, pc := range c.ports {
@@ -222,6 +231,7 @@ func (p *Proxy) Apply(s *ir.Snapshot) error {
 		opened[port] = ps
 	}
 	p.cur.Store(c)
+	p.clientCert.Store(cert)
 	for port, ps := range opened {
 		p.servers[port] = ps
 		p.serve(ps)

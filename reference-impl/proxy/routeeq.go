@@ -197,7 +197,7 @@ func sameMirror(a, b *ir.Mirror) bool {
 }
 
 func sameBackend(a, b *ir.Backend) bool {
-	if a.Name != b.Name || a.Weight != b.Weight || a.Protocol != b.Protocol || a.Invalid != b.Invalid || len(a.Endpoints) != len(b.Endpoints) {
+	if a.Name != b.Name || a.Weight != b.Weight || a.Protocol != b.Protocol || a.Invalid != b.Invalid || len(a.Endpoints) != len(b.Endpoints) || !sameBackendTLS(a.TLS, b.TLS) {
 		return false
 	}
 	for i := range a.Endpoints {
@@ -212,7 +212,21 @@ func cloneBackend(b *ir.Backend) ir.Backend {
 	out := *b
 	out.Endpoints = slices.Clone(b.Endpoints)
 	out.Filters = cloneSlice(b.Filters, cloneFilter)
+	if b.TLS != nil {
+		t := *b.TLS
+		t.CACertPEM = bytes.Clone(t.CACertPEM)
+		t.SubjectAltNames = slices.Clone(t.SubjectAltNames)
+		out.TLS = &t
+	}
 	return out
+}
+
+func sameBackendTLS(a, b *ir.BackendTLS) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Policy == b.Policy && a.ServerName == b.ServerName && a.SystemCAs == b.SystemCAs && bytes.Equal(a.CACertPEM, b.CACertPEM) &&
+		slices.Equal(a.SubjectAltNames, b.SubjectAltNames)
 }
 
 func sameGRPCRoute(a, b *ir.GRPCRoute) bool {

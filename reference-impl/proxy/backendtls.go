@@ -1,0 +1,182 @@
+package proxy
+
+// TLS to backends (BackendTLSPolicy, ir.Backend.TLS): the proxy dials the endpoint, sends the
+// policy's hostname as SNI, verifies the chain against the policy's CA certificates (or the
+// system roots) and the name (the hostname, or one of the subjectAltNames), and presents the
+// Gateway's client certificate when the backend asks for one. Requests to such backends go
+// through net/http's Transport, one per configuration, never through h1Fast: cleartext
+// backends keep the fast path untouched.
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatecheck/gatecheck/reference-impl/ir"
+)
+
+// backendTLS is a backend's compiled TLS origination.
+type backendTLS struct {
+	policy     string
+	serverName string
+	// roots verify the chain; nil means the system roots.
+	roots *x509.CertPool
+	sans  []ir.SubjectAltName
+	// key identifies the configuration: connections are pooled per key (a connection made
+	// with one SNI and verification must never serve another).
+	key string
+}
+
+func compileBackendTLS(t *ir.BackendTLS) (*backendTLS, error) {
+	out := &backendTLS{policy: t.Policy, serverName: t.ServerName, sans: t.SubjectAltNames}
+	if !t.SystemCAs {
+		out.roots = x509.NewCertPool()
+		if !out.roots.AppendCertsFromPEM(t.CACertPEM) {
+			return nil, fmt.Errorf("backend TLS of policy %s: caCertPEM holds no PEM certificate", t.Policy)
+		}
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%q %q %t %q\n", t.Policy, t.ServerName, t.SystemCAs, t.CACertPEM)
+	for _, s := range t.SubjectAltNames {
+		fmt.Fprintf(h, "%q %q\n", s.Hostname, s.URI)
+	}
+	out.key = hex.EncodeToString(h.Sum(nil))
+	return out, nil
+}
+
+// verify checks the backend's certificate (tls.Config.VerifyConnection, with the standard
+// verification off): the chain must lead to the roots, and the leaf must be valid for the
+// server name, or carry one of the subjectAltNames when the policy lists any (the hostname
+// then only selects the certificate, as the API says).
+func (b *backendTLS) verify(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return fmt.Errorf("backend TLS (policy %s): the backend sent no certificate", b.policy)
+	}
+	leaf := cs.PeerCertificates[0]
+	opts := x509.VerifyOptions{Roots: b.roots, Intermediates: x509.NewCertPool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	for _, c := range cs.PeerCertificates[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	if len(b.sans) == 0 {
+		opts.DNSName = b.serverName
+	}
+	if _, err := leaf.Verify(opts); err != nil {
+		return fmt.Errorf("backend TLS (policy %s): %w", b.policy, err)
+	}
+	if len(b.sans) == 0 {
+		return nil
+	}
+	for _, san := range b.sans {
+		if san.Hostname != "" && leaf.VerifyHostname(san.Hostname) == nil {
+			return nil
+		}
+		if san.URI != "" {
+			for _, u := range leaf.URIs {
+				if u.String() == san.URI {
+					return nil
+				}
+			}
+		}
+	}
+	return fmt.Errorf("backend TLS (policy %s): the certificate carries none of the subjectAltNames %v (DNS %v, URIs %v)", b.policy, b.sans, leaf.DNSNames, leaf.URIs)
+}
+
+// clientCert is the Gateway's backend client certificate (ir.Snapshot.BackendClientCertificate).
+type clientCert struct {
+	name    string
+	certPEM []byte
+	keyPEM  []byte
+	cert    tls.Certificate
+}
+
+func parseClientCert(c *ir.Certificate) (*clientCert, error) {
+	if c == nil {
+		return nil, nil
+	}
+	cert, err := tls.X509KeyPair(c.CertPEM, c.KeyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("backendClientCertificate %s: %w", c.Name, err)
+	}
+	return &clientCert{name: c.Name, certPEM: c.CertPEM, keyPEM: c.KeyPEM, cert: cert}, nil
+}
+
+// same reports whether c was parsed from exactly in (both may be nil).
+func (c *clientCert) same(in *ir.Certificate) bool {
+	if c == nil || in == nil {
+		return c == nil && in == nil
+	}
+	return c.name == in.Name && string(c.certPEM) == string(in.CertPEM) && string(c.keyPEM) == string(in.KeyPEM)
+}
+
+// tlsUpstreams are the Transports to TLS backends, created on first use, one per backend
+// configuration, client certificate and protocol.
+type tlsUpstreams struct {
+	base func() *http.Transport
+	// cert is the client certificate of the snapshot in force (shared by the proxy's and
+	// the mirror's upstreams); nil: none.
+	cert *atomic.Pointer[clientCert]
+	m    sync.Map // tlsKey -> *http.Transport
+}
+
+type tlsKey struct {
+	config string
+	cert   *clientCert
+	h2     bool
+}
+
+func (u *tlsUpstreams) transport(b *backendTLS, h2 bool) *http.Transport {
+	var cert *clientCert
+	if u.cert != nil {
+		cert = u.cert.Load()
+	}
+	k := tlsKey{config: b.key, cert: cert, h2: h2}
+	if t, ok := u.m.Load(k); ok {
+		return t.(*http.Transport)
+	}
+	t := u.base()
+	t.TLSClientConfig = &tls.Config{
+		ServerName: b.serverName,
+		// Verification is VerifyConnection's: the chain against the policy's roots, then the
+		// hostname or the subjectAltNames.
+		InsecureSkipVerify: true,
+		VerifyConnection:   b.verify,
+		MinVersion:         tls.VersionTLS12,
+	}
+	if cert != nil {
+		// Always present it when asked, even if the backend's list of acceptable CAs does not
+		// name its issuer: the backend decides.
+		t.TLSClientConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert.cert, nil }
+	}
+	t.Protocols = new(http.Protocols)
+	if h2 {
+		t.Protocols.SetHTTP2(true)
+		t.HTTP2 = &http.HTTP2Config{PingTimeout: 15 * time.Second, SendPingTimeout: 30 * time.Second}
+	} else {
+		t.Protocols.SetHTTP1(true)
+	}
+	actual, _ := u.m.LoadOrStore(k, t)
+	return actual.(*http.Transport)
+}
+
+func (u *tlsUpstreams) closeIdle() {
+	u.m.Range(func(_, t any) bool {
+		t.(*http.Transport).CloseIdleConnections()
+		return true
+	})
+}
+
+// roundTripTLS sends r over TLS to f's backend: HTTP/2 for h2c-protocol backends (gRPC),
+// else HTTP/1.1 with the response head timeout of cleartext HTTP/1.
+func (u *upstreams) roundTripTLS(r *http.Request, f *forward) (*http.Response, error) {
+	t := u.tls.transport(f.tls, f.h2c)
+	if f.h2c {
+		return t.RoundTrip(r)
+	}
+	return u.withHeaderTimeout(t, r)
+}
