@@ -118,6 +118,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&gwv1.UDPRoute{}, r.onRoute("UDPRoute"), spec).
 		Watches(&gwv1.TLSRoute{}, r.onRoute("TLSRoute"), spec).
 		Watches(&gwv1b1.ReferenceGrant{}, r.onEnv(), spec).
+		Watches(&gwv1.BackendTLSPolicy{}, r.onEnv(), spec).
 		Watches(&corev1.Service{}, r.onEnv()).
 		Watches(&discoveryv1.EndpointSlice{}, r.onEnv()).
 		Watches(&networkingv1.Ingress{}, r.onEnv()).

@@ -98,6 +98,7 @@ func (r *Reconciler) list(ctx context.Context, withRoutes bool) (*translate.Inpu
 		trs  gwv1.TCPRouteList
 		urs  gwv1.UDPRouteList
 		lrs  gwv1.TLSRouteList
+		btps gwv1.BackendTLSPolicyList
 		rgs  gwv1b1.ReferenceGrantList
 		svcs corev1.ServiceList
 		eps  discoveryv1.EndpointSliceList
@@ -106,7 +107,7 @@ func (r *Reconciler) list(ctx context.Context, withRoutes bool) (*translate.Inpu
 	// Cached lists are shallow copies of the cache's objects (UnsafeDisableDeepCopy): translate
 	// never modifies its input, and copying 5,000 routes per reconcile would dominate.
 	noCopy := client.UnsafeDisableDeepCopy
-	lists := []client.ObjectList{&gcs, &gws, &rgs, &svcs, &eps, &nss}
+	lists := []client.ObjectList{&gcs, &gws, &rgs, &svcs, &eps, &nss, &btps}
 	if withRoutes {
 		lists = append(lists, &hrs, &grs, &trs, &urs, &lrs)
 	}
@@ -126,6 +127,7 @@ func (r *Reconciler) list(ctx context.Context, withRoutes bool) (*translate.Inpu
 	in.Services = ptrs(svcs.Items)
 	in.EndpointSlices = ptrs(eps.Items)
 	in.Namespaces = ptrs(nss.Items)
+	in.BackendTLSPolicies = ptrs(btps.Items)
 	if err := r.listIngresses(ctx, in); err != nil { // ingress.go
 		return nil, err
 	}
@@ -228,6 +230,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (res re
 	routeStatuses(r.writes, r.stat, terminating, "TCPRoute", routes.TCPRoutes, out.TCPRoutes, r.opts.ControllerName, func(o *gwv1.TCPRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.TCPRoute)
 	routeStatuses(r.writes, r.stat, terminating, "UDPRoute", routes.UDPRoutes, out.UDPRoutes, r.opts.ControllerName, func(o *gwv1.UDPRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.UDPRoute)
 	routeStatuses(r.writes, r.stat, terminating, "TLSRoute", routes.TLSRoutes, out.TLSRoutes, r.opts.ControllerName, func(o *gwv1.TLSRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.TLSRoute)
+	if !incremental { // an incremental reconcile happens only without policies (translate.Memo.Routes)
+		r.backendTLSPolicyStatuses(in, out) // backendtls.go
+	}
 	if !incremental {
 		r.stat.EndPass()
 		// Forget Gateways that are gone (their proxies go with them through owner references).

@@ -30,6 +30,9 @@ func ConfigMapRefs(in *Input) []types.NamespacedName {
 			}
 		}
 	}
+	for _, k := range backendTLSConfigMapRefs(in) { // backendtls.go
+		seen[k] = true
+	}
 	out := make([]types.NamespacedName, 0, len(seen))
 	for k := range seen {
 		out = append(out, k)

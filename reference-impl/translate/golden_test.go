@@ -44,6 +44,8 @@ type goldenOut struct {
 	TCPRoutes      map[string][]gwv1.RouteParentStatus `json:"tcpRoutes,omitempty"`
 	UDPRoutes      map[string][]gwv1.RouteParentStatus `json:"udpRoutes,omitempty"`
 	TLSRoutes      map[string][]gwv1.RouteParentStatus `json:"tlsRoutes,omitempty"`
+	// BackendTLSPolicies: the policies' ancestor statuses (backendtls.go).
+	BackendTLSPolicies map[string][]gwv1.PolicyAncestorStatus `json:"backendTLSPolicies,omitempty"`
 }
 
 type goldenGateway struct {
@@ -119,6 +121,10 @@ func loadInput(t *testing.T, path string) (*Input, map[types.NamespacedName]Data
 			in.Secrets = append(in.Secrets, o)
 		case *corev1.Namespace:
 			in.Namespaces = append(in.Namespaces, o)
+		case *gwv1.BackendTLSPolicy:
+			in.BackendTLSPolicies = append(in.BackendTLSPolicies, o)
+		case *corev1.ConfigMap:
+			in.ConfigMaps = append(in.ConfigMaps, o)
 		default:
 			t.Fatalf("%s: document %d: unsupported kind %T", path, i, obj)
 		}
@@ -149,6 +155,12 @@ func render(out *Output, dps map[types.NamespacedName]DataPlane) goldenOut {
 	}
 	g.HTTPRoutes, g.GRPCRoutes, g.TCPRoutes = conv(out.HTTPRoutes), conv(out.GRPCRoutes), conv(out.TCPRoutes)
 	g.UDPRoutes, g.TLSRoutes = conv(out.UDPRoutes), conv(out.TLSRoutes)
+	for k, v := range out.BackendTLSPolicies {
+		if g.BackendTLSPolicies == nil {
+			g.BackendTLSPolicies = map[string][]gwv1.PolicyAncestorStatus{}
+		}
+		g.BackendTLSPolicies[k.String()] = v
+	}
 	return g
 }
 

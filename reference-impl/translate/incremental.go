@@ -52,6 +52,12 @@ func (m *Memo) Routes(in *Input, changes []RouteChange) (*Output, bool) {
 		m.last = nil
 		return nil, false
 	}
+	if len(in.BackendTLSPolicies) > 0 {
+		// A route change can give a policy an ancestor, and policy statuses come from a whole
+		// translation (backendtls.go).
+		m.last = nil
+		return nil, false
+	}
 	for _, c := range changes {
 		switch c.Object.(type) {
 		case nil, *gwv1.HTTPRoute, *gwv1.GRPCRoute, *gwv1.TCPRoute, *gwv1.UDPRoute, *gwv1.TLSRoute:

@@ -32,6 +32,8 @@ type Input struct {
 	// ConfigMaps are the ConfigMaps named by ConfigMapRefs (CA certificate bundles), read by
 	// the controller's referencedConfigMaps.
 	ConfigMaps []*corev1.ConfigMap
+	// BackendTLSPolicies: see backendtls.go (the ConfigMaps they name are in ConfigMaps).
+	BackendTLSPolicies []*gwv1.BackendTLSPolicy
 	// Ingresses and IngressClasses: see ingress.go (IngressClasses of ours name the Gateway
 	// whose proxies serve their Ingresses).
 	Ingresses      []*networkingv1.Ingress
@@ -51,6 +53,9 @@ type Output struct {
 	TCPRoutes  map[types.NamespacedName][]gwv1.RouteParentStatus
 	UDPRoutes  map[types.NamespacedName][]gwv1.RouteParentStatus
 	TLSRoutes  map[types.NamespacedName][]gwv1.RouteParentStatus
+	// BackendTLSPolicies holds the ancestor statuses (Gateways of ours) of the policies that
+	// apply to backends of our Gateways' routes; a policy that applies to none is absent.
+	BackendTLSPolicies map[types.NamespacedName][]gwv1.PolicyAncestorStatus
 }
 
 // GatewayResult is one Gateway's translation.

@@ -189,6 +189,12 @@ func (m *Memo) fingerprint(in *Input) (uint64, bool) {
 	for _, o := range in.ConfigMaps {
 		add("ConfigMap", o.Namespace, o.Name, o.UID, 0, o.ResourceVersion, false)
 	}
+	for _, o := range in.BackendTLSPolicies {
+		add("BackendTLSPolicy", o.Namespace, o.Name, o.UID, o.Generation, o.ResourceVersion, o.DeletionTimestamp != nil)
+	}
+	h.Reset()
+	fmt.Fprint(&h, "BackendTLSPolicies", len(in.BackendTLSPolicies))
+	sum += h.Sum64()
 	// The counts guard against two changes cancelling out in the sum.
 	h.Reset()
 	fmt.Fprint(&h, len(in.GatewayClasses), len(in.Gateways), len(in.ReferenceGrants), len(in.Namespaces), len(in.Secrets), len(in.ConfigMaps))

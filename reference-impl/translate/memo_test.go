@@ -69,6 +69,12 @@ func version(in *Input) {
 	for _, o := range in.Namespaces {
 		set(o, false)
 	}
+	for _, o := range in.BackendTLSPolicies {
+		set(o, true)
+	}
+	for _, o := range in.ConfigMaps {
+		set(o, false)
+	}
 }
 
 // renderYAML renders an output for comparison; ApplyDataPlane modifies results, so each

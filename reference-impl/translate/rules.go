@@ -91,6 +91,9 @@ func (t *translator) backendFor(fromKind, fromNS string, ref gwv1.BackendObjectR
 		b.Protocol = ir.BackendH2C
 	}
 	b.Endpoints = t.endpoints(ns, svc, sp)
+	if fromKind == kindHTTP || fromKind == kindGRPC {
+		t.applyBackendTLS(&b, ns, svc, sp) // backendtls.go
+	}
 	return b, nil
 }
 

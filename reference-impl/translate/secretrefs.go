@@ -28,6 +28,9 @@ func SecretRefs(in *Input) []types.NamespacedName {
 		if !ours[string(gw.Spec.GatewayClassName)] || gw.DeletionTimestamp != nil {
 			continue
 		}
+		if k, ok, reason, _ := t.backendClientCertRef(gw); ok && reason == "" { // backendtls.go
+			seen[k] = true
+		}
 		for _, l := range gw.Spec.Listeners {
 			if l.TLS == nil {
 				continue

@@ -50,6 +50,8 @@ type translator struct {
 	encodeErr error
 	// cur is the memo entry of the route being translated after a miss (see dependOn).
 	cur *routeMemo
+	// btls indexes the BackendTLSPolicies (backendtls.go), built on first use.
+	btls *backendTLSIndex
 }
 
 type gatewayState struct {
@@ -59,6 +61,8 @@ type gatewayState struct {
 	// res from them and the listeners (again after each incremental change, see Memo.Routes).
 	conds []metav1.Condition
 	res   *GatewayResult
+	// clientCert is the backend client certificate (backendtls.go); nil: none.
+	clientCert *ir.Certificate
 }
 
 type listenerState struct {
@@ -161,6 +165,8 @@ func translateWith(in *Input, memo *Memo) *Output {
 		t.tcpRoute(r)
 	}
 	t.streamRoutes(memo) // UDPRoutes and TLSRoutes (stream.go)
+	// BackendTLSPolicy statuses (backendtls.go).
+	t.out.BackendTLSPolicies = t.backendTLSStatuses()
 
 	for k, gs := range t.gateways {
 		t.finishGateway(gs)
@@ -314,6 +320,7 @@ func (t *translator) gateway(gw *gwv1.Gateway) {
 		gwConds = append(gwConds, cond(gwv1.GatewayConditionAccepted, true, gwv1.GatewayReasonAccepted, gen, "gateway accepted"))
 	}
 	gs.conds = gwConds
+	t.gatewayBackendTLS(gs) // backendtls.go
 }
 
 func appendKind(ks []gwv1.RouteGroupKind, kind string) []gwv1.RouteGroupKind {
@@ -475,6 +482,7 @@ func (t *translator) finishGateway(gs *gatewayState) {
 	// written), and ApplyDataPlane changes conditions in place.
 	gs.res = &GatewayResult{Generation: gw.Generation, Status: gwv1.GatewayStatus{Conditions: slices.Clone(gs.conds)}}
 	snap := &ir.Snapshot{Schema: ir.SchemaVersion, Gateway: ir.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}, Listeners: []ir.Listener{}}
+	snap.BackendClientCertificate = gs.clientCert
 	var encs []*listenerEnc
 	ports := map[int32]bool{}
 	for _, ls := range gs.listeners {
