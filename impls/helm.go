@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,6 +36,10 @@ type Helm struct {
 	// Repo is the URL (http or https) of the chart repository Chart is in (helm --repo; no
 	// `helm repo add` needed).
 	Repo string `json:"repo,omitempty"`
+	// PlainHTTP speaks plain HTTP to the OCI registry of an oci:// chart (helm --plain-http).
+	// Default: on for a loopback registry (127.0.0.1, localhost, ::1), as --registry does;
+	// helm itself speaks HTTPS to every registry unless told.
+	PlainHTTP *bool `json:"plainHTTP,omitempty"`
 	// Version of a repository or OCI chart: a version or a constraint such as "^1.2" (helm
 	// --version). A local chart is used as it is.
 	Version string `json:"version,omitempty"`
@@ -45,6 +51,10 @@ type Helm struct {
 	// a.b[0].c names a nested value, {x,y} is a list, \, is a comma inside a value; numbers and
 	// true/false become numbers and booleans (put the value in a values file to keep it a string).
 	Set []HelmSet `json:"set,omitempty"`
+	// Images point chart values at images gatecheck builds (images.build), so the chart runs
+	// the image the run built, or with --registry its pushed reference, whatever its defaults
+	// say. Applied after every values file and set entry.
+	Images []HelmImage `json:"images,omitempty"`
 	// SkipCRDs skips the chart's crds/ directory (helm --skip-crds): gatecheck installs the
 	// Gateway API CRDs itself, and a chart that bundles its own would collide with them.
 	SkipCRDs bool `json:"skipCRDs,omitempty"`
@@ -55,6 +65,90 @@ type Helm struct {
 	Wait *bool `json:"wait,omitempty"`
 	// Bundled uses the helm gatecheck builds (HelmVersion) even when one is on PATH.
 	Bundled bool `json:"bundled,omitempty"`
+}
+
+// HelmImage names the chart values that carry one image gatecheck builds: Value takes the whole
+// reference (registry/repository:tag), or, for a chart that splits it, Repository takes the
+// reference without its tag and Tag the tag. Each is a helm --set name.
+type HelmImage struct {
+	// Image is a name from images.build.
+	Image      string `json:"image"`
+	Value      string `json:"value,omitempty"`
+	Repository string `json:"repository,omitempty"`
+	Tag        string `json:"tag,omitempty"`
+}
+
+// ImageSets are the --set entries of Images, in order: each value set to ref(image), the
+// reference of a built image as the cluster's nodes get it (pushed with --registry, else as
+// built). A reference without a tag, or with a digest, cannot fill a repository and tag.
+func (h *Helm) ImageSets(ref func(image string) (string, error)) ([]HelmSet, error) {
+	var sets []HelmSet
+	for i, m := range h.Images {
+		r, err := ref(m.Image)
+		if err != nil {
+			return nil, fmt.Errorf("install.helm.images[%d].image %s: %w", i, m.Image, err)
+		}
+		if m.Value != "" {
+			sets = append(sets, HelmSet{Name: m.Value, Value: HelmValue(r)})
+			continue
+		}
+		repo, tag, ok := splitTag(r)
+		if !ok {
+			return nil, fmt.Errorf("install.helm.images[%d]: image %s is %s, which has no tag to set %s from", i, m.Image, r, m.Tag)
+		}
+		sets = append(sets, HelmSet{Name: m.Repository, Value: HelmValue(repo)}, HelmSet{Name: m.Tag, Value: HelmValue(tag)})
+	}
+	return sets, nil
+}
+
+// splitTag splits repo:tag; the colon of a registry's port is not a tag's.
+func splitTag(ref string) (repo, tag string, ok bool) {
+	i := strings.LastIndex(ref, ":")
+	if i < 0 || strings.Contains(ref[i:], "/") || strings.Contains(ref, "@") || i == len(ref)-1 {
+		return "", "", false
+	}
+	return ref[:i], ref[i+1:], true
+}
+
+// validateImages checks install.helm.images against images.build and the set entries.
+func (h *Helm) validateImages(build []string) []error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	used := map[string]string{}
+	for i, s := range h.Set {
+		used[s.Name] = fmt.Sprintf("install.helm.set[%d]", i)
+	}
+	for i, m := range h.Images {
+		f := fmt.Sprintf("install.helm.images[%d]", i)
+		switch {
+		case m.Image == "":
+			add("%s.image: required (a name from images.build)", f)
+		case !slices.Contains(build, m.Image):
+			add("%s.image: %q is not in images.build %q: only images gatecheck builds have a reference it knows", f, m.Image, build)
+		}
+		names := map[string]string{"value": m.Value, "repository": m.Repository, "tag": m.Tag}
+		switch {
+		case m.Value != "" && (m.Repository != "" || m.Tag != ""):
+			add("%s: value, or repository and tag, not both", f)
+		case m.Value == "" && (m.Repository == "") != (m.Tag == ""):
+			add("%s: repository and tag go together (a chart that splits an image needs both)", f)
+		case m.Value == "" && m.Repository == "":
+			add("%s: value (the whole reference) or repository and tag: which chart values carry the image", f)
+		}
+		for _, k := range []string{"value", "repository", "tag"} {
+			n := names[k]
+			if n == "" {
+				continue
+			}
+			if err := checkSetName(n); err != nil {
+				add("%s.%s: %v", f, k, err)
+			} else if prev, ok := used[n]; ok {
+				add("%s.%s: %s is also set by %s: one place per value", f, k, n, prev)
+			}
+			used[n] = f + "." + k
+		}
+	}
+	return errs
 }
 
 // HelmSet is one value set on the command line: --set Name=Value.
@@ -107,6 +201,24 @@ func (h *Helm) Source() ChartSource {
 		return ChartRepo
 	}
 	return ChartLocal
+}
+
+// PlainHTTPOrDefault is PlainHTTP for an oci:// chart, default true when its registry is on
+// loopback; false for other charts.
+func (h *Helm) PlainHTTPOrDefault() bool {
+	if h.Source() != ChartOCI {
+		return false
+	}
+	if h.PlainHTTP != nil {
+		return *h.PlainHTTP
+	}
+	u, err := url.Parse(h.Chart)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 // WaitOrDefault is Wait, default true.
@@ -174,6 +286,9 @@ func (h *Helm) validate(dir string) []error {
 		if h.Version != "" {
 			add("install.helm.version: applies to repository and OCI charts; the local chart %s is used as it is", h.Chart)
 		}
+	}
+	if h.PlainHTTP != nil && h.Source() != ChartOCI && h.Chart != "" {
+		add("install.helm.plainHTTP: applies to oci:// charts only (a chart repository's URL says http or https)")
 	}
 	if h.Version != "" && h.Source() != ChartLocal {
 		if _, err := semver.NewConstraint(h.Version); err != nil {
@@ -283,18 +398,10 @@ func (t HelmTarget) args() []string {
 // creates it when it is missing). `helm install`, never `upgrade --install`: helm itself
 // refuses a name in use. dir is the profile's directory; local paths are made absolute.
 func (h *Helm) InstallArgs(dir string, t HelmTarget) []string {
-	chart := h.Chart
-	if h.Source() == ChartLocal {
-		chart = resolve(dir, chart)
-	}
-	a := []string{"install", h.Release, chart, "--namespace", h.Namespace}
+	chart := h.ChartArgs(dir)
+	a := []string{"install", h.Release, chart[0], "--namespace", h.Namespace}
 	a = append(a, t.args()...)
-	if h.Repo != "" {
-		a = append(a, "--repo", h.Repo)
-	}
-	if h.Version != "" {
-		a = append(a, "--version", h.Version)
-	}
+	a = append(a, chart[1:]...)
 	for _, v := range h.Values {
 		a = append(a, "--values", resolve(dir, v))
 	}
@@ -308,6 +415,27 @@ func (h *Helm) InstallArgs(dir string, t HelmTarget) []string {
 		a = append(a, "--wait")
 	}
 	return append(a, "--timeout", h.Timeout.Or(DefaultHelmTimeout).String())
+}
+
+// ChartArgs name the chart as install passes it, for any helm command that takes a chart
+// (install, template, pull, show): the chart first (a local path made absolute), then --repo,
+// --version and --plain-http as the profile asks.
+func (h *Helm) ChartArgs(dir string) []string {
+	chart := h.Chart
+	if h.Source() == ChartLocal {
+		chart = resolve(dir, chart)
+	}
+	a := []string{chart}
+	if h.Repo != "" {
+		a = append(a, "--repo", h.Repo)
+	}
+	if h.Version != "" {
+		a = append(a, "--version", h.Version)
+	}
+	if h.PlainHTTPOrDefault() {
+		a = append(a, "--plain-http")
+	}
+	return a
 }
 
 // UninstallArgs are the helm arguments that remove the release gatecheck installed.

@@ -3,6 +3,7 @@ package impls
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -78,6 +79,9 @@ func TestHelmFieldErrorsNameTheField(t *testing.T) {
 		{"repo chart with a path", base + "chart: stable/c\nrepo: https://charts.example.com", []string{`install.helm.chart: "stable/c": with install.helm.repo`}},
 		{"oci with repo", base + "chart: oci://r.example/c\nrepo: https://charts.example.com", []string{"install.helm.repo: not with an oci:// chart"}},
 		{"oci without path", base + "chart: oci://r.example", []string{"install.helm.chart:", "not an OCI chart reference"}},
+		{"oci plain HTTP", base + "chart: oci://registry.ci:5000/charts/c\nplainHTTP: true", nil},
+		{"plainHTTP with a local chart", base + "chart: chart\nplainHTTP: true", []string{"install.helm.plainHTTP: applies to oci:// charts only"}},
+		{"plainHTTP with a repository", base + "chart: c\nrepo: http://127.0.0.1:8879\nplainHTTP: false", []string{"install.helm.plainHTTP: applies to oci:// charts only"}},
 		{"oci with tag", base + "chart: oci://r.example/charts/c:1.0", []string{"install.helm.chart:", "install.helm.version, not in the reference"}},
 		{"bad version", base + "chart: c\nrepo: https://charts.example.com\nversion: one", []string{`install.helm.version: "one"`}},
 		{"missing values", base + "chart: chart\nvalues: [values/a.yaml, values/nope.yaml]", []string{"install.helm.values[1]:", "nope.yaml not found"}},
@@ -184,6 +188,42 @@ timeout: 90s`)
 	}
 }
 
+// TestHelmChartArgs: the chart's own arguments, which install and every other helm command that
+// fetches the chart share; plain HTTP for OCI registries on loopback unless the profile says no,
+// and elsewhere only when it says so (helm speaks HTTPS to every registry unless told).
+func TestHelmChartArgs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		block string
+		want  []string // "DIR" is the profile's directory
+	}{
+		{"chart: chart", []string{"DIR/chart"}},
+		{"chart: c\nrepo: http://127.0.0.1:8879/charts\nversion: ^0.1", []string{"c", "--repo", "http://127.0.0.1:8879/charts", "--version", "^0.1"}},
+		{"chart: oci://127.0.0.1:5000/charts/c\nversion: 0.1.0", []string{"oci://127.0.0.1:5000/charts/c", "--version", "0.1.0", "--plain-http"}},
+		{"chart: oci://localhost:5000/charts/c", []string{"oci://localhost:5000/charts/c", "--plain-http"}},
+		{"chart: oci://[::1]:5000/charts/c", []string{"oci://[::1]:5000/charts/c", "--plain-http"}},
+		{"chart: oci://127.0.0.1:5000/charts/c\nplainHTTP: false", []string{"oci://127.0.0.1:5000/charts/c"}},
+		{"chart: oci://registry.example/charts/c", []string{"oci://registry.example/charts/c"}},
+		{"chart: oci://registry.ci:5000/charts/c\nplainHTTP: true", []string{"oci://registry.ci:5000/charts/c", "--plain-http"}},
+	} {
+		p, err := loadHelm(t, "release: r\nnamespace: n\n"+tc.block)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.block, err)
+		}
+		var want []string
+		for _, w := range tc.want {
+			want = append(want, strings.Replace(w, "DIR", p.Dir, 1))
+		}
+		if diff := cmp.Diff(want, p.Install.Helm.ChartArgs(p.Dir)); diff != "" {
+			t.Errorf("%s: chart args (-want +got):\n%s", tc.block, diff)
+		}
+		install := p.Install.Helm.InstallArgs(p.Dir, HelmTarget{Kubeconfig: "/k"})
+		if install[2] != want[0] || !slices.Contains(install, "--plain-http") == slices.Contains(want, "--plain-http") {
+			t.Errorf("%s: install args %q; want the chart %s and the same --plain-http", tc.block, install, want[0])
+		}
+	}
+}
+
 func TestHelmValueScalars(t *testing.T) {
 	t.Parallel()
 	p, err := loadHelm(t, "release: r\nnamespace: n\nchart: chart\nset:\n- {name: s, value: text}\n- {name: i, value: 3}\n- {name: f, value: 2.5}\n- {name: b, value: false}\n- {name: q, value: \"007\"}")
@@ -238,6 +278,98 @@ func TestInstallBlocksOfAnotherKind(t *testing.T) {
 		}
 		if _, err := Load(path); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("install %s: error %v; want %q", install, err, want)
+		}
+	}
+}
+
+// TestHelmImages: install.helm.images names images.build images and the chart values that carry
+// them; each mistake is refused naming the field.
+func TestHelmImages(t *testing.T) {
+	t.Parallel()
+	base := "release: r\nnamespace: n\nchart: chart\n"
+	for _, tc := range []struct {
+		name, block string
+		want        []string // substrings of the error; none: valid
+	}{
+		{"whole reference", "images:\n- {image: controller, value: images.controller}\n- {image: proxy, value: 'proxies[0].image'}", nil},
+		{"repository and tag", "images:\n- {image: controller, repository: image.repository, tag: image.tag}", nil},
+		{"not built", "images:\n- {image: traefik, value: image}", []string{`install.helm.images[0].image: "traefik" is not in images.build ["controller" "proxy"]`}},
+		{"no image", "images:\n- {value: image}", []string{"install.helm.images[0].image: required"}},
+		{"no values", "images:\n- {image: controller}", []string{"install.helm.images[0]: value (the whole reference) or repository and tag"}},
+		{"both", "images:\n- {image: controller, value: a, tag: b}", []string{"install.helm.images[0]: value, or repository and tag, not both"}},
+		{"repository alone", "images:\n- {image: controller, repository: image.repository}", []string{"install.helm.images[0]: repository and tag go together"}},
+		{"bad name", "images:\n- {image: controller, value: 'a,b'}", []string{"install.helm.images[0].value:", "two assignments"}},
+		{"also in set", "set: [{name: images.controller, value: x}]\nimages:\n- {image: controller, value: images.controller}", []string{"install.helm.images[0].value: images.controller is also set by install.helm.set[0]"}},
+		{"twice", "images:\n- {image: controller, value: img}\n- {image: proxy, repository: img, tag: t}", []string{"install.helm.images[1].repository: img is also set by install.helm.images[0].value"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := loadHelmBuild(t, base+tc.block, "images: {build: [controller, proxy]}")
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("want valid; got %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("want an error with %q; got none", tc.want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// loadHelmBuild is loadHelm with more top-level profile fields (images: ...).
+func loadHelmBuild(t *testing.T, block, extra string) (*Profile, error) {
+	t.Helper()
+	p, err := loadHelm(t, "release: r\nnamespace: n\nchart: chart")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(p.Dir, "profile.yaml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ind []string
+	for _, l := range strings.Split(strings.TrimSpace(block), "\n") {
+		ind = append(ind, "    "+l)
+	}
+	body := strings.Replace(string(data), "    release: r\n    namespace: n\n    chart: chart", strings.Join(ind, "\n"), 1) + extra + "\n"
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return Load(path)
+}
+
+func TestHelmImageSets(t *testing.T) {
+	t.Parallel()
+	h := &Helm{Images: []HelmImage{
+		{Image: "controller", Value: "images.controller"},
+		{Image: "proxy", Repository: "proxy.image.repository", Tag: "proxy.image.tag"},
+	}}
+	refs := map[string]string{"controller": "127.0.0.1:5000/gatecheck.dev/reference-controller:dev", "proxy": "127.0.0.1:5000/gatecheck.dev/reference-proxy:dev"}
+	got, err := h.ImageSets(func(n string) (string, error) { return refs[n], nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []HelmSet{
+		{Name: "images.controller", Value: "127.0.0.1:5000/gatecheck.dev/reference-controller:dev"},
+		{Name: "proxy.image.repository", Value: "127.0.0.1:5000/gatecheck.dev/reference-proxy"},
+		{Name: "proxy.image.tag", Value: "dev"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("image sets (-want +got):\n%s", diff)
+	}
+	// A port is not a tag; a digest leaves no tag to set.
+	for _, ref := range []string{"127.0.0.1:5000/proxy", "r.example/proxy@sha256:" + strings.Repeat("a", 64)} {
+		refs["proxy"] = ref
+		if _, err := h.ImageSets(func(n string) (string, error) { return refs[n], nil }); err == nil || !strings.Contains(err.Error(), "install.helm.images[1]: image proxy is "+ref+", which has no tag to set proxy.image.tag from") {
+			t.Errorf("proxy %s: error %v; want no tag named", ref, err)
 		}
 	}
 }

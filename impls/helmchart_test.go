@@ -77,7 +77,7 @@ func objectKey(u *unstructured.Unstructured) string {
 
 // TestReferenceChartMatchesManifests keeps impls/reference-helm/chart and
 // reference-impl/config/*.yaml from drifting: the chart, rendered with the reference-helm
-// profile's own release, namespace, values and sets, must give exactly the manifests' objects,
+// profile's own release, namespace, values, sets and images (as built), must give exactly the manifests' objects,
 // field for field, but for the Namespace (the release namespace, which a chart does not
 // template: gatecheck creates it, or helm --create-namespace) and Helm's standard labels.
 func TestReferenceChartMatchesManifests(t *testing.T) {
@@ -97,7 +97,18 @@ func TestReferenceChartMatchesManifests(t *testing.T) {
 	for _, v := range h.Values {
 		args = append(args, "--values", filepath.Join(p.Dir, v))
 	}
-	for _, s := range h.Set {
+	imageSets, err := h.ImageSets(func(name string) (string, error) {
+		for _, s := range images.Default() {
+			if s.Name == name {
+				return s.Tags[0], nil
+			}
+		}
+		return "", fmt.Errorf("no image %s", name)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range append(slices.Clone(h.Set), imageSets...) {
 		args = append(args, "--set", s.Name+"="+string(s.Value))
 	}
 	got := map[string]*unstructured.Unstructured{}

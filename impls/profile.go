@@ -345,6 +345,7 @@ func (p *Profile) Validate() error {
 			add("install.helm: required for kind helm")
 		} else {
 			errs = append(errs, h.validate(p.Dir)...) // helm.go
+			errs = append(errs, h.validateImages(p.Images.Build)...)
 		}
 	case InstallScript:
 		if p.Install.Script == nil || len(p.Install.Script.Install) == 0 {

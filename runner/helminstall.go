@@ -59,6 +59,11 @@ func (ii *implInstaller) installHelm(ctx context.Context) error {
 	if find == nil {
 		find = func(context.Context, bool) (string, error) { return exec.LookPath("helm") }
 	}
+	// Before anything is touched: the images' references can be unknown.
+	run, err := ii.forRun(h)
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", p.Name, err)
+	}
 	bin, err := find(ctx, h.Bundled)
 	if err != nil {
 		return fmt.Errorf("profile %s: install.helm: %w", p.Name, err)
@@ -77,7 +82,7 @@ func (ii *implInstaller) installHelm(ctx context.Context) error {
 	if err := ii.ensureNamespace(ctx, h.Namespace); err != nil {
 		return fmt.Errorf("profile %s: install.helm.namespace: %w", p.Name, err)
 	}
-	args := ii.pushedImages(h).InstallArgs(p.Dir, ii.helmTarget())
+	args := run.InstallArgs(p.Dir, ii.helmTarget())
 	fmt.Fprintf(ii.out, "  %s\n", command.Quote(append([]string{"helm"}, args...)))
 	ii.helm.installed = true
 	stop := wait.Progress("helm install "+h.Release, 10*time.Second, func(l string) { fmt.Fprintf(ii.out, "  %s\n", l) })
@@ -209,14 +214,12 @@ func (ii *implInstaller) deleteNamespace(ctx context.Context, name string) error
 	return ii.waitNamespaceGone(ctx, name)
 }
 
-// pushedImages is h with every install.helm.set value that is an image gatecheck built replaced
-// by the reference it was pushed as (--registry), so a profile that names its images in set
-// (as reference-helm does) installs them from the registry. A chart's own defaults are not
-// rewritten: gatecheck cannot know which values are images.
-func (ii *implInstaller) pushedImages(h *impls.Helm) *impls.Helm {
-	if len(ii.images) == 0 {
-		return h
-	}
+// forRun is h as this run installs it: every install.helm.set value that is an image gatecheck
+// built replaced by the reference it was pushed as (--registry), then install.helm.images'
+// values set to the references the nodes get (pushed, else as built), so the chart runs
+// gatecheck's images whatever its defaults say. A chart's defaults that install.helm.images
+// does not name are not rewritten: gatecheck cannot know which values are images.
+func (ii *implInstaller) forRun(h *impls.Helm) (*impls.Helm, error) {
 	c := *h
 	c.Set = slices.Clone(h.Set)
 	for i, s := range c.Set {
@@ -225,7 +228,27 @@ func (ii *implInstaller) pushedImages(h *impls.Helm) *impls.Helm {
 			c.Set[i].Value = impls.HelmValue(to)
 		}
 	}
-	return &c
+	if len(h.Images) == 0 {
+		return &c, nil
+	}
+	if ii.imageRefs == nil {
+		return nil, fmt.Errorf("install.helm.images: this run cannot tell what the built images are called")
+	}
+	sets, err := h.ImageSets(func(name string) (string, error) {
+		built, err := ii.imageRefs.Reference(name)
+		if err != nil {
+			return "", err
+		}
+		return ii.images.Get(built), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range sets {
+		fmt.Fprintf(ii.out, "  install.helm.images: %s=%s\n", s.Name, s.Value)
+	}
+	c.Set = append(c.Set, sets...)
+	return &c, nil
 }
 
 // streamHelm runs helm with its output shown as it comes, indented like the step's own lines.

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -275,5 +276,59 @@ func TestHelmKeepsTheNamespaceWhenUninstallFails(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"POST /api/v1/namespaces"}, api.writes()); diff != "" {
 		t.Errorf("API writes (-want +got):\n%s", diff)
+	}
+}
+
+// fakeRefs is the image builder's names to references.
+type fakeRefs map[string]string
+
+func (f fakeRefs) Reference(name string) (string, error) {
+	if r, ok := f[name]; ok {
+		return r, nil
+	}
+	return "", errors.New("unknown image " + name)
+}
+
+// install.helm.images sets the chart's image values to what the nodes get: the built reference,
+// or with --registry the pushed one, after the profile's own set entries; an image whose
+// reference is unknown stops the install before anything is touched.
+func TestHelmImagesSetBuiltReferences(t *testing.T) {
+	t.Parallel()
+	refs := fakeRefs{"controller": "gatecheck.dev/reference-controller:dev", "proxy": "gatecheck.dev/reference-proxy:dev"}
+	for _, tc := range []struct {
+		name   string
+		pushed imagemap.Map
+		want   string
+	}{
+		{"loaded", nil, "--set b=2 --set a=1 --set images.controller=gatecheck.dev/reference-controller:dev --set proxy.repository=gatecheck.dev/reference-proxy --set proxy.tag=dev "},
+		{"pushed", imagemap.Map{"gatecheck.dev/reference-controller:dev": "127.0.0.1:5000/gatecheck.dev/reference-controller:dev", "gatecheck.dev/reference-proxy:dev": "127.0.0.1:5000/gatecheck.dev/reference-proxy:dev"},
+			"--set b=2 --set a=1 --set images.controller=127.0.0.1:5000/gatecheck.dev/reference-controller:dev --set proxy.repository=127.0.0.1:5000/gatecheck.dev/reference-proxy --set proxy.tag=dev "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			bin, log := fakeHelm(t, `[]`, 0)
+			ii, _ := helmInstaller(t, bin, &fakeNamespaces{exists: map[string]bool{"gatecheck-system": true}}, false)
+			ii.profile.Install.Helm.Images = []impls.HelmImage{{Image: "controller", Value: "images.controller"}, {Image: "proxy", Repository: "proxy.repository", Tag: "proxy.tag"}}
+			ii.images, ii.imageRefs = tc.pushed, refs
+			if err := ii.install(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got := helmCalls(t, log)[1]; !strings.Contains(got, tc.want) {
+				t.Errorf("install %q; want %q", got, tc.want)
+			}
+		})
+	}
+
+	bin, log := fakeHelm(t, `[]`, 0)
+	api := &fakeNamespaces{exists: map[string]bool{}}
+	ii, _ := helmInstaller(t, bin, api, false)
+	ii.profile.Install.Helm.Images = []impls.HelmImage{{Image: "traefik", Value: "image"}}
+	ii.imageRefs = refs
+	err := ii.install(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "install.helm.images[0].image traefik: unknown image traefik") {
+		t.Errorf("install: %v; want the unknown image named", err)
+	}
+	if calls, w := helmCalls(t, log), api.writes(); len(calls) > 0 || len(w) > 0 {
+		t.Errorf("helm calls %q, API writes %q; want none", calls, w)
 	}
 }

@@ -40,6 +40,8 @@ type implInstaller struct {
 	// images maps built image references to pushed ones (--registry): the manifests are
 	// rewritten with it, and scripts get it as $GATECHECK_IMAGE_MAP.
 	images imagemap.Map
+	// imageRefs says what a built image is called (install.helm.images).
+	imageRefs ImageReferencer
 }
 
 func (ii *implInstaller) install(ctx context.Context) error {

@@ -62,6 +62,12 @@ type ImageBuilder interface {
 	Build(ctx context.Context, names []string) ([]string, error)
 }
 
+// ImageReferencer is an ImageBuilder that also says the reference an image is built as (its
+// first tag), for install.helm.images.
+type ImageReferencer interface {
+	Reference(name string) (string, error)
+}
+
 // Options configure one run.
 type Options struct {
 	// Self is the gatecheck executable whose hidden entry points (SuiteCommand,

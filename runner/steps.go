@@ -235,6 +235,7 @@ func neededCRDs(suites, profiles []string) []string {
 // stepImplementation installs the profile's implementation and waits for its GatewayClass.
 func stepImplementation(ctx context.Context, r *run) (string, error) {
 	r.impl = &implInstaller{profile: r.o.Profile, cfg: r.cfg, kubeconfig: r.cl.Kubeconfig(), out: r.out, findHelm: r.o.Helm, images: r.o.pushed}
+	r.impl.imageRefs, _ = r.images.(ImageReferencer)
 	if err := r.impl.install(ctx); err != nil {
 		return "", err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatecheck/gatecheck/cluster"
 	"github.com/gatecheck/gatecheck/cluster/images"
+	"github.com/gatecheck/gatecheck/runner"
 )
 
 func init() { subcommands = append(subcommands, newImagesCmd) }
@@ -140,3 +141,14 @@ func required(ss []images.Spec) []images.Spec {
 	}
 	return ss
 }
+
+// Reference is the reference image name is built as (its first tag), for install.helm.images.
+func (b imageBuilder) Reference(name string) (string, error) {
+	specs, err := imageSpecs([]string{name})
+	if err != nil {
+		return "", fmt.Errorf("profile images.build: %w", err)
+	}
+	return specs[0].Tags[0], nil
+}
+
+var _ runner.ImageReferencer = imageBuilder{}
