@@ -83,9 +83,12 @@ func (b *testBackend) irBackend(weight int32) ir.Backend {
 	return ir.Backend{Name: "test/" + b.name, Weight: weight, Endpoints: []ir.Endpoint{{Address: "127.0.0.1", Port: int32(b.addr.Port)}}}
 }
 
-// freePort returns a loopback port that was free a moment ago and that it has not returned
-// before (the kernel may hand out a just-closed port again, and a test taking two ports
-// would then get the same one twice).
+// freePort returns a loopback port that was free for both TCP and UDP a moment ago and that it
+// has not returned before (the kernel may hand out a just-closed port again, and a test taking
+// two ports would then get the same one twice). Both protocols: listeners of either kind are
+// given these ports, and the UDP backends and clients of parallel tests hold ephemeral UDP
+// ports that a TCP-only check does not see (make test failed with "bind: address already in
+// use" for a UDP listener on a port TCP had called free).
 func freePort(t testing.TB) int32 {
 	t.Helper()
 	for {
@@ -94,7 +97,12 @@ func freePort(t testing.TB) int32 {
 			t.Fatalf("free port: %v", err)
 		}
 		port := int32(ln.Addr().(*net.TCPAddr).Port)
+		u, uerr := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(port)})
 		ln.Close()
+		if uerr != nil {
+			continue
+		}
+		u.Close()
 		if _, dup := givenPorts.LoadOrStore(port, true); !dup {
 			return port
 		}
