@@ -31,6 +31,8 @@ type portConfig struct {
 	tcp   *tcpConfig
 	udp   *udpConfig    // UDP listeners (udp.go)
 	tls   *streamConfig // TLS listeners (stream.go)
+	// clientAuth is an HTTPS port's client certificate validation; nil: none (frontendtls.go).
+	clientAuth *clientAuth
 }
 
 type listenerConfig struct {
@@ -250,6 +252,9 @@ func buildTables(s *ir.Snapshot, src routeSource) (*compiled, error) {
 			pc.first = lc
 		}
 		pc.listeners.add(l.Hostname, lc)
+		if err == nil && l.Protocol == ir.ProtocolHTTPS {
+			err = compileClientAuth(pc, l) // frontendtls.go
+		}
 		if err == nil && (l.Protocol == ir.ProtocolUDP || l.Protocol == ir.ProtocolTLS) {
 			err = compileStream(pc, l, lc) // udp.go, stream.go
 		}

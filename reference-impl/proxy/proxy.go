@@ -279,11 +279,14 @@ func (p *Proxy) listen(pc *portConfig) (*portServer, error) {
 			// The listener handshakes (tlsserve.go); srv.TLSConfig stays nil so that Serve
 			// sets up HTTP/2 for the "h2" connections it is handed.
 			srv.Protocols.SetHTTP2(true)
-			ps.ln = newTLSListener(ln, &tls.Config{
+			base := &tls.Config{
 				MinVersion:     tls.VersionTLS12,
 				NextProtos:     []string{"h2", "http/1.1"},
 				GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) { return p.certificate(port, hello) },
-			}, srv.MaxHeaderBytes, p.log)
+			}
+			// Client certificate validation, per snapshot (frontendtls.go).
+			base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) { return p.handshakeConfig(port, base) }
+			ps.ln = newTLSListener(ln, base, srv.MaxHeaderBytes, p.log)
 		} else {
 			// h2c with prior knowledge, for gRPC and HTTP/2 clients without TLS.
 			srv.Protocols.SetUnencryptedHTTP2(true)

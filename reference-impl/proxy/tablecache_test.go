@@ -474,8 +474,19 @@ func TestRouteEqualityCoversEveryField(t *testing.T) {
 	t.Parallel()
 	checkSameAndClone(t, sameHTTPRoute, cloneHTTPRoute)
 	checkSameAndClone(t, sameGRPCRoute, cloneGRPCRoute)
-	checkSameAndClone(t, func(a, b *ir.TLS) bool { return sameCerts(cloneCerts(a), b) && sameCerts(cloneCerts(b), a) },
-		func(x *ir.TLS) ir.TLS { return ir.TLS{Certificates: cloneCerts(x)} })
+	// The certificate cache keys on ir.TLS.Certificates alone: ClientValidation is compiled
+	// per port on every snapshot (frontendtls.go). A new ir.TLS field must go to one or the
+	// other, so the field count is pinned.
+	type certsOnly struct{ Certificates []ir.Certificate }
+	checkSameAndClone(t, func(a, b *certsOnly) bool {
+		ta, tb := &ir.TLS{Certificates: a.Certificates}, &ir.TLS{Certificates: b.Certificates}
+		return sameCerts(cloneCerts(ta), tb) && sameCerts(cloneCerts(tb), ta)
+	}, func(x *certsOnly) certsOnly {
+		return certsOnly{Certificates: cloneCerts(&ir.TLS{Certificates: x.Certificates})}
+	})
+	if n := reflect.TypeFor[ir.TLS]().NumField(); n != 2 {
+		t.Errorf("ir.TLS has %d fields; want 2 (Certificates, cached; ClientValidation, compiled per snapshot): decide where the new one is compared", n)
+	}
 }
 
 // TestApplyReleasesCacheOnEveryPath checks that Apply finishes its compile (the cache update

@@ -284,6 +284,19 @@ func (t *translator) gateway(gw *gwv1.Gateway) {
 				ls.tls = tlsCfg
 			}
 		}
+		if accepted && l.Protocol == gwv1.HTTPSProtocolType {
+			// Client certificate validation (frontendtls.go); a certificate problem above
+			// keeps its ResolvedRefs reason.
+			fv := t.frontendValidation(gw, l)
+			if fv.resReason != "" && resolved {
+				resolved, resReason, resMsg = false, fv.resReason, fv.resMsg
+			}
+			if fv.noneValid {
+				accepted, accReason, accMsg = false, string(gwv1.ListenerReasonNoValidCACertificate), "no valid CA certificate for client certificate validation: "+fv.resMsg
+			} else if ls.tls != nil {
+				ls.tls.ClientValidation = fv.validation
+			}
+		}
 		ls.attachable = accepted
 		ls.programmable = accepted && !fatalRefs && len(ls.kinds) > 0
 		ls.conds = []metav1.Condition{
@@ -319,6 +332,7 @@ func (t *translator) gateway(gw *gwv1.Gateway) {
 	default:
 		gwConds = append(gwConds, cond(gwv1.GatewayConditionAccepted, true, gwv1.GatewayReasonAccepted, gen, "gateway accepted"))
 	}
+	gwConds = append(gwConds, insecureFrontendCondition(gw)...) // frontendtls.go
 	gs.conds = gwConds
 	t.gatewayBackendTLS(gs) // backendtls.go
 }
