@@ -14,7 +14,7 @@ import (
 // path_with_escaped_slashes_action REJECT_REQUEST, applied to the path as it arrived (its
 // escaped form, not net/http's decoded URL.Path, in which "%2e%2e" is already ".."):
 //
-//  1. A path longer than maxPathBytes is refused with 414.
+//  1. A path longer than maxPathBytes, as it arrived or once normalised, is refused with 414.
 //  2. Each percent-escape must be '%' and two hex digits, or the request is refused (400).
 //  3. Escapes of unreserved characters (ALPHA DIGIT - . _ ~) are decoded, other escapes get
 //     upper-case hex (RFC 3986 6.2.2.1-2); bytes not allowed raw in a path are escaped.
@@ -102,7 +102,13 @@ func normalizePath(p string) (string, *pathError) {
 	if !utf8.Valid(dec) {
 		return "", badPath("path is not valid UTF-8 once percent-decoded")
 	}
-	return removeDotSegments(b.String())
+	out, perr := removeDotSegments(b.String())
+	if perr == nil && len(out) > maxPathBytes {
+		// Escaping raw bytes can triple a path: the limit holds for what is matched and sent
+		// upstream too (and normalising the result again gives the result, not a 414).
+		return "", &pathError{status: http.StatusRequestURITooLong, reason: "path longer than 8192 bytes once normalised"}
+	}
+	return out, perr
 }
 
 // removeDotSegments merges slashes and removes "." and ".." segments of an escaped path whose
