@@ -59,6 +59,9 @@ func stepCluster(ctx context.Context, r *run) (string, error) {
 	if err := r.adjustReach(ctx); err != nil {
 		return "", err
 	}
+	if err := r.fillStaticAddresses(ctx); err != nil { // addresses.go
+		return "", err
+	}
 	return "cluster " + r.meta.KubernetesVersion, nil
 }
 

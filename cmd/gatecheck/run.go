@@ -177,6 +177,14 @@ func (n namedCluster) GatewayReach(ctx context.Context) (string, string, error) 
 
 var _ runner.GatewayReacher = namedCluster{}
 
+// LoadBalancerPool is the provider's MetalLB pool, "" where gatecheck installed none.
+func (n namedCluster) LoadBalancerPool(ctx context.Context) (string, error) {
+	st, err := n.Provider.Describe(ctx)
+	return st.LoadBalancerPool, err
+}
+
+var _ runner.LoadBalancerPooler = namedCluster{}
+
 // imageBuilder builds the named images of a profile with the cluster package's builder.
 type imageBuilder struct {
 	dir string

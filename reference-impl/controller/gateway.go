@@ -89,11 +89,13 @@ func (r *Reconciler) gateway(ctx context.Context, gw *gwv1.Gateway, res *transla
 		}
 		svc := &corev1.Service{}
 		if err := r.c.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: proxyName(gw)}, svc); err == nil {
-			var retry time.Duration
-			dp.Addresses, retry = addresses(svc, time.Now(), r.opts.LoadBalancerWait)
-			if retry > 0 {
+			now := time.Now()
+			want := translate.RequestedAddresses(gw)
+			st := gatewayAddresses(svc, want, r.prov.addressesRequestedSince(gw.UID, want, now), now, r.opts.LoadBalancerWait)
+			dp.Addresses, dp.AddressReason, dp.AddressMessage = st.addrs, st.reason, st.msg
+			if st.retry > 0 {
 				// Nothing else may change once the wait runs out: ask again then.
-				time.AfterFunc(retry+100*time.Millisecond, r.kick)
+				time.AfterFunc(st.retry+100*time.Millisecond, r.kick)
 			}
 		}
 		ready, err := r.readyProxies(ctx, gw)

@@ -6,7 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,11 +26,13 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/gatecheck/gatecheck/reference-impl/translate"
 )
 
 const (
 	// LabelManagedBy marks the proxy Deployments, Pods and Services this controller owns.
-	LabelManagedBy = "app.kubernetes.io/managed-by"
+	LabelManagedBy = translate.LabelManagedBy
 	// ManagedByValue is LabelManagedBy's value.
 	ManagedByValue = "gatecheck-reference"
 	// LabelProxyFor holds a hash of the Gateway's namespace/name (names can exceed the 63
@@ -73,9 +79,23 @@ type provisioner struct {
 	serverName string
 
 	mu sync.Mutex
-	// certs remembers, per Gateway UID, when its certificate Secret was last found current,
-	// so that it is read again only every certRecheck.
-	certs map[types.UID]time.Time
+	// certs remembers, per Gateway UID, when its certificate Secret was last found current
+	// and with which labels and annotations, so that it is read again only every certRecheck
+	// or when spec.infrastructure changed.
+	certs map[types.UID]certCheck
+	// requests remembers, per Gateway UID, since when its proxy Service asks the load balancer
+	// for the addresses it asks for now (addressesRequestedSince).
+	requests map[types.UID]addressRequest
+}
+
+type certCheck struct {
+	at   time.Time
+	meta string
+}
+
+type addressRequest struct {
+	ips   string
+	since time.Time
 }
 
 // certRecheck is how often a Gateway's certificate Secret is read again to find it deleted,
@@ -93,12 +113,20 @@ func (p *provisioner) selector(gw *gwv1.Gateway) map[string]string {
 	return map[string]string{LabelManagedBy: ManagedByValue, LabelProxyFor: gatewayHash(gw)}
 }
 
-// labels are the selector plus the GEP-1762 labels naming the Gateway and its class, by
-// which tools (gatecheck's nodeport and port-forward reach modes among them) find a
-// Gateway's data plane. A name too long for a label value (over 63 characters) is left out
-// rather than truncated into a label naming another Gateway.
+// labels are the Gateway's spec.infrastructure.labels, the selector, and the GEP-1762 labels
+// naming the Gateway and its class, by which tools (gatecheck's nodeport and port-forward
+// reach modes among them) find a Gateway's data plane. A name too long for a label value
+// (over 63 characters) is left out rather than truncated into a label naming another
+// Gateway. The controller's own labels are set last: translate refuses a Gateway whose
+// spec.infrastructure would give them other values, so nothing here overrides a user's label.
 func (p *provisioner) labels(gw *gwv1.Gateway) map[string]string {
-	lbl := p.selector(gw)
+	lbl := map[string]string{}
+	if inf := gw.Spec.Infrastructure; inf != nil {
+		for k, v := range inf.Labels {
+			lbl[string(k)] = string(v)
+		}
+	}
+	maps.Copy(lbl, p.selector(gw))
 	if len(validation.IsValidLabelValue(gw.Name)) == 0 {
 		lbl[gwv1.GatewayNameLabelKey] = gw.Name
 	}
@@ -106,6 +134,25 @@ func (p *provisioner) labels(gw *gwv1.Gateway) map[string]string {
 		lbl[gwv1.GatewayClassNameLabelKey] = c
 	}
 	return lbl
+}
+
+// annotations are the Gateway's spec.infrastructure.annotations, which go on every object
+// provisioned for it (a fresh map: callers add their own).
+func annotations(gw *gwv1.Gateway) map[string]string {
+	out := map[string]string{}
+	if inf := gw.Spec.Infrastructure; inf != nil {
+		for k, v := range inf.Annotations {
+			out[string(k)] = string(v)
+		}
+	}
+	return out
+}
+
+// withHash returns ann plus the spec-hash annotation of v.
+func withHash(ann map[string]string, v any) map[string]string {
+	out := maps.Clone(ann)
+	out[annotationSpecHash] = hashOf(v)
+	return out
 }
 
 func ownerRef(gw *gwv1.Gateway) metav1.OwnerReference {
@@ -116,14 +163,16 @@ func ownerRef(gw *gwv1.Gateway) metav1.OwnerReference {
 }
 
 func (p *provisioner) deployment(gw *gwv1.Gateway, deliveryURL string) *appsv1.Deployment {
-	lbl := p.labels(gw)
+	lbl, ann := p.labels(gw), annotations(gw)
 	// Readable by the proxy's group only (fsGroup below).
 	secretMode := int32(0o440)
 	spec := appsv1.DeploymentSpec{
 		Replicas: ptr.To(p.replicas),
 		Selector: &metav1.LabelSelector{MatchLabels: p.selector(gw)},
 		Template: corev1.PodTemplateSpec{
-			ObjectMeta: metav1.ObjectMeta{Labels: lbl},
+			// spec.infrastructure labels and annotations reach the Pods too: changing them
+			// rolls the proxies out again (README).
+			ObjectMeta: metav1.ObjectMeta{Labels: lbl, Annotations: ann},
 			Spec: corev1.PodSpec{
 				TerminationGracePeriodSeconds: ptr.To[int64](5),
 				AutomountServiceAccountToken:  ptr.To(false),
@@ -188,7 +237,7 @@ func (p *provisioner) deployment(gw *gwv1.Gateway, deliveryURL string) *appsv1.D
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: proxyName(gw), Namespace: gw.Namespace, Labels: lbl,
-			Annotations:     map[string]string{annotationSpecHash: hashOf(spec)},
+			Annotations:     withHash(ann, []any{lbl, ann, spec}),
 			OwnerReferences: []metav1.OwnerReference{ownerRef(gw)},
 		},
 		Spec: spec,
@@ -196,7 +245,15 @@ func (p *provisioner) deployment(gw *gwv1.Gateway, deliveryURL string) *appsv1.D
 }
 
 func (p *provisioner) service(gw *gwv1.Gateway, ports []int32, udpPorts ...int32) *corev1.Service {
-	lbl := p.labels(gw)
+	lbl, ann := p.labels(gw), annotations(gw)
+	if ips := translate.RequestedAddresses(gw); len(ips) > 0 {
+		// spec.addresses: asked of the load balancer; gatewayAddresses judges its answer.
+		s := make([]string, len(ips))
+		for i, ip := range ips {
+			s[i] = ip.String()
+		}
+		ann[translate.LoadBalancerIPsAnnotation] = strings.Join(s, ",")
+	}
 	spec := corev1.ServiceSpec{Type: p.serviceType, Selector: p.selector(gw)}
 	for _, port := range ports {
 		spec.Ports = append(spec.Ports, corev1.ServicePort{
@@ -212,7 +269,7 @@ func (p *provisioner) service(gw *gwv1.Gateway, ports []int32, udpPorts ...int32
 		ObjectMeta: metav1.ObjectMeta{
 			Name: proxyName(gw), Namespace: gw.Namespace, Labels: lbl,
 			// The labels are hashed too: they are how others find the Service.
-			Annotations:     map[string]string{annotationSpecHash: hashOf([]any{lbl, spec})},
+			Annotations:     withHash(ann, []any{lbl, ann, spec}),
 			OwnerReferences: []metav1.OwnerReference{ownerRef(gw)},
 		},
 		Spec: spec,
@@ -303,11 +360,13 @@ func (p *provisioner) ensure(ctx context.Context, gw *gwv1.Gateway, want client.
 // ensureCert makes sure the Gateway's certificate Secret holds a current certificate naming
 // the Gateway, signed by the controller's CA.
 func (p *provisioner) ensureCert(ctx context.Context, gw *gwv1.Gateway) error {
+	lbl, ann := p.labels(gw), annotations(gw)
+	meta := hashOf([]any{lbl, ann})
 	p.mu.Lock()
 	checked, ok := p.certs[gw.UID]
 	p.mu.Unlock()
 	now := time.Now()
-	if ok && now.Sub(checked) < certRecheck {
+	if ok && now.Sub(checked.at) < certRecheck && checked.meta == meta {
 		return nil
 	}
 	key := types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}
@@ -322,7 +381,13 @@ func (p *provisioner) ensureCert(ctx context.Context, gw *gwv1.Gateway) error {
 	case !ownedBy(&s, gw):
 		return &nameClashError{kind: "Secret", namespace: gw.Namespace, name: name}
 	case p.ca.proxyCertCurrent(key, s.Data, now):
-		p.remember(gw.UID, now)
+		if !maps.Equal(s.Labels, lbl) || !maps.Equal(s.Annotations, ann) {
+			s.Labels, s.Annotations = lbl, ann
+			if err := p.c.Update(ctx, &s); err != nil {
+				return fmt.Errorf("update Secret %s/%s: %w", gw.Namespace, name, err)
+			}
+		}
+		p.remember(gw.UID, now, meta)
 		return nil
 	}
 	certPEM, keyPEM, err := p.ca.IssueProxy(key)
@@ -331,7 +396,7 @@ func (p *provisioner) ensureCert(ctx context.Context, gw *gwv1.Gateway) error {
 	}
 	want := corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
-			Name: name, Namespace: gw.Namespace, Labels: p.selector(gw),
+			Name: name, Namespace: gw.Namespace, Labels: lbl, Annotations: ann,
 			OwnerReferences: []metav1.OwnerReference{ownerRef(gw)},
 		},
 		Type: corev1.SecretTypeTLS,
@@ -342,7 +407,7 @@ func (p *provisioner) ensureCert(ctx context.Context, gw *gwv1.Gateway) error {
 			return fmt.Errorf("create Secret %s/%s: %w", gw.Namespace, name, err)
 		}
 	} else {
-		s.Labels, s.OwnerReferences, s.Data = want.Labels, want.OwnerReferences, want.Data
+		s.Labels, s.Annotations, s.OwnerReferences, s.Data = want.Labels, want.Annotations, want.OwnerReferences, want.Data
 		if s.Type != corev1.SecretTypeTLS {
 			return fmt.Errorf("secret %s/%s has type %s, not %s: delete it so the controller recreates it", gw.Namespace, name, s.Type, corev1.SecretTypeTLS)
 		}
@@ -350,23 +415,23 @@ func (p *provisioner) ensureCert(ctx context.Context, gw *gwv1.Gateway) error {
 			return fmt.Errorf("update Secret %s/%s: %w", gw.Namespace, name, err)
 		}
 	}
-	p.remember(gw.UID, now)
+	p.remember(gw.UID, now, meta)
 	return nil
 }
 
-func (p *provisioner) remember(uid types.UID, at time.Time) {
+func (p *provisioner) remember(uid types.UID, at time.Time, meta string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.certs == nil {
-		p.certs = map[types.UID]time.Time{}
+		p.certs = map[types.UID]certCheck{}
 	}
 	// Entries past certRecheck are read again anyway: drop them (deleted Gateways' too).
-	for k, t := range p.certs {
-		if at.Sub(t) >= certRecheck {
+	for k, c := range p.certs {
+		if at.Sub(c.at) >= certRecheck {
 			delete(p.certs, k)
 		}
 	}
-	p.certs[uid] = at
+	p.certs[uid] = certCheck{at: at, meta: meta}
 }
 
 // Ensure makes the Gateway's proxy certificate, Deployment and Service match ports.
@@ -386,6 +451,7 @@ func (p *provisioner) Ensure(ctx context.Context, gw *gwv1.Gateway, ports []int3
 func (p *provisioner) Remove(ctx context.Context, gw *gwv1.Gateway) error {
 	p.mu.Lock()
 	delete(p.certs, gw.UID)
+	delete(p.requests, gw.UID)
 	p.mu.Unlock()
 	objs := []struct {
 		key types.NamespacedName
@@ -450,4 +516,94 @@ func addresses(svc *corev1.Service, now time.Time, lbWait time.Duration) ([]gwv1
 		return nil, 0
 	}
 	return []gwv1.GatewayStatusAddress{{Type: &ip, Value: svc.Spec.ClusterIP}}, 0
+}
+
+// addressesRequestedSince is when the Gateway's proxy Service began asking the load balancer
+// for ips (as the provisioner writes them): the load balancer's time to answer is counted from
+// there, not from the Service's creation. Remembered in memory only: after a restart the
+// controller waits for the load balancer once more.
+func (p *provisioner) addressesRequestedSince(uid types.UID, ips []netip.Addr, now time.Time) time.Time {
+	key := fmt.Sprint(ips)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(ips) == 0 {
+		delete(p.requests, uid)
+		return now
+	}
+	if r, ok := p.requests[uid]; ok && r.ips == key {
+		return r.since
+	}
+	if p.requests == nil {
+		p.requests = map[types.UID]addressRequest{}
+	}
+	p.requests[uid] = addressRequest{ips: key, since: now}
+	return now
+}
+
+// addressState is what a Gateway advertises for its proxy Service and, when that is nothing,
+// why, and how long until asking again.
+type addressState struct {
+	addrs  []gwv1.GatewayStatusAddress
+	retry  time.Duration
+	reason gwv1.GatewayConditionReason
+	msg    string
+}
+
+// gatewayAddresses is addresses for a Gateway whose spec.addresses names want (values only;
+// entries without a value ask for any address, which is what addresses gives). The load
+// balancer is asked for want through the Service's annotation (service); what it assigns is
+// advertised only when it holds every address asked for. An address it cannot give is
+// AddressNotUsable: at once when the request cannot work at all (a Service that is not a
+// LoadBalancer, two addresses of one IP family, an assignment of other addresses), else once
+// lbWait has passed since the request without an assignment (MetalLB leaves an address outside
+// its pools, or in use, unassigned and says why in the Service's events).
+func gatewayAddresses(svc *corev1.Service, want []netip.Addr, since, now time.Time, lbWait time.Duration) addressState {
+	if len(want) == 0 || svc == nil {
+		addrs, retry := addresses(svc, now, lbWait)
+		return addressState{addrs: addrs, retry: retry}
+	}
+	notUsable := func(format string, args ...any) addressState {
+		return addressState{reason: gwv1.GatewayReasonAddressNotUsable, msg: fmt.Sprintf(format, args...)}
+	}
+	where := fmt.Sprintf("Service %s/%s", svc.Namespace, svc.Name)
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		return notUsable("spec.addresses: the proxy %s is of type %s; only a LoadBalancer Service can be given an address (controller flag --service-type)", where, svc.Spec.Type)
+	}
+	families := map[bool]netip.Addr{}
+	for _, ip := range want {
+		if other, ok := families[ip.Is4()]; ok {
+			return notUsable("spec.addresses: %s and %s are of the same IP family; the proxy %s gets one load balancer address per family: keep one of them", other, ip, where)
+		}
+		families[ip.Is4()] = ip
+	}
+	var got []netip.Addr
+	for _, in := range svc.Status.LoadBalancer.Ingress {
+		if ip, err := netip.ParseAddr(in.IP); err == nil {
+			got = append(got, ip.Unmap())
+		}
+	}
+	var missing []string
+	for _, ip := range want {
+		if !slices.Contains(got, ip) {
+			missing = append(missing, ip.String())
+		}
+	}
+	if len(missing) == 0 {
+		typ := gwv1.IPAddressType
+		out := make([]gwv1.GatewayStatusAddress, len(got))
+		for i, ip := range got {
+			out[i] = gwv1.GatewayStatusAddress{Type: &typ, Value: ip.String()}
+		}
+		return addressState{addrs: out}
+	}
+	// The load balancer answers a changed request after a while (MetalLB first drops what it
+	// assigned before): until lbWait has passed the addresses are pending, not unusable.
+	if waited := now.Sub(since); waited < lbWait {
+		return addressState{retry: lbWait - waited, reason: gwv1.GatewayReasonAddressNotAssigned,
+			msg: fmt.Sprintf("waiting for the load balancer to assign %s to the proxy %s", strings.Join(missing, ", "), where)}
+	}
+	if len(got) > 0 {
+		return notUsable("spec.addresses: the load balancer gave the proxy %s %v, not %s; does it honour the annotation %s?", where, got, strings.Join(missing, ", "), translate.LoadBalancerIPsAnnotation)
+	}
+	return notUsable("spec.addresses: the load balancer has not assigned %s to the proxy %s in %s: the address is outside its pools or in use (kubectl describe service -n %s %s shows why); use another", strings.Join(missing, ", "), where, lbWait, svc.Namespace, svc.Name)
 }

@@ -1,6 +1,8 @@
 package translate
 
 import (
+	"cmp"
+
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -9,6 +11,10 @@ import (
 type DataPlane struct {
 	// Addresses the proxies are reachable at (the proxy Service's address).
 	Addresses []gwv1.GatewayStatusAddress
+	// AddressReason and AddressMessage say why Addresses is empty: AddressNotUsable when
+	// spec.addresses asks for what the load balancer cannot give; default AddressNotAssigned.
+	AddressReason  gwv1.GatewayConditionReason
+	AddressMessage string
 	// Ready is true when at least one proxy is ready and every ready proxy acknowledged the
 	// Gateway's current snapshot version.
 	Ready bool
@@ -39,7 +45,8 @@ func ApplyDataPlane(res *GatewayResult, dp DataPlane) {
 	case !dp.Ready && dp.Reason != "":
 		c = cond(gwv1.GatewayConditionProgrammed, false, dp.Reason, gen, msg)
 	case len(dp.Addresses) == 0:
-		c = cond(gwv1.GatewayConditionProgrammed, false, gwv1.GatewayReasonAddressNotAssigned, gen, "the proxy Service has no address yet")
+		reason, m := cmp.Or(dp.AddressReason, gwv1.GatewayReasonAddressNotAssigned), cmp.Or(dp.AddressMessage, "the proxy Service has no address yet")
+		c = cond(gwv1.GatewayConditionProgrammed, false, reason, gen, m)
 	case !dp.Ready:
 		c = cond(gwv1.GatewayConditionProgrammed, false, gwv1.GatewayReasonPending, gen, msg)
 	}

@@ -34,6 +34,9 @@ type dataPlaneDoc struct {
 	Gateway   string                      `json:"gateway"`
 	Ready     bool                        `json:"ready"`
 	Addresses []gwv1.GatewayStatusAddress `json:"addresses"`
+	// AddressReason and AddressMessage: why there are no addresses (DataPlane's fields).
+	AddressReason  gwv1.GatewayConditionReason `json:"addressReason"`
+	AddressMessage string                      `json:"addressMessage"`
 }
 
 type goldenOut struct {
@@ -89,7 +92,7 @@ func loadInput(t *testing.T, path string) (*Input, map[types.NamespacedName]Data
 				t.Fatalf("%s: document %d: DataPlane: %v", path, i, err)
 			}
 			ns, name, _ := strings.Cut(d.Gateway, "/")
-			dps[types.NamespacedName{Namespace: ns, Name: name}] = DataPlane{Ready: d.Ready, Addresses: d.Addresses}
+			dps[types.NamespacedName{Namespace: ns, Name: name}] = DataPlane{Ready: d.Ready, Addresses: d.Addresses, AddressReason: d.AddressReason, AddressMessage: d.AddressMessage}
 			continue
 		}
 		obj, _, err := dec.Decode(doc, nil, nil)

@@ -319,9 +319,10 @@ func (t *translator) gateway(gw *gwv1.Gateway) {
 		}
 	}
 	var gwConds []metav1.Condition
+	refused, refusedMsg := gatewaySpecProblem(gw) // infrastructure.go
 	switch {
-	case len(gw.Spec.Addresses) > 0:
-		gwConds = append(gwConds, cond(gwv1.GatewayConditionAccepted, false, gwv1.GatewayReasonUnsupportedAddress, gen, "spec.addresses: static addresses are not supported by this implementation"))
+	case refused != "":
+		gwConds = append(gwConds, cond(gwv1.GatewayConditionAccepted, false, refused, gen, refusedMsg))
 		for _, ls := range gs.listeners {
 			ls.programmable = false
 		}
