@@ -53,6 +53,11 @@ var SupportedFeatures = []features.FeatureName{
 	features.SupportGatewayInfrastructure,
 	features.SupportGatewayStaticAddresses,
 	features.SupportGatewayAddressEmpty,
+	// issue 19 item 3: TLS to backends (translate/backendtls.go, proxy/backendtls.go; proxy
+	// backendtls_test.go, testdata/backendtlspolicy-*, gateway-backend-client-certificate):
+	features.SupportBackendTLSPolicy,
+	features.SupportBackendTLSPolicySANValidation,
+	features.SupportGatewayBackendClientCertificate,
 }
 
 func supportedFeatures() []gwv1.SupportedFeature {
