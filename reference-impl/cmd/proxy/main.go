@@ -20,6 +20,9 @@ import (
 	"github.com/gatecheck/gatecheck/reference-impl/ir"
 	"github.com/gatecheck/gatecheck/reference-impl/proxy"
 	"github.com/gatecheck/gatecheck/reference-impl/proxy/delivery"
+	// Mozilla's roots, used only where the system has none: the proxy image is a bare binary,
+	// and BackendTLSPolicy's wellKnownCACertificates System verifies against the system roots.
+	_ "golang.org/x/crypto/x509roots/fallback"
 )
 
 func main() {
