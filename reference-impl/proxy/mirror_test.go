@@ -99,7 +99,7 @@ func percentile(ds []time.Duration, q float64) time.Duration {
 // comparison gets up to three attempts; a mirror that blocks the primary fails all of them.
 func TestMirrorIsolation(t *testing.T) {
 	primary, slow := startBackend(t, "primary"), startBackend(t, "slow")
-	slow.delay = 2 * time.Second
+	slow.delay = 4 * time.Second
 	refused := ir.Backend{Name: "test/refused", Weight: 1, Endpoints: []ir.Endpoint{{Address: "127.0.0.1", Port: freePort(t)}}}
 	port := freePort(t)
 	p := startProxy(t, Options{MirrorConcurrency: 64}, snapshot(1, ir.Listener{Name: "http", Port: port, Protocol: ir.ProtocolHTTP, HTTPRoutes: []ir.HTTPRoute{{
@@ -123,9 +123,11 @@ func TestMirrorIsolation(t *testing.T) {
 				t.Fatalf("POST %s: got %d; want 200", path, res.StatusCode)
 			}
 			d := time.Since(start)
-			if d > time.Second {
-				// Independent of noise: no primary request may wait for the 2 s mirror.
-				t.Fatalf("POST %s took %v; want < 1s (a mirror must never block the primary)", path, d)
+			if d > 2*time.Second {
+				// Independent of noise: no primary request may wait for the 4 s mirror. (With a
+				// 2 s mirror and a 1 s limit, a correct proxy took 1.198 s once on the loaded
+				// machine: half the mirror's delay leaves room for load and still catches a wait.)
+				t.Fatalf("POST %s took %v; want < 2s (a mirror must never block the primary)", path, d)
 			}
 			out = append(out, d)
 		}
