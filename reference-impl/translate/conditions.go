@@ -48,6 +48,10 @@ var SupportedFeatures = []features.FeatureName{
 	features.SupportHTTPRouteCORS,
 	features.SupportGRPCRouteNamedRouteRule,
 	features.SupportGatewayHTTPSListenerDetectMisdirectedRequests, // proxy handler.go 421 (issue 18 item 4), tls_test.go
+	// issue 19 item 3: spec.tls.frontend client certificate validation (translate/frontendtls.go,
+	// proxy/frontendtls.go; frontendtls_test.go, testdata/gateway-frontend-validation*):
+	features.SupportGatewayFrontendClientCertificateValidation,
+	features.SupportGatewayFrontendClientCertificateValidationInsecureFallback,
 	// issue 19 item 3: spec.infrastructure and spec.addresses (translate/infrastructure.go,
 	// controller/provision.go; controller/infrastructure_test.go, testdata/gateway-*):
 	features.SupportGatewayInfrastructure,
