@@ -166,8 +166,8 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
 		PprofBindAddress:              opts.PprofAddr,
 		// Secrets are never cached (listed or watched): the controller reads only those
-		// listeners reference, with direct GETs (see referencedSecrets).
-		// ConfigMaps likewise (see referencedConfigMaps).
+		// listeners reference, with direct GETs (see referenced.go).
+		// ConfigMaps likewise.
 		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}}}},
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Pod{}:        {Label: ours},

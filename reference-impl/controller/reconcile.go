@@ -87,7 +87,7 @@ func NewReconciler(c client.Client, api client.Reader, opts Options) *Reconciler
 func (r *Reconciler) Delivery() *Delivery { return r.delivery }
 
 // list lists translation's input from the cache (and the referenced Secrets, see
-// referencedSecrets); without routes when withRoutes is false.
+// referencedSecrets, referenced.go); without routes when withRoutes is false.
 func (r *Reconciler) list(ctx context.Context, withRoutes bool) (*translate.Input, error) {
 	in := &translate.Input{ControllerName: r.opts.ControllerName}
 	var (
