@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -193,6 +194,13 @@ type h1Conn struct {
 	out          countingWriter // under bw
 	w            h1Writer
 	resp         respHead // the upstream response head being relayed, reused
+
+	// The request being served and its parts, reused per request (parse).
+	req  http.Request
+	url  url.URL
+	hdr  http.Header
+	vals []string
+	fwd  forward // serveHTTP's routing decision
 
 	// The watcher: while a request waits for its upstream answer for longer than
 	// h1WatchDelay, a read on the client connection tells whether the client went away.
@@ -415,8 +423,19 @@ func (c *h1Conn) parse(head []byte) *http.Request {
 			fields++
 		}
 	}
-	h := make(http.Header, fields)
-	vals := make([]string, 0, fields)
+	// The Request, its URL, header map and values are the connection's, reused by each
+	// request: nothing keeps a request once serveRequest returns (mirror copies take what
+	// they send, the ReverseProxy clones). Its strings are parts of s, made per request.
+	if c.hdr == nil || len(c.hdr) > 32 {
+		c.hdr = make(http.Header, max(fields, 8))
+	} else {
+		clear(c.hdr)
+	}
+	h := c.hdr
+	if cap(c.vals) < fields || cap(c.vals) > 128 {
+		c.vals = make([]string, 0, max(fields, 8))
+	}
+	vals := c.vals[:0]
 	var host string
 	hosts := 0
 	closeReq := false
@@ -472,12 +491,55 @@ func (c *h1Conn) parse(head []byte) *http.Request {
 			h["Cache-Control"] = []string{"no-cache"}
 		}
 	}
-	u, err := url.ParseRequestURI(target)
-	if err != nil {
-		return nil
+	u := &c.url
+	if !parsePlainTarget(target, u) {
+		var err error
+		if u, err = url.ParseRequestURI(target); err != nil {
+			return nil
+		}
 	}
-	return &http.Request{Method: method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: h,
+	c.req = http.Request{Method: method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: h,
 		Body: http.NoBody, Host: host, RemoteAddr: c.remote, RequestURI: target, Close: closeReq}
+	return &c.req
+}
+
+// parsePlainTarget sets *u to what url.ParseRequestURI makes of an origin-form target whose
+// path has only characters that URL.EscapedPath leaves as they are (no escapes), and reports
+// whether it did; other targets are for url.ParseRequestURI. FuzzH1ServerParse compares.
+func parsePlainTarget(target string, u *url.URL) bool {
+	path, query, hasQuery := strings.Cut(target, "?")
+	if path == "" || path[0] != '/' {
+		return false
+	}
+	for i := 0; i < len(path); i++ {
+		if !plainPathByte(path[i]) {
+			return false
+		}
+	}
+	*u = url.URL{Path: path}
+	if hasQuery {
+		// ParseRequestURI: a lone trailing "?" is ForceQuery; otherwise the query is
+		// everything after the first "?".
+		if query == "" {
+			u.ForceQuery = true
+		} else {
+			u.RawQuery = query
+		}
+	}
+	return true
+}
+
+// plainPathByte reports whether c stands for itself in a path, unescaped by
+// URL.EscapedPath (net/url's shouldEscape with encodePath is false for it).
+func plainPathByte(c byte) bool {
+	if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
+		return true
+	}
+	switch c {
+	case '-', '_', '.', '~', '$', '&', '+', ',', '/', ':', ';', '=', '@':
+		return true
+	}
+	return false
 }
 
 func asciiEqualFold(b []byte, s string) bool {
@@ -776,14 +838,13 @@ func (w *h1Writer) finish() {
 
 func writeStatusLine(bw *bufio.Writer, code int) {
 	bw.WriteString("HTTP/1.1 ")
-	var b [3]byte
-	bw.Write(strconv.AppendInt(b[:0], int64(code), 10))
+	bw.Write(strconv.AppendInt(bw.AvailableBuffer(), int64(code), 10))
 	bw.WriteByte(' ')
 	if t := http.StatusText(code); t != "" {
 		bw.WriteString(t)
 	} else {
 		bw.WriteString("status code ")
-		bw.Write(strconv.AppendInt(b[:0], int64(code), 10))
+		bw.Write(strconv.AppendInt(bw.AvailableBuffer(), int64(code), 10))
 	}
 	bw.WriteString("\r\n")
 }
@@ -1342,15 +1403,13 @@ func (h *respHead) writeHead(bw *bufio.Writer, mods []*ir.HeaderModifier, closeC
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
 	case framingLength:
 		bw.WriteString("Content-Length: ")
-		var b [20]byte
-		bw.Write(strconv.AppendInt(b[:0], h.length, 10))
+		bw.Write(strconv.AppendInt(bw.AvailableBuffer(), h.length, 10))
 		bw.WriteString("\r\n")
 	case framingNone:
 		if h.length >= 0 {
 			// HEAD: the length the body would have.
 			bw.WriteString("Content-Length: ")
-			var b [20]byte
-			bw.Write(strconv.AppendInt(b[:0], h.length, 10))
+			bw.Write(strconv.AppendInt(bw.AvailableBuffer(), h.length, 10))
 			bw.WriteString("\r\n")
 		}
 	}

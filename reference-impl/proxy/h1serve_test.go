@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
@@ -318,6 +319,10 @@ func FuzzH1ServerParse(f *testing.F) {
 	for _, s := range []string{
 		"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
 		"HEAD /a/b?c=d HTTP/1.1\r\nHost: a:80\r\nX-A: 1\r\nx-a: 2\r\n\r\n",
+		"GET /a!b/(c)*'?x?y HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /a? HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /a?? HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET //a/%41b|c HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /%2e%2e/x HTTP/1.1\r\nHost: [::1]:8080\r\nConnection: close\r\nPragma: no-cache\r\n\r\n",
 		"GET /?a HTTP/1.1\r\nHost: a\r\nUser-Agent: \t x \t\r\nConnection: keep-alive, close\r\n\r\n",
 	} {
@@ -358,11 +363,12 @@ func FuzzH1ServerParse(f *testing.F) {
 		}
 		type view struct {
 			Method, RequestURI, URL, Host, Proto string
+			URLFields                            url.URL // Path, RawPath, RawQuery, ForceQuery, ...
 			Header                               http.Header
 			Close                                bool
 		}
-		g := view{got.Method, got.RequestURI, got.URL.String(), got.Host, got.Proto, got.Header, got.Close}
-		w := view{want.Method, want.RequestURI, want.URL.String(), want.Host, want.Proto, want.Header, want.Close}
+		g := view{got.Method, got.RequestURI, got.URL.String(), got.Host, got.Proto, *got.URL, got.Header, got.Close}
+		w := view{want.Method, want.RequestURI, want.URL.String(), want.Host, want.Proto, *want.URL, want.Header, want.Close}
 		if !reflect.DeepEqual(g, w) {
 			t.Fatalf("%q parsed differently:\nh1Server: %+v\nnet/http: %+v", head, g, w)
 		}

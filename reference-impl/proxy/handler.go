@@ -113,7 +113,13 @@ func (p *Proxy) serveHTTP(port int32, w http.ResponseWriter, r *http.Request) {
 		ctx, cancel = context.WithTimeout(ctx, rule.timeout)
 		defer cancel()
 	}
-	f := &forward{route: rule.label, grpc: grpc, retry: rule.retry}
+	var f *forward
+	if hw, ok := w.(*h1Writer); ok {
+		f = &hw.c.fwd // h1Server's connection keeps one, reused per request
+		*f = forward{route: rule.label, grpc: grpc, retry: rule.retry}
+	} else {
+		f = &forward{route: rule.label, grpc: grpc, retry: rule.retry}
+	}
 	if p.applyFilters(w, st, rule.filters, f) {
 		return
 	}
