@@ -59,7 +59,7 @@ func TestConformanceArgs(t *testing.T) {
 	// Options the profile leaves unset are not passed: the suite's defaults (or the options
 	// file) apply.
 	for _, flag := range []string{"--run-test", "--mode", "--skip-provisional-tests", "--allow-crds-mismatch", "--usable-address",
-		"--unusable-address", "--namespace-labels", "--timeout-config-overrides", "--conformance-options-file"} {
+		"--unusable-address", "--namespace-labels", "--timeout-config-overrides", "--conformance-options-file", "-test.parallel"} {
 		if strings.Contains(got, flag) {
 			t.Errorf("conformanceArgs = %q; want no %s when the profile does not set it", got, flag)
 		}
@@ -92,6 +92,7 @@ conformance:
   namespaceLabels: {team: edge, istio.io/dataplane-mode: ambient}
   timeoutConfig: {MaxTimeToConsistency: 2m, RequiredConsecutiveSuccesses: 5}
   optionsFile: options.yaml
+  parallel: 3
 `
 	path := filepath.Join(dir, "profile.yaml")
 	if err := os.WriteFile(path, []byte(profile), 0o644); err != nil {
@@ -102,6 +103,9 @@ conformance:
 		t.Fatal(err)
 	}
 	args := conformanceArgs(p, "/r.yaml", false)
+	if !strings.Contains(strings.Join(args, " "), "-test.parallel 3 ") {
+		t.Errorf("conformanceArgs = %q; want -test.parallel 3 (conformance.parallel)", args)
+	}
 	for _, want := range []string{
 		"--run-test=HTTPRouteWeight",
 		"--mode=ambient",

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -128,6 +129,9 @@ func conformanceArgs(p *impls.Profile, reportPath string, debug bool) []string {
 		"--url=" + c.Report.URL,
 		"--version=" + c.Report.Version,
 		"--contact=" + strings.Join(c.Report.Contact, ","),
+	}
+	if c.Parallel > 0 {
+		args = append(args, "-test.parallel", strconv.Itoa(c.Parallel))
 	}
 	if len(c.Profiles) > 0 {
 		args = append(args, "--conformance-profiles="+strings.Join(c.Profiles, ","))
