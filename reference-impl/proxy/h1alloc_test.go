@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"net"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 // allocations counted around one request through the proxy are the proxy's own.
 type rawLoop struct {
 	t    testing.TB
+	port int32
 	conn net.Conn
 	req  []byte
 	buf  []byte
@@ -66,6 +68,11 @@ func startRawLoop(t testing.TB) *rawLoop {
 	be := ir.Backend{Name: "test/raw", Weight: 1, Endpoints: []ir.Endpoint{{Address: "127.0.0.1", Port: int32(ln.Addr().(*net.TCPAddr).Port)}}}
 	startProxy(t, Options{}, snapshot(1, ir.Listener{Name: "http", Port: port, Protocol: ir.ProtocolHTTP, HTTPRoutes: []ir.HTTPRoute{{
 		RouteMeta: ir.RouteMeta{Namespace: "test", Name: "r"}, Rules: []ir.HTTPRule{{Backends: []ir.Backend{be}}}}}}))
+	return dialRawLoop(t, port)
+}
+
+// dialRawLoop opens another client connection to the proxy port of a startRawLoop.
+func dialRawLoop(t testing.TB, port int32) *rawLoop {
 	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(int(port)))
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +80,7 @@ func startRawLoop(t testing.TB) *rawLoop {
 	t.Cleanup(func() { c.Close() })
 	// The request Go's HTTP client sends (the bench's load).
 	req := "GET /bench HTTP/1.1\r\nHost: 127.0.0.1:" + strconv.Itoa(int(port)) + "\r\nUser-Agent: Go-http-client/1.1\r\nAccept-Encoding: gzip\r\n\r\n"
-	return &rawLoop{t: t, conn: c, req: []byte(req), buf: make([]byte, 4096)}
+	return &rawLoop{t: t, port: port, conn: c, req: []byte(req), buf: make([]byte, 4096)}
 }
 
 // do sends one request and reads its answer (a head ending in the 2-byte body "ok").
@@ -119,11 +126,32 @@ func TestH1ServerAllocs(t *testing.T) {
 }
 
 // BenchmarkH1ServerRaw is one plain GET through the proxy with a client and a backend that
-// allocate nothing: allocs/op are the proxy's.
+// allocate nothing: allocs/op are the proxy's. "serial" sends one request at a time, "16conns"
+// keeps 16 keep-alive connections busy as hack/bench-proxy.sh does; with the process's CPU
+// time divided by b.N (-benchtime Nx), it compares the proxy's CPU per request between builds.
 func BenchmarkH1ServerRaw(b *testing.B) {
-	l := startRawLoop(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		l.do()
-	}
+	b.Run("serial", func(b *testing.B) {
+		l := startRawLoop(b)
+		b.ReportAllocs()
+		for b.Loop() {
+			l.do()
+		}
+	})
+	b.Run("16conns", func(b *testing.B) {
+		l := startRawLoop(b)
+		conns := make(chan *rawLoop, 16)
+		for range 16 {
+			conns <- dialRawLoop(b, l.port)
+		}
+		b.ReportAllocs()
+		b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			c := <-conns
+			defer func() { conns <- c }()
+			for pb.Next() {
+				c.do()
+			}
+		})
+	})
 }

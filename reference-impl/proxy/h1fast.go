@@ -58,7 +58,9 @@ type fastConn struct {
 	nc     net.Conn
 	lr     *limitReader // between nc and br: bounds the response head
 	br     *bufio.Reader
-	bw     *bufio.Writer
+	bw     *bufio.Writer // writes through out
+	out    captureWriter
+	sender requestSender // rawIO on Linux, else nil
 	idleAt time.Time
 	quiet  quietCheck // connQuiet's state, kept so a check allocates nothing
 
@@ -66,6 +68,34 @@ type fastConn struct {
 	// timeout; one per connection, re-armed per request.
 	headTimer *time.Timer
 	timedOut  atomic.Bool
+}
+
+// requestSender is rawIO's (rawio_linux.go) way of sending a request: the next Read writes
+// p from within its wait for the answer, and waits for it at once instead of first finding
+// the socket empty. It checks a pooled connection as quietCheck does, and then returns
+// errNotQuiet, having written nothing.
+type requestSender interface {
+	sendWithRead(p []byte, pooled bool)
+}
+
+// errNotQuiet: a pooled connection the backend had closed or sent unasked bytes on; the
+// request was not sent, and is retried like one on a stale connection.
+var errNotQuiet = errors.New("pooled upstream connection closed or sent unsolicited bytes while idle")
+
+// captureWriter is under a fastConn's bufio.Writer: while capture is set it collects what
+// is written (a request head for requestSender) instead of writing it.
+type captureWriter struct {
+	w       io.Writer
+	capture bool
+	buf     []byte
+}
+
+func (w *captureWriter) Write(p []byte) (int, error) {
+	if w.capture {
+		w.buf = append(w.buf, p...)
+		return len(p), nil
+	}
+	return w.w.Write(p)
 }
 
 // limitReader fails reads once remain bytes were read, as the Transport's persistConn does
@@ -94,7 +124,10 @@ func fastEligible(r *http.Request) bool {
 		r.Header.Get("Upgrade") == "" && r.Method != http.MethodConnect && len(r.Trailer) == 0
 }
 
-func (t *h1Fast) get(addr string) *fastConn {
+// get returns a pooled connection to addr, or nil. The connection is checked to be quiet
+// here unless deferCheck is set and it has a requestSender, which then checks it as the
+// request is sent.
+func (t *h1Fast) get(addr string, deferCheck bool) *fastConn {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	l, ok := t.idle[addr]
@@ -104,7 +137,7 @@ func (t *h1Fast) get(addr string) *fastConn {
 	for len(l) > 0 {
 		c := l[len(l)-1]
 		l = l[:len(l)-1]
-		if time.Since(c.idleAt) < t.idleTimeout && c.quiet.ok(c.nc) {
+		if time.Since(c.idleAt) < t.idleTimeout && (deferCheck && c.sender != nil || c.quiet.ok(c.nc)) {
 			t.idle[addr] = l
 			return c
 		}
@@ -184,7 +217,10 @@ func (t *h1Fast) newConn(nc net.Conn) *fastConn {
 		rw = r
 	}
 	lr := &limitReader{r: rw, remain: math.MaxInt64, limit: math.MaxInt64}
-	return &fastConn{nc: nc, lr: lr, br: bufio.NewReaderSize(lr, 4096), bw: bufio.NewWriterSize(rw, 4096)}
+	c := &fastConn{nc: nc, lr: lr, br: bufio.NewReaderSize(lr, 4096), out: captureWriter{w: rw}}
+	c.bw = bufio.NewWriterSize(&c.out, 4096)
+	c.sender, _ = rw.(requestSender)
+	return c
 }
 
 func (t *h1Fast) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -192,7 +228,7 @@ func (t *h1Fast) RoundTrip(r *http.Request) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
 		var c *fastConn
 		if attempt == 0 {
-			c = t.get(addr) // a retry dials afresh: the next pooled one may be stale too
+			c = t.get(addr, false) // a retry dials afresh: the next pooled one may be stale too
 		}
 		reused := c != nil
 		if c == nil {
@@ -231,7 +267,7 @@ func idempotent(r *http.Request) bool {
 }
 
 func staleConnError(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+	return err == errNotQuiet || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 func (t *h1Fast) once(ctx context.Context, c *fastConn, r *http.Request) (*http.Response, error) {

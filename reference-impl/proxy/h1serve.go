@@ -890,7 +890,7 @@ func (p *Proxy) forwardH1(ctx context.Context, w *h1Writer, st *reqState, f *for
 	for attempt := 0; ; attempt++ {
 		var uc *fastConn
 		if attempt == 0 {
-			uc = t.get(f.addr) // a retry dials afresh: the next pooled one may be stale too
+			uc = t.get(f.addr, true) // a retry dials afresh: the next pooled one may be stale too
 		}
 		reused := uc != nil
 		if uc == nil {
@@ -910,7 +910,7 @@ func (p *Proxy) forwardH1(ctx context.Context, w *h1Writer, st *reqState, f *for
 			}
 		}
 		sent := c.out.n
-		answered, err := p.exchange(ctx, c, uc, st, f, w)
+		answered, err := p.exchange(ctx, c, uc, reused, st, f, w)
 		if err == nil {
 			return
 		}
@@ -960,7 +960,7 @@ func (e errBadUpstream) Error() string { return "malformed upstream response: " 
 // exchange sends the request on uc and relays the answer to the client. answered reports
 // whether any of the answer reached the client's buffer (then an error spoils the client
 // connection).
-func (p *Proxy) exchange(ctx context.Context, c *h1Conn, uc *fastConn, st *reqState, f *forward, w *h1Writer) (answered bool, err error) {
+func (p *Proxy) exchange(ctx context.Context, c *h1Conn, uc *fastConn, reused bool, st *reqState, f *forward, w *h1Writer) (answered bool, err error) {
 	t := p.up.fast
 	r := st.r
 	// A route timeout (the context's deadline) and the response head timeout expire the
@@ -995,10 +995,25 @@ func (p *Proxy) exchange(ctx context.Context, c *h1Conn, uc *fastConn, st *reqSt
 			err = errResponseHeaderTimeout
 		}
 	}()
-	if err := writeUpstreamHead(uc.bw, st, c.ip); err != nil {
-		return false, err
+	if uc.sender != nil {
+		// The head is sent by the first read of the answer (requestSender), after the
+		// quiet check get left to it for a pooled connection.
+		uc.out.capture, uc.out.buf = true, uc.out.buf[:0]
 	}
-	if err := uc.bw.Flush(); err != nil {
+	err = writeUpstreamHead(uc.bw, st, c.ip)
+	if err == nil {
+		err = uc.bw.Flush()
+	}
+	if uc.sender != nil {
+		uc.out.capture = false
+		if err == nil {
+			uc.sender.sendWithRead(uc.out.buf, reused)
+		}
+		if cap(uc.out.buf) > 64<<10 {
+			uc.out.buf = nil // a huge head is not kept for the connection's life
+		}
+	}
+	if err != nil {
 		return false, err
 	}
 	maxHeader := orDefault(t.maxHeaderBytes, defaultMaxResponseHeaderBytes)

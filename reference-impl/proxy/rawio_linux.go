@@ -24,9 +24,18 @@ type rawIO struct {
 	buf  []byte
 	n    int
 	err  syscall.Errno
-	rdFn func(uintptr) bool // r.rd and r.wr, bound once so that a call allocates nothing
+	rdFn func(uintptr) bool // r.rd, r.wr and r.sendRd, bound once so that a call allocates nothing
 	wrFn func(uintptr) bool
+
+	// A request the next Read sends before it waits for the answer (sendWithRead).
+	sendRdFn func(uintptr) bool
+	send     []byte
+	pooled   bool // refuse a connection that is not quiet
+	notQuiet bool
+	peek     [1]byte
 }
+
+var _ requestSender = (*rawIO)(nil)
 
 // newRawIO returns nil when nc is not a socket the runtime polls.
 func newRawIO(nc net.Conn) *rawIO {
@@ -39,7 +48,7 @@ func newRawIO(nc net.Conn) *rawIO {
 		return nil
 	}
 	r := &rawIO{rc: rc}
-	r.rdFn, r.wrFn = r.rd, r.wr
+	r.rdFn, r.wrFn, r.sendRdFn = r.rd, r.wr, r.sendRd
 	return r
 }
 
@@ -75,6 +84,49 @@ func (r *rawIO) wr(fd uintptr) bool {
 	return true
 }
 
+// sendWithRead makes the next Read write p first, from within its poller wait. The Read
+// peeks at the socket (as quietCheck does) once the read side is armed (RawConn.Read resets
+// the poller's readiness before its first call): when nothing is there, whatever arrives
+// later, the answer included, wakes the wait, so after writing p the Read waits at once
+// instead of first finding the socket empty. The peek replaces a pooled connection's
+// quietCheck and that empty read: one system call less per request. When something is
+// there (bytes, the peer's close or an error): for a pooled connection the Read returns
+// errNotQuiet, having written nothing; for a new one it writes p and reads what is there.
+// The caller keeps p unchanged until that Read.
+func (r *rawIO) sendWithRead(p []byte, pooled bool) {
+	r.send, r.pooled = p, pooled
+}
+
+func (r *rawIO) sendRd(fd uintptr) bool {
+	if r.send == nil {
+		return r.rd(fd) // sent: read the answer
+	}
+	_, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&r.peek[0])), 1, syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	quiet := e == syscall.EAGAIN || e == syscall.EWOULDBLOCK
+	if !quiet && r.pooled {
+		r.send, r.notQuiet = nil, true
+		return true
+	}
+	for len(r.send) > 0 {
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&r.send[0])), uintptr(len(r.send)))
+		switch e {
+		case 0:
+			r.send = r.send[n:]
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return true // the socket buffer is full: Read writes the rest through the poller
+		default:
+			r.send, r.err = nil, e
+			return true
+		}
+	}
+	r.send = nil
+	if !quiet {
+		return r.rd(fd) // no wakeup would come for what is already there
+	}
+	return false // wait for the answer
+}
+
 // Read is net.Conn's Read, but errors are the system's (io.EOF, syscall.Errno) or the
 // poller's (os.ErrDeadlineExceeded, net.ErrClosed), not wrapped in *net.OpError.
 func (r *rawIO) Read(p []byte) (int, error) {
@@ -82,8 +134,33 @@ func (r *rawIO) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	r.buf, r.n, r.err = p, 0, 0
-	err := r.rc.Read(r.rdFn)
+	if r.send == nil {
+		err := r.rc.Read(r.rdFn)
+		r.buf = nil
+		return r.readResult(err)
+	}
+	err := r.rc.Read(r.sendRdFn)
 	r.buf = nil
+	switch {
+	case err != nil:
+		r.send = nil
+		return 0, err
+	case r.notQuiet:
+		r.notQuiet = false
+		return 0, errNotQuiet
+	case r.send != nil:
+		// Partly written: the rest waits for room in the poller, deadlines included.
+		rest := r.send
+		r.send = nil
+		if _, err := r.Write(rest); err != nil {
+			return 0, err
+		}
+		return r.Read(p)
+	}
+	return r.readResult(nil)
+}
+
+func (r *rawIO) readResult(err error) (int, error) {
 	switch {
 	case err != nil:
 		return 0, err

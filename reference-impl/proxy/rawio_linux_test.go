@@ -97,3 +97,124 @@ func TestRawIO(t *testing.T) {
 		t.Errorf("Read after Close: got %v; want net.ErrClosed", err)
 	}
 }
+
+// TestRawIOSendWithRead checks a request sent by the Read of its answer: the answer arrives,
+// a connection whose peer sent unasked bytes or closed is refused without writing, a request
+// larger than the socket buffers is written in full, and an expired deadline sends nothing.
+func TestRawIOSendWithRead(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	pair := func(t *testing.T) (*rawIO, net.Conn, net.Conn) {
+		t.Helper()
+		peerc := make(chan net.Conn, 1)
+		go func() {
+			c, _ := ln.Accept()
+			peerc <- c
+		}()
+		nc, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		peer := <-peerc
+		if peer == nil {
+			t.Fatal("accept failed")
+		}
+		t.Cleanup(func() { nc.Close(); peer.Close() })
+		return newRawIO(nc), nc, peer
+	}
+	// nothingArrives reports whether the peer reads nothing within 50 ms.
+	nothingArrives := func(peer net.Conn) bool {
+		peer.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		defer peer.SetReadDeadline(time.Time{})
+		n, err := peer.Read(make([]byte, 16))
+		return n == 0 && errors.Is(err, os.ErrDeadlineExceeded)
+	}
+	buf := make([]byte, 16)
+
+	t.Run("answered", func(t *testing.T) {
+		r, _, peer := pair(t)
+		for i := range 3 { // as a pooled connection: checked from the second request on
+			go func() {
+				b := make([]byte, 4)
+				if _, err := io.ReadFull(peer, b); err == nil && string(b) == "ping" {
+					peer.Write([]byte("pong"))
+				}
+			}()
+			r.sendWithRead([]byte("ping"), i > 0)
+			if n, err := r.Read(buf); err != nil || string(buf[:n]) != "pong" {
+				t.Fatalf("request %d: Read: got %q, %v; want \"pong\"", i, buf[:n], err)
+			}
+		}
+	})
+	t.Run("unsolicited bytes", func(t *testing.T) {
+		r, _, peer := pair(t)
+		peer.Write([]byte("HTTP/1.1 200 OK\r\n"))
+		time.Sleep(20 * time.Millisecond)
+		r.sendWithRead([]byte("ping"), true)
+		if n, err := r.Read(buf); err != errNotQuiet {
+			t.Fatalf("Read: got %q, %v; want errNotQuiet", buf[:n], err)
+		}
+		if !nothingArrives(peer) {
+			t.Errorf("the request was written to a connection that was not quiet")
+		}
+		// On a new connection, the request is sent and the bytes already there are read
+		// at once (no wakeup would come for them).
+		r.sendWithRead([]byte("ping"), false)
+		if n, err := r.Read(buf); err != nil || !bytes.HasPrefix([]byte("HTTP/1.1 200 OK\r\n"), buf[:n]) || n == 0 {
+			t.Fatalf("Read on a new connection: got %q, %v; want the peer's bytes", buf[:n], err)
+		}
+		b := make([]byte, 4)
+		if _, err := io.ReadFull(peer, b); err != nil || string(b) != "ping" {
+			t.Errorf("the peer got %q, %v; want the request", b, err)
+		}
+	})
+	t.Run("peer closed", func(t *testing.T) {
+		r, _, peer := pair(t)
+		peer.Close()
+		time.Sleep(20 * time.Millisecond)
+		r.sendWithRead([]byte("ping"), true)
+		if n, err := r.Read(buf); err != errNotQuiet || !staleConnError(err) {
+			t.Fatalf("Read: got %q, %v; want errNotQuiet (a stale connection)", buf[:n], err)
+		}
+	})
+	t.Run("larger than the socket buffers", func(t *testing.T) {
+		r, _, peer := pair(t)
+		big := bytes.Repeat([]byte("0123456789abcdef"), 1<<19) // 8 MiB
+		got := make(chan bool, 1)
+		go func() {
+			time.Sleep(50 * time.Millisecond)
+			b := make([]byte, len(big))
+			_, err := io.ReadFull(peer, b)
+			got <- err == nil && bytes.Equal(b, big)
+			peer.Write([]byte("pong"))
+		}()
+		r.sendWithRead(big, true)
+		if n, err := r.Read(buf); err != nil || string(buf[:n]) != "pong" {
+			t.Fatalf("Read: got %q, %v; want \"pong\"", buf[:n], err)
+		}
+		if !<-got {
+			t.Errorf("the peer read other bytes than sent")
+		}
+	})
+	t.Run("deadline", func(t *testing.T) {
+		r, nc, peer := pair(t)
+		nc.SetReadDeadline(time.Unix(1, 0))
+		r.sendWithRead([]byte("ping"), true)
+		if n, err := r.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Read: got %q, %v; want a deadline error", buf[:n], err)
+		}
+		if !nothingArrives(peer) {
+			t.Errorf("the request was written after the deadline had passed")
+		}
+		// The next Read is an ordinary one.
+		nc.SetReadDeadline(time.Time{})
+		peer.Write([]byte("x"))
+		if n, err := r.Read(buf); err != nil || string(buf[:n]) != "x" {
+			t.Errorf("next Read: got %q, %v; want \"x\"", buf[:n], err)
+		}
+	})
+}
