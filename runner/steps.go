@@ -3,6 +3,7 @@ package runner
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/gatecheck/gatecheck/impls"
@@ -248,15 +251,23 @@ func stepImplementation(ctx context.Context, r *run) (string, error) {
 	return "implementation ready, GatewayClass " + r.o.Profile.GatewayClass.Name + " Accepted", nil
 }
 
-// alongsideConformance are the gatecheck suites that run at the same time as the upstream suite,
-// in lanes: each lane's suites run one after another, the lanes side by side. Only the sidecar
-// suite: it judges the kubelet, not the Gateway implementation, creates no Gateway API objects
-// and checks orderings, not latencies. The traffic suites start after the upstream suite ended:
-// their Gateways and routes must not share a data plane with the upstream suite's. Implementations
-// that serve every Gateway from one set of ports (Traefik's entryPoints) would see both suites'
-// catch-all routes on the same listener, and a correct implementation could fail either suite;
-// some of them also judge time (mirror, propagation) and want a quiet node.
+// alongsideConformance are the gatecheck suites that always run at the same time as the
+// upstream suite, in lanes: each lane's suites run one after another, the lanes side by side.
+// Only the sidecar suite: it judges the kubelet, not the Gateway implementation, creates no
+// Gateway API objects and checks orderings, not latencies.
 var alongsideConformance = [][]string{{"sidecar"}}
+
+// alongsideSeparate are the traffic suites that also run alongside the upstream suite, one
+// after another in a lane of their own, when the implementation serves each Gateway from its
+// own data plane (probeDataPlanes). None of them judges time: they count how requests,
+// streams and connections are split and that none fails (their latency figures are reported,
+// not gated), so sharing the machine with the upstream suite can only lengthen them. On an
+// implementation that serves every Gateway from one set of ports (Traefik's entryPoints) both
+// suites' catch-all routes would meet on one listener and a correct implementation could fail
+// either: there, as when the probe cannot tell, they run after the upstream suite. The suites
+// that judge time (mirror: a mirror must not slow the primary; propagation; udp's loss and
+// flow expiry) always run after it, on a quieter node.
+var alongsideSeparate = []string{"canary", "grpc", "tcp", "migration"}
 
 // stepConformance runs the upstream suite when selected, with the suites that run alongside it;
 // how each ended is in its part.
@@ -269,6 +280,8 @@ func stepConformance(ctx context.Context, r *run) (string, error) {
 		suite string
 		rep   *model.Report
 		err   error
+		// deferred: not run here (the probe found no data plane per Gateway); stepSuites runs it.
+		deferred bool
 	}
 	var along []string
 	var lanes [][]string
@@ -284,10 +297,20 @@ func stepConformance(ctx context.Context, r *run) (string, error) {
 			along = append(along, selected...)
 		}
 	}
-	results := make(chan result, len(along))
-	if len(along) > 0 {
-		env := r.suiteEnv()
+	var probed []string
+	if r.cfg != nil {
+		for _, s := range r.o.Suites {
+			if slices.Contains(alongsideSeparate, s) {
+				probed = append(probed, s)
+			}
+		}
+	}
+	results := make(chan result, len(along)+len(probed))
+	env := r.suiteEnv()
+	if len(along)+len(probed) > 0 {
 		_ = os.MkdirAll(env.Artifacts, 0o755)
+	}
+	if len(along) > 0 {
 		var desc []string
 		for _, lane := range lanes {
 			desc = append(desc, strings.Join(lane, " then "))
@@ -297,22 +320,55 @@ func stepConformance(ctx context.Context, r *run) (string, error) {
 			go func() {
 				for _, s := range lane {
 					if ctx.Err() != nil {
-						results <- result{s, nil, fmt.Errorf("interrupted before suite %s", s)}
+						results <- result{suite: s, err: fmt.Errorf("interrupted before suite %s", s)}
 						continue
 					}
 					rep, err := runGinkgoSuite(ctx, r.o, s, env, r.out)
-					results <- result{s, rep, err}
+					results <- result{suite: s, rep: rep, err: err}
 				}
 			}()
 		}
+	}
+	if len(probed) > 0 {
+		fmt.Fprintf(r.out, "  probing for a data plane per Gateway (two Gateways in namespace %s): if so, %s run alongside too\n",
+			probeNamespace, strings.Join(probed, " then "))
+		go func() {
+			var dp dataPlanes
+			cs, err := kubernetes.NewForConfig(r.cfg)
+			dyn, derr := dynamic.NewForConfig(r.cfg)
+			if err = errors.Join(err, derr); err != nil {
+				dp = dataPlanes{Why: err.Error()}
+			} else {
+				dp = probeDataPlanes(ctx, cs, dyn, r.o.Profile.GatewayClass.Name, probeTimeout)
+			}
+			if !dp.Separate {
+				fmt.Fprintf(r.out, "  data planes: %s; %s run after the upstream suite\n", dp.Why, strings.Join(probed, ", "))
+				for _, s := range probed {
+					results <- result{suite: s, deferred: true}
+				}
+				return
+			}
+			fmt.Fprintf(r.out, "  data planes: %s; %s run alongside now\n", dp.Why, strings.Join(probed, " then "))
+			for _, s := range probed {
+				if ctx.Err() != nil {
+					results <- result{suite: s, err: fmt.Errorf("interrupted before suite %s", s)}
+					continue
+				}
+				rep, err := runGinkgoSuite(ctx, r.o, s, env, r.out)
+				results <- result{suite: s, rep: rep, err: err}
+			}
+		}()
 	}
 	part, why := runConformance(ctx, r.o, r.cl.Kubeconfig(), r.o.Channel, r.out)
 	if part != nil {
 		r.parts = append(r.parts, part)
 	}
 	r.incomplete = append(r.incomplete, why...)
-	for range along {
+	for range len(along) + len(probed) {
 		res := <-results
+		if res.deferred {
+			continue
+		}
 		if res.err != nil {
 			r.incomplete = append(r.incomplete, res.err.Error())
 		}
