@@ -212,7 +212,12 @@ type h1Conn struct {
 	aborting   bool      // the watcher's Read is being interrupted on purpose
 	gone       bool      // the client closed or reset the connection
 	up         *fastConn // the upstream connection the waiting request uses
-	pending    [1]byte   // a byte the watcher read (the start of a pipelined request)
+	// The waiting request's response head timer, when the watcher arms it (waitUpstream):
+	// to arm for headDue, armed.
+	headTimer  *time.Timer
+	headDue    time.Duration
+	headArmed  bool
+	pending    [1]byte // a byte the watcher read (the start of a pipelined request)
 	hasPending bool
 }
 
@@ -601,19 +606,46 @@ func (c *h1Conn) serveRequest(r *http.Request) bool {
 	return keep
 }
 
-// waitUpstream marks the request as waiting for up's answer and arms the watcher.
-func (c *h1Conn) waitUpstream(up *fastConn) {
+// waitUpstream marks the request as waiting for up's answer and arms the watcher. head, when
+// not nil, is the response head timer, to expire after d: most answers come before the
+// watcher's h1WatchDelay, so when the watcher is armed and d is long enough it is the
+// watcher that arms head, for d less the delay (at most h1WatchDelay early, should an
+// earlier request's watcher timer fire late); otherwise it is armed here. stopHead stops it.
+func (c *h1Conn) waitUpstream(up *fastConn, head *time.Timer, d time.Duration) {
+	watch := c.br.Buffered() == 0 // a pipelined request is already read: a read cannot tell a close apart
 	c.wmu.Lock()
 	c.waiting, c.up = true, up
+	if head != nil && watch && d >= 20*h1WatchDelay {
+		c.headTimer, c.headDue, c.headArmed = head, d-h1WatchDelay, false
+		head = nil
+	}
 	c.wmu.Unlock()
-	if c.br.Buffered() > 0 {
-		return // a pipelined request is already read: a read cannot tell a close apart
+	if head != nil {
+		head.Reset(d)
+	}
+	if !watch {
+		return
 	}
 	if c.watchTimer == nil {
 		c.watchTimer = time.AfterFunc(h1WatchDelay, c.watch)
 	} else {
 		c.watchTimer.Reset(h1WatchDelay)
 	}
+}
+
+// stopHead stops the response head timer waitUpstream was given and reports whether it had
+// expired (then the connection's deadline is spoiled).
+func (c *h1Conn) stopHead(head *time.Timer) bool {
+	c.wmu.Lock()
+	lazy, armed := c.headTimer == head, c.headArmed
+	if lazy {
+		c.headTimer, c.headDue, c.headArmed = nil, 0, false
+	}
+	c.wmu.Unlock()
+	if lazy && !armed {
+		return false // the watcher never armed it
+	}
+	return !head.Stop()
 }
 
 // doneWaiting ends the wait: it stops the watcher, waiting for its Read to return. It
@@ -641,6 +673,10 @@ func (c *h1Conn) doneWaiting() bool {
 // client sends something (kept for the next request), closes it, or the wait ends.
 func (c *h1Conn) watch() {
 	c.wmu.Lock()
+	if c.waiting && c.headTimer != nil && !c.headArmed {
+		c.headTimer.Reset(c.headDue) // the response head timeout, for the rest of its time
+		c.headArmed = true
+	}
 	// A late call of an earlier request's timer may meet a watcher already running.
 	if !c.waiting || c.watching || c.hasPending || c.gone {
 		c.wmu.Unlock()
@@ -972,23 +1008,22 @@ func (p *Proxy) exchange(ctx context.Context, c *h1Conn, uc *fastConn, reused bo
 	var headTimer *time.Timer
 	if _, routeBound := ctx.Deadline(); t.headerTimeout > 0 && !routeBound {
 		if uc.headTimer == nil {
-			uc.headTimer = time.AfterFunc(t.headerTimeout, func() {
+			uc.headTimer = time.AfterFunc(time.Hour, func() {
 				uc.timedOut.Store(true)
 				uc.nc.SetDeadline(time.Unix(1, 0))
 			})
-		} else {
-			uc.headTimer.Reset(t.headerTimeout)
+			uc.headTimer.Stop() // armed by waitUpstream or the watcher
 		}
 		headTimer = uc.headTimer
 	}
 	waiting := true
-	c.waitUpstream(uc)
+	c.waitUpstream(uc, headTimer, t.headerTimeout)
 	defer func() {
 		if waiting {
 			c.doneWaiting()
 		}
 		if headTimer != nil {
-			headTimer.Stop()
+			c.stopHead(headTimer)
 		}
 		stop()
 		if err != nil && uc.timedOut.Load() && ctx.Err() == nil {
@@ -1044,7 +1079,7 @@ func (p *Proxy) exchange(ctx context.Context, c *h1Conn, uc *fastConn, reused bo
 		break
 	}
 	if headTimer != nil {
-		if !headTimer.Stop() {
+		if c.stopHead(headTimer) {
 			return false, errResponseHeaderTimeout // fired as the head arrived: the deadline is spoiled
 		}
 		// Stopped: uc may go back to the pool, and its timer with it.
