@@ -99,8 +99,20 @@ func TestTranslateScaling(t *testing.T) {
 		runtime.KeepAlive(in)
 		return result{d, after.HeapAlloc - min(before.HeapAlloc, after.HeapAlloc)}
 	}
+	// The fastest of three runs per size: a single run on a loaded machine was once 67x for a
+	// descheduled 5000-route pass; the quadratic behaviour this test guards against is in
+	// every run, not only the slowest.
+	best := func(n int) result {
+		r := measure(n)
+		for range 2 {
+			if o := measure(n); o.dur < r.dur {
+				r.dur = o.dur
+			}
+		}
+		return r
+	}
 	measure(100) // warm up
-	r1, r5 := measure(1000), measure(5000)
+	r1, r5 := best(1000), best(5000)
 	t.Logf("translate 1000 routes: %v, output heap %.1f MB", r1.dur, float64(r1.heap)/1e6)
 	t.Logf("translate 5000 routes: %v, output heap %.1f MB", r5.dur, float64(r5.heap)/1e6)
 	t.Logf("5000/1000 time ratio %.2f, heap ratio %.2f (linear: 5.00)", float64(r5.dur)/float64(r1.dur), float64(r5.heap)/float64(max(r1.heap, 1)))
