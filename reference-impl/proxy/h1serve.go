@@ -872,7 +872,22 @@ func (w *h1Writer) finish() {
 	}
 }
 
+// statusLines holds the status line of every code with a reason phrase, so that writing
+// one is a copy.
+var statusLines = func() (l [600]string) {
+	for code := range l {
+		if t := http.StatusText(code); t != "" && code >= 100 {
+			l[code] = "HTTP/1.1 " + strconv.Itoa(code) + " " + t + "\r\n"
+		}
+	}
+	return l
+}()
+
 func writeStatusLine(bw *bufio.Writer, code int) {
+	if code >= 0 && code < len(statusLines) && statusLines[code] != "" {
+		bw.WriteString(statusLines[code])
+		return
+	}
 	bw.WriteString("HTTP/1.1 ")
 	bw.Write(strconv.AppendInt(bw.AvailableBuffer(), int64(code), 10))
 	bw.WriteByte(' ')
@@ -891,6 +906,11 @@ func writeField(bw *bufio.Writer, k, v string) {
 	bw.WriteString(k)
 	bw.WriteString(": ")
 	v = textproto.TrimString(v)
+	if strings.IndexByte(v, '\r') < 0 && strings.IndexByte(v, '\n') < 0 {
+		bw.WriteString(v)
+		bw.WriteString("\r\n")
+		return
+	}
 	for i := 0; i < len(v); i++ {
 		if b := v[i]; b == '\r' || b == '\n' {
 			bw.WriteByte(' ')

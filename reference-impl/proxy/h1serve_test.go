@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -431,4 +432,45 @@ func TestH1ServerSlowAnswersKeepAlive(t *testing.T) {
 	io.WriteString(c, req(33))
 	check(32)
 	check(33)
+}
+
+// TestWriteStatusLineAndField pins the head lines h1Server writes: a status line as net/http
+// writes it (with its reason phrase, or "status code N" for a code without one), and a field
+// whose value is trimmed and has CR and LF turned into spaces.
+func TestWriteStatusLineAndField(t *testing.T) {
+	t.Parallel()
+	var b bytes.Buffer
+	bw := bufio.NewWriter(&b)
+	line := func(f func()) string {
+		b.Reset()
+		f()
+		bw.Flush()
+		return b.String()
+	}
+	for _, tc := range []struct {
+		code int
+		want string
+	}{
+		{200, "HTTP/1.1 200 OK\r\n"},
+		{103, "HTTP/1.1 103 Early Hints\r\n"},
+		{404, "HTTP/1.1 404 Not Found\r\n"},
+		{299, "HTTP/1.1 299 status code 299\r\n"},
+		{599, "HTTP/1.1 599 status code 599\r\n"},
+		{999, "HTTP/1.1 999 status code 999\r\n"},
+	} {
+		if got := line(func() { writeStatusLine(bw, tc.code) }); got != tc.want {
+			t.Errorf("writeStatusLine(%d): got %q; want %q", tc.code, got, tc.want)
+		}
+	}
+	for _, tc := range []struct{ v, want string }{
+		{"a b", "K: a b\r\n"},
+		{" \ta\t ", "K: a\r\n"},
+		{"a\r\nb", "K: a  b\r\n"},
+		{"a\nb\rc", "K: a b c\r\n"},
+		{"", "K: \r\n"},
+	} {
+		if got := line(func() { writeField(bw, "K", tc.v) }); got != tc.want {
+			t.Errorf("writeField(%q): got %q; want %q", tc.v, got, tc.want)
+		}
+	}
 }
