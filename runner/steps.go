@@ -330,8 +330,9 @@ func stepConformance(ctx context.Context, r *run) (string, error) {
 		}
 	}
 	if len(probed) > 0 {
-		fmt.Fprintf(r.out, "  probing for a data plane per Gateway (two Gateways in namespace %s): if so, %s run alongside too\n",
-			probeNamespace, strings.Join(probed, " then "))
+		verb := map[bool]string{true: "runs", false: "run"}[len(probed) == 1]
+		fmt.Fprintf(r.out, "  probing for a data plane per Gateway (two Gateways in namespace %s): if so, %s %s alongside too\n",
+			probeNamespace, strings.Join(probed, " then "), verb)
 		go func() {
 			var dp dataPlanes
 			cs, err := kubernetes.NewForConfig(r.cfg)
@@ -342,13 +343,13 @@ func stepConformance(ctx context.Context, r *run) (string, error) {
 				dp = probeDataPlanes(ctx, cs, dyn, r.o.Profile.GatewayClass.Name, probeTimeout)
 			}
 			if !dp.Separate {
-				fmt.Fprintf(r.out, "  data planes: %s; %s run after the upstream suite\n", dp.Why, strings.Join(probed, ", "))
+				fmt.Fprintf(r.out, "  data planes: %s; %s %s after the upstream suite\n", dp.Why, strings.Join(probed, ", "), verb)
 				for _, s := range probed {
 					results <- result{suite: s, deferred: true}
 				}
 				return
 			}
-			fmt.Fprintf(r.out, "  data planes: %s; %s run alongside now\n", dp.Why, strings.Join(probed, " then "))
+			fmt.Fprintf(r.out, "  data planes: %s; %s %s alongside now\n", dp.Why, strings.Join(probed, " then "), verb)
 			for _, s := range probed {
 				if ctx.Err() != nil {
 					results <- result{suite: s, err: fmt.Errorf("interrupted before suite %s", s)}
