@@ -199,7 +199,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (res re
 	for key, res := range out.Gateways {
 		gw := gwByKey[key]
 		if res.Valid && url != "" {
-			if _, err := r.delivery.PublishEncoded(res.Snapshot, res.Encoded); err != nil {
+			if _, err := r.delivery.Publish(res.Snapshot); err != nil {
 				errs = append(errs, err)
 				res.Valid, res.Invalid = false, err.Error()
 			}
