@@ -100,17 +100,33 @@ func (d *Delivery) entry(gw types.NamespacedName) *published {
 // translation bug), onAck asks for a reconcile, whose Publish of the same content returns the
 // error. With no proxy connected it is validated before Publish returns.
 func (d *Delivery) Publish(snap *ir.Snapshot) (int64, error) {
+	return d.PublishRoutes(snap, nil)
+}
+
+// PublishRoutes is Publish for a snapshot that differs from the one published before at most
+// in its Gateway-level part and in the routes named (a reconcile that translated only those):
+// only they are compared (delta.DiffRoutes); the other routes are the same. nil names every
+// route.
+func (d *Delivery) PublishRoutes(snap *ir.Snapshot, changed []ir.RouteKey) (int64, error) {
 	gw := types.NamespacedName{Namespace: snap.Gateway.Namespace, Name: snap.Gateway.Name}
 	s := *snap
 	s.Version = 0
+	var maybe func(ir.RouteKey) bool
+	if changed != nil {
+		set := make(map[ir.RouteKey]bool, len(changed))
+		for _, k := range changed {
+			set[k] = true
+		}
+		maybe = func(k ir.RouteKey) bool { return set[k] }
+	}
 	d.mu.Lock()
-	v, changed, err := d.store(gw, &s)
-	if err == nil && !changed {
+	v, changed2, err := d.store(gw, &s, maybe)
+	if err == nil && !changed2 {
 		err = d.gateways[gw].invalid
 	}
 	streams := len(d.gateways[gw].streams)
 	d.mu.Unlock()
-	if err != nil || !changed {
+	if err != nil || !changed2 {
 		return v, err
 	}
 	if streams > 0 {
@@ -183,14 +199,15 @@ func (d *Delivery) validate(gw types.NamespacedName, s *ir.Snapshot) error {
 	return err
 }
 
-// store makes s (with version 0) the Gateway's configuration unless it is unchanged; it
-// reports the current version and whether it changed. d.mu must be held.
-func (d *Delivery) store(gw types.NamespacedName, s *ir.Snapshot) (int64, bool, error) {
+// store makes s (with version 0) the Gateway's configuration unless it is unchanged (maybe:
+// see delta.DiffRoutes); it reports the current version and whether it changed. d.mu must be
+// held.
+func (d *Delivery) store(gw types.NamespacedName, s *ir.Snapshot, maybe func(ir.RouteKey) bool) (int64, bool, error) {
 	p := d.entry(gw)
 	next := delta.FromSnapshot(s)
 	var u *ir.Update
 	if p.table != nil {
-		if u = delta.Diff(p.table, next); u == nil {
+		if u = delta.DiffRoutes(p.table, next, maybe); u == nil {
 			return p.snap.Version, false, nil
 		}
 	}

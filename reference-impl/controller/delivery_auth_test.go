@@ -92,7 +92,7 @@ func (f *authFixture) ack(t *testing.T, hc *http.Client, a ir.Ack) (int, string,
 func (d *Delivery) store2(s *ir.Snapshot) (int64, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	v, _, err := d.store(types.NamespacedName{Namespace: s.Gateway.Namespace, Name: s.Gateway.Name}, s)
+	v, _, err := d.store(types.NamespacedName{Namespace: s.Gateway.Namespace, Name: s.Gateway.Name}, s, nil)
 	return v, err
 }
 

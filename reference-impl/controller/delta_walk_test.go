@@ -24,7 +24,7 @@ import (
 // TestDeltaWalkThroughRealProxy is the delta protocol's differential test end to end: random
 // HTTPRoute creations, changes and deletions (and now and then a Gateway change: a listener
 // added or removed, a hostname changed) go through what a reconcile does (the memo's
-// incremental translation when only routes changed, else a whole one), Delivery.Publish, the
+// incremental translation when only routes changed, else a whole one), Delivery.PublishRoutes, the
 // delivery server, the proxy's delivery client and the real proxy. After every step, once
 // the proxy acknowledged the version, its configuration must equal the snapshot a plain,
 // memo-free Translate of the same input gives.
@@ -48,7 +48,7 @@ func TestDeltaWalkThroughRealProxy(t *testing.T) {
 	t.Cleanup(func() { p.Close(context.Background()) })
 
 	memo := translate.NewMemo()
-	publish := func(out *translate.Output) int64 {
+	publish := func(out *translate.Output, changed []ir.RouteKey) int64 {
 		t.Helper()
 		res := out.Gateways[key]
 		if res == nil {
@@ -57,13 +57,13 @@ func TestDeltaWalkThroughRealProxy(t *testing.T) {
 		if !res.Valid {
 			t.Fatalf("gateway invalid: %s", res.Invalid)
 		}
-		v, err := d.Publish(res.Snapshot)
+		v, err := d.PublishRoutes(res.Snapshot, changed)
 		if err != nil {
 			t.Fatalf("publish: %v", err)
 		}
 		return v
 	}
-	publish(memo.Translate(in))
+	publish(memo.Translate(in), nil)
 	c := &delivery.Client{BaseURL: srv.URL, Gateway: ir.NamespacedName{Namespace: key.Namespace, Name: key.Name}, Proxy: "pod-a",
 		HTTP: proxyClient(t, ca, key), MinBackoff: 10 * time.Millisecond}
 	go c.Run(ctx, p)
@@ -123,11 +123,18 @@ func TestDeltaWalkThroughRealProxy(t *testing.T) {
 		if !gatewayChanged {
 			out, ok = memo.Routes(in, changes)
 		}
-		if !ok {
+		// As Reconcile: after an incremental translation only the changed routes are
+		// compared with what was published.
+		var keys []ir.RouteKey
+		if ok {
+			for _, c := range changes {
+				keys = append(keys, ir.RouteKey{Kind: ir.RouteKind(c.Kind), Namespace: c.Key.Namespace, Name: c.Key.Name})
+			}
+		} else {
 			out = memo.Translate(in)
 		}
 		before := p.Version()
-		v := publish(out)
+		v := publish(out, keys)
 		if v == 0 || v == before {
 			continue
 		}

@@ -133,23 +133,29 @@ func newInProcess(t *testing.T, routes int, memo bool) *inProcess {
 func (ip *inProcess) reconcile(t *testing.T, changed ...translate.RouteChange) {
 	start := time.Now()
 	var out *translate.Output
+	incremental := false
 	if ip.memo != nil {
-		ok := false
 		if len(changed) > 0 {
-			out, ok = ip.memo.Routes(ip.in, changed)
+			out, incremental = ip.memo.Routes(ip.in, changed)
 		}
-		if !ok {
+		if !incremental {
 			out = ip.memo.Translate(ip.in)
 		}
 	} else {
 		out = translate.Translate(ip.in)
 	}
 	translated := time.Now()
+	var keys []ir.RouteKey // nil: compare every route
+	if incremental {
+		for _, c := range changed {
+			keys = append(keys, ir.RouteKey{Kind: ir.RouteKind(c.Kind), Namespace: c.Key.Namespace, Name: c.Key.Name})
+		}
+	}
 	for _, res := range out.Gateways {
 		if !res.Valid {
 			t.Fatalf("gateway invalid after translation: %s", res.Invalid)
 		}
-		if _, err := ip.d.Publish(res.Snapshot); err != nil {
+		if _, err := ip.d.PublishRoutes(res.Snapshot, keys); err != nil {
 			t.Fatalf("publish: %v", err)
 		}
 	}

@@ -96,17 +96,31 @@ func keyCmp(a, b ir.RouteKey) int {
 
 // Diff is the delta from old to next (next's Version, old's as the base), or nil when they
 // hold the same configuration. A route is upserted when any of its attachments differs
-// (reflect.DeepEqual: routes the controller did not translate again share their memory with
-// the previous snapshot, which DeepEqual sees at once); a wrong "differs" would only resend a
-// route.
-func Diff(old, next *Table) *ir.Update {
+// (reflect.DeepEqual); a wrong "differs" would only resend a route.
+func Diff(old, next *Table) *ir.Update { return DiffRoutes(old, next, nil) }
+
+// DiffRoutes is Diff for a next that differs from old at most in its head and in the routes
+// maybe says true for (the routes a reconcile translated again; with copies, "name#2" counts
+// as "name"): only those are compared, the others are taken as equal when both tables have
+// them. A nil maybe compares every route.
+func DiffRoutes(old, next *Table, maybe func(ir.RouteKey) bool) *ir.Update {
 	u := &ir.Update{Schema: ir.SchemaVersion, Gateway: next.Gateway, Version: next.Version, BaseVersion: old.Version}
 	if !reflect.DeepEqual(old.Head, next.Head) {
 		head := next.Head
 		u.Head = &head
 	}
 	for k, e := range next.Routes {
-		if o, ok := old.Routes[k]; !ok || !reflect.DeepEqual(o, e) {
+		o, ok := old.Routes[k]
+		if ok && maybe != nil {
+			base := k
+			if i := strings.IndexByte(base.Name, '#'); i >= 0 {
+				base.Name = base.Name[:i]
+			}
+			if !maybe(base) {
+				continue
+			}
+		}
+		if !ok || !reflect.DeepEqual(o, e) {
 			u.Upserts = append(u.Upserts, *e)
 		}
 	}
@@ -129,8 +143,8 @@ type Changes struct {
 	Full bool
 	// Head: the update changed the Gateway-level part (or was the full state).
 	Head bool
-	// Upserted holds the routes the update upserted.
-	Upserted map[ir.RouteKey]bool
+	// Upserted and Deleted hold the routes the update upserted and deleted.
+	Upserted, Deleted map[ir.RouteKey]bool
 	// Listeners holds the names of the listeners whose routes changed: those the upserted and
 	// deleted routes attach, or attached, to.
 	Listeners map[string]bool
@@ -142,7 +156,7 @@ type Changes struct {
 // attachment without its route, deleting a route t does not have) fails naming it. t is left
 // as it was.
 func Apply(t *Table, u *ir.Update) (*Table, Changes, error) {
-	ch := Changes{Upserted: make(map[ir.RouteKey]bool, len(u.Upserts)), Listeners: map[string]bool{}}
+	ch := Changes{Upserted: make(map[ir.RouteKey]bool, len(u.Upserts)), Deleted: make(map[ir.RouteKey]bool, len(u.Deletes)), Listeners: map[string]bool{}}
 	var next *Table
 	switch {
 	case t != nil && u.Gateway != t.Gateway:
@@ -179,6 +193,7 @@ func Apply(t *Table, u *ir.Update) (*Table, Changes, error) {
 			ch.Listeners[a.Listener] = true
 		}
 		delete(next.Routes, k)
+		ch.Deleted[k] = true
 	}
 	for i := range u.Upserts {
 		e := &u.Upserts[i]
@@ -261,16 +276,22 @@ type Keys struct {
 }
 
 // Snapshot assembles the table into a snapshot: the head's listeners in order, each with the
-// routes attached to it in precedence order (creation time, namespace, name), as translation
-// produces them.
+// routes attached to it in precedence order (creation time, namespace, name, then key), as
+// translation produces them.
 func Snapshot(t *Table) *ir.Snapshot {
-	s, _ := SnapshotKeys(t, nil)
+	s, _ := assemble(t, nil, true)
 	return s
 }
 
-// SnapshotKeys is Snapshot with, per listener, the key of each route. When only is not nil,
-// the listeners it says false for are left without routes (the caller does not need them).
+// SnapshotKeys is Snapshot with, per listener, the key of each route, and the routes in no
+// particular order (sorting them is most of the cost, and the proxy's tables order routes
+// themselves). When only is not nil, the listeners it says false for are left without routes
+// (the caller does not need them).
 func SnapshotKeys(t *Table, only func(l *ir.Listener) bool) (*ir.Snapshot, []Keys) {
+	return assemble(t, only, false)
+}
+
+func assemble(t *Table, only func(l *ir.Listener) bool, sorted bool) (*ir.Snapshot, []Keys) {
 	s := &ir.Snapshot{Schema: ir.SchemaVersion, Version: t.Version, Gateway: t.Gateway, BackendClientCertificate: t.Head.BackendClientCertificate,
 		Listeners: slices.Clone(t.Head.Listeners)}
 	if s.Listeners == nil {
@@ -314,10 +335,12 @@ func SnapshotKeys(t *Table, only func(l *ir.Listener) bool) (*ir.Snapshot, []Key
 		l, ks := &s.Listeners[i], &keys[i]
 		for kind := range lists[i] {
 			rs := lists[i][kind]
-			slices.SortFunc(rs, func(a, b ref) int {
-				return cmp.Or(a.meta.CreationTimestamp.Compare(b.meta.CreationTimestamp), strings.Compare(a.meta.Namespace, b.meta.Namespace),
-					strings.Compare(a.meta.Name, b.meta.Name), keyCmp(a.key, b.key))
-			})
+			if sorted {
+				slices.SortFunc(rs, func(a, b ref) int {
+					return cmp.Or(a.meta.CreationTimestamp.Compare(b.meta.CreationTimestamp), strings.Compare(a.meta.Namespace, b.meta.Namespace),
+						strings.Compare(a.meta.Name, b.meta.Name), len(a.key.Name)-len(b.key.Name), keyCmp(a.key, b.key))
+				})
+			}
 			for _, r := range rs {
 				switch kind {
 				case 0:

@@ -95,6 +95,12 @@ func TestDiffApply(t *testing.T) {
 	if len(t1.Routes) != 3 || t1.Routes[ir.RouteKey{Kind: ir.KindHTTPRoute, Namespace: "ns", Name: "c"}] == nil {
 		t.Errorf("Apply modified the old table")
 	}
+	// DiffRoutes compares only the routes named: b changed but is not named, so only the
+	// new route d and the deleted c are in the delta.
+	onlyA := func(k ir.RouteKey) bool { return k.Name == "a" }
+	if u := DiffRoutes(t1, t2, onlyA); u == nil || len(u.Upserts) != 1 || u.Upserts[0].Name != "d" || len(u.Deletes) != 1 {
+		t.Errorf("DiffRoutes naming a: got %s; want d upserted and c deleted", jsonOf(t, u))
+	}
 	// A head change.
 	l3 := l2
 	l3.Hostname = "x.example"

@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/tls"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"strconv"
@@ -216,6 +217,9 @@ type routeSource interface {
 	listener(li int) *listenerConfig
 	// built reports the listener's tables, compiled or not.
 	built(li int, lc *listenerConfig)
+	// httpGroups returns the exact-hostname groups of the listener's previous HTTP table that
+	// still hold except for the hostnames in dirty, or nil.
+	httpGroups(li int) (base map[string][]*httpEntry, dirty map[string]bool)
 }
 
 // freshRoutes compiles everything.
@@ -232,6 +236,9 @@ func (freshRoutes) grpc(_, _ int, r *ir.GRPCRoute) (*compiledGRPCRoute, error) {
 }
 func (freshRoutes) listener(int) *listenerConfig { return nil }
 func (freshRoutes) built(int, *listenerConfig)   {}
+func (freshRoutes) httpGroups(int) (map[string][]*httpEntry, map[string]bool) {
+	return nil, nil
+}
 
 // buildTables turns a snapshot into lookup tables; only a validated snapshot's tables are used.
 func buildTables(s *ir.Snapshot, src routeSource) (*compiled, error) {
@@ -379,10 +386,19 @@ func compileGRPCRoute(r *ir.GRPCRoute) (*compiledGRPCRoute, error) {
 // shared with earlier compiles'.
 func compileListener(li int, l *ir.Listener, src routeSource) (*listenerConfig, error) {
 	lc := &listenerConfig{name: l.Name, hostname: l.Hostname,
-		http: newHostTable[*httpEntry](len(l.HTTPRoutes)), grpc: newHostTable[*grpcEntry](0)}
+		http: newHostTable[*httpEntry](0), grpc: newHostTable[*grpcEntry](0)}
 	var err error
 	if lc.certs, err = src.certs(li, l); err != nil {
 		return nil, err
+	}
+	// Groups of exact hostnames the update did not change are taken over as they are (their
+	// routes and compiled entries are the same); only the others are filed again.
+	base, dirty := src.httpGroups(li)
+	if base != nil {
+		lc.http.exact = maps.Clone(base)
+		for h := range dirty {
+			delete(lc.http.exact, h)
+		}
 	}
 	listenerHost := []string{l.Hostname}
 	hostsOf := func(m *ir.RouteMeta) []string {
@@ -398,6 +414,9 @@ func compileListener(li int, l *ir.Listener, src routeSource) (*listenerConfig, 
 			return nil, err
 		}
 		for _, h := range hostsOf(&r.RouteMeta) {
+			if base != nil && exactHost(h) && !dirty[h] {
+				continue // the group is base's
+			}
 			lc.http.addAll(h, cr.entries)
 		}
 	}

@@ -30,6 +30,9 @@ func newHostTable[E any](hint int) *hostTable[E] {
 	return &hostTable[E]{exact: make(map[string][]E, hint)}
 }
 
+// exactHost reports whether hostname h is filed in a table's exact map.
+func exactHost(h string) bool { return h != "" && !strings.HasPrefix(h, "*.") }
+
 // add files e under hostname h ("" matches any host).
 func (t *hostTable[E]) add(h string, e E) { t.addAll(h, []E{e}) }
 

@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/tls"
 	"fmt"
+	"maps"
 
 	"github.com/gatecheck/gatecheck/reference-impl/delta"
 	"github.com/gatecheck/gatecheck/reference-impl/ir"
@@ -45,8 +46,8 @@ func prepare(cur *routes, u *ir.Update) (*routes, *compiled, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	src := &updateSource{prev: cur, ch: ch, next: &routes{table: next, compiled: map[attachKey]any{},
-		listeners: map[string]*listenerConfig{}, certs: map[string][]tls.Certificate{}}}
+	src := &updateSource{prev: cur, ch: ch, next: &routes{table: next, listeners: map[string]*listenerConfig{}, certs: map[string][]tls.Certificate{}}}
+	src.carryOver()
 	// HTTP listeners no route of the update touches keep their tables, and need no routes.
 	s, keys := delta.SnapshotKeys(next, src.touched)
 	src.keys = keys
@@ -82,6 +83,58 @@ type updateSource struct {
 	next  *routes
 	names []string
 	keys  []delta.Keys
+	// dirty holds, per listener, the hostnames whose exact-hostname HTTP group the update
+	// changes: those of the routes it upserts or deletes there, before and after.
+	dirty map[string]map[string]bool
+}
+
+// carryOver starts next's compiled forms from the previous ones, without those of the routes
+// the update upserts or deletes (all of them for the full state), and works out dirty.
+func (u *updateSource) carryOver() {
+	if u.prev == nil || u.ch.Full {
+		u.next.compiled = map[attachKey]any{}
+		return
+	}
+	u.next.compiled = maps.Clone(u.prev.compiled)
+	u.dirty = map[string]map[string]bool{}
+	mark := func(e *ir.RouteEntry, head *ir.Head) {
+		for _, a := range e.Attachments {
+			delete(u.next.compiled, attachKey{a.Listener, e.RouteKey})
+			d := u.dirty[a.Listener]
+			if d == nil {
+				d = map[string]bool{}
+				u.dirty[a.Listener] = d
+			}
+			var hosts []string
+			switch {
+			case a.HTTP != nil:
+				hosts = a.HTTP.Hostnames
+			case a.GRPC != nil:
+				continue // gRPC tables are built whole
+			default:
+				continue
+			}
+			if len(hosts) == 0 {
+				for _, l := range head.Listeners {
+					if l.Name == a.Listener {
+						hosts = []string{l.Hostname}
+					}
+				}
+			}
+			for _, h := range hosts {
+				d[h] = true
+			}
+		}
+	}
+	for k := range u.ch.Upserted {
+		if e, ok := u.prev.table.Routes[k]; ok {
+			mark(e, &u.prev.table.Head)
+		}
+		mark(u.next.table.Routes[k], &u.next.table.Head)
+	}
+	for k := range u.ch.Deleted {
+		mark(u.prev.table.Routes[k], &u.prev.table.Head)
+	}
 }
 
 // touched says whether a listener must be compiled: the update changed its routes or the
@@ -100,18 +153,22 @@ func (u *updateSource) listener(li int) *listenerConfig {
 	if u.touched(&u.next.table.Head.Listeners[li]) {
 		return nil
 	}
-	lc := u.prev.listeners[name]
 	u.next.certs[name] = u.prev.certs[name]
-	// Its routes' compiled forms carry over with it.
-	for k, e := range u.next.table.Routes {
-		for _, a := range e.Attachments {
-			if a.Listener == name {
-				ak := attachKey{name, k}
-				u.next.compiled[ak] = u.prev.compiled[ak]
-			}
-		}
+	return u.prev.listeners[name]
+}
+
+// httpGroups returns, for a listener the update touched but whose head is unchanged, its
+// previous exact-hostname groups and the hostnames among them the update changed.
+func (u *updateSource) httpGroups(li int) (map[string][]*httpEntry, map[string]bool) {
+	name := u.names[li]
+	if u.prev == nil || u.ch.Head {
+		return nil, nil
 	}
-	return lc
+	lc, ok := u.prev.listeners[name]
+	if !ok {
+		return nil, nil
+	}
+	return lc.http.exact, u.dirty[name]
 }
 
 func (u *updateSource) built(li int, lc *listenerConfig) { u.next.listeners[u.names[li]] = lc }
@@ -135,12 +192,9 @@ func (r *routes) certsOf(name string) ([]tls.Certificate, bool) {
 	return cs, ok
 }
 
-// reuse returns the previous compiled form of a route the update did not upsert.
+// reuse returns the compiled form carried over for a route the update did not upsert.
 func (u *updateSource) reuse(k attachKey) (any, bool) {
-	if u.prev == nil || u.ch.Full || u.ch.Upserted[k.route] {
-		return nil, false
-	}
-	c, ok := u.prev.compiled[k]
+	c, ok := u.next.compiled[k]
 	return c, ok
 }
 
@@ -148,7 +202,6 @@ func (u *updateSource) http(li, j int, r *ir.HTTPRoute) (*compiledHTTPRoute, err
 	k := attachKey{u.names[li], u.keys[li].HTTP[j]}
 	if c, ok := u.reuse(k); ok {
 		if cr, ok := c.(*compiledHTTPRoute); ok {
-			u.next.compiled[k] = cr
 			return cr, nil
 		}
 	}
@@ -156,6 +209,7 @@ func (u *updateSource) http(li, j int, r *ir.HTTPRoute) (*compiledHTTPRoute, err
 	if err != nil {
 		return nil, err
 	}
+	cr.info.occurrence = k.route.Name
 	u.next.compiled[k] = cr
 	return cr, nil
 }
@@ -164,7 +218,6 @@ func (u *updateSource) grpc(li, j int, r *ir.GRPCRoute) (*compiledGRPCRoute, err
 	k := attachKey{u.names[li], u.keys[li].GRPC[j]}
 	if c, ok := u.reuse(k); ok {
 		if cr, ok := c.(*compiledGRPCRoute); ok {
-			u.next.compiled[k] = cr
 			return cr, nil
 		}
 	}
@@ -172,6 +225,7 @@ func (u *updateSource) grpc(li, j int, r *ir.GRPCRoute) (*compiledGRPCRoute, err
 	if err != nil {
 		return nil, err
 	}
+	cr.info.occurrence = k.route.Name
 	u.next.compiled[k] = cr
 	return cr, nil
 }
