@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,11 +17,13 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/gatecheck/gatecheck/reference-impl/delta"
 	"github.com/gatecheck/gatecheck/reference-impl/ir"
 )
 
-// Delivery serves versioned snapshots to proxies and records their acknowledgements
-// (protocol in package ir, delivery.go).
+// Delivery serves each Gateway's configuration to its proxies as a stream of per-route updates
+// (protocol in package ir, delivery.go; the updates are package delta's) and records their
+// acknowledgements.
 type Delivery struct {
 	log *slog.Logger
 	// onAck is called (without locks held) after an ack or a stream change, so the controller
@@ -43,11 +43,16 @@ type Delivery struct {
 }
 
 type published struct {
-	snap *ir.Snapshot
+	// snap is the current snapshot (with its Version), table the same keyed by route.
+	snap  *ir.Snapshot
+	table *delta.Table
+	// deltas are the encoded updates of the last versions published, oldest first: a stream
+	// that sent version v sends the ones after it; one further behind gets the full state.
+	deltas []encodedDelta
+	// full is the encoded full state of the current version, made when a stream first needs it.
+	full []byte
 	// history holds the last versions published, newest last: an ack must name one of them.
 	history []int64
-	line    []byte // JSON of snap, newline terminated
-	content []byte // JSON of snap with Version 0, to detect changes
 	changed chan struct{}
 	acks    map[string]ir.Ack
 	// invalid is the validation error of snap, once known.
@@ -60,6 +65,12 @@ type published struct {
 	acked chan struct{}
 	// notify asks for onAck on the next ack or stream change (see NotifyOnAck).
 	notify bool
+}
+
+// encodedDelta is one delta line of the stream, newline terminated.
+type encodedDelta struct {
+	base, version int64
+	line          []byte
 }
 
 // NewDelivery returns a Delivery; onAck may be nil.
@@ -77,43 +88,45 @@ func (d *Delivery) entry(gw types.NamespacedName) *published {
 	return p
 }
 
-// Publish stores snap as the Gateway's current snapshot. It assigns a new version only when
-// the content changed, and returns the current version.
+// Publish makes snap the Gateway's current configuration. It assigns a new version only when
+// the configuration changed, and returns the current version. Streams then send the delta:
+// the routes whose IR changed (and the Gateway-level part if it did), not the whole snapshot.
 //
 // Validation (a 1,000-route snapshot takes milliseconds) is kept off the propagation path:
 // every proxy validates what it receives with the same code (ir.Snapshot.Validate) and rejects
-// an invalid snapshot with a failed ack, keeping its previous configuration. So with proxies
+// an invalid update with a failed ack, keeping its previous configuration. So with proxies
 // connected, a changed snapshot is published at once and validated later only if no proxy
 // acknowledged it without error within validateWait; when that finds it invalid (a
 // translation bug), onAck asks for a reconcile, whose Publish of the same content returns the
 // error. With no proxy connected it is validated before Publish returns.
 func (d *Delivery) Publish(snap *ir.Snapshot) (int64, error) {
-	return d.PublishEncoded(snap, nil)
+	return d.PublishRoutes(snap, nil)
 }
 
-// PublishEncoded is Publish with snap's encoding supplied by the caller (translate.Memo keeps
-// the encodings of unchanged routes, which saves encoding the whole snapshot on every change).
-// encoded must be exactly what json.Marshal writes for snap, whose Version must be 0; nil
-// means Publish encodes it.
-func (d *Delivery) PublishEncoded(snap *ir.Snapshot, encoded []byte) (int64, error) {
+// PublishRoutes is Publish for a snapshot that differs from the one published before at most
+// in its Gateway-level part and in the routes named (a reconcile that translated only those):
+// only they are compared (delta.DiffRoutes); the other routes are the same. nil names every
+// route.
+func (d *Delivery) PublishRoutes(snap *ir.Snapshot, changed []ir.RouteKey) (int64, error) {
 	gw := types.NamespacedName{Namespace: snap.Gateway.Namespace, Name: snap.Gateway.Name}
 	s := *snap
-	content := encoded
-	if content == nil || s.Version != 0 {
-		s.Version = 0
-		var err error
-		if content, err = json.Marshal(&s); err != nil {
-			return 0, fmt.Errorf("encode snapshot of gateway %s: %w", gw, err)
+	s.Version = 0
+	var maybe func(ir.RouteKey) bool
+	if changed != nil {
+		set := make(map[ir.RouteKey]bool, len(changed))
+		for _, k := range changed {
+			set[k] = true
 		}
+		maybe = func(k ir.RouteKey) bool { return set[k] }
 	}
 	d.mu.Lock()
-	v, changed, err := d.store(gw, &s, content)
-	if err == nil && !changed {
+	v, changed2, err := d.store(gw, &s, maybe)
+	if err == nil && !changed2 {
 		err = d.gateways[gw].invalid
 	}
 	streams := len(d.gateways[gw].streams)
 	d.mu.Unlock()
-	if err != nil || !changed {
+	if err != nil || !changed2 {
 		return v, err
 	}
 	if streams > 0 {
@@ -186,27 +199,37 @@ func (d *Delivery) validate(gw types.NamespacedName, s *ir.Snapshot) error {
 	return err
 }
 
-// store makes s (encoded as content, with version 0) the Gateway's snapshot unless the content
-// is unchanged; it reports the current version and whether it changed. d.mu must be held.
-func (d *Delivery) store(gw types.NamespacedName, s *ir.Snapshot, content []byte) (int64, bool, error) {
+// store makes s (with version 0) the Gateway's configuration unless it is unchanged (maybe:
+// see delta.DiffRoutes); it reports the current version and whether it changed. d.mu must be
+// held.
+func (d *Delivery) store(gw types.NamespacedName, s *ir.Snapshot, maybe func(ir.RouteKey) bool) (int64, bool, error) {
 	p := d.entry(gw)
-	if p.snap != nil && bytes.Equal(p.content, content) {
-		return p.snap.Version, false, nil
+	next := delta.FromSnapshot(s)
+	var u *ir.Update
+	if p.table != nil {
+		if u = delta.DiffRoutes(p.table, next, maybe); u == nil {
+			return p.snap.Version, false, nil
+		}
 	}
 	d.nextVersion++
-	s.Version = d.nextVersion
-	// Encoding a large snapshot twice would double the cost on the propagation path: splice
-	// the version into the version-0 encoding instead (its first "version":0 is the top-level
-	// field, which json.Marshal writes right after the fixed schema string).
-	line, err := withVersion(content, s.Version)
-	if err != nil {
-		return 0, false, fmt.Errorf("encode snapshot of gateway %s: %w", gw, err)
+	s.Version, next.Version = d.nextVersion, d.nextVersion
+	if u != nil {
+		u.Version = s.Version
+		line, err := json.Marshal(u)
+		if err != nil {
+			return 0, false, fmt.Errorf("encode update of gateway %s: %w", gw, err)
+		}
+		if len(p.deltas) == historyLen {
+			copy(p.deltas, p.deltas[1:])
+			p.deltas = p.deltas[:historyLen-1]
+		}
+		p.deltas = append(p.deltas, encodedDelta{base: u.BaseVersion, version: u.Version, line: append(line, '\n')})
 	}
 	if p.snap == nil {
 		close(d.newGateway)
 		d.newGateway = make(chan struct{})
 	}
-	p.snap, p.content, p.line, p.invalid = s, content, line, nil
+	p.snap, p.table, p.full, p.invalid = s, next, nil, nil
 	if len(p.history) == historyLen {
 		copy(p.history, p.history[1:])
 		p.history = p.history[:historyLen-1]
@@ -217,19 +240,52 @@ func (d *Delivery) store(gw types.NamespacedName, s *ir.Snapshot, content []byte
 	return s.Version, true, nil
 }
 
-func withVersion(content []byte, v int64) ([]byte, error) {
-	const zero = `"version":0,`
-	i := bytes.Index(content, []byte(zero))
-	if i < 0 || i > 64 {
-		return nil, fmt.Errorf("version field not found at the start of the encoding")
+// lines returns what a stream that last sent version sent (-1: nothing yet) must write to
+// reach the current version: the deltas since, or the full state. d.mu must be held; the full
+// state is encoded by fullLine, outside the lock.
+func (p *published) lines(sent int64) (deltas [][]byte, full bool) {
+	if sent < 0 {
+		return nil, true
 	}
-	out := make([]byte, 0, len(content)+24)
-	out = append(out, content[:i]...)
-	out = append(out, `"version":`...)
-	out = strconv.AppendInt(out, v, 10)
-	out = append(out, ',')
-	out = append(out, content[i+len(zero):]...)
-	return append(out, '\n'), nil
+	at := sent
+	for _, e := range p.deltas {
+		if e.version <= sent {
+			continue
+		}
+		if e.base != at {
+			return nil, true // a gap: the ring no longer reaches back to sent
+		}
+		deltas = append(deltas, e.line)
+		at = e.version
+	}
+	if at != p.table.Version {
+		return nil, true
+	}
+	return deltas, false
+}
+
+// fullLine returns the encoded full state of table, p's current one, encoding it once per
+// version. d.mu must not be held.
+func (d *Delivery) fullLine(gw types.NamespacedName, table *delta.Table) ([]byte, error) {
+	d.mu.Lock()
+	p, ok := d.gateways[gw]
+	if ok && p.table == table && p.full != nil {
+		line := p.full
+		d.mu.Unlock()
+		return line, nil
+	}
+	d.mu.Unlock()
+	line, err := json.Marshal(delta.Full(table))
+	if err != nil {
+		return nil, fmt.Errorf("encode full state of gateway %s version %d: %w", gw, table.Version, err)
+	}
+	line = append(line, '\n')
+	d.mu.Lock()
+	if p, ok := d.gateways[gw]; ok && p.table == table {
+		p.full = line
+	}
+	d.mu.Unlock()
+	return line, nil
 }
 
 // Forget drops a deleted Gateway.
@@ -326,7 +382,8 @@ func (d *Delivery) WaitAcked(ctx context.Context, gw types.NamespacedName, proxi
 
 // Limits of what one Gateway's proxies can make the controller keep.
 const (
-	// historyLen is how many of a Gateway's latest versions an ack may name.
+	// historyLen is how many of a Gateway's latest versions an ack may name, and how many
+	// deltas it keeps for streams behind.
 	historyLen = 8
 	// maxStreams bounds the open streams of one Gateway (its proxy replicas, plus a few
 	// reconnecting while their old connection times out).
@@ -437,20 +494,34 @@ func (d *Delivery) serveStream(w http.ResponseWriter, r *http.Request) {
 			d.log.Info("gateway forgotten; closing its stream", "gateway", gw.String(), "proxy", proxy)
 			return
 		}
-		line, version, changed := p.line, int64(-1), p.changed
-		if p.snap != nil {
-			version = p.snap.Version
-		}
-		if version != sent && line != nil {
-			p.sent[proxy] = max(p.sent[proxy], version)
+		changed, table := p.changed, p.table
+		var deltas [][]byte
+		full := false
+		if table != nil && table.Version != sent {
+			deltas, full = p.lines(sent)
 		}
 		d.mu.Unlock()
-		if version != sent && line != nil {
-			if _, err := w.Write(line); err != nil {
+		if full {
+			line, err := d.fullLine(gw, table)
+			if err != nil {
+				d.log.Error("cannot send the full state", "gateway", gw.String(), "proxy", proxy, "error", err)
 				return
 			}
+			deltas = [][]byte{line}
+		}
+		if len(deltas) > 0 {
+			d.mu.Lock()
+			if p, ok := d.gateways[gw]; ok {
+				p.sent[proxy] = max(p.sent[proxy], table.Version)
+			}
+			d.mu.Unlock()
+			for _, line := range deltas {
+				if _, err := w.Write(line); err != nil {
+					return
+				}
+			}
 			fl.Flush()
-			sent = version
+			sent = table.Version
 		}
 		select {
 		case <-r.Context().Done():

@@ -194,7 +194,7 @@ func TestDeliveryAuthInCluster(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	first, err := bufio.NewReaderSize(resp.Body, 1<<20).ReadBytes('\n')
-	var sent ir.Snapshot
+	var sent ir.Update
 	if err != nil || json.Unmarshal(first, &sent) != nil {
 		t.Fatalf("b's stream: first line %q: %v", first, err)
 	}

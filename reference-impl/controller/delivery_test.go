@@ -60,23 +60,23 @@ func TestStreamAndAck(t *testing.T) {
 		t.Errorf("content type: got %q; want application/x-ndjson", ct)
 	}
 	lines := bufio.NewScanner(resp.Body)
-	next := func() ir.Snapshot {
+	next := func() ir.Update {
 		t.Helper()
 		for lines.Scan() {
 			if len(bytes.TrimSpace(lines.Bytes())) == 0 {
 				continue
 			}
-			var s ir.Snapshot
-			if err := json.Unmarshal(lines.Bytes(), &s); err != nil {
+			var u ir.Update
+			if err := json.Unmarshal(lines.Bytes(), &u); err != nil {
 				t.Fatalf("decode stream line: %v", err)
 			}
-			return s
+			return u
 		}
 		t.Fatalf("stream ended: %v", lines.Err())
-		return ir.Snapshot{}
+		return ir.Update{}
 	}
-	if s := next(); s.Version != v1 {
-		t.Fatalf("first line: got version %d; want %d", s.Version, v1)
+	if u := next(); u.Version != v1 || u.BaseVersion != 0 || u.Head == nil || u.Head.Listeners[0].Port != 80 {
+		t.Fatalf("first line: got version %d base %d head %v; want the full state of version %d (base 0, port 80)", u.Version, u.BaseVersion, u.Head, v1)
 	}
 	if ok, _ := d.AckState(gw, []string{"pod-a"}); ok {
 		t.Errorf("before ack: got acked; want not")
@@ -101,8 +101,8 @@ func TestStreamAndAck(t *testing.T) {
 	}
 
 	v2, _ := d.Publish(snap("gw", 8080))
-	if s := next(); s.Version != v2 || s.Listeners[0].Port != 8080 {
-		t.Fatalf("second line: got version %d port %d; want %d and 8080", s.Version, s.Listeners[0].Port, v2)
+	if u := next(); u.Version != v2 || u.BaseVersion != v1 || u.Head == nil || u.Head.Listeners[0].Port != 8080 {
+		t.Fatalf("second line: got version %d base %d head %v; want the delta from %d to %d with the head on port 8080", u.Version, u.BaseVersion, u.Head, v1, v2)
 	}
 	if ok, _ := d.AckState(gw, []string{"pod-a"}); ok {
 		t.Errorf("new version not acked yet: got acked; want not")

@@ -21,6 +21,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
+	"github.com/gatecheck/gatecheck/reference-impl/ir"
 	"github.com/gatecheck/gatecheck/reference-impl/status"
 	"github.com/gatecheck/gatecheck/reference-impl/translate"
 )
@@ -196,10 +197,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (res re
 	// Publish on this goroutine: it is what makes the change live. Everything else (proxy
 	// provisioning, statuses) goes to the write queue so the next change is not held up by
 	// API round trips.
+	// An incremental reconcile translated only the changed routes: only they can differ
+	// from what was published (delta.DiffRoutes).
+	var changedRoutes []ir.RouteKey
+	if incremental {
+		changedRoutes = make([]ir.RouteKey, 0, len(changed))
+		for _, k := range changed {
+			changedRoutes = append(changedRoutes, ir.RouteKey{Kind: ir.RouteKind(k.kind), Namespace: k.key.Namespace, Name: k.key.Name})
+		}
+	}
 	for key, res := range out.Gateways {
 		gw := gwByKey[key]
 		if res.Valid && url != "" {
-			if _, err := r.delivery.PublishEncoded(res.Snapshot, res.Encoded); err != nil {
+			if _, err := r.delivery.PublishRoutes(res.Snapshot, changedRoutes); err != nil {
 				errs = append(errs, err)
 				res.Valid, res.Invalid = false, err.Error()
 			}

@@ -9,8 +9,9 @@
 // An invalid backendRef stays in the IR as a Backend with its weight and no endpoints (Invalid
 // says why), so its share of traffic gets a 500, as the Gateway API spec requires.
 //
-// A Snapshot must not be modified after it is published: the proxy swaps whole snapshots
-// atomically and requests in flight keep the one they started with.
+// A Snapshot must not be modified after it is published: delivery (package delta) splits it
+// into per-route entries that share its memory, and the proxy swaps whole compiled
+// configurations atomically, requests in flight keeping the one they started with.
 package ir
 
 import (
@@ -36,8 +37,7 @@ type Snapshot struct {
 	Gateway NamespacedName `json:"gateway"`
 	// BackendClientCertificate, when set, is the certificate the proxy presents to backends
 	// that ask for one on the TLS connections it originates (Backend.TLS): the Gateway's
-	// spec.tls.backend.clientCertificateRef (GatewayBackendClientCertificate). Before
-	// Listeners: translate's encodeSnapshot needs those last.
+	// spec.tls.backend.clientCertificateRef (GatewayBackendClientCertificate).
 	BackendClientCertificate *Certificate `json:"backendClientCertificate,omitempty"`
 	// Listeners in the Gateway's spec order. Several listeners may share a port (different
 	// hostnames); the proxy serves them from one socket.
@@ -67,8 +67,7 @@ type Listener struct {
 	Hostname string `json:"hostname,omitempty"`
 	// TLS holds the certificates for HTTPS listeners (terminate mode).
 	TLS *TLS `json:"tls,omitempty"`
-	// TLSMode is a TLS listener's mode: TLSPassthrough ("" means it) or TLSTerminate. (Before
-	// the route lists: translate's encodeSnapshot appends those last.)
+	// TLSMode is a TLS listener's mode: TLSPassthrough ("" means it) or TLSTerminate.
 	TLSMode TLSMode `json:"tlsMode,omitempty"`
 	// UDPIdleTimeout ends a UDP listener's flow after this long without a datagram either
 	// way; zero means the proxy's default.

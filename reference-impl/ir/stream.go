@@ -27,7 +27,7 @@ type TLSRoute struct {
 }
 
 // validateStream checks what UDP and TLS listeners carry; the caller checks the rest.
-func (l *Listener) validateStream(where loc, known func(kind RouteKind, route int) bool) []error {
+func (l *Listener) validateStream(where loc) []error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	if l.Protocol != ProtocolUDP && len(l.UDPRoutes) > 0 {
@@ -51,17 +51,11 @@ func (l *Listener) validateStream(where loc, known func(kind RouteKind, route in
 		add("%s.tlsMode: unsupported %q (want Passthrough or Terminate)", where(), l.TLSMode)
 	}
 	for j, r := range l.UDPRoutes {
-		if known != nil && known(KindUDPRoute, j) {
-			continue
-		}
 		rw := where.sub(".udpRoutes[%d] %s/%s", j, r.Namespace, r.Name)
 		errs = append(errs, r.RouteMeta.validate(rw)...)
 		errs = append(errs, validateBackends(rw, r.Backends)...)
 	}
 	for j, r := range l.TLSRoutes {
-		if known != nil && known(KindTLSRoute, j) {
-			continue
-		}
 		rw := where.sub(".tlsRoutes[%d] %s/%s", j, r.Namespace, r.Name)
 		errs = append(errs, r.RouteMeta.validate(rw)...)
 		errs = append(errs, validateBackends(rw, r.Backends)...)

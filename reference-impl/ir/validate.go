@@ -14,30 +14,11 @@ import (
 )
 
 // Validate reports every structural problem in the snapshot, each naming where it is
-// (listener, route, rule, field). The proxy refuses a snapshot that fails validation and keeps
-// serving the previous one; the controller validates what no proxy accepted (see
+// (listener, route, rule, field). The proxy refuses a snapshot or update that fails validation
+// and keeps serving the previous one (it validates a delta's Gateway-level part and upserted
+// routes, package delta); the controller validates what no proxy accepted (see
 // controller/delivery.go), so a snapshot is validated once on the propagation path.
-func (s *Snapshot) Validate() error { return s.ValidateExcept(nil) }
-
-// RouteKind says which of a listener's route lists a route is in.
-type RouteKind int
-
-const (
-	KindHTTPRoute RouteKind = iota
-	KindGRPCRoute
-	KindTCPRoute
-	KindUDPRoute
-	KindTLSRoute
-)
-
-// ValidateExcept is Validate for a snapshot some of whose routes the caller already knows to
-// be valid: known(listener, kind, route) reports whether Listeners[listener]'s route at index
-// route of that kind may be skipped; nil skips none. A route's checks depend only on the route
-// itself, so a route equal to one that passed before passes again; snapshot and listener
-// checks always run. The proxy applies snapshots that differ from the previous one in a route
-// or two, and checking the other 1,000 again was half its apply cost. An error reads exactly
-// as Validate's for the same snapshot when known is true only for valid routes.
-func (s *Snapshot) ValidateExcept(known func(listener int, kind RouteKind, route int) bool) error {
+func (s *Snapshot) Validate() error {
 	if s == nil {
 		return errors.New("snapshot is nil")
 	}
@@ -100,15 +81,8 @@ func (s *Snapshot) ValidateExcept(known func(listener int, kind RouteKind, route
 		if l.Protocol != ProtocolTCP && len(l.TCPRoutes) > 0 {
 			add("%s: %s listener cannot carry TCP routes", where(), l.Protocol)
 		}
-		var knownHere func(RouteKind, int) bool
-		if known != nil {
-			knownHere = func(k RouteKind, j int) bool { return known(i, k, j) }
-		}
-		errs = append(errs, l.validateStream(where, knownHere)...) // stream.go
+		errs = append(errs, l.validateStream(where)...) // stream.go
 		for j, r := range l.HTTPRoutes {
-			if known != nil && known(i, KindHTTPRoute, j) {
-				continue
-			}
 			rw := where.sub(".httpRoutes[%d] %s/%s", j, r.Namespace, r.Name)
 			errs = append(errs, r.RouteMeta.validate(rw)...)
 			for k, rule := range r.Rules {
@@ -116,9 +90,6 @@ func (s *Snapshot) ValidateExcept(known func(listener int, kind RouteKind, route
 			}
 		}
 		for j, r := range l.GRPCRoutes {
-			if known != nil && known(i, KindGRPCRoute, j) {
-				continue
-			}
 			rw := where.sub(".grpcRoutes[%d] %s/%s", j, r.Namespace, r.Name)
 			errs = append(errs, r.RouteMeta.validate(rw)...)
 			for k, rule := range r.Rules {
@@ -126,9 +97,6 @@ func (s *Snapshot) ValidateExcept(known func(listener int, kind RouteKind, route
 			}
 		}
 		for j, r := range l.TCPRoutes {
-			if known != nil && known(i, KindTCPRoute, j) {
-				continue
-			}
 			rw := where.sub(".tcpRoutes[%d] %s/%s", j, r.Namespace, r.Name)
 			errs = append(errs, r.RouteMeta.validate(rw)...)
 			errs = append(errs, validateBackends(rw, r.Backends)...)

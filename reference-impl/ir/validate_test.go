@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 func validSnapshot() *Snapshot {
@@ -194,39 +192,4 @@ func BenchmarkValidate1000Routes(b *testing.B) {
 		decode += time.Since(t)
 	}
 	b.ReportMetric(float64(validate)/float64(decode), "validate/decode")
-}
-
-// TestValidateExcept checks that only route checks are skipped, and that skipping valid
-// routes leaves the error text exactly as Validate's.
-func TestValidateExcept(t *testing.T) {
-	t.Parallel()
-	s := validSnapshot()
-	good := s.Listeners[0].HTTPRoutes[0]
-	bad := good
-	bad.Name, bad.Hostnames = "bad", []string{"Not_A_Host"}
-	s.Listeners[0].HTTPRoutes = []HTTPRoute{good, bad, good}
-	s.Listeners[1].Port = 80 // a listener-level problem
-	want := s.Validate()
-	if want == nil {
-		t.Fatal("Validate() = nil; want errors")
-	}
-	skipGood := func(li int, kind RouteKind, j int) bool { return li == 0 && kind == KindHTTPRoute && j != 1 }
-	if got := s.ValidateExcept(skipGood); got == nil || got.Error() != want.Error() {
-		t.Errorf("skipping the valid routes: got %v; want Validate's %v", got, want)
-	}
-	var asked []string
-	skipAll := func(li int, kind RouteKind, j int) bool {
-		asked = append(asked, fmt.Sprintf("%d/%d/%d", li, kind, j))
-		return true
-	}
-	got := s.ValidateExcept(skipAll)
-	if got == nil || !strings.Contains(got.Error(), "port: 80 already used") {
-		t.Errorf("skipping every route: got %v; want the listener error still", got)
-	}
-	if got != nil && strings.Contains(got.Error(), "Not_A_Host") {
-		t.Errorf("skipping every route: got %v; want no error from the skipped route", got)
-	}
-	if d := cmp.Diff([]string{"0/0/0", "0/0/1", "0/0/2", "1/2/0"}, asked); d != "" {
-		t.Errorf("routes asked about (-want +got):\n%s", d)
-	}
 }

@@ -178,9 +178,9 @@ func compileFilters(fs []ir.Filter) ([]filter, error) {
 
 // compile validates s and builds its lookup tables from scratch. Both take milliseconds for
 // 1,000 routes, so they run side by side; the tables of a snapshot that fails validation are
-// thrown away (building them must then not crash, hence the recover). Proxy.Apply compiles
-// through a tableCache instead, which redoes only what changed since the last snapshot; this
-// is its cold path and the baseline it is measured against.
+// thrown away (building them must then not crash, hence the recover). Proxy.ApplyUpdate
+// compiles only what an update changed (update.go); this is its cold path and the baseline it
+// is measured against.
 func compile(s *ir.Snapshot) (*compiled, error) {
 	if s == nil {
 		return nil, s.Validate()
@@ -206,17 +206,20 @@ func safeBuild(s *ir.Snapshot, src routeSource) (c *compiled, err error) {
 }
 
 // routeSource hands buildTables the compiled form of a listener's certificates and routes:
-// freshRoutes compiles them, a tableCache reuses what it compiled for an equal input before.
-// li and j are the listener's and the route's index in the snapshot.
+// freshRoutes compiles them, an update (update.go) reuses what it compiled for the routes the
+// update did not upsert. li and j are the listener's and the route's index in the snapshot.
 type routeSource interface {
 	certs(li int, l *ir.Listener) ([]tls.Certificate, error)
 	http(li, j int, r *ir.HTTPRoute) (*compiledHTTPRoute, error)
 	grpc(li, j int, r *ir.GRPCRoute) (*compiledGRPCRoute, error)
-	// httpGroups returns the exact-hostname groups of an earlier HTTP table of the listener
-	// that still hold for this snapshot except for the hostnames in dirty, or nil.
-	httpGroups(li int) (base map[string][]*httpEntry, dirty *hostSet)
-	// built reports the listener's finished tables.
+	// listener returns the listener's tables when they are unchanged since the previous
+	// compile, else nil (the listener is compiled).
+	listener(li int) *listenerConfig
+	// built reports the listener's tables, compiled or not.
 	built(li int, lc *listenerConfig)
+	// httpGroups returns the exact-hostname groups of the listener's previous HTTP table that
+	// still hold except for the hostnames in dirty, or nil.
+	httpGroups(li int) (base map[string][]*httpEntry, dirty map[string]bool)
 }
 
 // freshRoutes compiles everything.
@@ -231,8 +234,11 @@ func (freshRoutes) http(_, _ int, r *ir.HTTPRoute) (*compiledHTTPRoute, error) {
 func (freshRoutes) grpc(_, _ int, r *ir.GRPCRoute) (*compiledGRPCRoute, error) {
 	return compileGRPCRoute(r)
 }
-func (freshRoutes) httpGroups(int) (map[string][]*httpEntry, *hostSet) { return nil, nil }
-func (freshRoutes) built(int, *listenerConfig)                         {}
+func (freshRoutes) listener(int) *listenerConfig { return nil }
+func (freshRoutes) built(int, *listenerConfig)   {}
+func (freshRoutes) httpGroups(int) (map[string][]*httpEntry, map[string]bool) {
+	return nil, nil
+}
 
 // buildTables turns a snapshot into lookup tables; only a validated snapshot's tables are used.
 func buildTables(s *ir.Snapshot, src routeSource) (*compiled, error) {
@@ -244,10 +250,15 @@ func buildTables(s *ir.Snapshot, src routeSource) (*compiled, error) {
 			pc = &portConfig{port: l.Port, protocol: l.Protocol, listeners: newHostTable[*listenerConfig](1)}
 			c.ports[l.Port] = pc
 		}
-		lc, err := compileListener(i, l, src)
+		lc := src.listener(i)
+		var err error
+		if lc == nil {
+			lc, err = compileListener(i, l, src)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("snapshot %s version %d: listener %q: %w", s.Gateway, s.Version, l.Name, err)
 		}
+		src.built(i, lc)
 		if pc.first == nil {
 			pc.first = lc
 		}
@@ -371,8 +382,8 @@ func compileGRPCRoute(r *ir.GRPCRoute) (*compiledGRPCRoute, error) {
 }
 
 // compileListener assembles a listener's host tables from its compiled routes. The tables
-// are new for every snapshot (a published table is never modified); the entries in them, and
-// the exact-hostname groups src says are unchanged, may be shared with earlier snapshots'.
+// are new for every compile (a published table is never modified); the entries in them may be
+// shared with earlier compiles'.
 func compileListener(li int, l *ir.Listener, src routeSource) (*listenerConfig, error) {
 	lc := &listenerConfig{name: l.Name, hostname: l.Hostname,
 		http: newHostTable[*httpEntry](0), grpc: newHostTable[*grpcEntry](0)}
@@ -380,12 +391,14 @@ func compileListener(li int, l *ir.Listener, src routeSource) (*listenerConfig, 
 	if lc.certs, err = src.certs(li, l); err != nil {
 		return nil, err
 	}
+	// Groups of exact hostnames the update did not change are taken over as they are (their
+	// routes and compiled entries are the same); only the others are filed again.
 	base, dirty := src.httpGroups(li)
 	if base != nil {
 		lc.http.exact = maps.Clone(base)
-		dirty.each(func(h string) { delete(lc.http.exact, h) })
-	} else {
-		lc.http.exact = make(map[string][]*httpEntry, len(l.HTTPRoutes))
+		for h := range dirty {
+			delete(lc.http.exact, h)
+		}
 	}
 	listenerHost := []string{l.Hostname}
 	hostsOf := func(m *ir.RouteMeta) []string {
@@ -401,7 +414,7 @@ func compileListener(li int, l *ir.Listener, src routeSource) (*listenerConfig, 
 			return nil, err
 		}
 		for _, h := range hostsOf(&r.RouteMeta) {
-			if base != nil && exactHost(h) && !dirty.has(h) {
+			if base != nil && exactHost(h) && !dirty[h] {
 				continue // the group is base's
 			}
 			lc.http.addAll(h, cr.entries)
@@ -420,7 +433,6 @@ func compileListener(li int, l *ir.Listener, src routeSource) (*listenerConfig, 
 	}
 	lc.http.sort(httpLess)
 	lc.grpc.sort(grpcLess)
-	src.built(li, lc)
 	return lc, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatecheck/gatecheck/reference-impl/delta"
 	"github.com/gatecheck/gatecheck/reference-impl/ir"
 )
 
@@ -118,6 +119,42 @@ func FuzzConfigValidate(f *testing.F) {
 		}
 		if _, err := compile(&s); err != nil && !strings.Contains(err.Error(), "tls certificate") {
 			t.Errorf("valid snapshot failed to compile: %v", err)
+		}
+	})
+}
+
+// FuzzUpdateApply feeds arbitrary JSON to the update decoder and applies it on top of a valid
+// configuration as the proxy does (prepare): nothing may panic, and an update that is
+// accepted, although only what it changed was validated, must leave a configuration that
+// validates as a whole.
+func FuzzUpdateApply(f *testing.F) {
+	r := func(name, host string) ir.HTTPRoute {
+		return ir.HTTPRoute{RouteMeta: ir.RouteMeta{Namespace: "a", Name: name, Hostnames: []string{host}},
+			Rules: []ir.HTTPRule{{Matches: []ir.HTTPMatch{{Path: prefix("/")}}, Backends: []ir.Backend{backendNamed("b")}}}}
+	}
+	base := snapshot(3, ir.Listener{Name: "http", Port: 80, Protocol: ir.ProtocolHTTP, HTTPRoutes: []ir.HTTPRoute{r("r1", "a.example"), r("r2", "b.example")}},
+		ir.Listener{Name: "tcp", Port: 9000, Protocol: ir.ProtocolTCP, TCPRoutes: []ir.TCPRoute{{RouteMeta: ir.RouteMeta{Namespace: "a", Name: "t"}, Backends: []ir.Backend{backendNamed("t")}}}})
+	cur, _, err := prepare(nil, delta.Full(delta.FromSnapshot(base)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	next := snapshot(4, ir.Listener{Name: "http", Port: 80, Protocol: ir.ProtocolHTTP, Hostname: "*.example", HTTPRoutes: []ir.HTTPRoute{r("r1", "c.example"), r("r3", "d.example")}})
+	for _, u := range []*ir.Update{delta.Diff(cur.table, delta.FromSnapshot(next)), delta.Full(delta.FromSnapshot(next))} {
+		b, _ := json.Marshal(u)
+		f.Add(b)
+	}
+	f.Add([]byte(`{"gateway":{"namespace":"test","name":"gw"},"version":4,"baseVersion":3,"upserts":[{"kind":"TCPRoute","namespace":"a","name":"x","attachments":[{"listener":"http","tcp":{"namespace":"a","name":"x"}}]}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var u ir.Update
+		if json.Unmarshal(data, &u) != nil {
+			return
+		}
+		st, _, err := prepare(cur, &u)
+		if err != nil {
+			return
+		}
+		if err := delta.Snapshot(st.table).Validate(); err != nil {
+			t.Errorf("accepted update leaves an invalid configuration: %v", err)
 		}
 	})
 }

@@ -33,61 +33,6 @@ func newHostTable[E any](hint int) *hostTable[E] {
 // exactHost reports whether hostname h is filed in a table's exact map.
 func exactHost(h string) bool { return h != "" && !strings.HasPrefix(h, "*.") }
 
-// hostSet is a set of hostnames, usually of a few: a slice until it grows.
-type hostSet struct {
-	list []string
-	set  map[string]struct{}
-}
-
-func (s *hostSet) add(h string) {
-	if s.has(h) {
-		return
-	}
-	if s.set != nil {
-		s.set[h] = struct{}{}
-		return
-	}
-	s.list = append(s.list, h)
-	if len(s.list) > 8 {
-		s.set = make(map[string]struct{}, 2*len(s.list))
-		for _, x := range s.list {
-			s.set[x] = struct{}{}
-		}
-		s.list = nil
-	}
-}
-
-func (s *hostSet) len() int { return len(s.list) + len(s.set) }
-
-// has reports whether h is in s; a nil s is empty.
-func (s *hostSet) has(h string) bool {
-	if s == nil {
-		return false
-	}
-	if s.set != nil {
-		_, ok := s.set[h]
-		return ok
-	}
-	for _, x := range s.list {
-		if x == h {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *hostSet) each(fn func(string)) {
-	if s == nil {
-		return
-	}
-	for _, h := range s.list {
-		fn(h)
-	}
-	for h := range s.set {
-		fn(h)
-	}
-}
-
 // add files e under hostname h ("" matches any host).
 func (t *hostTable[E]) add(h string, e E) { t.addAll(h, []E{e}) }
 

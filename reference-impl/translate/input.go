@@ -67,9 +67,6 @@ type GatewayResult struct {
 	Status gwv1.GatewayStatus
 	// Snapshot is the IR with Version 0; the publisher assigns versions.
 	Snapshot *ir.Snapshot
-	// Encoded is Snapshot's JSON encoding (byte for byte what json.Marshal writes) when
-	// Memo.Translate produced the result, else nil.
-	Encoded []byte
 	// Ports are the distinct ports of the listeners in Snapshot, ascending: what the proxy
 	// Service must expose.
 	Ports []int32

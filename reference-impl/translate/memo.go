@@ -1,8 +1,6 @@
 package translate
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"hash/maphash"
 	"strconv"
@@ -15,11 +13,12 @@ import (
 	"github.com/gatecheck/gatecheck/reference-impl/ir"
 )
 
-// Memo carries route translations and their JSON encodings from one Translate to the next, so
-// a change to one route costs one route's translation and encoding instead of all of them.
-// With 1,000 routes a full translation takes ~3 ms and encoding the snapshot ~2.5 ms, both on
-// the create-to-serving path of every route change (issue: route propagation p99 <= 30 ms on a
-// 2-core machine that also runs the API server).
+// Memo carries route translations from one Translate to the next, so a change to one route
+// costs one route's translation instead of all of them. With 1,000 routes a full translation
+// takes ~3 ms, on the create-to-serving path of every route change (issue: route propagation
+// p99 <= 30 ms on a 2-core machine that also runs the API server). A memoised route's IR is the
+// same memory from one snapshot to the next, which delivery's per-route diff (package delta)
+// sees at once.
 //
 // A route's result depends on the route, on the backend Services it names (with their
 // EndpointSlices) and on everything else translation reads: Gateways and their classes
@@ -80,16 +79,14 @@ type serviceDep struct {
 	version uint64
 }
 
-// memoAttach is the route as attached to one listener, with its encoding.
+// memoAttach is the route as attached to one listener.
 type memoAttach struct {
 	gateway  types.NamespacedName
 	listener int
-	route    any // ir.HTTPRoute, ir.GRPCRoute or ir.TCPRoute
-	enc      []byte
+	route    any // ir.HTTPRoute, ir.GRPCRoute, ir.TCPRoute, ir.UDPRoute or ir.TLSRoute
 }
 
-// Translate is Translate(in) using and refreshing the memo. The result's GatewayResult.Encoded
-// holds each snapshot's JSON encoding when the memo was usable.
+// Translate is Translate(in) using and refreshing the memo.
 func (m *Memo) Translate(in *Input) *Output {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -253,7 +250,6 @@ func (m *Memo) presize(ls *listenerState) {
 	}
 	ls.ir = &ir.Listener{HTTPRoutes: make([]ir.HTTPRoute, 0, n[0]+4), GRPCRoutes: make([]ir.GRPCRoute, 0, n[1]+4), TCPRoutes: make([]ir.TCPRoute, 0, n[2]+4),
 		UDPRoutes: make([]ir.UDPRoute, 0, n[3]), TLSRoutes: make([]ir.TLSRoute, 0, n[4])}
-	ls.enc = listenerEnc{http: make([][]byte, 0, n[0]+4), grpc: make([][]byte, 0, n[1]+4), tcp: make([][]byte, 0, n[2]+4), udp: make([][]byte, 0, n[3]), tls: make([][]byte, 0, n[4])}
 }
 
 // recordSize keeps a translated listener's route counts for presize; nil m does nothing.
@@ -266,72 +262,4 @@ func (m *Memo) recordSize(ls *listenerState) {
 		return
 	}
 	m.sizes[listenerKey{ls.gateway, ls.index}] = [5]int{len(ls.ir.HTTPRoutes), len(ls.ir.GRPCRoutes), len(ls.ir.TCPRoutes), len(ls.ir.UDPRoutes), len(ls.ir.TLSRoutes)}
-}
-
-// listenerEnc holds the encodings of a listener's routes, in the order of its IR route lists.
-type listenerEnc struct {
-	http, grpc, tcp, udp, tls [][]byte
-}
-
-// encodeSnapshot writes s as json.Marshal would, using the routes' cached encodings.
-// TestEncodeSnapshotMatchesMarshal holds it to that.
-func encodeSnapshot(s *ir.Snapshot, encs []*listenerEnc) ([]byte, error) {
-	head := *s
-	head.Listeners = nil
-	hb, err := json.Marshal(&head)
-	if err != nil {
-		return nil, err
-	}
-	const tail = `"listeners":null}`
-	if !bytes.HasSuffix(hb, []byte(tail)) {
-		return nil, fmt.Errorf("encode snapshot of gateway %s: listeners are not the last field", s.Gateway)
-	}
-	size := len(hb)
-	for _, e := range encs {
-		for _, l := range [][][]byte{e.http, e.grpc, e.tcp, e.udp, e.tls} {
-			for _, b := range l {
-				if len(b) == 0 {
-					return nil, fmt.Errorf("encode snapshot of gateway %s: a route has no encoding", s.Gateway)
-				}
-				size += len(b) + 1
-			}
-		}
-	}
-	out := make([]byte, 0, size+256*len(s.Listeners))
-	out = append(out, hb[:len(hb)-len("null}")]...)
-	out = append(out, '[')
-	for i := range s.Listeners {
-		l := s.Listeners[i]
-		e := encs[i]
-		if len(e.http) != len(l.HTTPRoutes) || len(e.grpc) != len(l.GRPCRoutes) || len(e.tcp) != len(l.TCPRoutes) || len(e.udp) != len(l.UDPRoutes) || len(e.tls) != len(l.TLSRoutes) {
-			return nil, fmt.Errorf("encode snapshot of gateway %s: listener %q has routes without an encoding", s.Gateway, l.Name)
-		}
-		l.HTTPRoutes, l.GRPCRoutes, l.TCPRoutes, l.UDPRoutes, l.TLSRoutes = nil, nil, nil, nil, nil
-		lb, err := json.Marshal(&l)
-		if err != nil {
-			return nil, fmt.Errorf("encode snapshot of gateway %s: listener %q: %w", s.Gateway, l.Name, err)
-		}
-		if i > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, lb[:len(lb)-1]...) // without the closing brace
-		for _, f := range []struct {
-			name string
-			enc  [][]byte
-		}{{`,"httpRoutes":[`, e.http}, {`,"grpcRoutes":[`, e.grpc}, {`,"tcpRoutes":[`, e.tcp}, {`,"udpRoutes":[`, e.udp}, {`,"tlsRoutes":[`, e.tls}} {
-			if len(f.enc) == 0 {
-				continue // omitempty
-			}
-			out = append(out, f.name...)
-			for j, b := range f.enc {
-				if j > 0 {
-					out = append(out, ',')
-				}
-				out = append(out, b...)
-			}
-			out = append(out, ']')
-		}
-		out = append(out, '}')
-	}
-	return append(out, "]}"...), nil
 }

@@ -1,7 +1,6 @@
 package translate
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -88,24 +87,6 @@ func renderYAML(t *testing.T, out *Output) string {
 	return string(b)
 }
 
-// checkEncoded holds every pre-encoded snapshot to json.Marshal's bytes.
-func checkEncoded(t *testing.T, out *Output) {
-	t.Helper()
-	for k, g := range out.Gateways {
-		if g.Encoded == nil {
-			t.Errorf("gateway %s: no pre-encoded snapshot from the memo", k)
-			continue
-		}
-		want, err := json.Marshal(g.Snapshot)
-		if err != nil {
-			t.Fatalf("marshal snapshot of %s: %v", k, err)
-		}
-		if string(g.Encoded) != string(want) {
-			t.Errorf("gateway %s: pre-encoded snapshot differs from json.Marshal:\ngot  %s\nwant %s", k, g.Encoded, want)
-		}
-	}
-}
-
 // TestMemoMatchesTranslate runs every golden input through a memo twice (all misses, then all
 // hits) and compares both with a plain Translate.
 func TestMemoMatchesTranslate(t *testing.T) {
@@ -116,7 +97,6 @@ func TestMemoMatchesTranslate(t *testing.T) {
 		m := NewMemo()
 		for pass, wantHits := range []bool{false, true} {
 			out := m.Translate(in)
-			checkEncoded(t, out)
 			if diff := cmp.Diff(want, renderYAML(t, out)); diff != "" {
 				t.Errorf("pass %d: memo output differs from Translate (-want +got):\n%s", pass, diff)
 			}
@@ -250,7 +230,6 @@ func TestMemoFollowsChanges(t *testing.T) {
 		s.change()
 		want := renderYAML(t, Translate(in))
 		out := m.Translate(in)
-		checkEncoded(t, out)
 		if diff := cmp.Diff(want, renderYAML(t, out)); diff != "" {
 			t.Fatalf("%s: memo output differs from Translate (-want +got):\n%s", s.name, diff)
 		}
@@ -265,20 +244,15 @@ func TestMemoFollowsChanges(t *testing.T) {
 }
 
 // TestMemoOffWithoutVersions: hand-built objects without versions cannot be memoised; the
-// memo must then translate everything every time (and say so by leaving Encoded nil).
+// memo must then translate everything every time.
 func TestMemoOffWithoutVersions(t *testing.T) {
 	in := memoInput(3)
 	in.Services[0].ResourceVersion = ""
 	m := NewMemo()
 	for range 2 {
-		out := m.Translate(in)
+		m.Translate(in)
 		if m.Hits != 0 {
 			t.Errorf("hits %d with an unversioned Service; want 0", m.Hits)
-		}
-		for k, g := range out.Gateways {
-			if g.Encoded != nil {
-				t.Errorf("gateway %s: Encoded set although the memo was off", k)
-			}
 		}
 	}
 	in.Services[0].ResourceVersion = "3"
@@ -290,22 +264,13 @@ func TestMemoOffWithoutVersions(t *testing.T) {
 	}
 }
 
-// TestMemoSpeedup compares a plain Translate of 1,000 routes, plus encoding the
-// snapshot, with a memoised one after one route was added (the propagation path).
+// TestMemoSpeedup compares a plain Translate of 1,000 routes with a memoised one after one
+// route was added (the propagation path).
 func TestMemoSpeedup(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measurement skipped in -short mode")
 	}
 	in := memoInput(1000)
-	encodeAll := func(out *Output) {
-		for _, g := range out.Gateways {
-			if g.Encoded == nil {
-				if _, err := json.Marshal(g.Snapshot); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
 	// The controller's cache lists objects in no particular order: shuffle before every call.
 	rng := rand.New(rand.NewPCG(3, 4))
 	shuffle := func() {
@@ -314,7 +279,7 @@ func TestMemoSpeedup(t *testing.T) {
 	full := testing.Benchmark(func(b *testing.B) {
 		for b.Loop() {
 			shuffle()
-			encodeAll(Translate(in))
+			Translate(in)
 		}
 	})
 	m := NewMemo()
@@ -326,13 +291,12 @@ func TestMemoSpeedup(t *testing.T) {
 			gen++
 			in.HTTPRoutes[500].Generation = gen
 			shuffle()
-			out := m.Translate(in)
+			m.Translate(in)
 			if m.Misses != 1 {
 				b.Fatalf("%d misses; want 1", m.Misses)
 			}
-			encodeAll(out)
 		}
 	})
-	t.Logf("1,000 routes, one changed: translate+encode %v per change with the memo, %v without (baseline); ratio %.3f",
+	t.Logf("1,000 routes, one changed: translate %v per change with the memo, %v without (baseline); ratio %.3f",
 		time.Duration(memo.NsPerOp()), time.Duration(full.NsPerOp()), float64(memo.NsPerOp())/float64(full.NsPerOp()))
 }

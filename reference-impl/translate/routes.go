@@ -1,7 +1,6 @@
 package translate
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -235,24 +234,23 @@ func (t *translator) replay(obj metav1.Object, rm *routeMemo, statuses map[types
 	}
 	statuses[nn(obj.GetNamespace(), obj.GetName())] = rm.status
 	for _, a := range rm.attached {
-		t.gateways[a.gateway].listeners[a.listener].add(a.route, a.enc)
+		t.gateways[a.gateway].listeners[a.listener].add(a.route)
 	}
 }
 
 // attach adds a freshly translated route to a listener and records it in rm (when not nil).
 func (t *translator) attach(rm *routeMemo, ls *listenerState, route any) {
-	enc := t.encode(route)
-	ls.add(route, enc)
+	ls.add(route)
 	if rm != nil {
-		rm.attached = append(rm.attached, memoAttach{gateway: ls.gateway, listener: ls.index, route: route, enc: enc})
+		rm.attached = append(rm.attached, memoAttach{gateway: ls.gateway, listener: ls.index, route: route})
 	}
 }
 
-// add appends a route (ir.HTTPRoute, ir.GRPCRoute or ir.TCPRoute) and its encoding to the
-// listener's IR.
-func (ls *listenerState) add(route any, enc []byte) {
+// add appends a route (ir.HTTPRoute, ir.GRPCRoute, ir.TCPRoute, ir.UDPRoute or ir.TLSRoute)
+// to the listener's IR.
+func (ls *listenerState) add(route any) {
 	if ls.ordered {
-		ls.insert(route, enc)
+		ls.insert(route)
 		return
 	}
 	ls.attached++
@@ -262,35 +260,17 @@ func (ls *listenerState) add(route any, enc []byte) {
 	switch r := route.(type) {
 	case ir.HTTPRoute:
 		ls.ir.HTTPRoutes = append(ls.ir.HTTPRoutes, r)
-		ls.enc.http = append(ls.enc.http, enc)
 	case ir.GRPCRoute:
 		ls.ir.GRPCRoutes = append(ls.ir.GRPCRoutes, r)
-		ls.enc.grpc = append(ls.enc.grpc, enc)
 	case ir.TCPRoute:
 		ls.ir.TCPRoutes = append(ls.ir.TCPRoutes, r)
-		ls.enc.tcp = append(ls.enc.tcp, enc)
 	case ir.UDPRoute:
 		ls.ir.UDPRoutes = append(ls.ir.UDPRoutes, r)
-		ls.enc.udp = append(ls.enc.udp, enc)
 	case ir.TLSRoute:
 		ls.ir.TLSRoutes = append(ls.ir.TLSRoutes, r)
-		ls.enc.tls = append(ls.enc.tls, enc)
 	default:
 		panic(fmt.Sprintf("listenerState.add: unexpected route type %T", route))
 	}
-}
-
-// encode encodes one IR route for the memo; nil when there is no memo. A failure (which
-// encoding/json does not have for these types) only disables the pre-encoded snapshot.
-func (t *translator) encode(v any) []byte {
-	if t.memo == nil {
-		return nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.encodeErr = err
-	}
-	return b
 }
 
 func (t *translator) httpRoute(r *gwv1.HTTPRoute) {

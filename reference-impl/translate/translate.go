@@ -44,10 +44,8 @@ type translator struct {
 	out        *Output
 	// endpointCache memoises endpoints per Service port within one Translate call.
 	endpointCache map[endpointsKey][]ir.Endpoint
-	// memo, when set, supplies and records route results (see Memo); encodeErr disables the
-	// pre-encoded snapshot.
-	memo      *Memo
-	encodeErr error
+	// memo, when set, supplies and records route results (see Memo).
+	memo *Memo
 	// cur is the memo entry of the route being translated after a miss (see dependOn).
 	cur *routeMemo
 	// btls indexes the BackendTLSPolicies (backendtls.go), built on first use.
@@ -78,11 +76,9 @@ type listenerState struct {
 	udpIdle      ir.Duration // UDP listeners (stream.go)
 	attached     int         // routes attached, across kinds
 	ir           *ir.Listener
-	// gateway and index locate the listener for the memo; enc has the encodings of ir's routes
-	// (nil entries without a memo).
+	// gateway and index locate the listener for the memo.
 	gateway types.NamespacedName
 	index   int
-	enc     listenerEnc
 	// ordered: add inserts at the precedence position (Memo.Routes) instead of appending;
 	// owned: the route lists are this call's copies (see own).
 	ordered, owned bool
@@ -172,7 +168,7 @@ func translateWith(in *Input, memo *Memo) *Output {
 		t.finishGateway(gs)
 		t.out.Gateways[k] = gs.res
 	}
-	if memo != nil && t.encodeErr == nil {
+	if memo != nil {
 		memo.last = t // for Memo.Routes
 	}
 	return t.out
@@ -498,7 +494,6 @@ func (t *translator) finishGateway(gs *gatewayState) {
 	gs.res = &GatewayResult{Generation: gw.Generation, Status: gwv1.GatewayStatus{Conditions: slices.Clone(gs.conds)}}
 	snap := &ir.Snapshot{Schema: ir.SchemaVersion, Gateway: ir.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}, Listeners: []ir.Listener{}}
 	snap.BackendClientCertificate = gs.clientCert
-	var encs []*listenerEnc
 	ports := map[int32]bool{}
 	for _, ls := range gs.listeners {
 		st := gwv1.ListenerStatus{
@@ -517,7 +512,6 @@ func (t *translator) finishGateway(gs *gatewayState) {
 			l.UDPRoutes, l.TLSRoutes = ls.ir.UDPRoutes, ls.ir.TLSRoutes
 		}
 		snap.Listeners = append(snap.Listeners, l)
-		encs = append(encs, &ls.enc)
 		t.memo.recordSize(ls)
 		gs.res.Valid = true
 		if l.Protocol == ir.ProtocolUDP {
@@ -526,7 +520,7 @@ func (t *translator) finishGateway(gs *gatewayState) {
 		}
 		ports[l.Port] = true
 	}
-	ingress := t.ingressListeners(gs, snap, ports) // Ingresses this Gateway serves (ingress.go)
+	t.ingressListeners(gs, snap, ports) // Ingresses this Gateway serves (ingress.go)
 	for p := range ports {
 		gs.res.Ports = append(gs.res.Ports, p)
 	}
@@ -535,10 +529,6 @@ func (t *translator) finishGateway(gs *gatewayState) {
 	// The snapshot is validated where it is published (only when its content changed), not
 	// here: validation costs more than translation and most reconciles change nothing.
 	gs.res.Snapshot = snap
-	if t.memo != nil && t.encodeErr == nil && !ingress {
-		// Without it the publisher encodes the snapshot itself.
-		gs.res.Encoded, _ = encodeSnapshot(snap, encs)
-	}
 	// Programmed is data-plane dependent; until ApplyDataPlane says otherwise it is Pending.
 	ApplyDataPlane(gs.res, DataPlane{})
 }

@@ -1,5 +1,6 @@
-// Package delivery consumes the reference controller's snapshot stream (ir/delivery.go): it
-// applies each snapshot and acknowledges it, reconnecting with backoff.
+// Package delivery consumes the reference controller's update stream (ir/delivery.go): it
+// applies each update, the full state or a delta, and acknowledges it, reconnecting with
+// backoff, and at once after a delta on a base it does not have.
 package delivery
 
 import (
@@ -17,17 +18,19 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/gatecheck/gatecheck/reference-impl/delta"
 	"github.com/gatecheck/gatecheck/reference-impl/ir"
 )
 
-// Applier validates and applies a snapshot; an error means it was rejected and the previous
-// one stays. The client does not validate: proxy.Proxy.Apply does, once per route it has not
-// seen (validating all of a 1,000-route snapshot costs milliseconds, on the propagation path).
+// Applier validates and applies an update; an error means it was rejected and the previous
+// configuration stays. An error wrapping delta.ErrWrongBase means the update is a delta on
+// another version than the one applied: the client then reconnects for the full state. The
+// client does not validate: proxy.Proxy.ApplyUpdate does, for what the update changed.
 type Applier interface {
-	Apply(s *ir.Snapshot) error
+	ApplyUpdate(u *ir.Update) error
 }
 
-// Client follows one Gateway's snapshot stream. Zero optional fields mean the defaults noted.
+// Client follows one Gateway's update stream. Zero optional fields mean the defaults noted.
 type Client struct {
 	// BaseURL is the controller's delivery address, e.g. "http://gatecheck-controller:18000".
 	BaseURL string
@@ -46,10 +49,6 @@ type Client struct {
 	// IdleTimeout ends a stream that carried nothing, not even a heartbeat, for this long;
 	// default 3 * ir.HeartbeatInterval.
 	IdleTimeout time.Duration
-
-	// routes remembers the decoded routes of the last snapshot with their encodings (see decode);
-	// only Run's goroutine uses it.
-	routes routeCache
 }
 
 func (c *Client) log() *slog.Logger {
@@ -79,7 +78,7 @@ func dflt(v, d time.Duration) time.Duration {
 	return v
 }
 
-// Run follows the stream until ctx ends, applying every snapshot with a and acknowledging it.
+// Run follows the stream until ctx ends, applying every update with a and acknowledging it.
 // It returns ctx's error.
 func (c *Client) Run(ctx context.Context, a Applier) error {
 	minB, maxB := dflt(c.MinBackoff, 100*time.Millisecond), dflt(c.MaxBackoff, 5*time.Second)
@@ -95,8 +94,9 @@ func (c *Client) Run(ctx context.Context, a Applier) error {
 		}
 		// Jitter spreads many proxies' reconnects after a controller restart.
 		delay := backoff/2 + rand.N(backoff/2+1)
-		c.log().Warn("snapshot stream ended; reconnecting", "controller", c.BaseURL, "gateway", c.Gateway.String(),
-			"error", err, "snapshots_received", got, "attempt", attempt, "retry_in", delay, "since_start", time.Since(start).Round(time.Second))
+
+		c.log().Warn("update stream ended; reconnecting", "controller", c.BaseURL, "gateway", c.Gateway.String(),
+			"error", err, "updates_received", got, "attempt", attempt, "retry_in", delay, "since_start", time.Since(start).Round(time.Second))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -106,7 +106,7 @@ func (c *Client) Run(ctx context.Context, a Applier) error {
 	}
 }
 
-// stream reads one stream connection to its end; it returns how many snapshots it received.
+// stream reads one stream connection to its end; it returns how many updates it received.
 func (c *Client) stream(ctx context.Context, a Applier) (int, error) {
 	u, err := url.Parse(c.BaseURL)
 	if err != nil {
@@ -130,7 +130,7 @@ func (c *Client) stream(ctx context.Context, a Applier) (int, error) {
 		b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
 		return 0, fmt.Errorf("GET %s: %s: %s", u, res.Status, bytes.TrimSpace(b))
 	}
-	c.log().Info("connected to snapshot stream", "url", u.String())
+	c.log().Info("connected to update stream", "url", u.String())
 	idle := dflt(c.IdleTimeout, 3*ir.HeartbeatInterval)
 	watchdog := time.AfterFunc(idle, func() { cancel(fmt.Errorf("no data or heartbeat for %v", idle)) })
 	defer watchdog.Stop()
@@ -141,7 +141,9 @@ func (c *Client) stream(ctx context.Context, a Applier) (int, error) {
 		watchdog.Reset(idle)
 		if line = bytes.TrimSpace(line); len(line) > 0 {
 			got++
-			c.handle(ctx, a, line)
+			if herr := c.handle(ctx, a, line); herr != nil {
+				return got, herr
+			}
 		}
 		if err != nil {
 			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
@@ -155,35 +157,40 @@ func (c *Client) stream(ctx context.Context, a Applier) (int, error) {
 	}
 }
 
-// handle decodes, applies and acknowledges one snapshot line.
-func (c *Client) handle(ctx context.Context, a Applier, line []byte) {
+// handle decodes, applies and acknowledges one update line. A delta on a base this proxy does
+// not have is not acknowledged: handle returns its error, which ends the stream.
+func (c *Client) handle(ctx context.Context, a Applier, line []byte) error {
 	ack := ir.Ack{Gateway: c.Gateway, Proxy: c.Proxy}
-	s, err := c.routes.decode(line)
-	if err != nil {
+	var u ir.Update
+	if err := json.Unmarshal(line, &u); err != nil {
 		// Ack what we can: the version, if that part decodes, so the controller sees why.
 		var v struct {
 			Version int64 `json:"version"`
 		}
 		json.Unmarshal(line, &v)
-		ack.Version, ack.Error = v.Version, fmt.Sprintf("decode snapshot: %v", err)
+		ack.Version, ack.Error = v.Version, fmt.Sprintf("decode update: %v", err)
 	} else {
-		ack.Version = s.Version
-		if s.Gateway != c.Gateway {
-			ack.Error = fmt.Sprintf("snapshot is for gateway %s, this proxy serves %s", s.Gateway, c.Gateway)
-		} else if err := a.Apply(s); err != nil {
-			ack.Error = fmt.Sprintf("apply snapshot version %d: %v", s.Version, err)
+		ack.Version = u.Version
+		if u.Gateway != c.Gateway {
+			ack.Error = fmt.Sprintf("update is for gateway %s, this proxy serves %s", u.Gateway, c.Gateway)
+		} else if err := a.ApplyUpdate(&u); errors.Is(err, delta.ErrWrongBase) {
+			c.log().Warn("update on another base; asking for the full state", "version", u.Version, "base", u.BaseVersion, "error", err)
+			return err
+		} else if err != nil {
+			ack.Error = fmt.Sprintf("apply update version %d: %v", u.Version, err)
 		}
 	}
 	if ack.Error != "" {
-		c.log().Error("rejected snapshot", "version", ack.Version, "error", ack.Error)
+		c.log().Error("rejected update", "version", ack.Version, "error", ack.Error)
 	} else {
-		c.log().Info("applied snapshot", "version", ack.Version)
+		c.log().Info("applied update", "version", ack.Version, "base", u.BaseVersion, "upserts", len(u.Upserts), "deletes", len(u.Deletes))
 	}
 	c.ack(ctx, ack)
+	return nil
 }
 
 // ack posts an Ack, retrying briefly; a lost ack is recovered on the next reconnect, when the
-// controller sends the current snapshot again.
+// controller sends the full state again.
 func (c *Client) ack(ctx context.Context, ack ir.Ack) {
 	body, _ := json.Marshal(ack)
 	u, _ := url.Parse(c.BaseURL)

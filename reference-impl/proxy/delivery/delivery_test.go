@@ -3,12 +3,14 @@ package delivery_test
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gatecheck/gatecheck/reference-impl/delta"
 	"github.com/gatecheck/gatecheck/reference-impl/ir"
 	"github.com/gatecheck/gatecheck/reference-impl/proxy"
 	"github.com/gatecheck/gatecheck/reference-impl/proxy/delivery"
@@ -65,16 +67,36 @@ func (f *fakeController) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// snap is the full state of version as one stream line: no listeners, or an invalid one.
 func snap(t *testing.T, version int64, valid bool) string {
 	s := ir.Snapshot{Version: version, Gateway: gw}
 	if !valid {
 		s.Listeners = []ir.Listener{{Name: "bad", Port: 0, Protocol: ir.ProtocolHTTP}}
 	}
-	b, err := json.Marshal(s)
+	return line(t, delta.Full(delta.FromSnapshot(&s)))
+}
+
+func line(t *testing.T, u *ir.Update) string {
+	b, err := json.Marshal(u)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// withListener is the delta from version base (no listeners) to version, which adds an HTTP
+// listener on a free port with one route.
+func withListener(t *testing.T, base, version int64) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := int32(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	from := delta.FromSnapshot(&ir.Snapshot{Version: base, Gateway: gw})
+	to := delta.FromSnapshot(&ir.Snapshot{Version: version, Gateway: gw, Listeners: []ir.Listener{{Name: "http", Port: port, Protocol: ir.ProtocolHTTP,
+		HTTPRoutes: []ir.HTTPRoute{{RouteMeta: ir.RouteMeta{Namespace: "infra", Name: "r"}, Rules: []ir.HTTPRule{{}}}}}}})
+	return line(t, delta.Diff(from, to))
 }
 
 func TestClientAppliesAcksAndReconnects(t *testing.T) {
@@ -83,14 +105,18 @@ func TestClientAppliesAcksAndReconnects(t *testing.T) {
 		lines: [][]string{
 			// First connection: v1, a heartbeat, an invalid v2, undecodable garbage, v3; then
 			// the controller drops the connection.
-			{snap(t, 1, true), "", snap(t, 2, false), `{"version": 7, "listeners": "oops"}`, snap(t, 3, true)},
-			// Second connection: the current snapshot again, then silence (no heartbeat), so
+			{snap(t, 1, true), "", snap(t, 2, false), `{"version": 7, "upserts": "oops"}`, snap(t, 3, true)},
+			// Second connection: the current state again, then silence (no heartbeat), so
 			// the idle timeout must end it.
 			{snap(t, 3, true)},
-			// Third: a newer version.
-			{snap(t, 4, true)},
+			// Third: a newer version, a delta on it, then a delta on a base the proxy does not
+			// have: the client must end the stream itself (the controller keeps it open)
+			// without acknowledging it.
+			{snap(t, 4, true), withListener(t, 4, 5), withListener(t, 6, 7)},
+			// Fourth: the full state.
+			{snap(t, 8, true)},
 		},
-		hang: []bool{false, true, true},
+		hang: []bool{false, true, true, true},
 	}
 	srv := httptest.NewServer(f)
 	defer srv.Close()
@@ -105,11 +131,11 @@ func TestClientAppliesAcksAndReconnects(t *testing.T) {
 		f.mu.Lock()
 		n := len(f.acks)
 		f.mu.Unlock()
-		if n >= 6 {
+		if n >= 8 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("waited 10s for 6 acks; got %d", n)
+			t.Fatalf("waited 10s for 8 acks; got %d", n)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -130,12 +156,15 @@ func TestClientAppliesAcksAndReconnects(t *testing.T) {
 		}
 		acks = append(acks, got{a.Version, a.Error != ""})
 	}
-	want := []got{{1, false}, {2, true}, {7, true}, {3, false}, {3, false}, {4, false}}
+	want := []got{{1, false}, {2, true}, {7, true}, {3, false}, {3, false}, {4, false}, {5, false}, {8, false}}
 	if d := cmp.Diff(want, acks); d != "" {
 		t.Errorf("acks (-want +got):\n%s", d)
 	}
-	if p.Version() != 4 {
-		t.Errorf("proxy version: got %d; want 4", p.Version())
+	if p.Version() != 8 {
+		t.Errorf("proxy version: got %d; want 8", p.Version())
+	}
+	if f.conns != 4 {
+		t.Errorf("stream connections: got %d; want 4 (the wrong base ends the third)", f.conns)
 	}
 	if f.queries[0] != "proxy=pod-1" {
 		t.Errorf("stream query: got %q; want proxy=pod-1", f.queries[0])
