@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -57,21 +58,35 @@ func staticAddresses(pool string) (usable, unusable string, err error) {
 	return last.String(), unusable, nil
 }
 
+// staticAddressesTest is the upstream test that needs usable and unusable addresses.
+const staticAddressesTest = "GatewayStaticAddresses"
+
 // fillStaticAddresses gives the upstream suite usable and unusable addresses from the
 // cluster's load balancer pool when the profile names neither (README: "Testing another
-// implementation"); a profile's own values are kept, and a cluster without a pool of
-// gatecheck's leaves them unset.
+// implementation"); a profile's own values are kept. On a cluster without a pool of
+// gatecheck's (an existing cluster) and a profile that names none, the run cannot give the
+// GatewayStaticAddresses test what it needs: without them the test fails any implementation
+// that claims the feature ("expected 3 addresses ... got 1"), so it is skipped, saying why.
 func (r *run) fillStaticAddresses(ctx context.Context) error {
 	c := r.o.Profile.Conformance
-	lp, ok := r.cl.(LoadBalancerPooler)
-	if !ok || c.UsableAddress != "" || c.UnusableAddress != "" {
+	if c.UsableAddress != "" || c.UnusableAddress != "" {
 		return nil
 	}
-	pool, err := lp.LoadBalancerPool(ctx)
-	if err != nil {
-		return fmt.Errorf("cluster %s: load balancer pool: %w", r.cl.Name(), err)
+	pool := ""
+	if lp, ok := r.cl.(LoadBalancerPooler); ok {
+		var err error
+		if pool, err = lp.LoadBalancerPool(ctx); err != nil {
+			return fmt.Errorf("cluster %s: load balancer pool: %w", r.cl.Name(), err)
+		}
 	}
 	if pool == "" {
+		if c.RunTest == staticAddressesTest || slices.Contains(c.SkipTests, staticAddressesTest) {
+			return nil
+		}
+		p := *r.o.Profile
+		p.Conformance.SkipTests = append(slices.Clone(c.SkipTests), staticAddressesTest)
+		r.o.Profile = &p
+		fmt.Fprintf(r.out, "  %s skipped: cluster %s has no load balancer pool of gatecheck's and the profile sets no conformance.usableAddress/unusableAddress\n", staticAddressesTest, r.cl.Name())
 		return nil
 	}
 	usable, unusable, err := staticAddresses(pool)

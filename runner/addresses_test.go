@@ -3,6 +3,7 @@ package runner
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -49,10 +50,14 @@ func TestFillStaticAddresses(t *testing.T) {
 	cases := []struct {
 		name, pool, profileUsable string
 		wantUsable, wantUnusable  string
+		wantSkip                  bool
 	}{
-		{"from the pool", "10.0.1.0/24", "", "10.0.1.254", "192.0.2.1"},
-		{"the profile's own", "10.0.1.0/24", "10.0.1.9", "10.0.1.9", ""},
-		{"no pool", "", "", "", ""},
+		{"from the pool", "10.0.1.0/24", "", "10.0.1.254", "192.0.2.1", false},
+		{"the profile's own", "10.0.1.0/24", "10.0.1.9", "10.0.1.9", "", false},
+		{"the profile's own, no pool", "", "10.0.1.9", "10.0.1.9", "", false},
+		// An existing cluster: nothing to give the test, which would then fail any
+		// implementation that claims the feature.
+		{"no pool", "", "", "", "", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -67,6 +72,12 @@ func TestFillStaticAddresses(t *testing.T) {
 			got := r.o.Profile.Conformance
 			if got.UsableAddress != c.wantUsable || got.UnusableAddress != c.wantUnusable {
 				t.Errorf("usable %q, unusable %q; want %q, %q (output %q)", got.UsableAddress, got.UnusableAddress, c.wantUsable, c.wantUnusable, out.String())
+			}
+			if skipped := slices.Contains(got.SkipTests, "GatewayStaticAddresses"); skipped != c.wantSkip {
+				t.Errorf("GatewayStaticAddresses in skipTests %v: %v; want %v", got.SkipTests, skipped, c.wantSkip)
+			}
+			if len(prof.Conformance.SkipTests) != 0 {
+				t.Errorf("the caller's profile changed: skipTests %v", prof.Conformance.SkipTests)
 			}
 			if prof.Conformance.UsableAddress != c.profileUsable {
 				t.Errorf("the caller's profile changed: usable %q; want %q", prof.Conformance.UsableAddress, c.profileUsable)
