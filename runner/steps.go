@@ -310,6 +310,17 @@ func stepConformance(ctx context.Context, r *run) (string, error) {
 	if len(along)+len(probed) > 0 {
 		_ = os.MkdirAll(env.Artifacts, 0o755)
 	}
+	// runLane runs suites one after another, sending each one's result.
+	runLane := func(suites []string) {
+		for _, s := range suites {
+			if ctx.Err() != nil {
+				results <- result{suite: s, err: fmt.Errorf("interrupted before suite %s", s)}
+				continue
+			}
+			rep, err := runGinkgoSuite(ctx, r.o, s, env, r.out)
+			results <- result{suite: s, rep: rep, err: err}
+		}
+	}
 	if len(along) > 0 {
 		var desc []string
 		for _, lane := range lanes {
@@ -317,16 +328,7 @@ func stepConformance(ctx context.Context, r *run) (string, error) {
 		}
 		fmt.Fprintf(r.out, "  alongside: %s (no timing verdicts)\n", strings.Join(desc, "; "))
 		for _, lane := range lanes {
-			go func() {
-				for _, s := range lane {
-					if ctx.Err() != nil {
-						results <- result{suite: s, err: fmt.Errorf("interrupted before suite %s", s)}
-						continue
-					}
-					rep, err := runGinkgoSuite(ctx, r.o, s, env, r.out)
-					results <- result{suite: s, rep: rep, err: err}
-				}
-			}()
+			go runLane(lane)
 		}
 	}
 	if len(probed) > 0 {
@@ -350,14 +352,7 @@ func stepConformance(ctx context.Context, r *run) (string, error) {
 				return
 			}
 			fmt.Fprintf(r.out, "  data planes: %s; %s %s alongside now\n", dp.Why, strings.Join(probed, " then "), verb)
-			for _, s := range probed {
-				if ctx.Err() != nil {
-					results <- result{suite: s, err: fmt.Errorf("interrupted before suite %s", s)}
-					continue
-				}
-				rep, err := runGinkgoSuite(ctx, r.o, s, env, r.out)
-				results <- result{suite: s, rep: rep, err: err}
-			}
+			runLane(probed)
 		}()
 	}
 	part, why := runConformance(ctx, r.o, r.cl.Kubeconfig(), r.o.Channel, r.out)
