@@ -53,6 +53,7 @@ func Start(p Process) (int, error) {
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	closeInheritedOnExec()
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("start %s (%s): %w", p.Name, p.Argv[0], err)
 	}
@@ -66,6 +67,24 @@ func Start(p Process) (int, error) {
 		return 0, fmt.Errorf("start %s: write pid file: %w", p.Name, err)
 	}
 	return pid, nil
+}
+
+// closeInheritedOnExec marks every descriptor above stderr close-on-exec. Go opens its own
+// files close-on-exec, but descriptors gatecheck inherited stay open across exec, so the
+// detached components kept them for their whole life: a lock taken with `flock LOCK gatecheck
+// run --keep` was held by containerd, etcd and the kubelet until `cluster down` (the next
+// `flock LOCK ...` waited forever), and a CI runner's pipe inherited the same way can keep a
+// step from ending.
+func closeInheritedOnExec() {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
 }
 
 // ReadPID returns the PID and executable recorded in file, or 0 when there is none.

@@ -2,10 +2,12 @@ package proc
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -93,6 +95,41 @@ func TestStartPassesEnv(t *testing.T) { // not parallel: t.Setenv
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("log = %q; want the process to see GOGC=400 and the inherited variable", log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestStartDoesNotLeakInheritedDescriptors: a descriptor gatecheck inherited without
+// close-on-exec (a `flock LOCK gatecheck ...` lock, a CI runner's pipe) is not passed on to the
+// detached components, which would hold it until `cluster down`.
+func TestStartDoesNotLeakInheritedDescriptors(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	sh, _ = filepath.EvalSymlinks(sh)
+	dir := t.TempDir()
+	// Opened the way a parent process hands a descriptor down: without O_CLOEXEC.
+	fd, err := syscall.Open(filepath.Join(dir, "lock"), syscall.O_CREAT|syscall.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	p := Process{Name: "fds", Argv: []string{sh, "-c", fmt.Sprintf(`s=closed; [ -e /proc/$$/fd/%d ] && s=inherited; echo "result:$s"`, fd)},
+		PIDFile: filepath.Join(dir, "run", "f.pid"), LogFile: filepath.Join(dir, "logs", "f.log")}
+	if _, err := Start(p); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		log, _ := os.ReadFile(p.LogFile)
+		// The log's header line holds the command itself, so the result is matched as printed.
+		if strings.Contains(string(log), "result:closed") {
+			return
+		}
+		if strings.Contains(string(log), "result:inherited") || time.Now().After(deadline) {
+			t.Fatalf("log = %q; want the started process not to have fd %d", log, fd)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
