@@ -69,9 +69,17 @@ func TestPropagation(t *testing.T) {
 
 	// The data plane must answer (404: no route yet) before propagation is measured; the
 	// proxy Service's kube-proxy rules may trail the Gateway's Programmed condition.
-	for start := time.Now(); get(hc, addr, "nothing.bench.example") != 404; time.Sleep(100 * time.Millisecond) {
+	p := newProgress(time.Now(), 10*time.Second)
+	for start := time.Now(); ; time.Sleep(100 * time.Millisecond) {
+		code := get(hc, addr, "nothing.bench.example")
+		if code == 404 {
+			break
+		}
 		if time.Since(start) > time.Minute {
-			t.Fatalf("gateway %s does not answer 404 for an unknown host after 1m", addr)
+			t.Fatalf("gateway %s does not answer 404 for an unknown host after 1m (last answer %d)", addr, code)
+		}
+		if d, ok := p.due(time.Now()); ok {
+			t.Logf("waiting for gateway %s to answer 404 for an unknown host (%v so far, last answer %d)", addr, d, code)
 		}
 	}
 	samples := envIntOr("PROPAGATION_SAMPLES", 300)
@@ -177,14 +185,21 @@ func get(hc *http.Client, addr, host string) int {
 	return resp.StatusCode
 }
 
+// waitRoute waits until the Gateway answers 200 for host, printing progress every 10 s.
 func waitRoute(t *testing.T, ctx context.Context, hc *http.Client, addr, host string) {
 	start := time.Now()
-	for get(hc, addr, host) != 200 {
-		if time.Since(start) > 10*time.Minute {
-			t.Fatalf("route for %s not served after 10m", host)
+	p := newProgress(start, 10*time.Second)
+	for {
+		code := get(hc, addr, host)
+		if code == 200 {
+			t.Logf("%s served after %v", host, time.Since(start).Truncate(time.Millisecond))
+			return
 		}
-		if time.Since(start).Truncate(time.Second)%(10*time.Second) == 0 {
-			t.Logf("waiting for %s to be served (%v so far)", host, time.Since(start).Truncate(time.Second))
+		if time.Since(start) > 10*time.Minute {
+			t.Fatalf("route for %s not served after 10m (last answer %d)", host, code)
+		}
+		if d, ok := p.due(time.Now()); ok {
+			t.Logf("waiting for %s to be served (%v so far, last answer %d)", host, d, code)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -193,7 +208,8 @@ func waitRoute(t *testing.T, ctx context.Context, hc *http.Client, addr, host st
 // waitAccepted waits until n routes whose names start with prefix carry our Accepted
 // condition, printing progress every 5 s.
 func waitAccepted(t *testing.T, ctx context.Context, c client.Client, prefix string, n int) {
-	start, last := time.Now(), time.Now()
+	start := time.Now()
+	p := newProgress(start, 5*time.Second)
 	for {
 		var routes gwv1.HTTPRouteList
 		if err := c.List(ctx, &routes, client.InNamespace(benchNS)); err != nil {
@@ -218,9 +234,8 @@ func waitAccepted(t *testing.T, ctx context.Context, c client.Client, prefix str
 		if time.Since(start) > 5*time.Minute {
 			t.Fatalf("only %d of %d routes Accepted after 5m", accepted, n)
 		}
-		if time.Since(last) > 5*time.Second {
-			t.Logf("waiting for route statuses: %d of %d Accepted (%v so far)", accepted, n, time.Since(start).Truncate(time.Second))
-			last = time.Now()
+		if d, ok := p.due(time.Now()); ok {
+			t.Logf("waiting for route statuses: %d of %d Accepted (%v so far)", accepted, n, d)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -270,7 +285,8 @@ func createRoutes(t *testing.T, ctx context.Context, c client.Client, prefix str
 func setup(t *testing.T, ctx context.Context, c client.Client) {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: benchNS}}
 	// A previous run's namespace may still be terminating: wait for it to go.
-	start, last := time.Now(), time.Time{}
+	start := time.Now()
+	p := newProgress(start, 5*time.Second)
 	for ; ; time.Sleep(time.Second) {
 		var old corev1.Namespace
 		err := c.Get(ctx, client.ObjectKeyFromObject(ns), &old)
@@ -280,9 +296,8 @@ func setup(t *testing.T, ctx context.Context, c client.Client) {
 		if time.Since(start) > 3*time.Minute {
 			t.Fatalf("namespace %s still terminating after 3m (err %v)", benchNS, err)
 		}
-		if time.Since(last) >= 5*time.Second {
-			t.Logf("waiting for namespace %s of a previous run to be deleted (%v so far)", benchNS, time.Since(start).Truncate(time.Second))
-			last = time.Now()
+		if d, ok := p.due(time.Now()); ok {
+			t.Logf("waiting for namespace %s of a previous run to be deleted (%v so far)", benchNS, d)
 		}
 	}
 	if err := c.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -323,6 +338,7 @@ func setup(t *testing.T, ctx context.Context, c client.Client) {
 
 func gatewayAddress(t *testing.T, ctx context.Context, c client.Client) string {
 	start := time.Now()
+	p := newProgress(start, 10*time.Second)
 	for {
 		var gw gwv1.Gateway
 		if err := c.Get(ctx, types.NamespacedName{Namespace: benchNS, Name: "bench"}, &gw); err == nil &&
@@ -335,7 +351,9 @@ func gatewayAddress(t *testing.T, ctx context.Context, c client.Client) string {
 		if time.Since(start) > 3*time.Minute {
 			t.Fatalf("gateway %s/bench not Programmed with an address (and echo ready) after 3m", benchNS)
 		}
-		t.Logf("waiting for gateway %s/bench to be Programmed (%v so far)", benchNS, time.Since(start).Truncate(time.Second))
+		if d, ok := p.due(time.Now()); ok {
+			t.Logf("waiting for gateway %s/bench to be Programmed with an address, and echo ready (%v so far)", benchNS, d)
+		}
 		time.Sleep(2 * time.Second)
 	}
 }
