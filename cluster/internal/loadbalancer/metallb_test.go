@@ -18,6 +18,16 @@ metadata: {name: metallb-system}
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: controller, namespace: metallb-system}
+spec:
+  template:
+    spec:
+      containers:
+      - name: controller
+        args: [--port=7472, --webhook-mode=enabled]
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {name: metallb-webhook-configuration}
 ---
 apiVersion: apps/v1
 kind: DaemonSet
@@ -57,6 +67,10 @@ func TestObjects(t *testing.T) {
 			}
 			if diff := cmp.Diff(c.wantPool, gotP); diff != "" {
 				t.Errorf("pool objects (-want +got):\n%s", diff)
+			}
+			containers, _, _ := unstructured.NestedSlice(m[1].Obj.Object, "spec", "template", "spec", "containers")
+			if diff := cmp.Diff([]any{"--port=7472", "--webhook-mode=disabled"}, containers[0].(map[string]any)["args"]); diff != "" {
+				t.Errorf("controller args (-want +got):\n%s", diff)
 			}
 			addrs, _, _ := unstructured.NestedStringSlice(p[0].Obj.Object, "spec", "addresses")
 			if diff := cmp.Diff([]string{"10.0.1.0/24"}, addrs); diff != "" {
@@ -135,5 +149,47 @@ func TestQuickReadiness(t *testing.T) {
 	}
 	if seen != 2 {
 		t.Errorf("saw %d readiness probes; want 2 (controller and speaker)", seen)
+	}
+}
+
+// TestWithoutWebhookOnRealManifest: on MetalLB's own manifest, the webhook configuration is
+// left out and the controller runs with --webhook-mode=disabled, so it is Ready without
+// waiting for a webhook certificate to reach its Pod (withoutWebhook).
+func TestWithoutWebhookOnRealManifest(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	data, err := Manifest(ctx)
+	if err != nil {
+		t.Skipf("MetalLB module not available: %v", err)
+	}
+	m, _, err := Objects(Options{Manifest: data, Pool: []string{"10.0.1.0/24"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	disabled := false
+	for _, o := range m {
+		if o.Obj.GetKind() == "ValidatingWebhookConfiguration" {
+			t.Errorf("%s is applied; want it left out", o)
+		}
+		if o.Obj.GetKind() != "Deployment" || o.Obj.GetName() != "controller" {
+			continue
+		}
+		containers, _, _ := unstructured.NestedSlice(o.Obj.Object, "spec", "template", "spec", "containers")
+		for _, c := range containers {
+			n := 0
+			for _, a := range c.(map[string]any)["args"].([]any) {
+				if strings.HasPrefix(a.(string), "--webhook-mode") {
+					n++
+					disabled = a == "--webhook-mode=disabled"
+				}
+			}
+			if n != 1 {
+				t.Errorf("controller has %d --webhook-mode args; want exactly one", n)
+			}
+		}
+	}
+	if !disabled {
+		t.Error("controller does not run with --webhook-mode=disabled")
 	}
 }

@@ -149,7 +149,7 @@ func (p *Provider) Up(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return p.loadBalancer(ctx, cfg, uplink)
+		return p.loadBalancer(ctx, cfg, uplink, nil)
 	}
 	if p.leftovers(procs) {
 		p.log.Info("found leftovers of an earlier run (killed or crashed); tearing them down first")
@@ -263,6 +263,12 @@ func (p *Provider) up(ctx context.Context, cfg render.Config, uplink string, sta
 	if err := p.importArchives(ctx, cfg, []string{pauseArchive}); err != nil {
 		return err
 	}
+	// MetalLB's images need only containerd: build (a cached compile check, ~2 s) and load them
+	// while etcd and the API server start, instead of after the node is Ready.
+	lbImagesCtx, cancelLBImages := context.WithCancel(ctx)
+	defer cancelLBImages()
+	lbImages := make(chan error, 1)
+	go func() { lbImages <- p.loadBalancerImages(lbImagesCtx, cfg) }()
 	etcd, err := etcdClient(cfg.PKIDir())
 	if err != nil {
 		return err
@@ -302,7 +308,7 @@ func (p *Provider) up(ctx context.Context, cfg render.Config, uplink string, sta
 	lbDone := make(chan error, 1)
 	lbCtx, cancelLB := context.WithCancel(ctx)
 	defer cancelLB()
-	go func() { lbDone <- p.loadBalancer(lbCtx, cfg, uplink) }()
+	go func() { lbDone <- p.loadBalancer(lbCtx, cfg, uplink, lbImages) }()
 	if err := p.waitFor(ctx, start, "default ServiceAccount", 60*time.Second, byName[render.ControllerManagerName], func(ctx context.Context) error {
 		return defaultServiceAccount(ctx, cs)
 	}); err != nil {
@@ -543,7 +549,10 @@ func kernelSettings(ctx context.Context, changes *changeLog) error {
 // LoadBalancer Service's address on the node itself (its KUBE-SERVICES rules match the
 // ingress IP in OUTPUT and PREROUTING), and announcing addresses to the network (ARP, BGP),
 // which is all the speaker does, is exactly what must not happen here.
-func (p *Provider) loadBalancer(ctx context.Context, cfg render.Config, uplink string) error {
+//
+// imagesLoaded, when not nil, delivers the result of a loadBalancerImages started earlier;
+// when nil, the images are built and loaded here (only if MetalLB is not installed yet).
+func (p *Provider) loadBalancer(ctx context.Context, cfg render.Config, uplink string, imagesLoaded <-chan error) error {
 	if err := netguard.Install(ctx, netguard.GuardRules(uplink, cfg.ClusterCIDR, cfg.ServiceCIDR, cfg.LoadBalancerCIDR)); err != nil {
 		return err
 	}
@@ -554,6 +563,22 @@ func (p *Provider) loadBalancer(ctx context.Context, cfg render.Config, uplink s
 	if loadbalancer.Installed(ctx, rc) {
 		return nil
 	}
+	if imagesLoaded == nil {
+		if err := p.loadBalancerImages(ctx, cfg); err != nil {
+			return err
+		}
+	} else if err := <-imagesLoaded; err != nil {
+		return err
+	}
+	manifest, err := loadbalancer.Manifest(ctx)
+	if err != nil {
+		return err
+	}
+	return loadbalancer.Install(ctx, rc, loadbalancer.Options{Manifest: manifest, Pool: []string{cfg.LoadBalancerCIDR}, Logger: p.log})
+}
+
+// loadBalancerImages builds MetalLB's images (cached by content) and loads them into containerd.
+func (p *Provider) loadBalancerImages(ctx context.Context, cfg render.Config) error {
 	if p.opts.ModuleRoot == "" {
 		return fmt.Errorf("MetalLB's images are built with gatecheck's image builder, and no gatecheck checkout was found")
 	}
@@ -565,14 +590,7 @@ func (p *Provider) loadBalancer(ctx context.Context, cfg render.Config, uplink s
 	for _, b := range built {
 		archives = append(archives, b.Archive)
 	}
-	if err := p.importArchives(ctx, cfg, archives); err != nil {
-		return err
-	}
-	manifest, err := loadbalancer.Manifest(ctx)
-	if err != nil {
-		return err
-	}
-	return loadbalancer.Install(ctx, rc, loadbalancer.Options{Manifest: manifest, Pool: []string{cfg.LoadBalancerCIDR}, Logger: p.log})
+	return p.importArchives(ctx, cfg, archives)
 }
 
 // pauseImage builds the sandbox image once (the builder reuses its archive, named by content,
