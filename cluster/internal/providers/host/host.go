@@ -267,8 +267,8 @@ func (p *Provider) up(ctx context.Context, cfg render.Config, uplink string, sta
 	// while etcd and the API server start, instead of after the node is Ready.
 	lbImagesCtx, cancelLBImages := context.WithCancel(ctx)
 	defer cancelLBImages()
-	lbImages := make(chan error, 1)
-	go func() { lbImages <- p.loadBalancerImages(lbImagesCtx, cfg) }()
+	lbImages := make(chan lbPrepared, 1)
+	go func() { lbImages <- p.prepareLoadBalancer(lbImagesCtx, cfg) }()
 	etcd, err := etcdClient(cfg.PKIDir())
 	if err != nil {
 		return err
@@ -550,9 +550,9 @@ func kernelSettings(ctx context.Context, changes *changeLog) error {
 // ingress IP in OUTPUT and PREROUTING), and announcing addresses to the network (ARP, BGP),
 // which is all the speaker does, is exactly what must not happen here.
 //
-// imagesLoaded, when not nil, delivers the result of a loadBalancerImages started earlier;
-// when nil, the images are built and loaded here (only if MetalLB is not installed yet).
-func (p *Provider) loadBalancer(ctx context.Context, cfg render.Config, uplink string, imagesLoaded <-chan error) error {
+// prepared, when not nil, delivers the result of a prepareLoadBalancer started earlier; when
+// nil, that is done here (only if MetalLB is not installed yet).
+func (p *Provider) loadBalancer(ctx context.Context, cfg render.Config, uplink string, prepared <-chan lbPrepared) error {
 	if err := netguard.Install(ctx, netguard.GuardRules(uplink, cfg.ClusterCIDR, cfg.ServiceCIDR, cfg.LoadBalancerCIDR)); err != nil {
 		return err
 	}
@@ -563,34 +563,44 @@ func (p *Provider) loadBalancer(ctx context.Context, cfg render.Config, uplink s
 	if loadbalancer.Installed(ctx, rc) {
 		return nil
 	}
-	if imagesLoaded == nil {
-		if err := p.loadBalancerImages(ctx, cfg); err != nil {
-			return err
-		}
-	} else if err := <-imagesLoaded; err != nil {
-		return err
+	var lb lbPrepared
+	if prepared == nil {
+		lb = p.prepareLoadBalancer(ctx, cfg)
+	} else {
+		lb = <-prepared
 	}
-	manifest, err := loadbalancer.Manifest(ctx)
-	if err != nil {
-		return err
+	if lb.err != nil {
+		return lb.err
 	}
-	return loadbalancer.Install(ctx, rc, loadbalancer.Options{Manifest: manifest, Pool: []string{cfg.LoadBalancerCIDR}, Logger: p.log})
+	return loadbalancer.Install(ctx, rc, loadbalancer.Options{Manifest: lb.manifest, Pool: []string{cfg.LoadBalancerCIDR}, Logger: p.log})
 }
 
-// loadBalancerImages builds MetalLB's images (cached by content) and loads them into containerd.
-func (p *Provider) loadBalancerImages(ctx context.Context, cfg render.Config) error {
+// lbPrepared is what installing MetalLB needs before the cluster answers: its manifest, and its
+// images loaded.
+type lbPrepared struct {
+	manifest []byte
+	err      error
+}
+
+// prepareLoadBalancer builds MetalLB's images (cached by content), loads them into containerd
+// and reads its manifest from the module cache (`go mod download`, ~0.5 s even when cached).
+func (p *Provider) prepareLoadBalancer(ctx context.Context, cfg render.Config) lbPrepared {
 	if p.opts.ModuleRoot == "" {
-		return fmt.Errorf("MetalLB's images are built with gatecheck's image builder, and no gatecheck checkout was found")
+		return lbPrepared{err: fmt.Errorf("MetalLB's images are built with gatecheck's image builder, and no gatecheck checkout was found")}
 	}
 	built, err := images.Builder{ModuleRoot: p.opts.ModuleRoot, OutDir: filepath.Join(p.opts.CacheDir, "images"), Logger: p.log}.Build(ctx, loadbalancer.Images(false))
 	if err != nil {
-		return fmt.Errorf("MetalLB images: %w", err)
+		return lbPrepared{err: fmt.Errorf("MetalLB images: %w", err)}
 	}
 	var archives []string
 	for _, b := range built {
 		archives = append(archives, b.Archive)
 	}
-	return p.importArchives(ctx, cfg, archives)
+	if err := p.importArchives(ctx, cfg, archives); err != nil {
+		return lbPrepared{err: err}
+	}
+	manifest, err := loadbalancer.Manifest(ctx)
+	return lbPrepared{manifest: manifest, err: err}
 }
 
 // pauseImage builds the sandbox image once (the builder reuses its archive, named by content,
