@@ -4,12 +4,12 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"maps"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/gatecheck/gatecheck/reference-impl/delta/routemap"
 	"github.com/gatecheck/gatecheck/reference-impl/ir"
 )
 
@@ -18,39 +18,52 @@ import (
 var ErrWrongBase = errors.New("delta on the wrong base version")
 
 // Table is a Gateway's configuration keyed by route. A Table is never modified once built:
-// Apply returns a new one, sharing the unchanged entries.
+// Apply returns a new one, sharing the unchanged entries (and most of the map holding them:
+// applying a delta costs what it changes, not what the table holds).
 type Table struct {
 	Gateway ir.NamespacedName
 	Version int64
 	Head    ir.Head
-	Routes  map[ir.RouteKey]*ir.RouteEntry
+	Routes  routemap.Map[ir.RouteKey, *ir.RouteEntry]
+}
+
+// hashKey spreads route keys over a routemap.Map's shards.
+func hashKey(k ir.RouteKey) uint64 {
+	return routemap.String(k.Name) ^ routemap.String(k.Namespace)*31 ^ routemap.String(string(k.Kind))*961
+}
+
+// newRoutes starts an empty route map.
+func newRoutes() *routemap.Edit[ir.RouteKey, *ir.RouteEntry] {
+	return routemap.New[ir.RouteKey, *ir.RouteEntry](hashKey).Edit()
 }
 
 // FromSnapshot splits a snapshot into its head and its routes. The table shares the routes'
 // memory with s (snapshots are immutable).
 func FromSnapshot(s *ir.Snapshot) *Table {
-	t := &Table{Gateway: s.Gateway, Version: s.Version, Routes: map[ir.RouteKey]*ir.RouteEntry{}}
+	t := &Table{Gateway: s.Gateway, Version: s.Version}
+	routes := newRoutes()
 	t.Head.BackendClientCertificate = s.BackendClientCertificate
 	t.Head.Listeners = make([]ir.Listener, len(s.Listeners))
 	for i := range s.Listeners {
 		l := &s.Listeners[i]
 		t.Head.Listeners[i] = headOf(l)
 		for j := range l.HTTPRoutes {
-			t.add(ir.KindHTTPRoute, &l.HTTPRoutes[j].RouteMeta, ir.Attachment{Listener: l.Name, HTTP: &l.HTTPRoutes[j]})
+			add(routes, ir.KindHTTPRoute, &l.HTTPRoutes[j].RouteMeta, ir.Attachment{Listener: l.Name, HTTP: &l.HTTPRoutes[j]})
 		}
 		for j := range l.GRPCRoutes {
-			t.add(ir.KindGRPCRoute, &l.GRPCRoutes[j].RouteMeta, ir.Attachment{Listener: l.Name, GRPC: &l.GRPCRoutes[j]})
+			add(routes, ir.KindGRPCRoute, &l.GRPCRoutes[j].RouteMeta, ir.Attachment{Listener: l.Name, GRPC: &l.GRPCRoutes[j]})
 		}
 		for j := range l.TCPRoutes {
-			t.add(ir.KindTCPRoute, &l.TCPRoutes[j].RouteMeta, ir.Attachment{Listener: l.Name, TCP: &l.TCPRoutes[j]})
+			add(routes, ir.KindTCPRoute, &l.TCPRoutes[j].RouteMeta, ir.Attachment{Listener: l.Name, TCP: &l.TCPRoutes[j]})
 		}
 		for j := range l.UDPRoutes {
-			t.add(ir.KindUDPRoute, &l.UDPRoutes[j].RouteMeta, ir.Attachment{Listener: l.Name, UDP: &l.UDPRoutes[j]})
+			add(routes, ir.KindUDPRoute, &l.UDPRoutes[j].RouteMeta, ir.Attachment{Listener: l.Name, UDP: &l.UDPRoutes[j]})
 		}
 		for j := range l.TLSRoutes {
-			t.add(ir.KindTLSRoute, &l.TLSRoutes[j].RouteMeta, ir.Attachment{Listener: l.Name, TLS: &l.TLSRoutes[j]})
+			add(routes, ir.KindTLSRoute, &l.TLSRoutes[j].RouteMeta, ir.Attachment{Listener: l.Name, TLS: &l.TLSRoutes[j]})
 		}
 	}
+	t.Routes = routes.View()
 	return t
 }
 
@@ -63,12 +76,12 @@ func headOf(l *ir.Listener) ir.Listener {
 
 // add files a route's attachment to one listener under its key; a route found again on the
 // same listener (a snapshot may repeat one) gets the next free "#n" key.
-func (t *Table) add(kind ir.RouteKind, m *ir.RouteMeta, a ir.Attachment) {
+func add(routes *routemap.Edit[ir.RouteKey, *ir.RouteEntry], kind ir.RouteKind, m *ir.RouteMeta, a ir.Attachment) {
 	k := ir.RouteKey{Kind: kind, Namespace: m.Namespace, Name: m.Name}
 	for n := 2; ; n++ {
-		e, ok := t.Routes[k]
+		e, ok := routes.Get(k)
 		if !ok {
-			t.Routes[k] = &ir.RouteEntry{RouteKey: k, Attachments: []ir.Attachment{a}}
+			routes.Set(k, &ir.RouteEntry{RouteKey: k, Attachments: []ir.Attachment{a}})
 			return
 		}
 		if e.Attachments[len(e.Attachments)-1].Listener != a.Listener {
@@ -82,8 +95,8 @@ func (t *Table) add(kind ir.RouteKind, m *ir.RouteMeta, a ir.Attachment) {
 // Full is the update that carries the whole table: the first line of every stream.
 func Full(t *Table) *ir.Update {
 	head := t.Head
-	u := &ir.Update{Schema: ir.SchemaVersion, Gateway: t.Gateway, Version: t.Version, Head: &head, Upserts: make([]ir.RouteEntry, 0, len(t.Routes))}
-	for _, e := range t.Routes {
+	u := &ir.Update{Schema: ir.SchemaVersion, Gateway: t.Gateway, Version: t.Version, Head: &head, Upserts: make([]ir.RouteEntry, 0, t.Routes.Len())}
+	for _, e := range t.Routes.All() {
 		u.Upserts = append(u.Upserts, *e)
 	}
 	slices.SortFunc(u.Upserts, func(a, b ir.RouteEntry) int { return keyCmp(a.RouteKey, b.RouteKey) })
@@ -109,8 +122,8 @@ func DiffRoutes(old, next *Table, maybe func(ir.RouteKey) bool) *ir.Update {
 		head := next.Head
 		u.Head = &head
 	}
-	for k, e := range next.Routes {
-		o, ok := old.Routes[k]
+	for k, e := range next.Routes.All() {
+		o, ok := old.Routes.Get(k)
 		if ok && maybe != nil {
 			base := k
 			if i := strings.IndexByte(base.Name, '#'); i >= 0 {
@@ -124,8 +137,8 @@ func DiffRoutes(old, next *Table, maybe func(ir.RouteKey) bool) *ir.Update {
 			u.Upserts = append(u.Upserts, *e)
 		}
 	}
-	for k := range old.Routes {
-		if _, ok := next.Routes[k]; !ok {
+	for k := range old.Routes.All() {
+		if _, ok := next.Routes.Get(k); !ok {
 			u.Deletes = append(u.Deletes, k)
 		}
 	}
@@ -158,6 +171,7 @@ type Changes struct {
 func Apply(t *Table, u *ir.Update) (*Table, Changes, error) {
 	ch := Changes{Upserted: make(map[ir.RouteKey]bool, len(u.Upserts)), Deleted: make(map[ir.RouteKey]bool, len(u.Deletes)), Listeners: map[string]bool{}}
 	var next *Table
+	var routes *routemap.Edit[ir.RouteKey, *ir.RouteEntry]
 	switch {
 	case t != nil && u.Gateway != t.Gateway:
 		return nil, ch, fmt.Errorf("update version %d is for gateway %s, this table is %s's", u.Version, u.Gateway, t.Gateway)
@@ -165,7 +179,8 @@ func Apply(t *Table, u *ir.Update) (*Table, Changes, error) {
 		if u.Head == nil {
 			return nil, ch, fmt.Errorf("update version %d: the full state (baseVersion 0) needs a head", u.Version)
 		}
-		next = &Table{Gateway: u.Gateway, Version: u.Version, Head: *u.Head, Routes: make(map[ir.RouteKey]*ir.RouteEntry, len(u.Upserts))}
+		next = &Table{Gateway: u.Gateway, Version: u.Version, Head: *u.Head}
+		routes = newRoutes()
 		ch.Full, ch.Head = true, true
 	case t == nil:
 		return nil, ch, fmt.Errorf("update version %d on base %d, but nothing was applied yet: %w", u.Version, u.BaseVersion, ErrWrongBase)
@@ -174,7 +189,8 @@ func Apply(t *Table, u *ir.Update) (*Table, Changes, error) {
 	case u.Version <= t.Version:
 		return nil, ch, fmt.Errorf("update version %d does not follow its base %d", u.Version, t.Version)
 	default:
-		next = &Table{Gateway: t.Gateway, Version: u.Version, Head: t.Head, Routes: maps.Clone(t.Routes)}
+		next = &Table{Gateway: t.Gateway, Version: u.Version, Head: t.Head}
+		routes = t.Routes.Edit()
 		if u.Head != nil {
 			next.Head = *u.Head
 			ch.Head = true
@@ -185,14 +201,14 @@ func Apply(t *Table, u *ir.Update) (*Table, Changes, error) {
 		listeners[l.Name] = true
 	}
 	for _, k := range u.Deletes {
-		e, ok := next.Routes[k]
+		e, ok := routes.Get(k)
 		if !ok {
 			return nil, ch, fmt.Errorf("update version %d: deletes[%s]: no such route", u.Version, k)
 		}
 		for _, a := range e.Attachments {
 			ch.Listeners[a.Listener] = true
 		}
-		delete(next.Routes, k)
+		routes.Delete(k)
 		ch.Deleted[k] = true
 	}
 	for i := range u.Upserts {
@@ -203,7 +219,7 @@ func Apply(t *Table, u *ir.Update) (*Table, Changes, error) {
 		if ch.Upserted[e.RouteKey] {
 			return nil, ch, fmt.Errorf("update version %d: upserts[%d] %s: upserted twice", u.Version, i, e.RouteKey)
 		}
-		if old, ok := next.Routes[e.RouteKey]; ok {
+		if old, ok := routes.Get(e.RouteKey); ok {
 			for _, a := range old.Attachments {
 				ch.Listeners[a.Listener] = true
 			}
@@ -211,12 +227,13 @@ func Apply(t *Table, u *ir.Update) (*Table, Changes, error) {
 		for _, a := range e.Attachments {
 			ch.Listeners[a.Listener] = true
 		}
-		next.Routes[e.RouteKey] = e
+		routes.Set(e.RouteKey, e)
 		ch.Upserted[e.RouteKey] = true
 	}
+	next.Routes = routes.View()
 	if ch.Head && !ch.Full {
 		// The routes the delta left alone must still fit the new head.
-		for k, e := range next.Routes {
+		for k, e := range next.Routes.All() {
 			for j, a := range e.Attachments {
 				if !listeners[a.Listener] {
 					return nil, ch, fmt.Errorf("update version %d: the head drops listener %q, but route %s (attachments[%d]) is not upserted or deleted", u.Version, a.Listener, k, j)
@@ -310,7 +327,10 @@ func assemble(t *Table, only func(l *ir.Listener) bool, sorted bool) (*ir.Snapsh
 		a    *ir.Attachment
 	}
 	lists := make([][5][]ref, len(s.Listeners))
-	for k, e := range t.Routes {
+	if len(index) == 0 {
+		return s, keys // no listener wants its routes: do not walk them
+	}
+	for k, e := range t.Routes.All() {
 		for j := range e.Attachments {
 			a := &e.Attachments[j]
 			i, ok := index[a.Listener]
@@ -372,9 +392,12 @@ func Changed(t *Table, ch Changes) *ir.Snapshot {
 	if ch.Head {
 		return Snapshot(t)
 	}
-	part := &Table{Gateway: t.Gateway, Version: t.Version, Head: t.Head, Routes: make(map[ir.RouteKey]*ir.RouteEntry, len(ch.Upserted))}
+	part := &Table{Gateway: t.Gateway, Version: t.Version, Head: t.Head}
+	routes := newRoutes()
 	for k := range ch.Upserted {
-		part.Routes[k] = t.Routes[k]
+		e, _ := t.Routes.Get(k)
+		routes.Set(k, e)
 	}
+	part.Routes = routes.View()
 	return Snapshot(part)
 }

@@ -3,14 +3,20 @@ package delta
 import (
 	"encoding/json"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gatecheck/gatecheck/reference-impl/delta/routemap"
 	"github.com/gatecheck/gatecheck/reference-impl/ir"
 )
+
+// The package's tests use routemap's trees from 3 keys on, as tables of more than 256 routes do.
+func init() { routemap.FlatMax = 2 }
 
 func httpRoute(name string, age int, hosts ...string) ir.HTTPRoute {
 	return ir.HTTPRoute{RouteMeta: ir.RouteMeta{Namespace: "ns", Name: name, Hostnames: hosts, CreationTimestamp: time.Unix(int64(age), 0).UTC()},
@@ -44,16 +50,16 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if d := cmp.Diff(jsonOf(t, s), jsonOf(t, Snapshot(tb))); d != "" {
 		t.Errorf("assembled snapshot differs (-want +got):\n%s", d)
 	}
-	if got := len(tb.Routes[ir.RouteKey{Kind: ir.KindHTTPRoute, Namespace: "ns", Name: "a"}].Attachments); got != 2 {
-		t.Errorf("route a on two listeners: %d attachments; want 2", got)
+	if e, _ := tb.Routes.Get(ir.RouteKey{Kind: ir.KindHTTPRoute, Namespace: "ns", Name: "a"}); e == nil || len(e.Attachments) != 2 {
+		t.Errorf("route a on two listeners: got entry %+v; want 2 attachments", e)
 	}
-	if len(tb.Routes) != 4 {
-		t.Errorf("table has %d routes; want 4 (HTTPRoutes a, b, c and TCPRoute a)", len(tb.Routes))
+	if n := tb.Routes.Len(); n != 4 {
+		t.Errorf("table has %d routes; want 4 (HTTPRoutes a, b, c and TCPRoute a)", n)
 	}
 	s.Listeners[0].HTTPRoutes = append(s.Listeners[0].HTTPRoutes, b)
 	tb = FromSnapshot(s)
-	if _, ok := tb.Routes[ir.RouteKey{Kind: ir.KindHTTPRoute, Namespace: "ns", Name: "b#2"}]; !ok {
-		t.Errorf("route b twice on a listener: no key b#2 in %v", tb.Routes)
+	if _, ok := tb.Routes.Get(ir.RouteKey{Kind: ir.KindHTTPRoute, Namespace: "ns", Name: "b#2"}); !ok {
+		t.Errorf("route b twice on a listener: no key b#2 in %v", slices.Collect(maps.Keys(maps.Collect(tb.Routes.All()))))
 	}
 	if got := len(Snapshot(tb).Listeners[0].HTTPRoutes); got != 4 {
 		t.Errorf("assembled listener one: %d routes; want 4", got)
@@ -92,7 +98,7 @@ func TestDiffApply(t *testing.T) {
 	if ch.Full || ch.Head || len(ch.Upserted) != 2 || !ch.Listeners["one"] {
 		t.Errorf("changes: %+v; want 2 upserted on listener one", ch)
 	}
-	if len(t1.Routes) != 3 || t1.Routes[ir.RouteKey{Kind: ir.KindHTTPRoute, Namespace: "ns", Name: "c"}] == nil {
+	if c, _ := t1.Routes.Get(ir.RouteKey{Kind: ir.KindHTTPRoute, Namespace: "ns", Name: "c"}); t1.Routes.Len() != 3 || c == nil {
 		t.Errorf("Apply modified the old table")
 	}
 	// DiffRoutes compares only the routes named: b changed but is not named, so only the

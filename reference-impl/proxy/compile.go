@@ -3,13 +3,13 @@ package proxy
 import (
 	"crypto/tls"
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"net"
 	"strconv"
 	"sync/atomic"
 	"time"
 
+	"github.com/gatecheck/gatecheck/reference-impl/delta/routemap"
 	"github.com/gatecheck/gatecheck/reference-impl/ir"
 )
 
@@ -212,14 +212,14 @@ type routeSource interface {
 	certs(li int, l *ir.Listener) ([]tls.Certificate, error)
 	http(li, j int, r *ir.HTTPRoute) (*compiledHTTPRoute, error)
 	grpc(li, j int, r *ir.GRPCRoute) (*compiledGRPCRoute, error)
-	// listener returns the listener's tables when they are unchanged since the previous
-	// compile, else nil (the listener is compiled).
-	listener(li int) *listenerConfig
+	// listener returns the listener's tables when they can be had without compiling the
+	// listener (unchanged since the previous compile, or patched), else nil.
+	listener(li int) (*listenerConfig, error)
 	// built reports the listener's tables, compiled or not.
 	built(li int, lc *listenerConfig)
 	// httpGroups returns the exact-hostname groups of the listener's previous HTTP table that
-	// still hold except for the hostnames in dirty, or nil.
-	httpGroups(li int) (base map[string][]*httpEntry, dirty map[string]bool)
+	// still hold except for the hostnames in dirty, and whether there are any.
+	httpGroups(li int) (base routemap.Map[string, []*httpEntry], dirty map[string]bool, ok bool)
 }
 
 // freshRoutes compiles everything.
@@ -234,10 +234,10 @@ func (freshRoutes) http(_, _ int, r *ir.HTTPRoute) (*compiledHTTPRoute, error) {
 func (freshRoutes) grpc(_, _ int, r *ir.GRPCRoute) (*compiledGRPCRoute, error) {
 	return compileGRPCRoute(r)
 }
-func (freshRoutes) listener(int) *listenerConfig { return nil }
-func (freshRoutes) built(int, *listenerConfig)   {}
-func (freshRoutes) httpGroups(int) (map[string][]*httpEntry, map[string]bool) {
-	return nil, nil
+func (freshRoutes) listener(int) (*listenerConfig, error) { return nil, nil }
+func (freshRoutes) built(int, *listenerConfig)            {}
+func (freshRoutes) httpGroups(int) (routemap.Map[string, []*httpEntry], map[string]bool, bool) {
+	return routemap.Map[string, []*httpEntry]{}, nil, false
 }
 
 // buildTables turns a snapshot into lookup tables; only a validated snapshot's tables are used.
@@ -247,12 +247,11 @@ func buildTables(s *ir.Snapshot, src routeSource) (*compiled, error) {
 		l := &s.Listeners[i]
 		pc := c.ports[l.Port]
 		if pc == nil {
-			pc = &portConfig{port: l.Port, protocol: l.Protocol, listeners: newHostTable[*listenerConfig](1)}
+			pc = &portConfig{port: l.Port, protocol: l.Protocol, listeners: newHostTable[*listenerConfig]()}
 			c.ports[l.Port] = pc
 		}
-		lc := src.listener(i)
-		var err error
-		if lc == nil {
+		lc, err := src.listener(i)
+		if err == nil && lc == nil {
 			lc, err = compileListener(i, l, src)
 		}
 		if err != nil {
@@ -386,18 +385,18 @@ func compileGRPCRoute(r *ir.GRPCRoute) (*compiledGRPCRoute, error) {
 // shared with earlier compiles'.
 func compileListener(li int, l *ir.Listener, src routeSource) (*listenerConfig, error) {
 	lc := &listenerConfig{name: l.Name, hostname: l.Hostname,
-		http: newHostTable[*httpEntry](0), grpc: newHostTable[*grpcEntry](0)}
+		http: newHostTable[*httpEntry](), grpc: newHostTable[*grpcEntry]()}
 	var err error
 	if lc.certs, err = src.certs(li, l); err != nil {
 		return nil, err
 	}
 	// Groups of exact hostnames the update did not change are taken over as they are (their
 	// routes and compiled entries are the same); only the others are filed again.
-	base, dirty := src.httpGroups(li)
-	if base != nil {
-		lc.http.exact = maps.Clone(base)
+	base, dirty, fromBase := src.httpGroups(li)
+	if fromBase {
+		lc.http.exact = base
 		for h := range dirty {
-			delete(lc.http.exact, h)
+			lc.http.setExact(h, nil)
 		}
 	}
 	listenerHost := []string{l.Hostname}
@@ -414,7 +413,7 @@ func compileListener(li int, l *ir.Listener, src routeSource) (*listenerConfig, 
 			return nil, err
 		}
 		for _, h := range hostsOf(&r.RouteMeta) {
-			if base != nil && exactHost(h) && !dirty[h] {
+			if fromBase && exactHost(h) && !dirty[h] {
 				continue // the group is base's
 			}
 			lc.http.addAll(h, cr.entries)

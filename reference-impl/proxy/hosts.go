@@ -4,6 +4,8 @@ import (
 	"net"
 	"sort"
 	"strings"
+
+	"github.com/gatecheck/gatecheck/reference-impl/delta/routemap"
 )
 
 // hostTable groups entries by the hostname they were attached with and yields the groups that
@@ -12,9 +14,13 @@ import (
 // Gateway API gives listeners and routes ("characters in a matching non-wildcard hostname",
 // then "characters in a matching hostname").
 type hostTable[E any] struct {
-	exact map[string][]E
+	// exact is never modified once the table is published; a table built from an earlier one
+	// (an update, update.go) shares the groups and the map shards it does not change.
+	exact routemap.Map[string, []E]
 	wild  []wildGroup[E] // sorted by len(suffix) descending
 	any   []E
+	// building is exact's edit while the table is built (nil before the first exact group).
+	building *routemap.Edit[string, []E]
 	// multi lists the exact hostnames with more than one entry, the only exact groups sort
 	// has to sort (most hostnames have one route); only used while the table is built.
 	multi []string
@@ -25,9 +31,22 @@ type wildGroup[E any] struct {
 	entries []E
 }
 
-// newHostTable returns an empty table; hint is how many exact hostnames to make room for.
-func newHostTable[E any](hint int) *hostTable[E] {
-	return &hostTable[E]{exact: make(map[string][]E, hint)}
+// newHostTable returns an empty table.
+func newHostTable[E any]() *hostTable[E] {
+	return &hostTable[E]{exact: routemap.New[string, []E](routemap.String)}
+}
+
+// setExact makes es the group of exact hostname h; an empty es removes the group.
+func (t *hostTable[E]) setExact(h string, es []E) {
+	if t.building == nil {
+		t.building = t.exact.Edit()
+	}
+	if len(es) == 0 {
+		t.building.Delete(h)
+	} else {
+		t.building.Set(h, es)
+	}
+	t.exact = t.building.View()
 }
 
 // exactHost reports whether hostname h is filed in a table's exact map.
@@ -53,20 +72,21 @@ func (t *hostTable[E]) addAll(h string, es []E) {
 		t.wild = append(t.wild, wildGroup[E]{suffix: suffix, entries: append([]E(nil), es...)})
 		sort.SliceStable(t.wild, func(i, j int) bool { return len(t.wild[i].suffix) > len(t.wild[j].suffix) })
 	default:
-		old := t.exact[h]
+		old, _ := t.exact.Get(h)
 		if len(old) < 2 && len(old)+len(es) >= 2 {
 			t.multi = append(t.multi, h)
 		}
-		t.exact[h] = append(old, es...)
+		t.setExact(h, append(old, es...))
 	}
 }
 
 // sort orders every group of t by less, stably; it ends building t.
 func (t *hostTable[E]) sort(less func(a, b E) bool) {
 	for _, h := range t.multi {
-		sortStable(t.exact[h], less)
+		es, _ := t.exact.Get(h)
+		sortStable(es, less)
 	}
-	t.multi = nil
+	t.multi, t.building = nil, nil
 	for _, w := range t.wild {
 		sortStable(w.entries, less)
 	}
@@ -75,7 +95,7 @@ func (t *hostTable[E]) sort(less func(a, b E) bool) {
 
 // lookup calls fn with each group matching host, most specific first, until fn returns true.
 func (t *hostTable[E]) lookup(host string, fn func([]E) bool) bool {
-	if es, ok := t.exact[host]; ok && fn(es) {
+	if es, ok := t.exact.Get(host); ok && fn(es) {
 		return true
 	}
 	for _, w := range t.wild {

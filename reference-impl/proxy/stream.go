@@ -52,9 +52,9 @@ func compileStream(pc *portConfig, l *ir.Listener, lcfg *listenerConfig) error {
 		return err
 	}
 	if pc.tls == nil {
-		pc.tls = &streamConfig{listeners: newHostTable[*tlsListenerConfig](1)}
+		pc.tls = &streamConfig{listeners: newHostTable[*tlsListenerConfig]()}
 	}
-	lc := &tlsListenerConfig{name: l.Name, mode: l.TLSMode, routes: newHostTable[*tlsRouteConfig](len(l.TLSRoutes))}
+	lc := &tlsListenerConfig{name: l.Name, mode: l.TLSMode, routes: newHostTable[*tlsRouteConfig]()}
 	if lc.mode == "" {
 		lc.mode = ir.TLSPassthrough
 	}

@@ -16,8 +16,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gatecheck/gatecheck/reference-impl/delta"
+	"github.com/gatecheck/gatecheck/reference-impl/delta/routemap"
 	"github.com/gatecheck/gatecheck/reference-impl/ir"
 )
+
+// The package's tests use routemap's trees from 5 keys on (the proxy's maps hold more than 256
+// keys only in the benchmarks), so that the differential tests below go through tree edits.
+func init() { routemap.FlatMax = 4 }
 
 // dumpTables renders c's lookup tables (what requests are matched against, in order) so the
 // tables of an update can be compared with a compile of the full snapshot from scratch.
@@ -52,8 +57,8 @@ func dumpTables(c *compiled) string {
 }
 
 func dumpHosts[E any](b *strings.Builder, ind string, t *hostTable[E], entry func(*strings.Builder, string, E)) {
-	hosts := make([]string, 0, len(t.exact))
-	for h := range t.exact {
+	hosts := make([]string, 0, t.exact.Len())
+	for h := range t.exact.All() {
 		hosts = append(hosts, h)
 	}
 	sort.Strings(hosts)
@@ -64,7 +69,8 @@ func dumpHosts[E any](b *strings.Builder, ind string, t *hostTable[E], entry fun
 		}
 	}
 	for _, h := range hosts {
-		group(h, t.exact[h])
+		es, _ := t.exact.Get(h)
+		group(h, es)
 	}
 	for _, w := range t.wild {
 		group("*"+w.suffix, w.entries)
@@ -335,7 +341,7 @@ func TestUpdateReusesUnchangedRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	entry := func(c *compiled, host string) *httpEntry {
-		es := c.ports[80].listeners.any[0].http.exact[host]
+		es, _ := c.ports[80].listeners.any[0].http.exact.Get(host)
 		if len(es) == 0 {
 			t.Fatalf("version %d: no entries for host %s", c.version, host)
 		}
@@ -360,8 +366,8 @@ func TestUpdateReusesUnchangedRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st3.compiled) != 2 || len(st3.table.Routes) != 2 {
-		t.Errorf("after deleting 3 of 5 routes: %d compiled, %d in the table; want 2 and 2", len(st3.compiled), len(st3.table.Routes))
+	if st3.compiled.Len() != 2 || st3.table.Routes.Len() != 2 {
+		t.Errorf("after deleting 3 of 5 routes: %d compiled, %d in the table; want 2 and 2", st3.compiled.Len(), st3.table.Routes.Len())
 	}
 }
 
