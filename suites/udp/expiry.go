@@ -33,7 +33,7 @@ var _ = Describe("UDP flow idle expiry", Label("udp", "feature:idle-expiry"), Or
 	})
 
 	It("keeps every flow on its backend while it is never idle for the timeout", func(ctx SpecContext) {
-		// Four rounds 0.4 x the timeout apart: 8 s of traffic, never 5 s idle.
+		// Four rounds 0.4 x the timeout apart: 1.6 x the timeout of traffic, never idle for it.
 		for round := 1; round <= 4; round++ {
 			sleep(ctx, idleTimeout*2/5)
 			for i, f := range fs {
