@@ -105,22 +105,14 @@ func (d *Delivery) Publish(snap *ir.Snapshot) (int64, error) {
 
 // PublishRoutes is Publish for a snapshot that differs from the one published before at most
 // in its Gateway-level part and in the routes named (a reconcile that translated only those):
-// only they are compared (delta.DiffRoutes); the other routes are the same. nil names every
-// route.
+// only they are filed and compared (delta.Next); the other routes are the same. nil names
+// every route.
 func (d *Delivery) PublishRoutes(snap *ir.Snapshot, changed []ir.RouteKey) (int64, error) {
 	gw := types.NamespacedName{Namespace: snap.Gateway.Namespace, Name: snap.Gateway.Name}
 	s := *snap
 	s.Version = 0
-	var maybe func(ir.RouteKey) bool
-	if changed != nil {
-		set := make(map[ir.RouteKey]bool, len(changed))
-		for _, k := range changed {
-			set[k] = true
-		}
-		maybe = func(k ir.RouteKey) bool { return set[k] }
-	}
 	d.mu.Lock()
-	v, changed2, err := d.store(gw, &s, maybe)
+	v, changed2, err := d.store(gw, &s, changed)
 	if err == nil && !changed2 {
 		err = d.gateways[gw].invalid
 	}
@@ -199,17 +191,16 @@ func (d *Delivery) validate(gw types.NamespacedName, s *ir.Snapshot) error {
 	return err
 }
 
-// store makes s (with version 0) the Gateway's configuration unless it is unchanged (maybe:
-// see delta.DiffRoutes); it reports the current version and whether it changed. d.mu must be
-// held.
-func (d *Delivery) store(gw types.NamespacedName, s *ir.Snapshot, maybe func(ir.RouteKey) bool) (int64, bool, error) {
+// store makes s (with version 0) the Gateway's configuration unless it is unchanged (changed:
+// see delta.Next); it reports the current version and whether it changed. d.mu must be held.
+func (d *Delivery) store(gw types.NamespacedName, s *ir.Snapshot, changed []ir.RouteKey) (int64, bool, error) {
 	p := d.entry(gw)
-	next := delta.FromSnapshot(s)
+	var next *delta.Table
 	var u *ir.Update
-	if p.table != nil {
-		if u = delta.DiffRoutes(p.table, next, maybe); u == nil {
-			return p.snap.Version, false, nil
-		}
+	if p.table == nil {
+		next = delta.FromSnapshot(s)
+	} else if next, u = delta.Next(p.table, s, changed); u == nil {
+		return p.snap.Version, false, nil
 	}
 	d.nextVersion++
 	s.Version, next.Version = d.nextVersion, d.nextVersion

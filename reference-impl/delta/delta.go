@@ -25,6 +25,8 @@ type Table struct {
 	Version int64
 	Head    ir.Head
 	Routes  routemap.Map[ir.RouteKey, *ir.RouteEntry]
+	// attachments counts the attachments of all routes (Next checks a snapshot against it).
+	attachments int
 }
 
 // hashKey spreads route keys over a routemap.Map's shards.
@@ -64,6 +66,9 @@ func FromSnapshot(s *ir.Snapshot) *Table {
 		}
 	}
 	t.Routes = routes.View()
+	for _, e := range t.Routes.All() {
+		t.attachments += len(e.Attachments)
+	}
 	return t
 }
 
@@ -189,7 +194,7 @@ func Apply(t *Table, u *ir.Update) (*Table, Changes, error) {
 	case u.Version <= t.Version:
 		return nil, ch, fmt.Errorf("update version %d does not follow its base %d", u.Version, t.Version)
 	default:
-		next = &Table{Gateway: t.Gateway, Version: u.Version, Head: t.Head}
+		next = &Table{Gateway: t.Gateway, Version: u.Version, Head: t.Head, attachments: t.attachments}
 		routes = t.Routes.Edit()
 		if u.Head != nil {
 			next.Head = *u.Head
@@ -209,6 +214,7 @@ func Apply(t *Table, u *ir.Update) (*Table, Changes, error) {
 			ch.Listeners[a.Listener] = true
 		}
 		routes.Delete(k)
+		next.attachments -= len(e.Attachments)
 		ch.Deleted[k] = true
 	}
 	for i := range u.Upserts {
@@ -223,7 +229,9 @@ func Apply(t *Table, u *ir.Update) (*Table, Changes, error) {
 			for _, a := range old.Attachments {
 				ch.Listeners[a.Listener] = true
 			}
+			next.attachments -= len(old.Attachments)
 		}
+		next.attachments += len(e.Attachments)
 		for _, a := range e.Attachments {
 			ch.Listeners[a.Listener] = true
 		}
@@ -400,4 +408,122 @@ func Changed(t *Table, ch Changes) *ir.Snapshot {
 	}
 	part.Routes = routes.View()
 	return Snapshot(part)
+}
+
+// Next is FromSnapshot(s) and DiffRoutes(prev, that table, the routes named in changed) at
+// the cost of the routes named: for a snapshot that differs from prev's at most in its head
+// and in those routes (a reconcile that translated only them), the other routes are taken
+// over from prev instead of being filed again and compared. It returns the table (version
+// s.Version) and the delta from prev (nil when nothing changed). A nil changed names every
+// route; when the head changed the listeners, or s does not hold prev's other routes as many
+// times as prev does, it falls back to the whole comparison.
+func Next(prev *Table, s *ir.Snapshot, changed []ir.RouteKey) (*Table, *ir.Update) {
+	whole := func() (*Table, *ir.Update) {
+		next := FromSnapshot(s)
+		var maybe func(ir.RouteKey) bool
+		if changed != nil {
+			set := make(map[ir.RouteKey]bool, len(changed))
+			for _, k := range changed {
+				set[k] = true
+			}
+			maybe = func(k ir.RouteKey) bool { return set[k] }
+		}
+		return next, DiffRoutes(prev, next, maybe)
+	}
+	if changed == nil || prev == nil || len(prev.Head.Listeners) != len(s.Listeners) {
+		return whole()
+	}
+	next := &Table{Gateway: s.Gateway, Version: s.Version}
+	next.Head.BackendClientCertificate = s.BackendClientCertificate
+	next.Head.Listeners = make([]ir.Listener, len(s.Listeners))
+	names := make(map[string]bool, len(changed))
+	named := make(map[ir.RouteKey]bool, len(changed))
+	for _, k := range changed {
+		names[k.Name] = true
+		named[k] = true
+	}
+	// File the named routes' attachments as FromSnapshot does, in the same order: a key's
+	// "#n" depends only on the occurrences of the same route. Count the others.
+	fresh := newRoutes()
+	others := 0
+	for i := range s.Listeners {
+		l := &s.Listeners[i]
+		next.Head.Listeners[i] = headOf(l)
+		if next.Head.Listeners[i].Name != prev.Head.Listeners[i].Name {
+			return whole()
+		}
+		file := func(kind ir.RouteKind, m *ir.RouteMeta, a ir.Attachment) {
+			if names[m.Name] && named[ir.RouteKey{Kind: kind, Namespace: m.Namespace, Name: m.Name}] {
+				add(fresh, kind, m, a)
+			} else {
+				others++
+			}
+		}
+		for j := range l.HTTPRoutes {
+			file(ir.KindHTTPRoute, &l.HTTPRoutes[j].RouteMeta, ir.Attachment{Listener: l.Name, HTTP: &l.HTTPRoutes[j]})
+		}
+		for j := range l.GRPCRoutes {
+			file(ir.KindGRPCRoute, &l.GRPCRoutes[j].RouteMeta, ir.Attachment{Listener: l.Name, GRPC: &l.GRPCRoutes[j]})
+		}
+		for j := range l.TCPRoutes {
+			file(ir.KindTCPRoute, &l.TCPRoutes[j].RouteMeta, ir.Attachment{Listener: l.Name, TCP: &l.TCPRoutes[j]})
+		}
+		for j := range l.UDPRoutes {
+			file(ir.KindUDPRoute, &l.UDPRoutes[j].RouteMeta, ir.Attachment{Listener: l.Name, UDP: &l.UDPRoutes[j]})
+		}
+		for j := range l.TLSRoutes {
+			file(ir.KindTLSRoute, &l.TLSRoutes[j].RouteMeta, ir.Attachment{Listener: l.Name, TLS: &l.TLSRoutes[j]})
+		}
+	}
+	// prev's entries of the named routes and their copies; the others must account for the
+	// rest of s's attachments.
+	var old []*ir.RouteEntry
+	for k := range named {
+		for n := 1; ; n++ {
+			c := k
+			if n > 1 {
+				c.Name = k.Name + "#" + strconv.Itoa(n)
+			}
+			e, ok := prev.Routes.Get(c)
+			if !ok {
+				break
+			}
+			old = append(old, e)
+		}
+	}
+	prevOthers := prev.attachments
+	for _, e := range old {
+		prevOthers -= len(e.Attachments)
+	}
+	if others != prevOthers {
+		return whole()
+	}
+	u := &ir.Update{Schema: ir.SchemaVersion, Gateway: next.Gateway, Version: next.Version, BaseVersion: prev.Version}
+	if !reflect.DeepEqual(prev.Head, next.Head) {
+		head := next.Head
+		u.Head = &head
+	}
+	routes := prev.Routes.Edit()
+	next.attachments = prev.attachments
+	for _, e := range old {
+		if _, ok := fresh.Get(e.RouteKey); !ok {
+			u.Deletes = append(u.Deletes, e.RouteKey)
+		}
+		routes.Delete(e.RouteKey)
+		next.attachments -= len(e.Attachments)
+	}
+	for k, e := range fresh.View().All() {
+		if o, ok := prev.Routes.Get(k); !ok || !reflect.DeepEqual(o, e) {
+			u.Upserts = append(u.Upserts, *e)
+		}
+		routes.Set(k, e)
+		next.attachments += len(e.Attachments)
+	}
+	next.Routes = routes.View()
+	if u.Head == nil && len(u.Upserts) == 0 && len(u.Deletes) == 0 {
+		return next, nil
+	}
+	slices.SortFunc(u.Upserts, func(a, b ir.RouteEntry) int { return keyCmp(a.RouteKey, b.RouteKey) })
+	slices.SortFunc(u.Deletes, keyCmp)
+	return next, u
 }
