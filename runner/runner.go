@@ -163,7 +163,10 @@ type run struct {
 	ran []string
 	// imagesLoaded: the images step loaded gatecheck's images into every node itself.
 	imagesLoaded bool
-	res          Result
+	// prebuilt, when not nil, delivers the images built while the cluster came up
+	// (stepCluster); the images step then only loads them.
+	prebuilt chan builtImages
+	res      Result
 	// wrote says the reports step wrote the run's reports.
 	wrote bool
 }

@@ -47,8 +47,25 @@ func steps() []step {
 	}
 }
 
-// stepCluster brings the cluster up and reads its Kubernetes version.
+// builtImages is the result of building the run's images.
+type builtImages struct {
+	archives []string
+	err      error
+}
+
+// stepCluster brings the cluster up and reads its Kubernetes version. Where the cluster will
+// load images (known before it is up: host and kind), the images are built meanwhile: a warm
+// build is a few seconds of compile checks and archive hashing that needs no cluster, and
+// bring-up is mostly waiting for the API server and controllers.
 func stepCluster(ctx context.Context, r *run) (string, error) {
+	if r.cl.CanLoadImages() && r.o.Registry == nil {
+		names := r.imageNames()
+		r.prebuilt = make(chan builtImages, 1)
+		go func() {
+			archives, err := r.images.Build(ctx, names)
+			r.prebuilt <- builtImages{archives, err}
+		}()
+	}
 	if err := r.cl.Up(ctx); err != nil {
 		return "", fmt.Errorf("cluster %s: %w", r.cl.Name(), err)
 	}
@@ -113,7 +130,14 @@ func stepImages(ctx context.Context, r *run) (string, error) {
 			return "", err
 		}
 	}
-	archives, err := r.images.Build(ctx, names)
+	var archives []string
+	var err error
+	if r.prebuilt != nil {
+		b := <-r.prebuilt
+		archives, err = b.archives, b.err
+	} else {
+		archives, err = r.images.Build(ctx, names)
+	}
 	if err != nil {
 		return "", fmt.Errorf("images: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/client-go/rest"
@@ -316,5 +317,66 @@ func TestStepImagesPushesToARegistry(t *testing.T) {
 	r, _ = testRun(t, &capCluster{}, Options{Profile: profile, Suites: []string{"canary"}, Registry: &fakePusher{prepullErr: errors.New("ImagePullBackOff")}})
 	if _, err := stepImages(context.Background(), r); err == nil || !strings.Contains(err.Error(), "--registry 127.0.0.1:5000: the nodes cannot pull the pushed images: ImagePullBackOff") {
 		t.Errorf("nodes cannot pull: %v; want an error naming --registry", err)
+	}
+}
+
+// overlapCluster's Up waits (a while) for the image build to begin, as a real bring-up waits
+// for its API server: the build must not wait for Up.
+type overlapCluster struct {
+	capCluster
+	building        chan struct{}
+	builds          int
+	buildDuringUp   bool
+	canLoadBeforeUp bool
+}
+
+func (c *overlapCluster) CanLoadImages() bool { return c.canLoadBeforeUp }
+func (c *overlapCluster) Build(ctx context.Context, names []string) ([]string, error) {
+	c.builds++
+	close(c.building)
+	return c.capCluster.Build(ctx, names)
+}
+func (c *overlapCluster) Up(context.Context) error {
+	select {
+	case <-c.building:
+		c.buildDuringUp = true
+	case <-time.After(2 * time.Second):
+	}
+	return nil
+}
+
+// TestImagesBuildWhileClusterComesUp: where the cluster will load images, stepCluster starts
+// the build before bring-up and the images step uses its result (one build); elsewhere
+// nothing is built early.
+func TestImagesBuildWhileClusterComesUp(t *testing.T) {
+	t.Parallel()
+	profile := &impls.Profile{Name: "x", Images: impls.Images{Build: []string{"controller"}}}
+	cl := &overlapCluster{building: make(chan struct{}), canLoadBeforeUp: true}
+	cl.canLoad = true
+	out := &bytes.Buffer{}
+	r, err := newRun(cl, cl, Options{Profile: profile, Suites: []string{"mirror"}, Out: out, OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = stepCluster(context.Background(), r) // fails after Up: the fake has no kubeconfig
+	if !cl.buildDuringUp {
+		t.Fatal("the images were not being built while the cluster came up")
+	}
+	done, err := stepImages(context.Background(), r)
+	if err != nil || done != "2 image archives" || cl.builds != 1 {
+		t.Fatalf("stepImages = %q, %v after %d builds; want 2 image archives from the one early build", done, err, cl.builds)
+	}
+	if diff := cmp.Diff([]string{"/images/controller.tar", "/images/echo-backend.tar"}, cl.loaded); diff != "" {
+		t.Errorf("loaded (-want +got):\n%s", diff)
+	}
+
+	given := &overlapCluster{building: make(chan struct{})}
+	r, err = newRun(given, given, Options{Profile: profile, Suites: []string{"mirror"}, Out: out, OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = stepCluster(context.Background(), r)
+	if given.buildDuringUp || given.builds != 0 {
+		t.Errorf("a cluster that cannot load images (before it is up) got %d early builds; want none", given.builds)
 	}
 }
