@@ -437,10 +437,10 @@ func Next(prev *Table, s *ir.Snapshot, changed []ir.RouteKey) (*Table, *ir.Updat
 	next.Head.BackendClientCertificate = s.BackendClientCertificate
 	next.Head.Listeners = make([]ir.Listener, len(s.Listeners))
 	names := make(map[string]bool, len(changed))
-	named := make(map[ir.RouteKey]bool, len(changed))
+	keys := make(map[ir.RouteKey]bool, len(changed))
 	for _, k := range changed {
 		names[k.Name] = true
-		named[k] = true
+		keys[k] = true
 	}
 	// File the named routes' attachments as FromSnapshot does, in the same order: a key's
 	// "#n" depends only on the occurrences of the same route. Count the others.
@@ -452,33 +452,50 @@ func Next(prev *Table, s *ir.Snapshot, changed []ir.RouteKey) (*Table, *ir.Updat
 		if next.Head.Listeners[i].Name != prev.Head.Listeners[i].Name {
 			return whole()
 		}
-		file := func(kind ir.RouteKind, m *ir.RouteMeta, a ir.Attachment) {
-			if names[m.Name] && named[ir.RouteKey{Kind: kind, Namespace: m.Namespace, Name: m.Name}] {
-				add(fresh, kind, m, a)
-			} else {
-				others++
+		// A named route is filed as a copy: an entry pointing into s's route list would keep
+		// that whole list alive as long as the entry lives (tables now outlive snapshots).
+		named := func(kind ir.RouteKind, m *ir.RouteMeta) bool {
+			if names[m.Name] && keys[ir.RouteKey{Kind: kind, Namespace: m.Namespace, Name: m.Name}] {
+				return true
 			}
+			others++
+			return false
 		}
 		for j := range l.HTTPRoutes {
-			file(ir.KindHTTPRoute, &l.HTTPRoutes[j].RouteMeta, ir.Attachment{Listener: l.Name, HTTP: &l.HTTPRoutes[j]})
+			if named(ir.KindHTTPRoute, &l.HTTPRoutes[j].RouteMeta) {
+				r := l.HTTPRoutes[j]
+				add(fresh, ir.KindHTTPRoute, &r.RouteMeta, ir.Attachment{Listener: l.Name, HTTP: &r})
+			}
 		}
 		for j := range l.GRPCRoutes {
-			file(ir.KindGRPCRoute, &l.GRPCRoutes[j].RouteMeta, ir.Attachment{Listener: l.Name, GRPC: &l.GRPCRoutes[j]})
+			if named(ir.KindGRPCRoute, &l.GRPCRoutes[j].RouteMeta) {
+				r := l.GRPCRoutes[j]
+				add(fresh, ir.KindGRPCRoute, &r.RouteMeta, ir.Attachment{Listener: l.Name, GRPC: &r})
+			}
 		}
 		for j := range l.TCPRoutes {
-			file(ir.KindTCPRoute, &l.TCPRoutes[j].RouteMeta, ir.Attachment{Listener: l.Name, TCP: &l.TCPRoutes[j]})
+			if named(ir.KindTCPRoute, &l.TCPRoutes[j].RouteMeta) {
+				r := l.TCPRoutes[j]
+				add(fresh, ir.KindTCPRoute, &r.RouteMeta, ir.Attachment{Listener: l.Name, TCP: &r})
+			}
 		}
 		for j := range l.UDPRoutes {
-			file(ir.KindUDPRoute, &l.UDPRoutes[j].RouteMeta, ir.Attachment{Listener: l.Name, UDP: &l.UDPRoutes[j]})
+			if named(ir.KindUDPRoute, &l.UDPRoutes[j].RouteMeta) {
+				r := l.UDPRoutes[j]
+				add(fresh, ir.KindUDPRoute, &r.RouteMeta, ir.Attachment{Listener: l.Name, UDP: &r})
+			}
 		}
 		for j := range l.TLSRoutes {
-			file(ir.KindTLSRoute, &l.TLSRoutes[j].RouteMeta, ir.Attachment{Listener: l.Name, TLS: &l.TLSRoutes[j]})
+			if named(ir.KindTLSRoute, &l.TLSRoutes[j].RouteMeta) {
+				r := l.TLSRoutes[j]
+				add(fresh, ir.KindTLSRoute, &r.RouteMeta, ir.Attachment{Listener: l.Name, TLS: &r})
+			}
 		}
 	}
 	// prev's entries of the named routes and their copies; the others must account for the
 	// rest of s's attachments.
 	var old []*ir.RouteEntry
-	for k := range named {
+	for k := range keys {
 		for n := 1; ; n++ {
 			c := k
 			if n > 1 {
