@@ -97,7 +97,8 @@ type ListenerKey struct {
 type Listeners map[ListenerKey]*ir.Listener
 
 // Translate computes the IR and statuses for everything in in. It never fails: problems with
-// user objects become conditions on those objects.
+// user objects become conditions on those objects. It is NewEnv, Env.Route for every route,
+// Attach and Env.Output in a row: the pieces an incremental layer (package incremental) reuses.
 func Translate(in *Input) *Output {
 	e := NewEnv(in)
 	results := make([]RouteResult, 0, len(in.HTTPRoutes)+len(in.GRPCRoutes)+len(in.TCPRoutes)+len(in.UDPRoutes)+len(in.TLSRoutes))
@@ -237,14 +238,18 @@ func routeSlot(route any) int {
 // Output is the whole translation: every GatewayClass and Gateway of ours with the routes in
 // ls, the statuses of the routes in results, and the BackendTLSPolicies' statuses.
 func (e *Env) Output(ls Listeners, results []RouteResult) *Output {
+	n := map[string]int{}
+	for i := range results {
+		n[results[i].Kind]++
+	}
 	out := &Output{
 		GatewayClasses: make(map[string]gwv1.GatewayClassStatus, len(e.classStatus)),
 		Gateways:       make(map[types.NamespacedName]*GatewayResult, len(e.gateways)),
-		HTTPRoutes:     map[types.NamespacedName][]gwv1.RouteParentStatus{},
-		GRPCRoutes:     map[types.NamespacedName][]gwv1.RouteParentStatus{},
-		TCPRoutes:      map[types.NamespacedName][]gwv1.RouteParentStatus{},
-		UDPRoutes:      map[types.NamespacedName][]gwv1.RouteParentStatus{},
-		TLSRoutes:      map[types.NamespacedName][]gwv1.RouteParentStatus{},
+		HTTPRoutes:     make(map[types.NamespacedName][]gwv1.RouteParentStatus, n[kindHTTP]),
+		GRPCRoutes:     make(map[types.NamespacedName][]gwv1.RouteParentStatus, n[kindGRPC]),
+		TCPRoutes:      make(map[types.NamespacedName][]gwv1.RouteParentStatus, n[kindTCP]),
+		UDPRoutes:      make(map[types.NamespacedName][]gwv1.RouteParentStatus, n[kindUDP]),
+		TLSRoutes:      make(map[types.NamespacedName][]gwv1.RouteParentStatus, n[kindTLS]),
 	}
 	maps.Copy(out.GatewayClasses, e.classStatus)
 	for k := range e.gateways {
@@ -279,11 +284,6 @@ func (out *Output) SetRouteStatus(r *RouteResult) {
 		return
 	}
 	m[r.Key] = r.Parents
-}
-
-// Gateways are the keys of the Gateways of ours.
-func (e *Env) Gateways() []types.NamespacedName {
-	return slices.Collect(maps.Keys(e.gateways))
 }
 
 func nn(ns, name string) types.NamespacedName { return types.NamespacedName{Namespace: ns, Name: name} }
