@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -237,4 +238,27 @@ func TestRoutesSpeedup(t *testing.T) {
 	})
 	t.Logf("1,000 routes, one added and one deleted per change: Translator.Routes %v per change, Translator.Translate of everything %v (baseline); ratio %.3f",
 		time.Duration(inc.NsPerOp()), time.Duration(whole.NsPerOp()), float64(inc.NsPerOp())/float64(whole.NsPerOp()))
+}
+
+// TestRoutesDeclinesIngressChanges: Ingresses are not routes the Translator keeps, but a
+// Gateway's result serves them (translate's ingress.go); Routes must decline when they
+// changed, without throwing away the kept routes.
+func TestRoutesDeclinesIngressChanges(t *testing.T) {
+	t.Parallel()
+	in := memoInput(3)
+	ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "bench", Name: "ing", UID: "uid-ing", Generation: 1}}
+	in.Ingresses = []*networkingv1.Ingress{ing}
+	m := New()
+	m.Translate(in)
+	if _, ok := m.Routes(in, nil); !ok {
+		t.Fatal("Routes declined with nothing changed")
+	}
+	ing.Generation++
+	if _, ok := m.Routes(in, nil); ok {
+		t.Fatal("Routes accepted an Ingress change; want a whole translation")
+	}
+	m.Translate(in)
+	if m.Hits != len(in.HTTPRoutes) || m.Misses != 0 {
+		t.Errorf("after an Ingress change: %d routes kept, %d translated; want %d kept, 0 translated", m.Hits, m.Misses, len(in.HTTPRoutes))
+	}
 }

@@ -123,8 +123,12 @@ func appendResults[T metav1.Object](e *Env, results []RouteResult, routes []T) [
 // NewEnv indexes everything in in except the routes (which it ignores) and judges every
 // Gateway of ours and its listeners.
 func NewEnv(in *Input) *Env {
+	// The Env keeps its own Input header, without the routes: the caller may go on changing
+	// its lists (append, replace) while results built on this Env are kept.
+	own := *in
+	own.HTTPRoutes, own.GRPCRoutes, own.TCPRoutes, own.UDPRoutes, own.TLSRoutes = nil, nil, nil, nil, nil
 	e := &Env{
-		in:              in,
+		in:              &own,
 		classes:         map[string]*gwv1.GatewayClass{},
 		namespaces:      map[string]*corev1.Namespace{},
 		services:        map[types.NamespacedName]*corev1.Service{},
