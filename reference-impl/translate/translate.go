@@ -48,8 +48,8 @@ type Env struct {
 	gateways   map[types.NamespacedName]*gatewayState
 	// classStatus is the status of every GatewayClass of ours.
 	classStatus map[string]gwv1.GatewayClassStatus
-	// endpoints holds the ready endpoints of every Service port, shared by the backends that
-	// name it (the IR is immutable once built).
+	// endpointsByPort holds the ready endpoints of every Service port, shared by the backends
+	// that name it (the IR is immutable once built).
 	endpointsByPort map[endpointsKey][]ir.Endpoint
 	// btls indexes the BackendTLSPolicies (backendtls.go).
 	btls *backendTLSIndex
