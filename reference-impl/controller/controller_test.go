@@ -160,7 +160,7 @@ func TestReconcileProvisionsAndProgrammes(t *testing.T) {
 }
 
 // TestRouteStatusesSkipsUnchangedRoutes: a route whose resourceVersion and desired parents
-// (the same slice, as translate.Memo returns it) were already found up to date is not compared
+// (the same slice, as incremental.Translator returns it) were already found up to date is not compared
 // again; a new resourceVersion or a new desired status is, and a stale one is written.
 func TestRouteStatusesSkipsUnchangedRoutes(t *testing.T) {
 	t.Parallel()
@@ -220,7 +220,7 @@ func TestRouteStatusesSkipsUnchangedRoutes(t *testing.T) {
 }
 
 // TestReconcileTakesRouteChangesIncrementally: after route events only, a reconcile
-// translates just the changed routes (one memo miss, no hits), publishes a snapshot with the
+// translates just the changed routes (one route translated, none kept), publishes a snapshot with the
 // new route in it and writes its status; a deletion takes it out again; any other event makes
 // the next reconcile translate everything.
 func TestReconcileTakesRouteChangesIncrementally(t *testing.T) {
@@ -278,8 +278,8 @@ func TestReconcileTakesRouteChangesIncrementally(t *testing.T) {
 	}
 	r.dirty.route("HTTPRoute", b)
 	reconcile1()
-	if r.memo.Hits != 0 || r.memo.Misses != 1 {
-		t.Errorf("after a route event: %d memo hits, %d misses; want 0 and 1 (only the new route translated)", r.memo.Hits, r.memo.Misses)
+	if r.translator.Hits != 0 || r.translator.Misses != 1 {
+		t.Errorf("after a route event: %d routes kept, %d translated; want 0 and 1 (only the new route translated)", r.translator.Hits, r.translator.Misses)
 	}
 	if got := hosts(); !slices.Equal(got, []string{"a.example", "b.example"}) {
 		t.Errorf("published hosts %v; want [a.example b.example]", got)
@@ -301,7 +301,7 @@ func TestReconcileTakesRouteChangesIncrementally(t *testing.T) {
 
 	r.dirty.everything()
 	reconcile1()
-	if r.memo.Hits != 1 {
-		t.Errorf("after a non-route event: %d memo hits; want 1 (everything translated, a from the memo)", r.memo.Hits)
+	if r.translator.Hits != 1 {
+		t.Errorf("after a non-route event: %d routes kept; want 1 (everything translated, a kept)", r.translator.Hits)
 	}
 }

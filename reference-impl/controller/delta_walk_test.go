@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/gatecheck/gatecheck/reference-impl/incremental"
 	"github.com/gatecheck/gatecheck/reference-impl/ir"
 	"github.com/gatecheck/gatecheck/reference-impl/proxy"
 	"github.com/gatecheck/gatecheck/reference-impl/proxy/delivery"
@@ -23,11 +24,11 @@ import (
 
 // TestDeltaWalkThroughRealProxy is the delta protocol's differential test end to end: random
 // HTTPRoute creations, changes and deletions (and now and then a Gateway change: a listener
-// added or removed, a hostname changed) go through what a reconcile does (the memo's
-// incremental translation when only routes changed, else a whole one), Delivery.PublishRoutes, the
-// delivery server, the proxy's delivery client and the real proxy. After every step, once
-// the proxy acknowledged the version, its configuration must equal the snapshot a plain,
-// memo-free Translate of the same input gives.
+// added or removed, a hostname changed) go through what a reconcile does
+// (incremental.Translator: only the changed routes when only routes changed, else a whole
+// translation), Delivery.PublishRoutes, the delivery server, the proxy's delivery client and
+// the real proxy. After every step, once the proxy acknowledged the version, its configuration
+// must equal the snapshot translate.Translate of the same input gives.
 func TestDeltaWalkThroughRealProxy(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(17, 1))
@@ -47,7 +48,7 @@ func TestDeltaWalkThroughRealProxy(t *testing.T) {
 	p := proxy.New(proxy.Options{BindAddress: "127.0.0.1"})
 	t.Cleanup(func() { p.Close(context.Background()) })
 
-	memo := translate.NewMemo()
+	tr := incremental.New()
 	publish := func(out *translate.Output, changed []ir.RouteKey) int64 {
 		t.Helper()
 		res := out.Gateways[key]
@@ -63,7 +64,7 @@ func TestDeltaWalkThroughRealProxy(t *testing.T) {
 		}
 		return v
 	}
-	publish(memo.Translate(in), nil)
+	publish(tr.Translate(in), nil)
 	c := &delivery.Client{BaseURL: srv.URL, Gateway: ir.NamespacedName{Namespace: key.Namespace, Name: key.Name}, Proxy: "pod-a",
 		HTTP: proxyClient(t, ca, key), MinBackoff: 10 * time.Millisecond}
 	go c.Run(ctx, p)
@@ -83,7 +84,7 @@ func TestDeltaWalkThroughRealProxy(t *testing.T) {
 	extraPort := freePort(t)
 	deltas := 0
 	for step := range 60 {
-		var changes []translate.RouteChange
+		var changes []incremental.RouteChange
 		gatewayChanged := step%10 == 9
 		if gatewayChanged {
 			ls := gw.Spec.Listeners[:1]
@@ -105,23 +106,23 @@ func TestDeltaWalkThroughRealProxy(t *testing.T) {
 					CreationTimestamp: metav1.NewTime(time.Date(2026, 1, 2, 0, 0, rng.IntN(20), 0, time.UTC))}
 				draw(r)
 				in.HTTPRoutes = append(in.HTTPRoutes, r)
-				changes = append(changes, translate.RouteChange{Kind: "HTTPRoute", Key: types.NamespacedName{Namespace: r.Namespace, Name: r.Name}, Object: r})
+				changes = append(changes, incremental.RouteChange{Kind: "HTTPRoute", Key: types.NamespacedName{Namespace: r.Namespace, Name: r.Name}, Object: r})
 			case rng.IntN(3) == 0: // delete
 				old := in.HTTPRoutes[i]
 				in.HTTPRoutes = append(in.HTTPRoutes[:i:i], in.HTTPRoutes[i+1:]...)
-				changes = append(changes, translate.RouteChange{Kind: "HTTPRoute", Key: types.NamespacedName{Namespace: old.Namespace, Name: old.Name}})
+				changes = append(changes, incremental.RouteChange{Kind: "HTTPRoute", Key: types.NamespacedName{Namespace: old.Namespace, Name: old.Name}})
 			default: // change
 				r := in.HTTPRoutes[i].DeepCopy()
 				draw(r)
 				r.Generation++
 				in.HTTPRoutes[i] = r
-				changes = append(changes, translate.RouteChange{Kind: "HTTPRoute", Key: types.NamespacedName{Namespace: r.Namespace, Name: r.Name}, Object: r})
+				changes = append(changes, incremental.RouteChange{Kind: "HTTPRoute", Key: types.NamespacedName{Namespace: r.Namespace, Name: r.Name}, Object: r})
 			}
 		}
 		var out *translate.Output
 		ok := false
 		if !gatewayChanged {
-			out, ok = memo.Routes(in, changes)
+			out, ok = tr.Routes(in, changes)
 		}
 		// As Reconcile: after an incremental translation only the changed routes are
 		// compared with what was published.
@@ -131,7 +132,7 @@ func TestDeltaWalkThroughRealProxy(t *testing.T) {
 				keys = append(keys, ir.RouteKey{Kind: ir.RouteKind(c.Kind), Namespace: c.Key.Namespace, Name: c.Key.Name})
 			}
 		} else {
-			out = memo.Translate(in)
+			out = tr.Translate(in)
 		}
 		before := p.Version()
 		v := publish(out, keys)

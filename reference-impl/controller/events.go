@@ -28,7 +28,7 @@ import (
 // Every event maps to the single reconcile key, so bursts of events collapse into one
 // reconcile. What the events were about decides how much that reconcile does: when only routes
 // changed (a route created, edited or deleted: the propagation path) it translates just those
-// routes on top of the previous result (translate.Memo.Routes); anything else (Gateways,
+// routes on top of the previous result (incremental.Translator.Routes); anything else (Gateways,
 // classes, Services, EndpointSlices, Secrets, Namespaces, ReferenceGrants, proxy Pods and
 // Deployments, acks) makes it translate everything.
 var all = reconcile.Request{NamespacedName: types.NamespacedName{Name: "all"}}

@@ -33,6 +33,7 @@ import (
 	"k8s.io/utils/ptr"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/gatecheck/gatecheck/reference-impl/incremental"
 	"github.com/gatecheck/gatecheck/reference-impl/ir"
 	"github.com/gatecheck/gatecheck/reference-impl/proxy"
 	"github.com/gatecheck/gatecheck/reference-impl/proxy/delivery"
@@ -49,8 +50,8 @@ type inProcess struct {
 	port     int32
 	hc       *http.Client
 	applies  *timedApplier
-	// memo, when set, is used as Reconciler.Reconcile uses it; nil translates everything.
-	memo *translate.Memo
+	// translator, when set, is used as Reconciler.Reconcile uses it; nil translates everything.
+	translator *incremental.Translator
 	// per-stage totals over the measured additions
 	translate, publish time.Duration
 }
@@ -82,7 +83,7 @@ func (a *timedApplier) reset() (time.Duration, int) {
 	return t, n
 }
 
-func newInProcess(t *testing.T, routes int, memo bool) *inProcess {
+func newInProcess(t *testing.T, routes int, incr bool) *inProcess {
 	t.Helper()
 	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
 	t.Cleanup(echo.Close)
@@ -111,8 +112,8 @@ func newInProcess(t *testing.T, routes int, memo bool) *inProcess {
 	ip := &inProcess{in: in, template: template, d: d, port: port, applies: &timedApplier{p: p},
 		hc: &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}
 	t.Cleanup(ip.hc.CloseIdleConnections)
-	if memo {
-		ip.memo = translate.NewMemo()
+	if incr {
+		ip.translator = incremental.New()
 	}
 	c := &delivery.Client{BaseURL: srv.URL, Gateway: ir.NamespacedName{Namespace: "bench", Name: "gw"}, Proxy: "pod-a",
 		HTTP: proxyClient(t, ca, types.NamespacedName{Namespace: "bench", Name: "gw"})}
@@ -127,19 +128,19 @@ func newInProcess(t *testing.T, routes int, memo bool) *inProcess {
 	return ip
 }
 
-// reconcile does what Reconciler.Reconcile does on the propagation path: with a memo, apply the
-// changed routes incrementally (Memo.Routes; translating everything when it declines), else
-// translate the whole input; then publish the Gateway's snapshot.
-func (ip *inProcess) reconcile(t *testing.T, changed ...translate.RouteChange) {
+// reconcile does what Reconciler.Reconcile does on the propagation path: with a translator,
+// apply the changed routes incrementally (incremental.Translator.Routes; translating everything
+// when it declines), else translate the whole input; then publish the Gateway's snapshot.
+func (ip *inProcess) reconcile(t *testing.T, changed ...incremental.RouteChange) {
 	start := time.Now()
 	var out *translate.Output
 	incremental := false
-	if ip.memo != nil {
+	if ip.translator != nil {
 		if len(changed) > 0 {
-			out, incremental = ip.memo.Routes(ip.in, changed)
+			out, incremental = ip.translator.Routes(ip.in, changed)
 		}
 		if !incremental {
-			out = ip.memo.Translate(ip.in)
+			out = ip.translator.Translate(ip.in)
 		}
 	} else {
 		out = translate.Translate(ip.in)
@@ -213,7 +214,7 @@ func (ip *inProcess) add(t *testing.T, name string, poll time.Duration) (time.Du
 		close(done)
 	}()
 	ip.in.HTTPRoutes = append(ip.in.HTTPRoutes, rt)
-	ip.reconcile(t, translate.RouteChange{Kind: "HTTPRoute", Key: types.NamespacedName{Namespace: rt.Namespace, Name: rt.Name}, Object: rt})
+	ip.reconcile(t, incremental.RouteChange{Kind: "HTTPRoute", Key: types.NamespacedName{Namespace: rt.Namespace, Name: rt.Name}, Object: rt})
 	first, ok := <-done
 	if !ok {
 		t.Fatalf("route %s: no 3 consecutive 200s within 30s", name)
@@ -228,9 +229,9 @@ type propagation struct {
 	applies                   int
 }
 
-func measurePropagation(t *testing.T, routes, samples int, poll time.Duration, memo bool) propagation {
+func measurePropagation(t *testing.T, routes, samples int, poll time.Duration, incr bool) propagation {
 	setupStart := time.Now()
-	ip := newInProcess(t, routes, memo)
+	ip := newInProcess(t, routes, incr)
 	t.Logf("%d routes: initial snapshot applied after %v", routes, time.Since(setupStart).Round(time.Millisecond))
 	var r propagation
 	for i := range samples {
@@ -264,10 +265,10 @@ func TestPropagationInProcess(t *testing.T) {
 	base := measurePropagation(t, 0, min(samples, 30), poll, true)
 	reportPropagation(t, "baseline (no other routes)", base)
 	full := measurePropagation(t, routes, samples, poll, false)
-	reportPropagation(t, fmt.Sprintf("with %d routes, every route translated on each change (no memo)", routes), full)
+	reportPropagation(t, fmt.Sprintf("with %d routes, every route translated on each change (translate.Translate)", routes), full)
 	loaded := measurePropagation(t, routes, samples, poll, true)
-	reportPropagation(t, fmt.Sprintf("with %d routes, as the controller runs (memo, route changes applied incrementally)", routes), loaded)
-	t.Logf("memo vs no memo: p50 ratio %.2f, p99 ratio %.2f", float64(latencyPct(loaded.lat, 50))/float64(latencyPct(full.lat, 50)), float64(latencyPct(loaded.lat, 99))/float64(latencyPct(full.lat, 99)))
+	reportPropagation(t, fmt.Sprintf("with %d routes, as the controller runs (incremental.Translator: route changes applied incrementally)", routes), loaded)
+	t.Logf("incremental vs whole translation: p50 ratio %.2f, p99 ratio %.2f", float64(latencyPct(loaded.lat, 50))/float64(latencyPct(full.lat, 50)), float64(latencyPct(loaded.lat, 99))/float64(latencyPct(full.lat, 99)))
 	t.Logf("p50 ratio loaded/baseline %.2f, p99 ratio %.2f (target: p99 <= 30ms on the cluster)",
 		float64(latencyPct(loaded.lat, 50))/float64(latencyPct(base.lat, 50)), float64(latencyPct(loaded.lat, 99))/float64(latencyPct(base.lat, 99)))
 	if loaded.bad > 0 || base.bad > 0 {

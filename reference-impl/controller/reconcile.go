@@ -21,6 +21,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
+	"github.com/gatecheck/gatecheck/reference-impl/incremental"
 	"github.com/gatecheck/gatecheck/reference-impl/ir"
 	"github.com/gatecheck/gatecheck/reference-impl/status"
 	"github.com/gatecheck/gatecheck/reference-impl/translate"
@@ -46,8 +47,8 @@ type Reconciler struct {
 	acks       chan event.GenericEvent
 	// writes holds the API writes decided by reconciles (see writeQueue).
 	writes *writeQueue
-	// memo keeps route translations between reconciles (see translate.Memo).
-	memo *translate.Memo
+	// translator keeps route translations between reconciles (see incremental.Translator).
+	translator *incremental.Translator
 	// dirty collects what events said changed, for the next reconcile.
 	dirty dirtySet
 	mu    sync.Mutex
@@ -76,7 +77,7 @@ func NewReconciler(c client.Client, api client.Reader, opts Options) *Reconciler
 		configMaps: &referencedConfigMaps{api: api},
 		acks:       make(chan event.GenericEvent, 1),
 		known:      map[types.NamespacedName]bool{},
-		memo:       translate.NewMemo(),
+		translator: incremental.New(),
 	}
 	r.dirty.full = true
 	r.delivery = NewDelivery(opts.Logger, func(types.NamespacedName) { r.kick() })
@@ -179,7 +180,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (res re
 		if in, err = r.list(ctx, true); err != nil {
 			return reconcile.Result{}, err
 		}
-		out = r.memo.Translate(in)
+		out = r.translator.Translate(in)
 		routes = in
 	}
 	translated := time.Since(start)
@@ -240,7 +241,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (res re
 	routeStatuses(r.writes, r.stat, terminating, "TCPRoute", routes.TCPRoutes, out.TCPRoutes, r.opts.ControllerName, func(o *gwv1.TCPRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.TCPRoute)
 	routeStatuses(r.writes, r.stat, terminating, "UDPRoute", routes.UDPRoutes, out.UDPRoutes, r.opts.ControllerName, func(o *gwv1.UDPRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.UDPRoute)
 	routeStatuses(r.writes, r.stat, terminating, "TLSRoute", routes.TLSRoutes, out.TLSRoutes, r.opts.ControllerName, func(o *gwv1.TLSRoute) []gwv1.RouteParentStatus { return o.Status.Parents }, r.stat.TLSRoute)
-	if !incremental { // an incremental reconcile happens only without policies (translate.Memo.Routes)
+	if !incremental { // an incremental reconcile happens only without policies (incremental.Translator.Routes)
 		r.backendTLSPolicyStatuses(in, out) // backendtls.go
 	}
 	if !incremental {
@@ -258,7 +259,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (res re
 		}
 		r.mu.Unlock()
 	}
-	r.log.Debug("reconciled", "incremental", incremental, "gateways", len(out.Gateways), "routes", len(routes.HTTPRoutes)+len(routes.GRPCRoutes)+len(routes.TCPRoutes), "memoHits", r.memo.Hits, "memoMisses", r.memo.Misses, "start", start.Format("15:04:05.000000"), "translate", translated, "published", time.Since(start))
+	r.log.Debug("reconciled", "incremental", incremental, "gateways", len(out.Gateways), "routes", len(routes.HTTPRoutes)+len(routes.GRPCRoutes)+len(routes.TCPRoutes), "routesKept", r.translator.Hits, "routesTranslated", r.translator.Misses, "start", start.Format("15:04:05.000000"), "translate", translated, "published", time.Since(start))
 	if len(errs) > 0 {
 		return reconcile.Result{}, errors.Join(errs...)
 	}
@@ -266,14 +267,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (res re
 }
 
 // translateRoutes is the incremental reconcile: only routes changed since the last one, so
-// only they are read and translated (translate.Memo.Routes). out is nil when that is not
+// only they are read and translated (incremental.Translator.Routes). out is nil when that is not
 // possible and everything must be translated. routes holds the changed routes that exist.
 func (r *Reconciler) translateRoutes(ctx context.Context, changed []routeKey) (in *translate.Input, out *translate.Output, routes *translate.Input, err error) {
 	if in, err = r.list(ctx, false); err != nil {
 		return nil, nil, nil, err
 	}
 	routes = &translate.Input{}
-	changes := make([]translate.RouteChange, 0, len(changed))
+	changes := make([]incremental.RouteChange, 0, len(changed))
 	for _, k := range changed {
 		var obj client.Object
 		switch k.kind {
@@ -292,15 +293,15 @@ func (r *Reconciler) translateRoutes(ctx context.Context, changed []routeKey) (i
 		}
 		switch err := r.c.Get(ctx, k.key, obj); {
 		case apierrors.IsNotFound(err):
-			changes = append(changes, translate.RouteChange{Kind: k.kind, Key: k.key})
+			changes = append(changes, incremental.RouteChange{Kind: k.kind, Key: k.key})
 			continue
 		case err != nil:
 			return nil, nil, nil, fmt.Errorf("get %s %s: %w", k.kind, k.key, err)
 		}
-		changes = append(changes, translate.RouteChange{Kind: k.kind, Key: k.key, Object: obj})
+		changes = append(changes, incremental.RouteChange{Kind: k.kind, Key: k.key, Object: obj})
 		routes.AddRoute(obj)
 	}
-	out, ok := r.memo.Routes(in, changes)
+	out, ok := r.translator.Routes(in, changes)
 	if !ok {
 		return nil, nil, nil, nil
 	}

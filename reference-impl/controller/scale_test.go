@@ -18,8 +18,8 @@ import (
 
 // syntheticInput is one Gateway with n HTTPRoutes, each with its own hostname, two matches
 // and a backend Service with three endpoints: the shape of the propagation benchmark. Objects
-// carry UIDs, generations and resourceVersions as from an API server (translate.Memo keys on
-// them).
+// carry UIDs, generations and resourceVersions as from an API server (incremental.Translator
+// keys on them).
 func syntheticInput(n int) *translate.Input {
 	in := &translate.Input{ControllerName: DefaultControllerName}
 	in.GatewayClasses = []*gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: "gc", UID: "uid-gc", Generation: 1}, Spec: gwv1.GatewayClassSpec{ControllerName: DefaultControllerName}}}

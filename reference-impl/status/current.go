@@ -42,7 +42,7 @@ func (w *Writer) EndPass() {
 }
 
 // seen remembers, per route, the resourceVersion and the desired parents (by identity:
-// translate.Memo hands out the same slice while a route's result is unchanged) for which the
+// incremental.Translator hands out the same slice while a route's result is unchanged) for which the
 // cached route already carried our status. A reconcile then compares only the routes that
 // changed instead of all of them (with 1,000 routes the comparisons took ~1 ms of every
 // reconcile on the propagation path).

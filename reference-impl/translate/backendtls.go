@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -42,25 +43,20 @@ type tlsPolicy struct {
 	accMsg, resMsg       string
 	// conflicted: another policy takes precedence for one of its targets.
 	conflicted bool
-	ancestors  map[types.NamespacedName]bool
 	// invalidBackend is ir.Backend.Invalid for the backends of a policy without tls.
 	invalidBackend string
 }
 
-// backendTLSIndex is built on first use in a translation: the policy that takes precedence
-// for each target, and every policy by target (the losers get status too).
+// backendTLSIndex is built by NewEnv: the policy that takes precedence for each target, and
+// every policy by target (the losers get status too).
 type backendTLSIndex struct {
 	winner map[tlsTarget]*tlsPolicy
 	all    map[tlsTarget][]*tlsPolicy
 	list   []*tlsPolicy
 }
 
-func (t *translator) backendTLS() *backendTLSIndex {
-	if t.btls != nil {
-		return t.btls
-	}
+func (t *translator) buildBackendTLS() *backendTLSIndex {
 	idx := &backendTLSIndex{winner: map[tlsTarget]*tlsPolicy{}, all: map[tlsTarget][]*tlsPolicy{}}
-	t.btls = idx
 	if len(t.in.BackendTLSPolicies) == 0 {
 		return idx
 	}
@@ -69,7 +65,7 @@ func (t *translator) backendTLS() *backendTLSIndex {
 		cms[nn(cm.Namespace, cm.Name)] = cm
 	}
 	ps := slices.Clone(t.in.BackendTLSPolicies)
-	slices.SortFunc(ps, byAge[*gwv1.BackendTLSPolicy]) // precedence: oldest, then namespace/name
+	slices.SortFunc(ps, ByAge[*gwv1.BackendTLSPolicy]) // precedence: oldest, then namespace/name
 	for _, p := range ps {
 		if p.DeletionTimestamp != nil {
 			continue
@@ -152,7 +148,7 @@ func judgeBackendTLSPolicy(p *gwv1.BackendTLSPolicy, cms map[types.NamespacedNam
 // (a policy naming the port takes precedence over one naming the whole Service). A policy
 // without a usable CA certificate leaves b without endpoints, so its requests get a 500.
 func (t *translator) applyBackendTLS(b *ir.Backend, ns string, svc *corev1.Service, sp *corev1.ServicePort) {
-	idx := t.backendTLS()
+	idx := t.btls
 	if len(idx.winner) == 0 {
 		return
 	}
@@ -171,81 +167,110 @@ func (t *translator) applyBackendTLS(b *ir.Backend, ns string, svc *corev1.Servi
 	b.TLS = tp.tls
 }
 
-// backendTLSStatuses gives every policy that targets a Service port used by a backendRef of an
-// HTTPRoute or GRPCRoute with a Gateway of ours as parent that Gateway as an ancestor. It walks
-// the routes themselves rather than their translations, which the memo may have replayed.
-func (t *translator) backendTLSStatuses() map[types.NamespacedName][]gwv1.PolicyAncestorStatus {
-	idx := t.backendTLS()
-	if len(idx.list) == 0 {
+// policyUse says that a route of Gateway uses a Service port policy targets.
+type policyUse struct {
+	policy  types.NamespacedName
+	gateway types.NamespacedName
+}
+
+// httpPolicyUses and grpcPolicyUses: see policyUses.
+func (t *translator) httpPolicyUses(r *gwv1.HTTPRoute) []policyUse {
+	if len(t.btls.list) == 0 {
 		return nil
 	}
-	use := func(routeNS string, parents []gwv1.ParentReference, refs []gwv1.BackendObjectReference) {
-		var gws []types.NamespacedName
-		for _, ref := range parents {
-			if (ref.Group != nil && ptrStr(ref.Group) != gatewayGroup) || (ref.Kind != nil && ptrStr(ref.Kind) != kindGateway) {
-				continue
-			}
-			ns := routeNS
-			if ref.Namespace != nil && *ref.Namespace != "" {
-				ns = string(*ref.Namespace)
-			}
-			if k := nn(ns, string(ref.Name)); t.gateways[k] != nil && !slices.Contains(gws, k) {
-				gws = append(gws, k)
-			}
+	var refs []gwv1.BackendObjectReference
+	for _, rule := range r.Spec.Rules {
+		for _, br := range rule.BackendRefs {
+			refs = append(refs, br.BackendObjectReference)
 		}
-		if len(gws) == 0 {
-			return
+	}
+	return t.policyUses(r.Namespace, r.Spec.ParentRefs, refs)
+}
+
+func (t *translator) grpcPolicyUses(r *gwv1.GRPCRoute) []policyUse {
+	if len(t.btls.list) == 0 {
+		return nil
+	}
+	var refs []gwv1.BackendObjectReference
+	for _, rule := range r.Spec.Rules {
+		for _, br := range rule.BackendRefs {
+			refs = append(refs, br.BackendObjectReference)
 		}
-		for _, ref := range refs {
-			if coreGroup(ptrStr(ref.Group)) != "" || (ref.Kind != nil && *ref.Kind != kindService) || ref.Port == nil {
+	}
+	return t.policyUses(r.Namespace, r.Spec.ParentRefs, refs)
+}
+
+// policyUses pairs every policy that targets a Service port used by one of an HTTPRoute's or
+// GRPCRoute's backendRefs (refs) with each Gateway of ours the route names as parent: those
+// Gateways are the policy's ancestors. It reads the route itself rather than its translation
+// (a backendRef that failed still counts).
+func (t *translator) policyUses(routeNS string, parents []gwv1.ParentReference, refs []gwv1.BackendObjectReference) []policyUse {
+	var gws []types.NamespacedName
+	for _, ref := range parents {
+		if (ref.Group != nil && ptrStr(ref.Group) != gatewayGroup) || (ref.Kind != nil && ptrStr(ref.Kind) != kindGateway) {
+			continue
+		}
+		ns := routeNS
+		if ref.Namespace != nil && *ref.Namespace != "" {
+			ns = string(*ref.Namespace)
+		}
+		if k := nn(ns, string(ref.Name)); t.gateways[k] != nil && !slices.Contains(gws, k) {
+			gws = append(gws, k)
+		}
+	}
+	if len(gws) == 0 {
+		return nil
+	}
+	var out []policyUse
+	for _, ref := range refs {
+		if coreGroup(ptrStr(ref.Group)) != "" || (ref.Kind != nil && *ref.Kind != kindService) || ref.Port == nil {
+			continue
+		}
+		ns := routeNS
+		if ref.Namespace != nil && *ref.Namespace != "" {
+			ns = string(*ref.Namespace)
+		}
+		t.dependOn(nn(ns, string(ref.Name)))
+		svc := t.services[nn(ns, string(ref.Name))]
+		if svc == nil {
+			continue
+		}
+		for _, sp := range svc.Spec.Ports {
+			if sp.Port != int32(*ref.Port) || servicePortProtocol(sp.Protocol) != corev1.ProtocolTCP {
 				continue
 			}
-			ns := routeNS
-			if ref.Namespace != nil && *ref.Namespace != "" {
-				ns = string(*ref.Namespace)
-			}
-			svc := t.services[nn(ns, string(ref.Name))]
-			if svc == nil {
-				continue
-			}
-			for _, sp := range svc.Spec.Ports {
-				if sp.Port != int32(*ref.Port) || servicePortProtocol(sp.Protocol) != corev1.ProtocolTCP {
-					continue
-				}
-				for _, k := range []tlsTarget{{svc: nn(ns, svc.Name), section: sp.Name}, {svc: nn(ns, svc.Name)}} {
-					for _, tp := range idx.all[k] {
-						if tp.ancestors == nil {
-							tp.ancestors = map[types.NamespacedName]bool{}
-						}
-						for _, g := range gws {
-							tp.ancestors[g] = true
-						}
+			for _, k := range []tlsTarget{{svc: nn(ns, svc.Name), section: sp.Name}, {svc: nn(ns, svc.Name)}} {
+				for _, tp := range t.btls.all[k] {
+					for _, g := range gws {
+						out = append(out, policyUse{policy: nn(tp.p.Namespace, tp.p.Name), gateway: g})
 					}
 				}
 			}
 		}
 	}
-	for _, r := range t.in.HTTPRoutes {
-		var refs []gwv1.BackendObjectReference
-		for _, rule := range r.Spec.Rules {
-			for _, br := range rule.BackendRefs {
-				refs = append(refs, br.BackendObjectReference)
-			}
-		}
-		use(r.Namespace, r.Spec.ParentRefs, refs)
+	return out
+}
+
+// backendTLSStatuses gives every policy that a route in results uses (policyUses) its
+// ancestor statuses, one per Gateway.
+func (e *Env) backendTLSStatuses(results []RouteResult) map[types.NamespacedName][]gwv1.PolicyAncestorStatus {
+	idx := e.btls
+	if len(idx.list) == 0 {
+		return nil
 	}
-	for _, r := range t.in.GRPCRoutes {
-		var refs []gwv1.BackendObjectReference
-		for _, rule := range r.Spec.Rules {
-			for _, br := range rule.BackendRefs {
-				refs = append(refs, br.BackendObjectReference)
+	ancestors := map[types.NamespacedName]map[types.NamespacedName]bool{}
+	for i := range results {
+		for _, u := range results[i].policyUses {
+			if ancestors[u.policy] == nil {
+				ancestors[u.policy] = map[types.NamespacedName]bool{}
 			}
+			ancestors[u.policy][u.gateway] = true
 		}
-		use(r.Namespace, r.Spec.ParentRefs, refs)
 	}
 	out := map[types.NamespacedName][]gwv1.PolicyAncestorStatus{}
 	for _, tp := range idx.list {
-		if len(tp.ancestors) == 0 {
+		k := nn(tp.p.Namespace, tp.p.Name)
+		if len(ancestors[k]) == 0 {
 			continue
 		}
 		gen := tp.p.Generation
@@ -255,21 +280,17 @@ func (t *translator) backendTLSStatuses() map[types.NamespacedName][]gwv1.Policy
 				"an older BackendTLSPolicy (or one earlier by namespace/name) targets the same Service and sectionName")
 		}
 		conds := []metav1.Condition{accepted, cond(gwv1.BackendTLSPolicyConditionResolvedRefs, tp.resolved, tp.resReason, gen, tp.resMsg)}
-		gws := make([]types.NamespacedName, 0, len(tp.ancestors))
-		for g := range tp.ancestors {
-			gws = append(gws, g)
-		}
-		slices.SortFunc(gws, func(a, b types.NamespacedName) int { return strings.Compare(a.String(), b.String()) })
+		gws := slices.SortedFunc(maps.Keys(ancestors[k]), func(a, b types.NamespacedName) int { return strings.Compare(a.String(), b.String()) })
 		var st []gwv1.PolicyAncestorStatus
 		for _, g := range gws {
 			group, kind, ns := gwv1.Group(gatewayGroup), gwv1.Kind(kindGateway), gwv1.Namespace(g.Namespace)
 			st = append(st, gwv1.PolicyAncestorStatus{
 				AncestorRef:    gwv1.ParentReference{Group: &group, Kind: &kind, Namespace: &ns, Name: gwv1.ObjectName(g.Name)},
-				ControllerName: gwv1.GatewayController(t.in.ControllerName),
+				ControllerName: gwv1.GatewayController(e.in.ControllerName),
 				Conditions:     slices.Clone(conds),
 			})
 		}
-		out[nn(tp.p.Namespace, tp.p.Name)] = st
+		out[k] = st
 	}
 	return out
 }

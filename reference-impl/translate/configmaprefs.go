@@ -18,7 +18,7 @@ const kindConfigMap = "ConfigMap"
 // ignored here). BackendTLSPolicy's CA certificates (ConfigMaps too) are to be added here as
 // well, so that one reader (controller/configmaps.go) serves both.
 func ConfigMapRefs(in *Input) []types.NamespacedName {
-	t := &translator{in: in, grants: map[string][]*gwv1b1.ReferenceGrant{}}
+	t := &translator{Env: &Env{in: in, grants: map[string][]*gwv1b1.ReferenceGrant{}}}
 	for _, g := range in.ReferenceGrants {
 		t.grants[g.Namespace] = append(t.grants[g.Namespace], g)
 	}

@@ -84,7 +84,7 @@ func IngressesServedBy(in *Input, gateway types.NamespacedName) []*networkingv1.
 			out = append(out, ing)
 		}
 	}
-	slices.SortFunc(out, byAge[*networkingv1.Ingress])
+	slices.SortFunc(out, ByAge[*networkingv1.Ingress])
 	return out
 }
 

@@ -171,9 +171,61 @@ func (t *translator) routeStatus(r routeRef, prs []parentResult, routeProblem, r
 	return out
 }
 
-// attachTo records the route on each listener it attached to and hands each listener to add,
-// which appends the route to the listener's IR.
-func attachTo(obj metav1.Object, prs []parentResult, add func(ls *listenerState, meta ir.RouteMeta)) {
+// RouteResult is one route's translation against an Env.
+type RouteResult struct {
+	// Kind is HTTPRoute, GRPCRoute, TCPRoute, UDPRoute or TLSRoute; Key the route's namespace
+	// and name.
+	Kind string
+	Key  types.NamespacedName
+	// Parents are the route's statuses for the parentRefs that name a Gateway of ours; nil when
+	// there is none (then Attachments is empty too).
+	Parents []gwv1.RouteParentStatus
+	// Attachments are the listeners the route attached to, with the route as each one gets it.
+	Attachments []Attachment
+	// Services are the Services the route looked up (whether they exist or not), each once:
+	// its result holds while they are unchanged.
+	Services []types.NamespacedName
+	// policyUses are the BackendTLSPolicies the route's backends use, with its Gateways of ours
+	// (the policies' ancestors).
+	policyUses []policyUse
+}
+
+// Attachment is a route on one listener.
+type Attachment struct {
+	Listener ListenerKey
+	// Route is ir.HTTPRoute, ir.GRPCRoute, ir.TCPRoute, ir.UDPRoute or ir.TLSRoute, its
+	// hostnames intersected with the listener's.
+	Route any
+}
+
+// Route translates one route (*gwv1.HTTPRoute, *gwv1.GRPCRoute, *gwv1.TCPRoute,
+// *gwv1.UDPRoute or *gwv1.TLSRoute; anything else gives a zero RouteResult) against e.
+func (e *Env) Route(route metav1.Object) RouteResult {
+	t := &translator{Env: e}
+	var res RouteResult
+	switch r := route.(type) {
+	case *gwv1.HTTPRoute:
+		res = t.httpRoute(r)
+	case *gwv1.GRPCRoute:
+		res = t.grpcRoute(r)
+	case *gwv1.TCPRoute:
+		res = t.tcpRoute(r)
+	case *gwv1.UDPRoute:
+		res = t.udpRoute(r)
+	case *gwv1.TLSRoute:
+		res = t.tlsRoute(r)
+	default:
+		return RouteResult{}
+	}
+	res.Key = nn(route.GetNamespace(), route.GetName())
+	res.Services = t.read
+	return res
+}
+
+// attachTo gives the route's attachments: one per listener it attached to, the route as made
+// by mk for that listener.
+func attachTo(obj metav1.Object, prs []parentResult, mk func(meta ir.RouteMeta) any) []Attachment {
+	var out []Attachment
 	var seen []*listenerState
 	for _, pr := range prs {
 		if !pr.accepted {
@@ -185,154 +237,60 @@ func attachTo(obj metav1.Object, prs []parentResult, add func(ls *listenerState,
 				continue
 			}
 			seen = append(seen, a.ls)
-			add(a.ls, ir.RouteMeta{Namespace: obj.GetNamespace(), Name: obj.GetName(), CreationTimestamp: obj.GetCreationTimestamp().UTC(), Hostnames: a.hostnames})
+			meta := ir.RouteMeta{Namespace: obj.GetNamespace(), Name: obj.GetName(), CreationTimestamp: obj.GetCreationTimestamp().UTC(), Hostnames: a.hostnames}
+			out = append(out, Attachment{Listener: a.ls.key, Route: mk(meta)})
 		}
 	}
-}
-
-// lookup returns the route's memo entry (nil without a memo) and whether it holds the result.
-// On a miss, the Services the route's backends name are recorded in the entry (dependOn).
-func (t *translator) lookup(kind string, obj metav1.Object) (*routeMemo, bool) {
-	t.cur = nil
-	if t.memo == nil {
-		return nil, false
-	}
-	rm, hit := t.memo.lookup(kind, obj)
-	if hit && !t.replayable(rm) {
-		rm.status, rm.attached, rm.deps, hit = nil, nil, nil, false
-	}
-	if !hit {
-		t.cur = rm
-	}
-	return rm, hit
+	return out
 }
 
 // dependOn records that the route being translated looked up Service key.
 func (t *translator) dependOn(key types.NamespacedName) {
-	if t.cur == nil || slices.ContainsFunc(t.cur.deps, func(d serviceDep) bool { return d.key == key }) {
-		return
-	}
-	t.cur.deps = append(t.cur.deps, serviceDep{key: key, version: t.memo.services[key]})
-}
-
-// replayable checks that every listener a memoised route attached to still exists (it must,
-// as the fingerprint is unchanged; this keeps a mistake there from panicking).
-func (t *translator) replayable(rm *routeMemo) bool {
-	for _, a := range rm.attached {
-		gs, ok := t.gateways[a.gateway]
-		if !ok || a.listener >= len(gs.listeners) {
-			return false
-		}
-	}
-	return true
-}
-
-// replay applies a memoised route result: its statuses and its attachments.
-func (t *translator) replay(obj metav1.Object, rm *routeMemo, statuses map[types.NamespacedName][]gwv1.RouteParentStatus) {
-	if rm.status == nil {
-		return
-	}
-	statuses[nn(obj.GetNamespace(), obj.GetName())] = rm.status
-	for _, a := range rm.attached {
-		t.gateways[a.gateway].listeners[a.listener].add(a.route)
+	if !slices.Contains(t.read, key) {
+		t.read = append(t.read, key)
 	}
 }
 
-// attach adds a freshly translated route to a listener and records it in rm (when not nil).
-func (t *translator) attach(rm *routeMemo, ls *listenerState, route any) {
-	ls.add(route)
-	if rm != nil {
-		rm.attached = append(rm.attached, memoAttach{gateway: ls.gateway, listener: ls.index, route: route})
-	}
-}
-
-// add appends a route (ir.HTTPRoute, ir.GRPCRoute, ir.TCPRoute, ir.UDPRoute or ir.TLSRoute)
-// to the listener's IR.
-func (ls *listenerState) add(route any) {
-	if ls.ordered {
-		ls.insert(route)
-		return
-	}
-	ls.attached++
-	if ls.ir == nil {
-		ls.ir = &ir.Listener{}
-	}
-	switch r := route.(type) {
-	case ir.HTTPRoute:
-		ls.ir.HTTPRoutes = append(ls.ir.HTTPRoutes, r)
-	case ir.GRPCRoute:
-		ls.ir.GRPCRoutes = append(ls.ir.GRPCRoutes, r)
-	case ir.TCPRoute:
-		ls.ir.TCPRoutes = append(ls.ir.TCPRoutes, r)
-	case ir.UDPRoute:
-		ls.ir.UDPRoutes = append(ls.ir.UDPRoutes, r)
-	case ir.TLSRoute:
-		ls.ir.TLSRoutes = append(ls.ir.TLSRoutes, r)
-	default:
-		panic(fmt.Sprintf("listenerState.add: unexpected route type %T", route))
-	}
-}
-
-func (t *translator) httpRoute(r *gwv1.HTTPRoute) {
-	rm, hit := t.lookup(kindHTTP, r)
-	if hit {
-		t.replay(r, rm, t.out.HTTPRoutes)
-		return
-	}
+func (t *translator) httpRoute(r *gwv1.HTTPRoute) RouteResult {
+	res := RouteResult{Kind: kindHTTP}
 	ref := routeRef{kind: kindHTTP, obj: r, parents: r.Spec.ParentRefs, hostnames: r.Spec.Hostnames}
+	res.policyUses = t.httpPolicyUses(r) // backendtls.go
 	prs := t.parents(ref)
 	if len(prs) == 0 {
-		return
+		return res
 	}
 	rules, routeProblem, refProblem := t.httpRules(r)
-	st := t.routeStatus(ref, prs, routeProblem, refProblem)
-	t.out.HTTPRoutes[nn(r.Namespace, r.Name)] = st
-	if rm != nil {
-		rm.status = st
-	}
+	res.Parents = t.routeStatus(ref, prs, routeProblem, refProblem)
 	if routeProblem != nil {
-		return
+		return res
 	}
-	attachTo(r, prs, func(ls *listenerState, meta ir.RouteMeta) {
-		t.attach(rm, ls, ir.HTTPRoute{RouteMeta: meta, Rules: rules})
-	})
+	res.Attachments = attachTo(r, prs, func(meta ir.RouteMeta) any { return ir.HTTPRoute{RouteMeta: meta, Rules: rules} })
+	return res
 }
 
-func (t *translator) grpcRoute(r *gwv1.GRPCRoute) {
-	rm, hit := t.lookup(kindGRPC, r)
-	if hit {
-		t.replay(r, rm, t.out.GRPCRoutes)
-		return
-	}
+func (t *translator) grpcRoute(r *gwv1.GRPCRoute) RouteResult {
+	res := RouteResult{Kind: kindGRPC}
 	ref := routeRef{kind: kindGRPC, obj: r, parents: r.Spec.ParentRefs, hostnames: r.Spec.Hostnames}
+	res.policyUses = t.grpcPolicyUses(r) // backendtls.go
 	prs := t.parents(ref)
 	if len(prs) == 0 {
-		return
+		return res
 	}
 	rules, routeProblem, refProblem := t.grpcRules(r)
-	st := t.routeStatus(ref, prs, routeProblem, refProblem)
-	t.out.GRPCRoutes[nn(r.Namespace, r.Name)] = st
-	if rm != nil {
-		rm.status = st
-	}
+	res.Parents = t.routeStatus(ref, prs, routeProblem, refProblem)
 	if routeProblem != nil {
-		return
+		return res
 	}
-	attachTo(r, prs, func(ls *listenerState, meta ir.RouteMeta) {
-		t.attach(rm, ls, ir.GRPCRoute{RouteMeta: meta, Rules: rules})
-	})
+	res.Attachments = attachTo(r, prs, func(meta ir.RouteMeta) any { return ir.GRPCRoute{RouteMeta: meta, Rules: rules} })
+	return res
 }
 
-func (t *translator) tcpRoute(r *gwv1.TCPRoute) {
-	rm, hit := t.lookup(kindTCP, r)
-	if hit {
-		t.replay(r, rm, t.out.TCPRoutes)
-		return
-	}
+func (t *translator) tcpRoute(r *gwv1.TCPRoute) RouteResult {
+	res := RouteResult{Kind: kindTCP}
 	ref := routeRef{kind: kindTCP, obj: r, parents: r.Spec.ParentRefs}
 	prs := t.parents(ref)
 	if len(prs) == 0 {
-		return
+		return res
 	}
 	var backends []ir.Backend
 	var refProblem *problem
@@ -346,15 +304,12 @@ func (t *translator) tcpRoute(r *gwv1.TCPRoute) {
 			}
 		}
 	}
-	st := t.routeStatus(ref, prs, nil, refProblem)
-	t.out.TCPRoutes[nn(r.Namespace, r.Name)] = st
-	if rm != nil {
-		rm.status = st
-	}
-	attachTo(r, prs, func(ls *listenerState, meta ir.RouteMeta) {
+	res.Parents = t.routeStatus(ref, prs, nil, refProblem)
+	res.Attachments = attachTo(r, prs, func(meta ir.RouteMeta) any {
 		meta.Hostnames = nil
-		t.attach(rm, ls, ir.TCPRoute{RouteMeta: meta, Backends: backends})
+		return ir.TCPRoute{RouteMeta: meta, Backends: backends}
 	})
+	return res
 }
 
 func weightOf(w *int32) int32 {

@@ -97,19 +97,9 @@ func (t *translator) backendFor(fromKind, fromNS string, ref gwv1.BackendObjectR
 	return b, nil
 }
 
-// endpoints are the ready addresses behind a Service port, from its EndpointSlices. Results
-// are shared between the backends that name the same port (the IR is immutable once built).
+// endpoints are the ready addresses behind a Service port (resolved by NewEnv).
 func (t *translator) endpoints(ns string, svc *corev1.Service, sp *corev1.ServicePort) []ir.Endpoint {
-	key := endpointsKey{nn(ns, svc.Name), sp.Port, servicePortProtocol(sp.Protocol)}
-	if eps, ok := t.endpointCache[key]; ok {
-		return eps
-	}
-	if t.endpointCache == nil {
-		t.endpointCache = map[endpointsKey][]ir.Endpoint{}
-	}
-	eps := t.computeEndpoints(ns, svc, sp)
-	t.endpointCache[key] = eps
-	return eps
+	return t.endpointsByPort[endpointsKey{nn(ns, svc.Name), sp.Port, servicePortProtocol(sp.Protocol)}]
 }
 
 type endpointsKey struct {

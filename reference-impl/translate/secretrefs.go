@@ -13,7 +13,7 @@ import (
 // another namespace whose ReferenceGrant allows it. The controller reads exactly these
 // Secrets and no other (in.Secrets is ignored here).
 func SecretRefs(in *Input) []types.NamespacedName {
-	t := &translator{in: in, grants: map[string][]*gwv1b1.ReferenceGrant{}}
+	t := &translator{Env: &Env{in: in, grants: map[string][]*gwv1b1.ReferenceGrant{}}}
 	for _, g := range in.ReferenceGrants {
 		t.grants[g.Namespace] = append(t.grants[g.Namespace], g)
 	}

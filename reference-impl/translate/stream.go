@@ -13,16 +13,6 @@ import (
 // routing on TLS listeners, passthrough or terminate). They attach like TCPRoutes; a
 // TLSRoute's hostnames are intersected with its listener's like an HTTPRoute's.
 
-// streamRoutes translates the UDPRoutes and TLSRoutes, oldest first (after the TCPRoutes).
-func (t *translator) streamRoutes(memo *Memo) {
-	for _, r := range sortedByAge(memo, kindUDP, t.in.UDPRoutes) {
-		t.udpRoute(r)
-	}
-	for _, r := range sortedByAge(memo, kindTLS, t.in.TLSRoutes) {
-		t.tlsRoute(r)
-	}
-}
-
 // streamBackends resolves a stream route's backendRefs (every rule's: a stream carries nothing
 // to choose a rule by, so the rules' backends share one pool). proto is the Service port
 // protocol the backends must serve.
@@ -41,57 +31,41 @@ func (t *translator) streamBackends(kind, ns string, rules [][]gwv1.BackendRef, 
 	return backends, refProblem
 }
 
-func (t *translator) udpRoute(r *gwv1.UDPRoute) {
-	rm, hit := t.lookup(kindUDP, r)
-	if hit {
-		t.replay(r, rm, t.out.UDPRoutes)
-		return
-	}
+func (t *translator) udpRoute(r *gwv1.UDPRoute) RouteResult {
+	res := RouteResult{Kind: kindUDP}
 	ref := routeRef{kind: kindUDP, obj: r, parents: r.Spec.ParentRefs}
 	prs := t.parents(ref)
 	if len(prs) == 0 {
-		return
+		return res
 	}
 	rules := make([][]gwv1.BackendRef, 0, len(r.Spec.Rules))
 	for _, rule := range r.Spec.Rules {
 		rules = append(rules, rule.BackendRefs)
 	}
 	backends, refProblem := t.streamBackends(kindUDP, r.Namespace, rules, true)
-	st := t.routeStatus(ref, prs, nil, refProblem)
-	t.out.UDPRoutes[nn(r.Namespace, r.Name)] = st
-	if rm != nil {
-		rm.status = st
-	}
-	attachTo(r, prs, func(ls *listenerState, meta ir.RouteMeta) {
+	res.Parents = t.routeStatus(ref, prs, nil, refProblem)
+	res.Attachments = attachTo(r, prs, func(meta ir.RouteMeta) any {
 		meta.Hostnames = nil
-		t.attach(rm, ls, ir.UDPRoute{RouteMeta: meta, Backends: backends})
+		return ir.UDPRoute{RouteMeta: meta, Backends: backends}
 	})
+	return res
 }
 
-func (t *translator) tlsRoute(r *gwv1.TLSRoute) {
-	rm, hit := t.lookup(kindTLS, r)
-	if hit {
-		t.replay(r, rm, t.out.TLSRoutes)
-		return
-	}
+func (t *translator) tlsRoute(r *gwv1.TLSRoute) RouteResult {
+	res := RouteResult{Kind: kindTLS}
 	ref := routeRef{kind: kindTLS, obj: r, parents: r.Spec.ParentRefs, hostnames: r.Spec.Hostnames}
 	prs := t.parents(ref)
 	if len(prs) == 0 {
-		return
+		return res
 	}
 	rules := make([][]gwv1.BackendRef, 0, len(r.Spec.Rules))
 	for _, rule := range r.Spec.Rules {
 		rules = append(rules, rule.BackendRefs)
 	}
 	backends, refProblem := t.streamBackends(kindTLS, r.Namespace, rules, false)
-	st := t.routeStatus(ref, prs, nil, refProblem)
-	t.out.TLSRoutes[nn(r.Namespace, r.Name)] = st
-	if rm != nil {
-		rm.status = st
-	}
-	attachTo(r, prs, func(ls *listenerState, meta ir.RouteMeta) {
-		t.attach(rm, ls, ir.TLSRoute{RouteMeta: meta, Backends: backends})
-	})
+	res.Parents = t.routeStatus(ref, prs, nil, refProblem)
+	res.Attachments = attachTo(r, prs, func(meta ir.RouteMeta) any { return ir.TLSRoute{RouteMeta: meta, Backends: backends} })
+	return res
 }
 
 func ptrVal[T any](p *T) T {

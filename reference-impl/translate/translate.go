@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/tls"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -31,8 +32,12 @@ const (
 	kindSecret   = "Secret"
 )
 
-// translator holds the indexes of one Translate call.
-type translator struct {
+// Env is what a route's translation reads besides the route itself: everything in an Input
+// except the routes, indexed, with every Gateway's listeners judged and every Service port's
+// endpoints resolved. An Env is never modified once NewEnv returns, so route results computed
+// against it stay valid while the objects it was built from are unchanged (see package
+// incremental, which keeps them between translations).
+type Env struct {
 	in         *Input
 	classes    map[string]*gwv1.GatewayClass
 	namespaces map[string]*corev1.Namespace
@@ -41,24 +46,28 @@ type translator struct {
 	secrets    map[types.NamespacedName]*corev1.Secret
 	grants     map[string][]*gwv1b1.ReferenceGrant
 	gateways   map[types.NamespacedName]*gatewayState
-	out        *Output
-	// endpointCache memoises endpoints per Service port within one Translate call.
-	endpointCache map[endpointsKey][]ir.Endpoint
-	// memo, when set, supplies and records route results (see Memo).
-	memo *Memo
-	// cur is the memo entry of the route being translated after a miss (see dependOn).
-	cur *routeMemo
-	// btls indexes the BackendTLSPolicies (backendtls.go), built on first use.
+	// classStatus is the status of every GatewayClass of ours.
+	classStatus map[string]gwv1.GatewayClassStatus
+	// endpointsByPort holds the ready endpoints of every Service port, shared by the backends
+	// that name it (the IR is immutable once built).
+	endpointsByPort map[endpointsKey][]ir.Endpoint
+	// btls indexes the BackendTLSPolicies (backendtls.go).
 	btls *backendTLSIndex
+}
+
+// translator is one route's translation against an Env (and NewEnv's own work): read collects
+// the Services the route's backends looked up.
+type translator struct {
+	*Env
+	read []types.NamespacedName
 }
 
 type gatewayState struct {
 	gw        *gwv1.Gateway
 	listeners []*listenerState
-	// conds are the Gateway's conditions before the data plane is known; finishGateway builds
-	// res from them and the listeners (again after each incremental change, see Memo.Routes).
+	// conds are the Gateway's conditions before the data plane is known; Gateway builds the
+	// result from them and the listeners.
 	conds []metav1.Condition
-	res   *GatewayResult
 	// clientCert is the backend client certificate (backendtls.go); nil: none.
 	clientCert *ir.Certificate
 }
@@ -74,48 +83,68 @@ type listenerState struct {
 	tls          *ir.TLS
 	tlsMode      ir.TLSMode  // TLS listeners (stream.go)
 	udpIdle      ir.Duration // UDP listeners (stream.go)
-	attached     int         // routes attached, across kinds
-	ir           *ir.Listener
-	// gateway and index locate the listener for the memo.
-	gateway types.NamespacedName
-	index   int
-	// ordered: add inserts at the precedence position (Memo.Routes) instead of appending;
-	// owned: the route lists are this call's copies (see own).
-	ordered, owned bool
+	key          ListenerKey
 }
+
+// ListenerKey names a listener: its Gateway and its index in the Gateway's spec.listeners.
+type ListenerKey struct {
+	Gateway types.NamespacedName
+	Index   int
+}
+
+// Listeners holds each listener's routes (only the route lists of each ir.Listener are used),
+// in precedence order (MetaByAge) within each kind. A listener without routes may be absent.
+type Listeners map[ListenerKey]*ir.Listener
 
 // Translate computes the IR and statuses for everything in in. It never fails: problems with
-// user objects become conditions on those objects.
+// user objects become conditions on those objects. It is NewEnv, Env.Route for every route,
+// Attach and Env.Output in a row: the pieces an incremental layer (package incremental) reuses.
 func Translate(in *Input) *Output {
-	return translateWith(in, nil)
+	e := NewEnv(in)
+	results := make([]RouteResult, 0, len(in.HTTPRoutes)+len(in.GRPCRoutes)+len(in.TCPRoutes)+len(in.UDPRoutes)+len(in.TLSRoutes))
+	results = appendResults(e, results, in.HTTPRoutes)
+	results = appendResults(e, results, in.GRPCRoutes)
+	results = appendResults(e, results, in.TCPRoutes)
+	results = appendResults(e, results, in.UDPRoutes)
+	results = appendResults(e, results, in.TLSRoutes)
+	return e.Output(Attach(results), results)
 }
 
-func translateWith(in *Input, memo *Memo) *Output {
-	t := &translator{
-		in:         in,
-		memo:       memo,
-		classes:    map[string]*gwv1.GatewayClass{},
-		namespaces: map[string]*corev1.Namespace{},
-		services:   map[types.NamespacedName]*corev1.Service{},
-		slices:     map[types.NamespacedName][]*discoveryv1.EndpointSlice{},
-		secrets:    map[types.NamespacedName]*corev1.Secret{},
-		grants:     map[string][]*gwv1b1.ReferenceGrant{},
-		gateways:   map[types.NamespacedName]*gatewayState{},
-		out: &Output{
-			GatewayClasses: map[string]gwv1.GatewayClassStatus{},
-			Gateways:       map[types.NamespacedName]*GatewayResult{},
-			HTTPRoutes:     make(map[types.NamespacedName][]gwv1.RouteParentStatus, len(in.HTTPRoutes)),
-			GRPCRoutes:     make(map[types.NamespacedName][]gwv1.RouteParentStatus, len(in.GRPCRoutes)),
-			TCPRoutes:      make(map[types.NamespacedName][]gwv1.RouteParentStatus, len(in.TCPRoutes)),
-			UDPRoutes:      make(map[types.NamespacedName][]gwv1.RouteParentStatus, len(in.UDPRoutes)),
-			TLSRoutes:      make(map[types.NamespacedName][]gwv1.RouteParentStatus, len(in.TLSRoutes)),
-		},
+// appendResults translates routes oldest first (ByAge), the order Attach needs.
+func appendResults[T metav1.Object](e *Env, results []RouteResult, routes []T) []RouteResult {
+	sorted := slices.Clone(routes)
+	slices.SortFunc(sorted, ByAge[T])
+	for _, r := range sorted {
+		results = append(results, e.Route(r))
 	}
+	return results
+}
+
+// NewEnv indexes everything in in except the routes (which it ignores) and judges every
+// Gateway of ours and its listeners.
+func NewEnv(in *Input) *Env {
+	// The Env keeps its own Input header, without the routes: the caller may go on changing
+	// its lists (append, replace) while results built on this Env are kept.
+	own := *in
+	own.HTTPRoutes, own.GRPCRoutes, own.TCPRoutes, own.UDPRoutes, own.TLSRoutes = nil, nil, nil, nil, nil
+	e := &Env{
+		in:              &own,
+		classes:         map[string]*gwv1.GatewayClass{},
+		namespaces:      map[string]*corev1.Namespace{},
+		services:        map[types.NamespacedName]*corev1.Service{},
+		slices:          map[types.NamespacedName][]*discoveryv1.EndpointSlice{},
+		secrets:         map[types.NamespacedName]*corev1.Secret{},
+		grants:          map[string][]*gwv1b1.ReferenceGrant{},
+		gateways:        map[types.NamespacedName]*gatewayState{},
+		classStatus:     map[string]gwv1.GatewayClassStatus{},
+		endpointsByPort: map[endpointsKey][]ir.Endpoint{},
+	}
+	t := &translator{Env: e}
 	for _, ns := range in.Namespaces {
-		t.namespaces[ns.Name] = ns
+		e.namespaces[ns.Name] = ns
 	}
 	for _, s := range in.Services {
-		t.services[nn(s.Namespace, s.Name)] = s
+		e.services[nn(s.Namespace, s.Name)] = s
 	}
 	for _, es := range in.EndpointSlices {
 		svc := es.Labels[discoveryv1.LabelServiceName]
@@ -123,67 +152,159 @@ func translateWith(in *Input, memo *Memo) *Output {
 			continue
 		}
 		k := nn(es.Namespace, svc)
-		t.slices[k] = append(t.slices[k], es)
+		e.slices[k] = append(e.slices[k], es)
+	}
+	for _, svc := range e.services {
+		for i := range svc.Spec.Ports {
+			sp := &svc.Spec.Ports[i]
+			// A port repeated with the same number and protocol: the last one wins, as in
+			// backendFor's choice.
+			e.endpointsByPort[endpointsKey{nn(svc.Namespace, svc.Name), sp.Port, servicePortProtocol(sp.Protocol)}] = t.computeEndpoints(svc.Namespace, svc, sp)
+		}
 	}
 	for _, s := range in.Secrets {
-		t.secrets[nn(s.Namespace, s.Name)] = s
+		e.secrets[nn(s.Namespace, s.Name)] = s
 	}
 	for _, g := range in.ReferenceGrants {
-		t.grants[g.Namespace] = append(t.grants[g.Namespace], g)
+		e.grants[g.Namespace] = append(e.grants[g.Namespace], g)
 	}
+	e.btls = t.buildBackendTLS()
 	for _, gc := range in.GatewayClasses {
 		if string(gc.Spec.ControllerName) != in.ControllerName || gc.DeletionTimestamp != nil {
 			continue
 		}
-		t.classes[gc.Name] = gc
-		t.out.GatewayClasses[gc.Name] = t.gatewayClassStatus(gc)
+		e.classes[gc.Name] = gc
+		e.classStatus[gc.Name] = t.gatewayClassStatus(gc)
 	}
-
-	gws := slices.Clone(in.Gateways)
-	slices.SortFunc(gws, byAge[*gwv1.Gateway])
-	for _, gw := range gws {
-		if _, ok := t.classes[string(gw.Spec.GatewayClassName)]; !ok || gw.DeletionTimestamp != nil {
+	for _, gw := range in.Gateways {
+		if _, ok := e.classes[string(gw.Spec.GatewayClassName)]; !ok || gw.DeletionTimestamp != nil {
 			continue
 		}
 		t.gateway(gw)
 	}
+	return e
+}
 
-	httpRoutes := sortedByAge(memo, kindHTTP, in.HTTPRoutes)
-	for _, r := range httpRoutes {
-		t.httpRoute(r)
+// Attach files the routes' attachments under their listeners, in the order of results: give
+// each kind's results oldest first (ByAge), as the Gateway API's precedence rules order a
+// listener's routes.
+func Attach(results []RouteResult) Listeners {
+	counts := map[ListenerKey][5]int{}
+	for i := range results {
+		for _, a := range results[i].Attachments {
+			n := counts[a.Listener]
+			n[routeSlot(a.Route)]++
+			counts[a.Listener] = n
+		}
 	}
-	grpcRoutes := sortedByAge(memo, kindGRPC, in.GRPCRoutes)
-	for _, r := range grpcRoutes {
-		t.grpcRoute(r)
+	ls := make(Listeners, len(counts))
+	for k, n := range counts {
+		ls[k] = &ir.Listener{HTTPRoutes: make([]ir.HTTPRoute, 0, n[0]), GRPCRoutes: make([]ir.GRPCRoute, 0, n[1]), TCPRoutes: make([]ir.TCPRoute, 0, n[2]),
+			UDPRoutes: make([]ir.UDPRoute, 0, n[3]), TLSRoutes: make([]ir.TLSRoute, 0, n[4])}
 	}
-	tcpRoutes := sortedByAge(memo, kindTCP, in.TCPRoutes)
-	for _, r := range tcpRoutes {
-		t.tcpRoute(r)
+	for i := range results {
+		for _, a := range results[i].Attachments {
+			l := ls[a.Listener]
+			switch r := a.Route.(type) {
+			case ir.HTTPRoute:
+				l.HTTPRoutes = append(l.HTTPRoutes, r)
+			case ir.GRPCRoute:
+				l.GRPCRoutes = append(l.GRPCRoutes, r)
+			case ir.TCPRoute:
+				l.TCPRoutes = append(l.TCPRoutes, r)
+			case ir.UDPRoute:
+				l.UDPRoutes = append(l.UDPRoutes, r)
+			case ir.TLSRoute:
+				l.TLSRoutes = append(l.TLSRoutes, r)
+			}
+		}
 	}
-	t.streamRoutes(memo) // UDPRoutes and TLSRoutes (stream.go)
-	// BackendTLSPolicy statuses (backendtls.go).
-	t.out.BackendTLSPolicies = t.backendTLSStatuses()
+	return ls
+}
 
-	for k, gs := range t.gateways {
-		t.finishGateway(gs)
-		t.out.Gateways[k] = gs.res
+// routeSlot is the index of a route's kind in Attach's counts.
+func routeSlot(route any) int {
+	switch route.(type) {
+	case ir.HTTPRoute:
+		return 0
+	case ir.GRPCRoute:
+		return 1
+	case ir.TCPRoute:
+		return 2
+	case ir.UDPRoute:
+		return 3
+	case ir.TLSRoute:
+		return 4
 	}
-	if memo != nil {
-		memo.last = t // for Memo.Routes
+	panic(fmt.Sprintf("translate: unexpected route type %T in an attachment", route))
+}
+
+// Output is the whole translation: every GatewayClass and Gateway of ours with the routes in
+// ls, the statuses of the routes in results, and the BackendTLSPolicies' statuses.
+func (e *Env) Output(ls Listeners, results []RouteResult) *Output {
+	n := map[string]int{}
+	for i := range results {
+		n[results[i].Kind]++
 	}
-	return t.out
+	out := &Output{
+		GatewayClasses: make(map[string]gwv1.GatewayClassStatus, len(e.classStatus)),
+		Gateways:       make(map[types.NamespacedName]*GatewayResult, len(e.gateways)),
+		HTTPRoutes:     make(map[types.NamespacedName][]gwv1.RouteParentStatus, n[kindHTTP]),
+		GRPCRoutes:     make(map[types.NamespacedName][]gwv1.RouteParentStatus, n[kindGRPC]),
+		TCPRoutes:      make(map[types.NamespacedName][]gwv1.RouteParentStatus, n[kindTCP]),
+		UDPRoutes:      make(map[types.NamespacedName][]gwv1.RouteParentStatus, n[kindUDP]),
+		TLSRoutes:      make(map[types.NamespacedName][]gwv1.RouteParentStatus, n[kindTLS]),
+	}
+	maps.Copy(out.GatewayClasses, e.classStatus)
+	for k := range e.gateways {
+		out.Gateways[k] = e.Gateway(k, ls)
+	}
+	for i := range results {
+		out.SetRouteStatus(&results[i])
+	}
+	out.BackendTLSPolicies = e.backendTLSStatuses(results)
+	return out
+}
+
+// SetRouteStatus records r's statuses in the map of its kind; a route with no parent of ours
+// has none.
+func (out *Output) SetRouteStatus(r *RouteResult) {
+	if r.Parents == nil {
+		return
+	}
+	var m map[types.NamespacedName][]gwv1.RouteParentStatus
+	switch r.Kind {
+	case kindHTTP:
+		m = out.HTTPRoutes
+	case kindGRPC:
+		m = out.GRPCRoutes
+	case kindTCP:
+		m = out.TCPRoutes
+	case kindUDP:
+		m = out.UDPRoutes
+	case kindTLS:
+		m = out.TLSRoutes
+	default:
+		return
+	}
+	m[r.Key] = r.Parents
 }
 
 func nn(ns, name string) types.NamespacedName { return types.NamespacedName{Namespace: ns, Name: name} }
 
-// byAge orders objects as the Gateway API's precedence rules do: oldest first, then by
+// ByAge orders objects as the Gateway API's precedence rules do: oldest first, then by
 // namespace/name.
-func byAge[T metav1.Object](a, b T) int {
+func ByAge[T metav1.Object](a, b T) int {
 	return precedence(a.GetCreationTimestamp().Time, b.GetCreationTimestamp().Time, a.GetNamespace(), b.GetNamespace(), a.GetName(), b.GetName())
 }
 
-// precedence is the one ordering rule behind byAge and metaCmp: creation time, then namespace,
-// then name.
+// MetaByAge orders routes in the IR as ByAge orders their objects.
+func MetaByAge(a, b *ir.RouteMeta) int {
+	return precedence(a.CreationTimestamp, b.CreationTimestamp, a.Namespace, b.Namespace, a.Name, b.Name)
+}
+
+// precedence is the one ordering rule behind ByAge and MetaByAge: creation time, then
+// namespace, then name.
 func precedence(at, bt time.Time, ans, bns, an, bn string) int {
 	if c := at.Compare(bt); c != 0 {
 		return c
@@ -224,8 +345,7 @@ func (t *translator) gateway(gw *gwv1.Gateway) {
 	t.gateways[nn(gw.Namespace, gw.Name)] = gs
 
 	for _, l := range gw.Spec.Listeners {
-		ls := &listenerState{spec: l, gateway: nn(gw.Namespace, gw.Name), index: len(gs.listeners)}
-		t.memo.presize(ls)
+		ls := &listenerState{spec: l, key: ListenerKey{Gateway: nn(gw.Namespace, gw.Name), Index: len(gs.listeners)}}
 		gs.listeners = append(gs.listeners, ls)
 		accepted, accReason, accMsg := true, string(gwv1.ListenerReasonAccepted), "listener accepted"
 		resolved, resReason, resMsg := true, string(gwv1.ListenerReasonResolvedRefs), "all references resolved"
@@ -486,49 +606,59 @@ func (t *translator) namespaceAllowed(gw *gwv1.Gateway, l gwv1.Listener, routeNS
 	return false
 }
 
-// finishGateway builds the listener statuses and the IR snapshot once all routes are attached.
-func (t *translator) finishGateway(gs *gatewayState) {
+// Gateway is the result of Gateway k (nil when it is not one of ours) with the routes in ls:
+// its status and its IR snapshot.
+func (e *Env) Gateway(k types.NamespacedName, ls Listeners) *GatewayResult {
+	gs := e.gateways[k]
+	if gs == nil {
+		return nil
+	}
 	gw := gs.gw
 	// A fresh result every time: an earlier one may still be in use (its status being
 	// written), and ApplyDataPlane changes conditions in place.
-	gs.res = &GatewayResult{Generation: gw.Generation, Status: gwv1.GatewayStatus{Conditions: slices.Clone(gs.conds)}}
+	res := &GatewayResult{Generation: gw.Generation, Status: gwv1.GatewayStatus{Conditions: slices.Clone(gs.conds)}}
 	snap := &ir.Snapshot{Schema: ir.SchemaVersion, Gateway: ir.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}, Listeners: []ir.Listener{}}
 	snap.BackendClientCertificate = gs.clientCert
 	ports := map[int32]bool{}
-	for _, ls := range gs.listeners {
-		st := gwv1.ListenerStatus{
-			Name:           ls.spec.Name,
-			SupportedKinds: ls.kinds,
-			AttachedRoutes: int32(ls.attached),
-			Conditions:     slices.Clone(ls.conds),
+	for _, lst := range gs.listeners {
+		routes := ls[lst.key]
+		attached := 0
+		if routes != nil {
+			attached = len(routes.HTTPRoutes) + len(routes.GRPCRoutes) + len(routes.TCPRoutes) + len(routes.UDPRoutes) + len(routes.TLSRoutes)
 		}
-		gs.res.Status.Listeners = append(gs.res.Status.Listeners, st)
-		if !ls.programmable {
+		st := gwv1.ListenerStatus{
+			Name:           lst.spec.Name,
+			SupportedKinds: lst.kinds,
+			AttachedRoutes: int32(attached),
+			Conditions:     slices.Clone(lst.conds),
+		}
+		res.Status.Listeners = append(res.Status.Listeners, st)
+		if !lst.programmable {
 			continue
 		}
-		l := ir.Listener{Name: string(ls.spec.Name), Port: int32(ls.spec.Port), Protocol: ir.Protocol(ls.spec.Protocol), Hostname: ptrStr(ls.spec.Hostname), TLS: ls.tls, TLSMode: ls.tlsMode, UDPIdleTimeout: ls.udpIdle}
-		if ls.ir != nil {
-			l.HTTPRoutes, l.GRPCRoutes, l.TCPRoutes = ls.ir.HTTPRoutes, ls.ir.GRPCRoutes, ls.ir.TCPRoutes
-			l.UDPRoutes, l.TLSRoutes = ls.ir.UDPRoutes, ls.ir.TLSRoutes
+		l := ir.Listener{Name: string(lst.spec.Name), Port: int32(lst.spec.Port), Protocol: ir.Protocol(lst.spec.Protocol), Hostname: ptrStr(lst.spec.Hostname), TLS: lst.tls, TLSMode: lst.tlsMode, UDPIdleTimeout: lst.udpIdle}
+		if routes != nil {
+			l.HTTPRoutes, l.GRPCRoutes, l.TCPRoutes = routes.HTTPRoutes, routes.GRPCRoutes, routes.TCPRoutes
+			l.UDPRoutes, l.TLSRoutes = routes.UDPRoutes, routes.TLSRoutes
 		}
 		snap.Listeners = append(snap.Listeners, l)
-		t.memo.recordSize(ls)
-		gs.res.Valid = true
+		res.Valid = true
 		if l.Protocol == ir.ProtocolUDP {
-			gs.res.UDPPorts = append(gs.res.UDPPorts, l.Port) // one listener per UDP port
+			res.UDPPorts = append(res.UDPPorts, l.Port) // one listener per UDP port
 			continue
 		}
 		ports[l.Port] = true
 	}
-	t.ingressListeners(gs, snap, ports) // Ingresses this Gateway serves (ingress.go)
+	(&translator{Env: e}).ingressListeners(gs, snap, ports) // Ingresses this Gateway serves (ingress.go)
 	for p := range ports {
-		gs.res.Ports = append(gs.res.Ports, p)
+		res.Ports = append(res.Ports, p)
 	}
-	slices.Sort(gs.res.Ports)
-	slices.Sort(gs.res.UDPPorts)
+	slices.Sort(res.Ports)
+	slices.Sort(res.UDPPorts)
 	// The snapshot is validated where it is published (only when its content changed), not
 	// here: validation costs more than translation and most reconciles change nothing.
-	gs.res.Snapshot = snap
+	res.Snapshot = snap
 	// Programmed is data-plane dependent; until ApplyDataPlane says otherwise it is Pending.
-	ApplyDataPlane(gs.res, DataPlane{})
+	ApplyDataPlane(res, DataPlane{})
+	return res
 }

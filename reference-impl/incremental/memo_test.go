@@ -1,4 +1,4 @@
-package translate
+package incremental
 
 import (
 	"fmt"
@@ -15,12 +15,13 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
-	"sigs.k8s.io/yaml"
+
+	"github.com/gatecheck/gatecheck/reference-impl/translate"
 )
 
 // version gives every object of in what the API server would: a UID, a generation for the
 // kinds that have one, and a resourceVersion.
-func version(in *Input) {
+func version(in *translate.Input) {
 	set := func(o metav1.Object, gen bool) {
 		if o.GetUID() == "" {
 			o.SetUID(types.UID("uid-" + o.GetNamespace() + "-" + o.GetName()))
@@ -74,27 +75,22 @@ func version(in *Input) {
 	for _, o := range in.ConfigMaps {
 		set(o, false)
 	}
-}
-
-// renderYAML renders an output for comparison; ApplyDataPlane modifies results, so each
-// output is rendered once.
-func renderYAML(t *testing.T, out *Output) string {
-	t.Helper()
-	b, err := yaml.Marshal(render(out, nil))
-	if err != nil {
-		t.Fatalf("marshal output: %v", err)
+	for _, o := range in.Ingresses {
+		set(o, true)
 	}
-	return string(b)
+	for _, o := range in.IngressClasses {
+		set(o, true)
+	}
 }
 
-// TestMemoMatchesTranslate runs every golden input through a memo twice (all misses, then all
+// TestTranslatorMatchesTranslate runs every golden input through a memo twice (all misses, then all
 // hits) and compares both with a plain Translate.
-func TestMemoMatchesTranslate(t *testing.T) {
+func TestTranslatorMatchesTranslate(t *testing.T) {
 	eachGolden(t, func(t *testing.T, inPath string) {
-		in, _ := loadInput(t, inPath)
+		in := loadInput(t, inPath)
 		version(in)
-		want := renderYAML(t, Translate(in))
-		m := NewMemo()
+		want := renderYAML(t, translate.Translate(in))
+		m := New()
 		for pass, wantHits := range []bool{false, true} {
 			out := m.Translate(in)
 			if diff := cmp.Diff(want, renderYAML(t, out)); diff != "" {
@@ -109,9 +105,9 @@ func TestMemoMatchesTranslate(t *testing.T) {
 }
 
 // memoInput is one Gateway with two HTTP listeners, a backend Service and n routes.
-func memoInput(n int) *Input {
+func memoInput(n int) *translate.Input {
 	ns := "bench"
-	in := &Input{ControllerName: testController}
+	in := &translate.Input{ControllerName: testController}
 	in.Namespaces = []*corev1.Namespace{{ObjectMeta: metav1.ObjectMeta{Name: ns}}}
 	in.GatewayClasses = []*gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: "gc"}, Spec: gwv1.GatewayClassSpec{ControllerName: testController}}}
 	in.Gateways = []*gwv1.Gateway{{ObjectMeta: metav1.ObjectMeta{Name: "gw", Namespace: ns}, Spec: gwv1.GatewaySpec{GatewayClassName: "gc", Listeners: []gwv1.Listener{
@@ -147,12 +143,12 @@ func memoRoute(i int) *gwv1.HTTPRoute {
 	}
 }
 
-// TestMemoFollowsChanges applies the changes a cluster sees one after another and checks, after
+// TestTranslatorFollowsChanges applies the changes a cluster sees one after another and checks, after
 // each, that the memo's output equals a fresh Translate and that only what had to be translated
 // again was.
-func TestMemoFollowsChanges(t *testing.T) {
+func TestTranslatorFollowsChanges(t *testing.T) {
 	in := memoInput(20)
-	m := NewMemo()
+	m := New()
 	steps := []struct {
 		name   string
 		change func()
@@ -228,7 +224,7 @@ func TestMemoFollowsChanges(t *testing.T) {
 	}
 	for _, s := range steps {
 		s.change()
-		want := renderYAML(t, Translate(in))
+		want := renderYAML(t, translate.Translate(in))
 		out := m.Translate(in)
 		if diff := cmp.Diff(want, renderYAML(t, out)); diff != "" {
 			t.Fatalf("%s: memo output differs from Translate (-want +got):\n%s", s.name, diff)
@@ -243,12 +239,12 @@ func TestMemoFollowsChanges(t *testing.T) {
 	}
 }
 
-// TestMemoOffWithoutVersions: hand-built objects without versions cannot be memoised; the
+// TestTranslatorOffWithoutVersions: hand-built objects without versions cannot be memoised; the
 // memo must then translate everything every time.
-func TestMemoOffWithoutVersions(t *testing.T) {
+func TestTranslatorOffWithoutVersions(t *testing.T) {
 	in := memoInput(3)
 	in.Services[0].ResourceVersion = ""
-	m := NewMemo()
+	m := New()
 	for range 2 {
 		m.Translate(in)
 		if m.Hits != 0 {
@@ -264,9 +260,9 @@ func TestMemoOffWithoutVersions(t *testing.T) {
 	}
 }
 
-// TestMemoSpeedup compares a plain Translate of 1,000 routes with a memoised one after one
+// TestTranslatorSpeedup compares a plain Translate of 1,000 routes with a memoised one after one
 // route was added (the propagation path).
-func TestMemoSpeedup(t *testing.T) {
+func TestTranslatorSpeedup(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measurement skipped in -short mode")
 	}
@@ -279,10 +275,10 @@ func TestMemoSpeedup(t *testing.T) {
 	full := testing.Benchmark(func(b *testing.B) {
 		for b.Loop() {
 			shuffle()
-			Translate(in)
+			translate.Translate(in)
 		}
 	})
-	m := NewMemo()
+	m := New()
 	m.Translate(in)
 	gen := int64(1)
 	memo := testing.Benchmark(func(b *testing.B) {

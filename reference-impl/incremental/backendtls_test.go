@@ -1,4 +1,4 @@
-package translate
+package incremental
 
 import (
 	"testing"
@@ -6,17 +6,19 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/gatecheck/gatecheck/reference-impl/translate"
 )
 
-// TestMemoFollowsBackendTLSPolicies: a memoised translation must not replay a route's
+// TestTranslatorFollowsBackendTLSPolicies: a memoised translation must not replay a route's
 // backends after a policy or a CA ConfigMap changed, and the incremental path must leave
 // policy statuses to a whole translation.
-func TestMemoFollowsBackendTLSPolicies(t *testing.T) {
-	in, _ := loadInput(t, "testdata/backendtlspolicy-valid.in.yaml")
+func TestTranslatorFollowsBackendTLSPolicies(t *testing.T) {
+	in := loadInput(t, goldenDir+"/backendtlspolicy-valid.in.yaml")
 	version(in)
-	m := NewMemo()
+	m := New()
 	m.Translate(in)
-	serverName := func(out *Output) string {
+	serverName := func(out *translate.Output) string {
 		for _, l := range out.Gateways[types.NamespacedName{Namespace: "infra", Name: "gw"}].Snapshot.Listeners {
 			for _, r := range l.HTTPRoutes {
 				for _, rule := range r.Rules {
@@ -44,7 +46,7 @@ func TestMemoFollowsBackendTLSPolicies(t *testing.T) {
 		cm.ResourceVersion = "2"
 	}
 	out := m.Translate(in)
-	if diff := cmp.Diff(renderYAML(t, Translate(in)), renderYAML(t, out)); diff != "" {
+	if diff := cmp.Diff(renderYAML(t, translate.Translate(in)), renderYAML(t, out)); diff != "" {
 		t.Fatalf("after the CA ConfigMap changed, memo output differs from Translate (-want +got):\n%s", diff)
 	}
 	st := out.BackendTLSPolicies[types.NamespacedName{Namespace: "infra", Name: "secure"}]
@@ -52,6 +54,6 @@ func TestMemoFollowsBackendTLSPolicies(t *testing.T) {
 		t.Fatalf("policy status after its CA went bad: %+v; want Accepted False NoValidCACertificate", st)
 	}
 	if _, ok := m.Routes(in, []RouteChange{{Kind: kindHTTP, Key: types.NamespacedName{Namespace: "infra", Name: "r"}, Object: in.HTTPRoutes[0]}}); ok {
-		t.Fatal("Memo.Routes with BackendTLSPolicies present: ok; want a whole translation (policy ancestors)")
+		t.Fatal("Translator.Routes with BackendTLSPolicies present: ok; want a whole translation (policy ancestors)")
 	}
 }

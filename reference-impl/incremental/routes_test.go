@@ -1,4 +1,4 @@
-package translate
+package incremental
 
 import (
 	"fmt"
@@ -8,17 +8,20 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/gatecheck/gatecheck/reference-impl/translate"
 )
 
-// TestMemoRoutesMatchesTranslate walks random route additions, changes and deletions (HTTP,
+// TestRoutesMatchesTranslate walks random route additions, changes and deletions (HTTP,
 // gRPC, TCP, UDP and TLS; attached to one or two listeners, to no listener of ours, with missing
-// backends; ties on the creation second) through Memo.Routes, merges each step's output into
+// backends; ties on the creation second) through Translator.Routes, merges each step's output into
 // the state so far, and compares it with a full Translate of the same input after every step.
-func TestMemoRoutesMatchesTranslate(t *testing.T) {
+func TestRoutesMatchesTranslate(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(5, 6))
 	in := memoInput(40)
@@ -27,7 +30,7 @@ func TestMemoRoutesMatchesTranslate(t *testing.T) {
 		gwv1.Listener{Name: "tls", Port: 9443, Protocol: gwv1.TLSProtocolType, Hostname: ptr.To[gwv1.Hostname]("*.example"),
 			TLS: &gwv1.ListenerTLSConfig{Mode: ptr.To(gwv1.TLSModePassthrough)}})
 	version(in)
-	m := NewMemo()
+	m := New()
 	cur := m.Translate(in)
 	serial := 0
 	meta := func(kind string) metav1.ObjectMeta {
@@ -165,7 +168,7 @@ func TestMemoRoutesMatchesTranslate(t *testing.T) {
 				st[c.Key] = s
 			}
 		}
-		want := Translate(in)
+		want := translate.Translate(in)
 		if diff := cmp.Diff(renderYAML(t, want), renderYAML(t, cur)); diff != "" {
 			t.Fatalf("step %d (%d changes): incremental state differs from Translate (-want +got):\n%s", step, len(changes), diff)
 		}
@@ -190,15 +193,15 @@ func TestMemoRoutesMatchesTranslate(t *testing.T) {
 	}
 }
 
-// TestMemoRoutesSpeedup prints what one route change among 1,000 costs (a route added and the
-// oldest deleted, so the count stays) through Memo.Routes against Memo.Translate of the whole
+// TestRoutesSpeedup prints what one route change among 1,000 costs (a route added and the
+// oldest deleted, so the count stays) through Translator.Routes against Translator.Translate of the whole
 // input (routes listed in no order, as the controller's cache lists them), in the same run.
-func TestMemoRoutesSpeedup(t *testing.T) {
+func TestRoutesSpeedup(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measurement skipped in -short mode")
 	}
 	rng := rand.New(rand.NewPCG(7, 8))
-	var in *Input
+	var in *translate.Input
 	serial := 0
 	// step adds a route and deletes the oldest, returning both changes.
 	step := func() []RouteChange {
@@ -211,7 +214,7 @@ func TestMemoRoutesSpeedup(t *testing.T) {
 		return []RouteChange{{Kind: kindHTTP, Key: nn(r.Namespace, r.Name), Object: r}, {Kind: kindHTTP, Key: nn(old.Namespace, old.Name)}}
 	}
 	in = memoInput(1000)
-	full := NewMemo()
+	full := New()
 	full.Translate(in)
 	whole := testing.Benchmark(func(b *testing.B) {
 		for b.Loop() {
@@ -224,7 +227,7 @@ func TestMemoRoutesSpeedup(t *testing.T) {
 		}
 	})
 	in = memoInput(1000)
-	m := NewMemo()
+	m := New()
 	m.Translate(in)
 	inc := testing.Benchmark(func(b *testing.B) {
 		for b.Loop() {
@@ -233,6 +236,29 @@ func TestMemoRoutesSpeedup(t *testing.T) {
 			}
 		}
 	})
-	t.Logf("1,000 routes, one added and one deleted per change: Memo.Routes %v per change, Memo.Translate of everything %v (baseline); ratio %.3f",
+	t.Logf("1,000 routes, one added and one deleted per change: Translator.Routes %v per change, Translator.Translate of everything %v (baseline); ratio %.3f",
 		time.Duration(inc.NsPerOp()), time.Duration(whole.NsPerOp()), float64(inc.NsPerOp())/float64(whole.NsPerOp()))
+}
+
+// TestRoutesDeclinesIngressChanges: Ingresses are not routes the Translator keeps, but a
+// Gateway's result serves them (translate's ingress.go); Routes must decline when they
+// changed, without throwing away the kept routes.
+func TestRoutesDeclinesIngressChanges(t *testing.T) {
+	t.Parallel()
+	in := memoInput(3)
+	ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "bench", Name: "ing", UID: "uid-ing", Generation: 1}}
+	in.Ingresses = []*networkingv1.Ingress{ing}
+	m := New()
+	m.Translate(in)
+	if _, ok := m.Routes(in, nil); !ok {
+		t.Fatal("Routes declined with nothing changed")
+	}
+	ing.Generation++
+	if _, ok := m.Routes(in, nil); ok {
+		t.Fatal("Routes accepted an Ingress change; want a whole translation")
+	}
+	m.Translate(in)
+	if m.Hits != len(in.HTTPRoutes) || m.Misses != 0 {
+		t.Errorf("after an Ingress change: %d routes kept, %d translated; want %d kept, 0 translated", m.Hits, m.Misses, len(in.HTTPRoutes))
+	}
 }

@@ -1,4 +1,4 @@
-package translate
+package incremental
 
 import (
 	"fmt"
@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/gatecheck/gatecheck/reference-impl/translate"
 )
 
 // TestSortedByAgeFollowsChanges walks random additions, deletions and shuffles (the cache lists
@@ -18,7 +20,7 @@ import (
 func TestSortedByAgeFollowsChanges(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
-	m := NewMemo()
+	m := New()
 	next := 0
 	newRoute := func() *gwv1.HTTPRoute {
 		next++
@@ -48,7 +50,7 @@ func TestSortedByAgeFollowsChanges(t *testing.T) {
 		rng.Shuffle(len(routes), func(i, j int) { routes[i], routes[j] = routes[j], routes[i] })
 		got := sortedByAge(m, kindHTTP, routes)
 		want := slices.Clone(routes)
-		slices.SortFunc(want, byAge[*gwv1.HTTPRoute])
+		slices.SortFunc(want, translate.ByAge[*gwv1.HTTPRoute])
 		if !slices.Equal(got, want) {
 			t.Fatalf("step %d: incremental order differs from a full sort", step)
 		}
@@ -56,7 +58,7 @@ func TestSortedByAgeFollowsChanges(t *testing.T) {
 	// A route without a UID (hand-built input) still sorts.
 	routes = append(routes, &gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "b"}})
 	got := sortedByAge(m, kindHTTP, routes)
-	if !slices.IsSortedFunc(got, byAge[*gwv1.HTTPRoute]) || len(got) != len(routes) {
+	if !slices.IsSortedFunc(got, translate.ByAge[*gwv1.HTTPRoute]) || len(got) != len(routes) {
 		t.Fatalf("routes with a UID-less one are not sorted")
 	}
 }
@@ -65,7 +67,7 @@ func TestSortedByAgeFollowsChanges(t *testing.T) {
 // the API server does not allow) is still sorted correctly.
 func TestSortedByAgeNoticesChangedFields(t *testing.T) {
 	t.Parallel()
-	m := NewMemo()
+	m := New()
 	mk := func(name string, sec int) *gwv1.HTTPRoute {
 		return &gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, UID: types.UID(name),
 			CreationTimestamp: metav1.NewTime(time.Date(2026, 1, 1, 0, 0, sec, 0, time.UTC))}}
