@@ -751,7 +751,9 @@ func (p *Provider) down(ctx context.Context) error {
 			go func() {
 				defer wg.Done()
 				stopStart := time.Now()
-				defer func() { p.log.Debug("stopped", "component", name, "took", time.Since(stopStart).Round(time.Millisecond)) }()
+				defer func() {
+					p.log.Debug("stopped", "component", name, "took", time.Since(stopStart).Round(time.Millisecond))
+				}()
 				if err := proc.Stop(ctx, byName[name], 10*time.Second); err != nil {
 					mu.Lock()
 					errs = append(errs, err)
