@@ -328,6 +328,8 @@ type overlapCluster struct {
 	builds          int
 	buildDuringUp   bool
 	canLoadBeforeUp bool
+	// upWait is how long Up waits for the build to begin.
+	upWait time.Duration
 }
 
 func (c *overlapCluster) CanLoadImages() bool { return c.canLoadBeforeUp }
@@ -340,7 +342,7 @@ func (c *overlapCluster) Up(context.Context) error {
 	select {
 	case <-c.building:
 		c.buildDuringUp = true
-	case <-time.After(2 * time.Second):
+	case <-time.After(c.upWait):
 	}
 	return nil
 }
@@ -351,7 +353,7 @@ func (c *overlapCluster) Up(context.Context) error {
 func TestImagesBuildWhileClusterComesUp(t *testing.T) {
 	t.Parallel()
 	profile := &impls.Profile{Name: "x", Images: impls.Images{Build: []string{"controller"}}}
-	cl := &overlapCluster{building: make(chan struct{}), canLoadBeforeUp: true}
+	cl := &overlapCluster{building: make(chan struct{}), canLoadBeforeUp: true, upWait: 10 * time.Second}
 	cl.canLoad = true
 	out := &bytes.Buffer{}
 	r, err := newRun(cl, cl, Options{Profile: profile, Suites: []string{"mirror"}, Out: out, OutDir: t.TempDir()})
@@ -370,7 +372,7 @@ func TestImagesBuildWhileClusterComesUp(t *testing.T) {
 		t.Errorf("loaded (-want +got):\n%s", diff)
 	}
 
-	given := &overlapCluster{building: make(chan struct{})}
+	given := &overlapCluster{building: make(chan struct{}), upWait: 200 * time.Millisecond}
 	r, err = newRun(given, given, Options{Profile: profile, Suites: []string{"mirror"}, Out: out, OutDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
