@@ -76,29 +76,8 @@ func loadInput(t *testing.T, path string) *translate.Input {
 		if err != nil {
 			t.Fatalf("%s: document %d: %v", path, i, err)
 		}
-		switch o := obj.(type) {
-		case *gwv1.GatewayClass:
-			in.GatewayClasses = append(in.GatewayClasses, o)
-		case *gwv1.Gateway:
-			in.Gateways = append(in.Gateways, o)
-		case *gwv1b1.ReferenceGrant:
-			in.ReferenceGrants = append(in.ReferenceGrants, o)
-		case *corev1.Service:
-			in.Services = append(in.Services, o)
-		case *discoveryv1.EndpointSlice:
-			in.EndpointSlices = append(in.EndpointSlices, o)
-		case *corev1.Secret:
-			in.Secrets = append(in.Secrets, o)
-		case *corev1.Namespace:
-			in.Namespaces = append(in.Namespaces, o)
-		case *gwv1.BackendTLSPolicy:
-			in.BackendTLSPolicies = append(in.BackendTLSPolicies, o)
-		case *corev1.ConfigMap:
-			in.ConfigMaps = append(in.ConfigMaps, o)
-		default:
-			if !in.AddRoute(obj) {
-				t.Fatalf("%s: document %d: unsupported kind %T", path, i, obj)
-			}
+		if !in.Add(obj) {
+			t.Fatalf("%s: document %d: unsupported kind %T", path, i, obj)
 		}
 	}
 	return in

@@ -99,36 +99,7 @@ func loadInput(t *testing.T, path string) (*Input, map[types.NamespacedName]Data
 		if err != nil {
 			t.Fatalf("%s: document %d: %v", path, i, err)
 		}
-		switch o := obj.(type) {
-		case *gwv1.GatewayClass:
-			in.GatewayClasses = append(in.GatewayClasses, o)
-		case *gwv1.Gateway:
-			in.Gateways = append(in.Gateways, o)
-		case *gwv1.HTTPRoute:
-			in.HTTPRoutes = append(in.HTTPRoutes, o)
-		case *gwv1.GRPCRoute:
-			in.GRPCRoutes = append(in.GRPCRoutes, o)
-		case *gwv1.TCPRoute:
-			in.TCPRoutes = append(in.TCPRoutes, o)
-		case *gwv1.UDPRoute:
-			in.UDPRoutes = append(in.UDPRoutes, o)
-		case *gwv1.TLSRoute:
-			in.TLSRoutes = append(in.TLSRoutes, o)
-		case *gwv1b1.ReferenceGrant:
-			in.ReferenceGrants = append(in.ReferenceGrants, o)
-		case *corev1.Service:
-			in.Services = append(in.Services, o)
-		case *discoveryv1.EndpointSlice:
-			in.EndpointSlices = append(in.EndpointSlices, o)
-		case *corev1.Secret:
-			in.Secrets = append(in.Secrets, o)
-		case *corev1.Namespace:
-			in.Namespaces = append(in.Namespaces, o)
-		case *gwv1.BackendTLSPolicy:
-			in.BackendTLSPolicies = append(in.BackendTLSPolicies, o)
-		case *corev1.ConfigMap:
-			in.ConfigMaps = append(in.ConfigMaps, o)
-		default:
+		if !in.Add(obj) {
 			t.Fatalf("%s: document %d: unsupported kind %T", path, i, obj)
 		}
 	}

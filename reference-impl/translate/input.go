@@ -98,3 +98,35 @@ func (in *Input) AddRoute(route any) bool {
 	}
 	return true
 }
+
+// Add appends obj to the list of its kind, reporting false for a kind Input does not hold (the
+// golden tests build their Inputs from decoded documents with it).
+func (in *Input) Add(obj any) bool {
+	switch o := obj.(type) {
+	case *gwv1.GatewayClass:
+		in.GatewayClasses = append(in.GatewayClasses, o)
+	case *gwv1.Gateway:
+		in.Gateways = append(in.Gateways, o)
+	case *gwv1b1.ReferenceGrant:
+		in.ReferenceGrants = append(in.ReferenceGrants, o)
+	case *corev1.Service:
+		in.Services = append(in.Services, o)
+	case *discoveryv1.EndpointSlice:
+		in.EndpointSlices = append(in.EndpointSlices, o)
+	case *corev1.Secret:
+		in.Secrets = append(in.Secrets, o)
+	case *corev1.Namespace:
+		in.Namespaces = append(in.Namespaces, o)
+	case *corev1.ConfigMap:
+		in.ConfigMaps = append(in.ConfigMaps, o)
+	case *gwv1.BackendTLSPolicy:
+		in.BackendTLSPolicies = append(in.BackendTLSPolicies, o)
+	case *networkingv1.Ingress:
+		in.Ingresses = append(in.Ingresses, o)
+	case *networkingv1.IngressClass:
+		in.IngressClasses = append(in.IngressClasses, o)
+	default:
+		return in.AddRoute(obj)
+	}
+	return true
+}
