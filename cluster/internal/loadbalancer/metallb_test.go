@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatecheck/gatecheck/install"
+
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
@@ -112,20 +114,28 @@ func TestImagesMatchManifest(t *testing.T) {
 	}
 }
 
-// TestQuickReadiness checks that the real manifest's controller and speaker get a readiness
-// probe that starts after 1 s and repeats every second, and keep upstream's liveness probe.
-func TestQuickReadiness(t *testing.T) {
-	t.Parallel()
+// realObjects is what Objects makes of MetalLB's own manifest (from the module cache; the test
+// skips when the module cannot be had: offline, empty cache).
+func realObjects(t *testing.T, speaker bool) []install.Object {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	data, err := Manifest(ctx)
 	if err != nil {
 		t.Skipf("MetalLB module not available: %v", err)
 	}
-	m, _, err := Objects(Options{Manifest: data, Pool: []string{"10.0.1.0/24"}, Speaker: true})
+	m, _, err := Objects(Options{Manifest: data, Pool: []string{"10.0.1.0/24"}, Speaker: speaker})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m
+}
+
+// TestQuickReadiness checks that the real manifest's controller and speaker get a readiness
+// probe that starts after 1 s and repeats every second, and keep upstream's liveness probe.
+func TestQuickReadiness(t *testing.T) {
+	t.Parallel()
+	m := realObjects(t, true)
 	seen := 0
 	for _, o := range m {
 		if k := o.Obj.GetKind(); k != "Deployment" && k != "DaemonSet" {
@@ -157,16 +167,7 @@ func TestQuickReadiness(t *testing.T) {
 // waiting for a webhook certificate to reach its Pod (withoutWebhook).
 func TestWithoutWebhookOnRealManifest(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	data, err := Manifest(ctx)
-	if err != nil {
-		t.Skipf("MetalLB module not available: %v", err)
-	}
-	m, _, err := Objects(Options{Manifest: data, Pool: []string{"10.0.1.0/24"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := realObjects(t, false)
 	disabled := false
 	for _, o := range m {
 		if o.Obj.GetKind() == "ValidatingWebhookConfiguration" {
