@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatecheck/gatecheck/install"
-
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/gatecheck/gatecheck/install"
 )
 
 const miniManifest = `apiVersion: v1
