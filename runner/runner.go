@@ -161,6 +161,8 @@ type run struct {
 	incomplete []string
 	// ran are the gatecheck suites already run (alongside the upstream suite).
 	ran []string
+	// dataPlanes is the answer of the data-plane probe (probeDataPlanes), nil until one ran.
+	dataPlanes *dataPlanes
 	// imagesLoaded: the images step loaded gatecheck's images into every node itself.
 	imagesLoaded bool
 	// prebuilt, when not nil, delivers the images built while the cluster came up

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -380,5 +381,108 @@ func TestImagesBuildWhileClusterComesUp(t *testing.T) {
 	_, _ = stepCluster(context.Background(), r)
 	if given.buildDuringUp || given.builds != 0 {
 		t.Errorf("a cluster that cannot load images (before it is up) got %d early builds; want none", given.builds)
+	}
+}
+
+// fakeSuiteBinary writes a script that stands in for gatecheck's hidden suite command: it logs
+// "start NAME NS" and "end NAME NS" (nanoseconds) to the returned log, takes 400 ms, and writes
+// a one-suite report where runGinkgoSuite looks for it.
+func fakeSuiteBinary(t *testing.T) (bin, log string) {
+	t.Helper()
+	dir := t.TempDir()
+	bin, log = filepath.Join(dir, "gatecheck"), filepath.Join(dir, "suites.log")
+	script := `#!/bin/sh
+name="$2"
+for a in "$@"; do case "$a" in -ginkgo.json-report=*) report="${a#-ginkgo.json-report=}";; esac; done
+echo "start $name $(date +%s%N)" >> ` + log + `
+sleep 0.4
+printf '{"schemaVersion":"gatecheck.report/v1","suites":[{"name":"%s","succeeded":true}]}' "$name" > "$report"
+echo "end $name $(date +%s%N)" >> ` + log + `
+`
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin, log
+}
+
+// The suites left for after the upstream suite run side by side when the implementation has a
+// data plane per Gateway, and one after another when it has one for all (or nobody knows); in
+// both cases their reports are kept in the selected order.
+func TestStepSuitesSideBySideOnlyOnSeparateDataPlanes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		dp   *dataPlanes
+		// together: every suite started before any ended.
+		together bool
+	}{
+		{"a data plane per Gateway", &dataPlanes{Separate: true, Why: "two addresses"}, true},
+		{"one data plane", &dataPlanes{Why: "one address"}, false},
+		{"not probed and no cluster API", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bin, log := fakeSuiteBinary(t)
+			suites := []string{ConformanceSuite, "canary", "mirror", "propagation", "udp"}
+			r, _ := testRun(t, &capCluster{}, Options{Self: bin, Suites: suites})
+			r.ran = []string{"canary"}
+			r.dataPlanes = tc.dp
+			if _, err := stepSuites(context.Background(), r); err != nil {
+				t.Fatal(err)
+			}
+			if len(r.incomplete) > 0 {
+				t.Fatalf("incomplete: %v", r.incomplete)
+			}
+			var got []string
+			for _, p := range r.parts {
+				for _, s := range p.Suites {
+					got = append(got, s.Name)
+				}
+			}
+			want := []string{"mirror", "propagation", "udp"}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("reports, in order (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(append([]string{"canary"}, want...), r.ran); diff != "" {
+				t.Errorf("ran (-want +got):\n%s", diff)
+			}
+			b, err := os.ReadFile(log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			type span struct{ start, end int64 }
+			spans := map[string]*span{}
+			for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+				var ev, name string
+				var ns int64
+				if _, err := fmt.Sscanf(line, "%s %s %d", &ev, &name, &ns); err != nil {
+					t.Fatalf("log line %q: %v", line, err)
+				}
+				if spans[name] == nil {
+					spans[name] = &span{}
+				}
+				if ev == "start" {
+					spans[name].start = ns
+				} else {
+					spans[name].end = ns
+				}
+			}
+			if len(spans) != 3 {
+				t.Fatalf("suites run: %s", b)
+			}
+			var lastStart, firstEnd int64 = 0, 1 << 62
+			for _, s := range spans {
+				lastStart, firstEnd = max(lastStart, s.start), min(firstEnd, s.end)
+			}
+			if together := lastStart < firstEnd; together != tc.together {
+				t.Errorf("all three running at once: %v, want %v\n%s", together, tc.together, b)
+			}
+			if !tc.together {
+				// One after another, in the selected order.
+				for i := 1; i < len(want); i++ {
+					if spans[want[i]].start < spans[want[i-1]].end {
+						t.Errorf("%s started before %s ended:\n%s", want[i], want[i-1], b)
+					}
+				}
+			}
+		})
 	}
 }
