@@ -23,11 +23,12 @@ import (
 )
 
 var (
-	flagKubeconfig = flag.String("sidecar.kubeconfig", "", "kubeconfig of the cluster under test (default: $"+suiteenv.EnvKubeconfig+")")
-	flagImage      = flag.String("sidecar.image", "", "echo-backend image (lifecycle and forward-proxy modes) on the node (default: $"+suiteenv.EnvEchoImage+", else "+suiteenv.DefaultEchoImage+")")
-	flagPullPolicy = flag.String("sidecar.pull-policy", "IfNotPresent", "imagePullPolicy of the suite's containers (there is no registry: Never or IfNotPresent)")
-	flagMeshPods   = flag.Int("sidecar.mesh-pods", 10, "pods per variant in the mesh proxy readiness measurement")
-	flagKeep       = flag.Bool("sidecar.keep", false, "keep the test namespace after the suite, for debugging")
+	flagKubeconfig     = flag.String("sidecar.kubeconfig", "", "kubeconfig of the cluster under test (default: $"+suiteenv.EnvKubeconfig+")")
+	flagImage          = flag.String("sidecar.image", "", "echo-backend image (lifecycle and forward-proxy modes) on the node (default: $"+suiteenv.EnvEchoImage+", else "+suiteenv.DefaultEchoImage+")")
+	flagPullPolicy     = flag.String("sidecar.pull-policy", "IfNotPresent", "imagePullPolicy of the suite's containers (there is no registry: Never or IfNotPresent)")
+	flagMeshPods       = flag.Int("sidecar.mesh-pods", 10, "pods per variant in the mesh proxy readiness measurement")
+	flagMeshConcurrent = flag.Int("sidecar.mesh-concurrent", 6, "mesh proxy readiness: at most this many app Pods starting at a time")
+	flagKeep           = flag.Bool("sidecar.keep", false, "keep the test namespace after the suite, for debugging")
 )
 
 // env is what every spec shares: the clients and the namespace the suite created.
