@@ -67,7 +67,12 @@ func outcomeOf(tl *timeline.Timeline) (ok bool, detail string, latency float64, 
 	return false, "", 0, false
 }
 
-var _ = Describe("Mesh proxy readiness", Label("sidecar", "mesh", "lifecycle:mesh-proxy"), Serial, func() {
+// SpecPriority: first in the suite. Its 31 Pods are the most the suite starts at once; run
+// alongside the upstream suite (runner), first means during that suite's setup and HTTP tests,
+// not during its TCP, TLS and UDP tests, which start a Gateway and backend Pods each and waited
+// 3-5 s per Pod sandbox when this spec ran with them (Ginkgo shuffles the suite's top-level
+// containers, so where it landed varied from run to run, and the run's time by 30 s).
+var _ = Describe("Mesh proxy readiness", Label("sidecar", "mesh", "lifecycle:mesh-proxy"), Serial, SpecPriority(1), func() {
 	It("serves the app's first outbound request every time with the proxy as a native sidecar (legacy pattern measured alongside)", func(ctx SpecContext) {
 		n := *flagMeshPods
 		Expect(n).To(BeNumerically(">", 0), "-sidecar.mesh-pods")
