@@ -60,7 +60,7 @@ var _ = Describe("UDP flow idle expiry", Label("udp", "feature:idle-expiry"), Or
 		msg := fmt.Sprintf("%d of %d flows moved after %s idle (idle timeout %s; expected about half)", moved, flows, idleTimeout*8/5, idleTimeout)
 		GinkgoWriter.Println(msg)
 		AddReportEntry("udp idle expiry", msg)
-		Expect(moved).To(BeNumerically(">", 0), msg)
+		Expect(moved).To(BeNumerically(">", 0), "%s", msg)
 	})
 })
 

@@ -70,7 +70,7 @@ var _ = Describe("UDP datagram loss and reordering", Label("udp", "feature:loss"
 				Expect(pass).To(BeFalse(), "every datagram to %s goes to a Service port no Pod listens on; the loss check must fail and did not: %s", listener, msg)
 				return
 			}
-			Expect(pass).To(BeTrue(), msg)
+			Expect(pass).To(BeTrue(), "%s", msg)
 		},
 		Entry("udp-loss (one backend)", portLoss, "udp-loss", false),
 		// Valid on every implementation: the route's only backend is a Service port that
