@@ -172,6 +172,7 @@ func (s *h1Server) shutdown(ctx context.Context) error {
 		s.mu.Lock()
 		for c := range s.conns {
 			c.nc.Close()
+			c.closeWatchConn()
 		}
 		s.mu.Unlock()
 		<-done
@@ -190,6 +191,8 @@ type h1Conn struct {
 	idle   atomic.Bool
 	// idleDeadline is the read deadline readHead set last; zero once anything else set one.
 	idleDeadline time.Time
+	inHead       bool // readHead has read a head's first byte
+	headDeadline bool // and set the read header deadline
 	rio          io.ReadWriter
 	out          countingWriter // under bw
 	w            h1Writer
@@ -212,6 +215,11 @@ type h1Conn struct {
 	aborting   bool      // the watcher's Read is being interrupted on purpose
 	gone       bool      // the client closed or reset the connection
 	up         *fastConn // the upstream connection the waiting request uses
+	// Within a read session the watcher reads wconn, a second descriptor of the socket
+	// (made when first needed); else nc. closed: the connection ended, no wconn is made.
+	session readSessioner
+	wconn   net.Conn
+	closed  bool
 	// The waiting request's response head timer, when the watcher arms it (waitUpstream):
 	// to arm for headDue, armed.
 	headTimer  *time.Timer
@@ -251,6 +259,7 @@ func (c *h1Conn) serve() {
 			c.bw.Flush() // answers held back for pipelined requests
 			c.nc.Close()
 		}
+		c.closeWatchConn()
 		if c.br != nil {
 			c.br.Reset(nil)
 			h1Readers.Put(c.br)
@@ -275,68 +284,125 @@ func (c *h1Conn) serve() {
 	}
 	c.out.w = c.rio
 	maxHead := min(h1ReadBufferSize, orDefault(s.maxHeaderBytes, http.DefaultMaxHeaderBytes))
-	for {
-		if s.closing.Load() {
-			return
-		}
-		head, ok := c.readHead(maxHead)
-		if !ok {
-			return
-		}
-		var r *http.Request
-		if head != nil {
-			r = c.parse(head)
-		}
-		if r == nil {
-			// Answers held back for pipelined requests go first.
-			if c.bw.Flush() != nil {
-				return
+	// serveSome serves requests until the connection ends (true) or, within a read session,
+	// must wait for the client's next bytes (false).
+	serveSome := func() bool {
+		for {
+			if s.closing.Load() {
+				return true
 			}
-			handedOff = c.handOff()
-			return
+			head, res := c.readHead(maxHead)
+			switch res {
+			case headWait:
+				return false
+			case headClose:
+				return true
+			}
+			var r *http.Request
+			if head != nil {
+				r = c.parse(head)
+			}
+			if r == nil {
+				// Answers held back for pipelined requests go first.
+				if c.bw.Flush() != nil {
+					return true
+				}
+				handedOff = c.handOff()
+				return true
+			}
+			c.br.Discard(len(head))
+			if !c.serveRequest(r) {
+				return true
+			}
 		}
-		c.br.Discard(len(head))
-		if !c.serveRequest(r) {
-			return
+	}
+	rs, ok := c.rio.(readSessioner)
+	if !ok {
+		serveSome() // reads wait: it returns when the connection ends
+		return
+	}
+	c.wmu.Lock()
+	c.session = rs
+	c.wmu.Unlock()
+	if err := rs.readSession(serveSome); err != nil && c.inHead && !s.closing.Load() {
+		// A partial head and then an error (the header timeout): net/http answers it as it
+		// would, as when a read in readHead fails.
+		if c.bw.Flush() == nil {
+			handedOff = c.handOff()
 		}
 	}
 }
 
+// readSessioner is rawIO's (rawio_linux.go) way of serving a client connection without a
+// read that finds the socket empty before each wait for the next request: serve runs
+// within one wait of the poller, its reads fail with errWouldBlock instead of waiting, and
+// it returns false to wait. While it runs, another goroutine reads the socket only through
+// dup's connection.
+type readSessioner interface {
+	readSession(serve func() bool) error
+	dup() (net.Conn, error)
+}
+
+// errWouldBlock: within a read session, the socket has nothing to read yet.
+var errWouldBlock = errors.New("read would block")
+
+// headResult is what readHead found.
+type headResult int
+
+const (
+	headOK      headResult = iota // a head, or nil: hand the connection to net/http
+	headWait                      // within a read session: wait for the client's bytes
+	headClose                     // close the connection
+)
+
 // readHead waits for the next request and returns its head, still in the read buffer, or
-// nil (and true) when the connection must go to net/http; false: close the connection.
-func (c *h1Conn) readHead(maxHead int) ([]byte, bool) {
-	c.idle.Store(true)
-	// Re-arming the deadline is a timer update per request; on a busy connection it is
-	// moved only every h1IdleTimeout/12 (the idle timeout is then 110-120 s).
-	if now := time.Now(); c.idleDeadline.Sub(now) < h1IdleTimeout-h1IdleTimeout/12 {
-		c.idleDeadline = now.Add(h1IdleTimeout)
-		c.nc.SetReadDeadline(c.idleDeadline)
+// nil when the connection must go to net/http. Within a read session it returns headWait
+// when the client's bytes are not there yet, and carries on from where it was when called
+// again (inHead: the head's first byte was read, its deadline set).
+func (c *h1Conn) readHead(maxHead int) ([]byte, headResult) {
+	if !c.inHead {
+		c.idle.Store(true)
+		// Re-arming the deadline is a timer update per request; on a busy connection it is
+		// moved only every h1IdleTimeout/12 (the idle timeout is then 110-120 s).
+		if now := time.Now(); c.idleDeadline.Sub(now) < h1IdleTimeout-h1IdleTimeout/12 {
+			c.idleDeadline = now.Add(h1IdleTimeout)
+			c.nc.SetReadDeadline(c.idleDeadline)
+		}
+		_, err := c.br.Peek(1)
+		if err == errWouldBlock {
+			return nil, headWait // still idle
+		}
+		c.idle.Store(false)
+		if err != nil || c.s.closing.Load() {
+			return nil, headClose
+		}
+		c.inHead, c.headDeadline = true, false
 	}
-	_, err := c.br.Peek(1)
-	c.idle.Store(false)
-	if err != nil || c.s.closing.Load() {
-		return nil, false
-	}
-	headDeadline := false
 	for {
 		buf, _ := c.br.Peek(c.br.Buffered())
 		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
+			c.inHead = false
 			if i+4 > maxHead {
-				return nil, true
+				return nil, headOK
 			}
-			return buf[:i+4], true
+			return buf[:i+4], headOK
 		}
 		if len(buf) >= maxHead || bytes.Contains(buf, []byte("\n\n")) || bytes.Contains(buf, []byte("\n\r\n")) {
-			return nil, true
+			c.inHead = false
+			return nil, headOK
 		}
-		if !headDeadline {
+		if !c.headDeadline {
 			c.idleDeadline = time.Time{}
 			c.nc.SetReadDeadline(time.Now().Add(h1ReadHeaderTimeout))
-			headDeadline = true
+			c.headDeadline = true
 		}
 		if _, err := c.br.Peek(len(buf) + 1); err != nil {
+			if err == errWouldBlock {
+				return nil, headWait
+			}
 			// A partial head and then an error: net/http answers it as it would.
-			return nil, true
+			c.inHead = false
+			return nil, headOK
 		}
 	}
 }
@@ -659,8 +725,12 @@ func (c *h1Conn) doneWaiting() bool {
 	c.waiting, c.up = false, nil
 	if c.watching {
 		c.aborting = true
-		c.idleDeadline = time.Time{}
-		c.nc.SetReadDeadline(time.Unix(1, 0))
+		if c.wconn != nil {
+			c.wconn.SetReadDeadline(time.Unix(1, 0))
+		} else {
+			c.idleDeadline = time.Time{}
+			c.nc.SetReadDeadline(time.Unix(1, 0))
+		}
 		for c.watching {
 			c.wcond.Wait()
 		}
@@ -678,16 +748,32 @@ func (c *h1Conn) watch() {
 		c.headArmed = true
 	}
 	// A late call of an earlier request's timer may meet a watcher already running.
-	if !c.waiting || c.watching || c.hasPending || c.gone {
+	if !c.waiting || c.watching || c.hasPending || c.gone || c.closed {
 		c.wmu.Unlock()
 		return
 	}
+	rd := c.nc
+	if c.session != nil {
+		// The serve loop holds the connection's read side (readSession): read a second
+		// descriptor of the socket, made once per connection.
+		if c.wconn == nil {
+			wc, err := c.session.dup()
+			if err != nil {
+				c.wmu.Unlock()
+				c.s.p.log.Warn("cannot watch a waiting client connection", "port", c.s.port, "remote", c.remote, "error", err)
+				return
+			}
+			c.wconn = wc
+		}
+		rd = c.wconn
+	} else {
+		c.idleDeadline = time.Time{}
+	}
 	c.watching = true
 	// Under the lock, so that doneWaiting's expired deadline always comes after this one.
-	c.idleDeadline = time.Time{}
-	c.nc.SetReadDeadline(time.Time{})
+	rd.SetReadDeadline(time.Time{})
 	c.wmu.Unlock()
-	n, err := c.nc.Read(c.pending[:])
+	n, err := rd.Read(c.pending[:])
 	c.wmu.Lock()
 	if n == 1 {
 		c.hasPending = true
@@ -702,6 +788,17 @@ func (c *h1Conn) watch() {
 	c.watching = false
 	c.wmu.Unlock()
 	c.wcond.Broadcast()
+}
+
+// closeWatchConn closes the watcher's descriptor of the socket, if it has one, and keeps it
+// from making one: the connection ended.
+func (c *h1Conn) closeWatchConn() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.closed = true
+	if c.wconn != nil {
+		c.wconn.Close()
+	}
 }
 
 // h1Writer is the http.ResponseWriter of requests served by h1Server, for answers the proxy

@@ -3,6 +3,7 @@ package proxy
 import (
 	"io"
 	"net"
+	"os"
 	"syscall"
 	"unsafe"
 )
@@ -33,9 +34,18 @@ type rawIO struct {
 	pooled   bool // refuse a connection that is not quiet
 	notQuiet bool
 	peek     [1]byte
+
+	// Within readSession: the socket, and whether the last read found it empty (or
+	// returned less than asked) since the poller last reported it readable.
+	inSession bool
+	fd        uintptr
+	drained   bool
 }
 
-var _ requestSender = (*rawIO)(nil)
+var (
+	_ requestSender = (*rawIO)(nil)
+	_ readSessioner = (*rawIO)(nil)
+)
 
 // newRawIO returns nil when nc is not a socket the runtime polls.
 func newRawIO(nc net.Conn) *rawIO {
@@ -127,11 +137,82 @@ func (r *rawIO) sendRd(fd uintptr) bool {
 	return false // wait for the answer
 }
 
+// readSession runs serve within one wait of the poller for the socket to be readable
+// (RawConn.Read): serve is called at once and again each time the socket may have become
+// readable, until it returns true; Reads it makes never wait but fail with errWouldBlock
+// when the socket is empty. Go's Read resets the poller's readiness on every call, so each
+// one must first try the socket, and a connection waiting for its client's next request
+// finds it empty (EAGAIN) before it waits: one read system call per request more than an
+// event loop makes (nginx waits for its event, having seen the last read return less than
+// it asked for). Within one RawConn.Read the readiness is kept: a Read that returned less
+// than asked, or EAGAIN, has seen the socket empty, and whatever arrives after it makes the
+// poller report the socket readable again (Go's poller is edge-triggered), so the next
+// Read waits instead of trying (errWouldBlock without a system call). The read side stays
+// held by the session: another goroutine must read the socket through dup's descriptor.
+// The error is the poller's (deadline, close) or nil.
+func (r *rawIO) readSession(serve func() bool) error {
+	r.inSession = true
+	defer func() { r.inSession = false }()
+	return r.rc.Read(func(fd uintptr) bool {
+		r.fd, r.drained = fd, false // called first, or the poller reported the socket readable
+		return serve()
+	})
+}
+
+// sessionRead is Read within readSession.
+func (r *rawIO) sessionRead(p []byte) (int, error) {
+	if r.drained {
+		return 0, errWouldBlock
+	}
+	for {
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, r.fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch e {
+		case 0:
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			r.drained = true
+			return 0, errWouldBlock
+		default:
+			return 0, e
+		}
+		if n == 0 {
+			return 0, io.EOF
+		}
+		// Less than asked: the socket is empty now (a TCP read takes all that is queued,
+		// and what arrives during it, up to len(p)).
+		r.drained = int(n) < len(p)
+		return int(n), nil
+	}
+}
+
+// dup returns a second connection to the socket, with its own descriptor and poller
+// registration, for a goroutine that reads the socket while readSession holds the read side
+// (h1Conn's watcher). Closing either leaves the socket open for the other.
+func (r *rawIO) dup() (net.Conn, error) {
+	var nfd uintptr
+	var errno syscall.Errno
+	if err := r.rc.Control(func(fd uintptr) {
+		nfd, _, errno = syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return nil, err
+	}
+	if errno != 0 {
+		return nil, os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", errno)
+	}
+	f := os.NewFile(nfd, "dup")
+	defer f.Close() // FileConn has its own descriptor
+	return net.FileConn(f)
+}
+
 // Read is net.Conn's Read, but errors are the system's (io.EOF, syscall.Errno) or the
 // poller's (os.ErrDeadlineExceeded, net.ErrClosed), not wrapped in *net.OpError.
 func (r *rawIO) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
+	}
+	if r.inSession {
+		return r.sessionRead(p)
 	}
 	r.buf, r.n, r.err = p, 0, 0
 	if r.send == nil {

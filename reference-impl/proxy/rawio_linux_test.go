@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -217,4 +218,96 @@ func TestRawIOSendWithRead(t *testing.T) {
 			t.Errorf("next Read: got %q, %v; want \"x\"", buf[:n], err)
 		}
 	})
+}
+
+// TestRawIOReadSession checks readSession's reads: a read that returned less than asked
+// makes the next one report errWouldBlock without trying the socket (bytes the peer sent
+// since are not read yet), and the poller's report of those bytes is kept, so serve is
+// called again and reads them; a dup'd connection reads the socket meanwhile; a deadline
+// ends the session.
+func TestRawIOReadSession(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peerc := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		peerc <- c
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	peer := <-peerc
+	if peer == nil {
+		t.Fatal("accept failed")
+	}
+	defer peer.Close()
+	r := newRawIO(nc)
+	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64)
+	var got []string
+	calls := 0
+	done := make(chan error, 1)
+	io.WriteString(peer, "first")
+	go func() {
+		done <- r.readSession(func() bool {
+			calls++
+			for {
+				n, err := r.Read(buf)
+				switch {
+				case err == errWouldBlock:
+					got = append(got, "wait")
+					return false
+				case err != nil:
+					got = append(got, "error: "+err.Error())
+					return true
+				}
+				got = append(got, string(buf[:n]))
+				switch string(buf[:n]) {
+				case "first":
+					// The peer's next bytes are queued when its write returns (loopback);
+					// this session saw the socket empty, so it waits for the poller's report.
+					io.WriteString(peer, "second")
+				case "second":
+					wc, err := r.dup()
+					if err != nil {
+						got = append(got, "dup: "+err.Error())
+						return true
+					}
+					io.WriteString(peer, "third")
+					wc.SetReadDeadline(time.Now().Add(5 * time.Second))
+					n, err := wc.Read(buf)
+					wc.Close()
+					got = append(got, "dup "+string(buf[:n]))
+					if err != nil {
+						got = append(got, "dup: "+err.Error())
+					}
+					io.WriteString(peer, "fourth")
+				case "fourth":
+					nc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+				}
+			}
+		})
+	}()
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("readSession did not return within 10 s")
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("readSession: got %v; want the deadline's error", err)
+	}
+	// "wait" after "first" and after the dup's read: the socket was seen empty, so the
+	// read did not try it although the peer's next bytes were there.
+	if want := []string{"first", "wait", "second", "dup third", "wait", "fourth", "wait"}; !slices.Equal(got, want) {
+		t.Errorf("reads: got %q; want %q", got, want)
+	}
+	if calls != 3 {
+		t.Errorf("serve called %d times; want 3 (first, then once per wait)", calls)
+	}
 }
