@@ -350,9 +350,9 @@ var errWouldBlock = errors.New("read would block")
 type headResult int
 
 const (
-	headOK      headResult = iota // a head, or nil: hand the connection to net/http
-	headWait                      // within a read session: wait for the client's bytes
-	headClose                     // close the connection
+	headOK    headResult = iota // a head, or nil: hand the connection to net/http
+	headWait                    // within a read session: wait for the client's bytes
+	headClose                   // close the connection
 )
 
 // readHead waits for the next request and returns its head, still in the read buffer, or
