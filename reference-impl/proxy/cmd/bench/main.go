@@ -60,6 +60,7 @@ func main() {
 	workers := flag.Int("nginx-workers", runtime.NumCPU(), "nginx worker_processes (the Go proxies use GOMAXPROCS = CPUs)")
 	traefikBin := flag.String("traefik", defaultTraefik(), `Traefik binary ("" or "none": skip Traefik)`)
 	stdVariant := flag.Bool("variants", true, "also measure the reference proxy with net/http's Transport upstream (no h1 fast path) and with net/http's server (no h1Server)")
+	ab := flag.String("ab", "", "also measure the reference proxy of another build of this bench (its -role=proxy), e.g. one built from main, to compare a change in the same run")
 	flag.Parse()
 	var err error
 	switch *role {
@@ -69,7 +70,7 @@ func main() {
 		err = runProxy(*config, *cpuProfile, proxy.Options{StdHTTP1Upstream: *std, StdHTTP1Server: *stdServer})
 	case "":
 		err = drive(opts{d: *duration, rounds: *rounds, conns: *conns, nginx: *nginxBin, workers: *workers,
-			traefik: *traefikBin, std: *stdVariant, cpuProfile: *cpuProfile, slices: max(1, *slices)})
+			traefik: *traefikBin, std: *stdVariant, cpuProfile: *cpuProfile, slices: max(1, *slices), ab: *ab})
 	default:
 		err = fmt.Errorf("-role %q: want backend or proxy", *role)
 	}
@@ -310,6 +311,7 @@ type opts struct {
 	std        bool
 	cpuProfile string
 	slices     int
+	ab         string // another bench binary whose reference proxy is measured too
 }
 
 type target struct {
@@ -356,13 +358,13 @@ func drive(o opts) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	var ports [6]int
+	var ports [7]int
 	for i := range ports {
 		if ports[i], err = freePort(); err != nil {
 			return err
 		}
 	}
-	backendPort, proxyPort, nginxPort, traefikPort, stdPort, stdServerPort := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
+	backendPort, proxyPort, nginxPort, traefikPort, stdPort, stdServerPort, abPort := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6]
 
 	be, err := start(self, "-role=backend", "-addr=127.0.0.1:"+strconv.Itoa(backendPort))
 	if err != nil {
@@ -370,7 +372,7 @@ func drive(o opts) error {
 	}
 	defer be.stop()
 
-	startProxy := func(port int, variant, profile string) (*proc, error) {
+	startProxy := func(bin string, port int, variant, profile string) (*proc, error) {
 		snap := ir.Snapshot{Version: 1, Gateway: ir.NamespacedName{Namespace: "bench", Name: "gw"}, Listeners: []ir.Listener{{
 			Name: "http", Port: int32(port), Protocol: ir.ProtocolHTTP, HTTPRoutes: []ir.HTTPRoute{{
 				RouteMeta: ir.RouteMeta{Namespace: "bench", Name: "route"},
@@ -388,9 +390,9 @@ func drive(o opts) error {
 		if profile != "" {
 			args = append(args, "-cpuprofile="+profile)
 		}
-		return start(self, args...)
+		return start(bin, args...)
 	}
-	px, err := startProxy(proxyPort, "", o.cpuProfile)
+	px, err := startProxy(self, proxyPort, "", o.cpuProfile)
 	if err != nil {
 		return err
 	}
@@ -430,18 +432,26 @@ func drive(o opts) error {
 		targets = append(targets, target{"traefik " + version(o.traefik, "version", "Version:"), fmt.Sprintf("http://127.0.0.1:%d/bench", traefikPort), tr.cmd.Process.Pid})
 	}
 	if o.std {
-		ps, err := startProxy(stdPort, "-std", "")
+		ps, err := startProxy(self, stdPort, "-std", "")
 		if err != nil {
 			return err
 		}
 		defer ps.stop()
 		targets = append(targets, target{"gatecheck, Transport", fmt.Sprintf("http://127.0.0.1:%d/bench", stdPort), ps.cmd.Process.Pid})
-		pn, err := startProxy(stdServerPort, "-std-server", "")
+		pn, err := startProxy(self, stdServerPort, "-std-server", "")
 		if err != nil {
 			return err
 		}
 		defer pn.stop()
 		targets = append(targets, target{"gatecheck, net/http srv", fmt.Sprintf("http://127.0.0.1:%d/bench", stdServerPort), pn.cmd.Process.Pid})
+	}
+	if o.ab != "" {
+		pa, err := startProxy(o.ab, abPort, "", "")
+		if err != nil {
+			return err
+		}
+		defer pa.stop()
+		targets = append(targets, target{"gatecheck, -ab build", fmt.Sprintf("http://127.0.0.1:%d/bench", abPort), pa.cmd.Process.Pid})
 	}
 	direct := target{"backend direct", fmt.Sprintf("http://127.0.0.1:%d/bench", backendPort), 0}
 	for _, t := range append([]target{direct}, targets...) {
