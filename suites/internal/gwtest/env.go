@@ -224,17 +224,33 @@ func SkipNotClaimed(gatewayClass, source string, missing []string) {
 	Skip(fmt.Sprintf("not claimed: GatewayClass %s does not claim %s (features from %s)", gatewayClass, strings.Join(missing, ", "), source))
 }
 
+// imageListedWait bounds how long checkImage waits for a node to list the image: a kubelet
+// lists an image loaded into its runtime at its next node status update
+// (nodeStatusUpdateFrequency, 10 s by default), and a suite may start sooner than that after
+// `gatecheck cluster load-images` (CI's run on an existing cluster did: the canary suite looked
+// 10.3 s after the load and found nothing).
+const imageListedWait = 30 * time.Second
+
 // checkImage fails early, with what to do, when no node has the echo image: there is no
 // registry, so a missing image would otherwise show up as Pods stuck in ErrImageNeverPull.
 func (e *Env) checkImage(ctx context.Context, ref string) error {
 	if e.Config.ImagesPulled {
 		return nil // every node pulled it from the registry before the suite (--registry)
 	}
-	ok, err := e.HasImage(ctx, ref)
-	if err != nil || ok {
-		return err
+	return e.awaitImage(ctx, ref, imageListedWait, time.Second)
+}
+
+// awaitImage waits up to timeout, checking every interval, for some node to list ref.
+func (e *Env) awaitImage(ctx context.Context, ref string, timeout, interval time.Duration) error {
+	_, err := wait.For(ctx, "a node to list image "+ref+" in status.images", timeout, wait.Options{Interval: interval, Out: GinkgoWriter},
+		func(ctx context.Context) (bool, string, error) {
+			ok, err := e.HasImage(ctx, ref)
+			return ok, "no node lists it yet", err
+		})
+	if te := (*wait.TimeoutError)(nil); errors.As(err, &te) {
+		return fmt.Errorf("no node reports image %s in status.images after %s; load it first (`gatecheck cluster up` loads gatecheck's images) or set %s", ref, timeout, suiteenv.EnvEchoImage)
 	}
-	return fmt.Errorf("no node reports image %s in status.images; load it first (`gatecheck cluster up` loads gatecheck's images) or set %s", ref, suiteenv.EnvEchoImage)
+	return err
 }
 
 // HasImage reports whether some node lists the image in status.images (there is no
