@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -100,6 +101,8 @@ func TestRegistryPullEndToEnd(t *testing.T) {
 	if want := hostPort + "/e2e/" + images.EchoBackendImage; pushed != want {
 		t.Fatalf("pushed %s as %q; want %s", images.EchoBackendImage, pushed, want)
 	}
+	// Registered after Down's cleanup: runs before it.
+	t.Cleanup(func() { forgetPulled(t, hostPort+"/") })
 
 	cfg, err := clientcmd.BuildConfigFromFlags("", p.Kubeconfig())
 	if err != nil {
@@ -160,4 +163,45 @@ func TestRegistryPullEndToEnd(t *testing.T) {
 		t.Errorf("containerd did not speak plain HTTP to %s from the first request (hosts.toml not used?): %v", hostPort, err)
 	}
 	t.Logf("controls: %v", err)
+}
+
+// forgetPulled removes from the host cluster's containerd every image name that starts with
+// prefix (the test registry's, which is gone after the test). The names pile up across runs on
+// the image gatecheck loads as gatecheck.dev/echo-backend:dev, and a kubelet reports at most
+// five names per image: after three runs the node's status.images no longer listed
+// gatecheck.dev/echo-backend:dev, and the suites' image check on that cluster failed.
+func forgetPulled(t *testing.T, prefix string) {
+	cache := os.Getenv("GATECHECK_CACHE")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			t.Errorf("forget pulled images: %v", err)
+			return
+		}
+		cache = filepath.Join(home, ".cache", "gatecheck")
+	}
+	ctrs, _ := filepath.Glob(filepath.Join(cache, "containerd", "*", "bin", "ctr"))
+	if len(ctrs) == 0 {
+		t.Errorf("forget pulled images: no ctr under %s", filepath.Join(cache, "containerd"))
+		return
+	}
+	ctr := ctrs[len(ctrs)-1]
+	base := []string{"-a", "/var/lib/gatecheck/host/containerd/containerd.sock", "-n", "k8s.io", "images"}
+	out, err := exec.Command(ctr, append(base, "ls", "-q")...).Output()
+	if err != nil {
+		t.Errorf("forget pulled images: %s images ls: %v", ctr, err)
+		return
+	}
+	var names []string
+	for _, n := range strings.Fields(string(out)) {
+		if strings.HasPrefix(n, prefix) {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	if out, err := exec.Command(ctr, append(append(base, "rm"), names...)...).CombinedOutput(); err != nil {
+		t.Errorf("forget pulled images %v: %v: %s", names, err, out)
+	}
 }

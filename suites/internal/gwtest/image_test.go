@@ -2,6 +2,7 @@ package gwtest
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -40,5 +41,31 @@ func TestAwaitImageWaitsForTheKubeletToListIt(t *testing.T) {
 	err := e.awaitImage(ctx, "gatecheck.dev/missing:dev", 200*time.Millisecond, 20*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "no node reports image gatecheck.dev/missing:dev in status.images after 200ms") {
 		t.Fatalf("an image no node lists: got %v", err)
+	}
+}
+
+// The kubelet reports at most 5 names per image (found on the host cluster: the echo image,
+// also pulled from three test registries, was listed under five of those names and not as
+// gatecheck.dev/echo-backend:dev). An image listed with 5 names may carry the one looked for:
+// that is not "missing".
+func TestAwaitImageWithTruncatedNames(t *testing.T) {
+	const ref = "gatecheck.dev/echo-backend:dev"
+	names := func(n int) []string {
+		var out []string
+		for i := range n {
+			out = append(out, fmt.Sprintf("127.0.0.1:%d/e2e/%s", 30000+i, ref))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		names   int
+		wantErr bool
+	}{{4, true}, {5, false}} {
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}, Status: corev1.NodeStatus{Images: []corev1.ContainerImage{{Names: names(tc.names)}}}}
+		e := &Env{Kube: fake.NewClientset(node)}
+		err := e.awaitImage(context.Background(), ref, 100*time.Millisecond, 20*time.Millisecond)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("an image listed under %d other names: got %v, want an error: %v", tc.names, err, tc.wantErr)
+		}
 	}
 }
