@@ -17,30 +17,7 @@ import (
 // connection.
 func TestRawIO(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	peerc := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			close(peerc)
-			return
-		}
-		peerc <- c
-	}()
-	nc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	peer := <-peerc
-	if peer == nil {
-		t.Fatal("accept failed")
-	}
-	defer peer.Close()
+	nc, peer := tcpPair(t)
 	r := newRawIO(nc)
 	if r == nil {
 		t.Fatal("newRawIO: nil for a TCP connection")
@@ -227,26 +204,7 @@ func TestRawIOSendWithRead(t *testing.T) {
 // ends the session.
 func TestRawIOReadSession(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	peerc := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		peerc <- c
-	}()
-	nc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	peer := <-peerc
-	if peer == nil {
-		t.Fatal("accept failed")
-	}
-	defer peer.Close()
+	nc, peer := tcpPair(t)
 	r := newRawIO(nc)
 	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	buf := make([]byte, 64)
@@ -294,6 +252,7 @@ func TestRawIOReadSession(t *testing.T) {
 			}
 		})
 	}()
+	var err error
 	select {
 	case err = <-done:
 	case <-time.After(10 * time.Second):
@@ -310,4 +269,34 @@ func TestRawIOReadSession(t *testing.T) {
 	if calls != 3 {
 		t.Errorf("serve called %d times; want 3 (first, then once per wait)", calls)
 	}
+}
+
+// tcpPair returns both ends of a TCP connection on loopback, closed when the test ends.
+func tcpPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peerc := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(peerc)
+			return
+		}
+		peerc <- c
+	}()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	server = <-peerc
+	if server == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { server.Close() })
+	return client, server
 }
