@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"k8s.io/client-go/discovery"
@@ -182,6 +183,9 @@ func newRun(cl Cluster, images ImageBuilder, o Options) (*run, error) {
 	if r.out == nil {
 		r.out = io.Discard
 	}
+	// Suites run side by side (alongside the upstream suite, and after it) and each writes its
+	// progress lines: one write at a time, whatever writer the caller gave.
+	r.out = &lockedWriter{w: r.out}
 	r.meta = model.Run{
 		GatecheckVersion:  version.Version,
 		Implementation:    o.Profile.Name,
@@ -323,4 +327,16 @@ func serverVersion(cfg *rest.Config) string {
 		return ""
 	}
 	return v.GitVersion
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -385,7 +385,7 @@ func TestImagesBuildWhileClusterComesUp(t *testing.T) {
 }
 
 // fakeSuiteBinary writes a script that stands in for gatecheck's hidden suite command: it logs
-// "start NAME NS" and "end NAME NS" (nanoseconds) to the returned log, takes 400 ms, and writes
+// "start NAME NS" and "end NAME NS" (nanoseconds) to the returned log, takes 1 s, and writes
 // a one-suite report where runGinkgoSuite looks for it.
 func fakeSuiteBinary(t *testing.T) (bin, log string) {
 	t.Helper()
@@ -395,7 +395,7 @@ func fakeSuiteBinary(t *testing.T) (bin, log string) {
 name="$2"
 for a in "$@"; do case "$a" in -ginkgo.json-report=*) report="${a#-ginkgo.json-report=}";; esac; done
 echo "start $name $(date +%s%N)" >> ` + log + `
-sleep 0.4
+sleep 1
 printf '{"schemaVersion":"gatecheck.report/v1","suites":[{"name":"%s","succeeded":true}]}' "$name" > "$report"
 echo "end $name $(date +%s%N)" >> ` + log + `
 `
@@ -409,6 +409,7 @@ echo "end $name $(date +%s%N)" >> ` + log + `
 // data plane per Gateway, udp (aloneSuites) then on its own after them; one after another when
 // it has one data plane for all (or nobody knows). Their reports keep the selected order.
 func TestStepSuitesSideBySideOnlyOnSeparateDataPlanes(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		dp   *dataPlanes
@@ -420,6 +421,7 @@ func TestStepSuitesSideBySideOnlyOnSeparateDataPlanes(t *testing.T) {
 		{"not probed and no cluster API", nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			bin, log := fakeSuiteBinary(t)
 			suites := []string{ConformanceSuite, "canary", "mirror", "propagation", "udp"}
 			r, _ := testRun(t, &capCluster{}, Options{Self: bin, Suites: suites})
