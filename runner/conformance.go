@@ -35,7 +35,9 @@ func conformanceCommand(o Options) (bin string, args []string, dir string) {
 // that finished keep their results. Without a ConformanceReport of its own, a partial one is
 // built from the events and written to conformance-report.yaml, marked partial; the run is
 // then incomplete (exit 2), never a pass.
-func runConformance(ctx context.Context, o Options, kubeconfig, channel string, out io.Writer) (part *model.Report, incomplete []string) {
+//
+// firstTest, when not nil, is called when the suite's first test starts: its setup is done.
+func runConformance(ctx context.Context, o Options, kubeconfig, channel string, out io.Writer, firstTest func()) (part *model.Report, incomplete []string) {
 	bin, pre, dir := conformanceCommand(o)
 	confYAML := filepath.Join(o.OutDir, "conformance-report.yaml")
 	eventsPath := filepath.Join(o.OutDir, conformanceEventsFile)
@@ -53,7 +55,9 @@ func runConformance(ctx context.Context, o Options, kubeconfig, channel string, 
 		// The suite's own manifests name registry.k8s.io images: it rewrites them (--registry).
 		env = append(env, imagemap.Env+"="+o.pushed.String())
 	}
-	rerr := runStreaming(ctx, bin, args, env, dir, logPath, out, "conformance:", newConformanceConsole(time.Now))
+	con := newConformanceConsole(time.Now)
+	con.onFirstTest = firstTest
+	rerr := runStreaming(ctx, bin, args, env, dir, logPath, out, "conformance:", con)
 	part, incomplete = collectConformance(ctx.Err() != nil, rerr, confYAML, eventsPath, logPath, channel, out)
 	if part != nil && part.Conformance != nil {
 		// The profile's documented failures travel with the ConformanceReport they excuse.

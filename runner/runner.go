@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -162,6 +163,9 @@ type run struct {
 	incomplete []string
 	// ran are the gatecheck suites already run (alongside the upstream suite).
 	ran []string
+	// untimed holds, for each suite whose untimed part ran alongside the upstream suite, that
+	// part's report (nil when it wrote none); stepSuites runs its timing part and merges them.
+	untimed map[string]*model.Report
 	// dataPlanes is the answer of the data-plane probe (probeDataPlanes), nil until one ran.
 	dataPlanes *dataPlanes
 	// imagesLoaded: the images step loaded gatecheck's images into every node itself.
@@ -264,34 +268,137 @@ func (r *run) finishIncomplete(err error) {
 	}
 }
 
-func runGinkgoSuite(ctx context.Context, o Options, s string, env suiteenv.Config, out io.Writer) (*model.Report, error) {
-	jsonPath := filepath.Join(o.OutDir, "ginkgo-"+s+".json")
-	logPath := filepath.Join(o.OutDir, "logs", s+".log")
+// suitePart is which of a suite's specs one run of it takes.
+type suitePart int
+
+const (
+	wholeSuite suitePart = iota
+	// untimedPart is every spec but those labelled suiteenv.TimingLabel: what runs alongside
+	// the upstream suite (stepConformance).
+	untimedPart
+	// timedPart is the specs labelled suiteenv.TimingLabel, run afterwards (stepSuites).
+	timedPart
+)
+
+// filter is the Ginkgo label filter that selects the part ("" for the whole suite).
+func (p suitePart) filter() string {
+	switch p {
+	case untimedPart:
+		return "!" + suiteenv.TimingLabel
+	case timedPart:
+		return suiteenv.TimingLabel
+	}
+	return ""
+}
+
+// name is what the part adds to the suite's name in file names and on the console.
+func (p suitePart) name() string {
+	switch p {
+	case untimedPart:
+		return "untimed"
+	case timedPart:
+		return "timing"
+	}
+	return ""
+}
+
+// has reports whether a spec with these labels belongs to the part.
+func (p suitePart) has(labels []string) bool {
+	switch p {
+	case untimedPart:
+		return !slices.Contains(labels, suiteenv.TimingLabel)
+	case timedPart:
+		return slices.Contains(labels, suiteenv.TimingLabel)
+	}
+	return true
+}
+
+// runGinkgoSuite runs suite s's part in a process of its own and reads the report it wrote.
+func runGinkgoSuite(ctx context.Context, o Options, s string, part suitePart, env suiteenv.Config, out io.Writer) (*model.Report, error) {
+	base, what := s, "suite "+s
+	if part != wholeSuite {
+		base += "-" + part.name()
+		what += " (" + part.name() + " specs)"
+	}
+	jsonPath := filepath.Join(o.OutDir, "ginkgo-"+base+".json")
+	logPath := filepath.Join(o.OutDir, "logs", base+".log")
 	// The suites are linked into the gatecheck binary (suites/all): it runs itself, one suite per
 	// process, so each suite has its own report and a crash stays within one suite.
 	args := []string{SuiteCommand, s, "-ginkgo.v", "-ginkgo.no-color", "-ginkgo.json-report=" + jsonPath}
-	if o.Labels != "" {
-		args = append(args, "-ginkgo.label-filter="+o.Labels)
+	if f := joinFilters(o.Labels, part.filter()); f != "" {
+		args = append(args, "-ginkgo.label-filter="+f)
 	}
-	fmt.Fprintf(out, "  suite %s; full log: %s\n", s, logPath)
+	fmt.Fprintf(out, "  %s; full log: %s\n", what, logPath)
 	rerr := runStreaming(ctx, o.self(), args, env.Environ(), o.OutDir, logPath, out, s+":", keepLines(ginkgoProgress()))
 	rep, perr := ingest.ReadFile(jsonPath)
 	if perr != nil {
-		return nil, fmt.Errorf("suite %s wrote no readable report (exit %d, see %s): %w", s, exitCodeOf(rerr), logPath, perr)
+		return nil, fmt.Errorf("%s wrote no readable report (exit %d, see %s): %w", what, exitCodeOf(rerr), logPath, perr)
 	}
-	onlySuite(rep, s)
+	onlySuite(rep, s, part)
 	return rep, nil
 }
 
-// onlySuite drops from rep the specs of the other suites: the binary carries every suite's
-// tree, and Ginkgo lists the specs its label filter left out as skipped. Suite-level nodes
-// (a failed BeforeSuite, ...) stay.
-func onlySuite(rep *model.Report, name string) {
+// joinFilters is the label filter that needs every non-empty one of filters.
+func joinFilters(filters ...string) string {
+	var out []string
+	for _, f := range filters {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, "("+f+")")
+		}
+	}
+	if len(out) == 1 {
+		return strings.TrimSuffix(strings.TrimPrefix(out[0], "("), ")")
+	}
+	return strings.Join(out, " && ")
+}
+
+// onlySuite drops from rep the specs of the other suites, and those of name outside part: the
+// binary carries every suite's tree, and Ginkgo lists the specs its label filter left out as
+// skipped. Suite-level nodes (a failed BeforeSuite, ...) stay.
+func onlySuite(rep *model.Report, name string, part suitePart) {
 	for i := range rep.Suites {
 		rep.Suites[i].Specs = slices.DeleteFunc(rep.Suites[i].Specs, func(sp model.Spec) bool {
-			return (sp.NodeType == "" || sp.NodeType == "It") && !slices.Contains(sp.Labels, name)
+			return (sp.NodeType == "" || sp.NodeType == "It") && (!slices.Contains(sp.Labels, name) || !part.has(sp.Labels))
 		})
 	}
+}
+
+// mergeParts makes one report of a suite's two parts, run in two processes: the suites of b
+// join those of a with the same name (specs in a's then b's order, succeeded only if both did),
+// the others are added. Either may be nil (its process wrote no report).
+func mergeParts(a, b *model.Report) *model.Report {
+	if a == nil {
+		return b
+	}
+	if b == nil {
+		return a
+	}
+	out := *a
+	out.Suites = slices.Clone(a.Suites)
+	for _, sb := range b.Suites {
+		i := slices.IndexFunc(out.Suites, func(sa model.Suite) bool { return sa.Name == sb.Name })
+		if i < 0 {
+			out.Suites = append(out.Suites, sb)
+			continue
+		}
+		sa := &out.Suites[i]
+		sa.Succeeded = sa.Succeeded && sb.Succeeded
+		sa.FailureReasons = append(slices.Clone(sa.FailureReasons), sb.FailureReasons...)
+		for _, f := range sb.NotClaimed {
+			if !slices.Contains(sa.NotClaimed, f) {
+				sa.NotClaimed = append(sa.NotClaimed, f)
+			}
+		}
+		if !sb.Start.IsZero() && (sa.Start.IsZero() || sb.Start.Before(sa.Start)) {
+			sa.Start = sb.Start
+		}
+		if sb.End.After(sa.End) {
+			sa.End = sb.End
+		}
+		sa.DurationSeconds += sb.DurationSeconds
+		sa.Specs = append(slices.Clone(sa.Specs), sb.Specs...)
+	}
+	return &out
 }
 
 // neededImages adds to the profile's images what the selected suites need whatever the

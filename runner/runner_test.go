@@ -20,6 +20,7 @@ import (
 	"github.com/gatecheck/gatecheck/impls"
 	"github.com/gatecheck/gatecheck/install"
 	"github.com/gatecheck/gatecheck/reports/model"
+	"github.com/gatecheck/gatecheck/suites/suiteenv"
 )
 
 func TestSelectSuites(t *testing.T) {
@@ -190,6 +191,9 @@ func TestProgressFilters(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	c := newConformanceConsole(func() time.Time { return now })
+	// The first test's start is the end of the suite's setup: the lanes start then.
+	var firsts []string
+	c.onFirstTest = func() { firsts = append(firsts, c.running) }
 	var printed []string
 	for _, step := range []struct {
 		line    string
@@ -210,6 +214,9 @@ func TestProgressFilters(t *testing.T) {
 	} {
 		now = now.Add(step.advance)
 		printed = append(printed, c.line(step.line)...)
+	}
+	if !slices.Equal(firsts, []string{"HTTPRouteWeight"}) {
+		t.Errorf("onFirstTest called when %q ran; want once, when the first test (HTTPRouteWeight) started", firsts)
 	}
 	want := []string{
 		"1 test started in 22s; running HTTPRouteWeight",
@@ -297,22 +304,73 @@ func TestNeededImages(t *testing.T) {
 }
 
 // The one suite binary carries every suite's tree; a suite's report must list only its own
-// specs (and suite-level nodes), not the others' as skipped.
+// specs (and suite-level nodes), not the others' as skipped, and of a part (untimed, timing)
+// only the part's.
 func TestOnlySuiteKeepsItsOwnSpecs(t *testing.T) {
 	t.Parallel()
-	rep := &model.Report{Suites: []model.Suite{{Name: "gatecheck canary", Specs: []model.Spec{
-		{Name: "Weighted split 90/10", NodeType: "It", Labels: []string{"canary", "feature:weight"}, Outcome: model.OutcomePassed},
-		{Name: "TCPRoute weights 70/30", NodeType: "It", Labels: []string{"tcp", "feature:weight"}, Outcome: model.OutcomeSkipped},
-		{Name: "Native sidecar start order", Labels: []string{"sidecar"}, Outcome: model.OutcomeSkipped},
-		{Name: "[BeforeSuite]", NodeType: "BeforeSuite", Outcome: model.OutcomeFailed},
-	}}}}
-	onlySuite(rep, "canary")
-	var got []string
-	for _, sp := range rep.Suites[0].Specs {
-		got = append(got, sp.Name)
+	for _, tc := range []struct {
+		part suitePart
+		want []string
+	}{
+		{wholeSuite, []string{"Weighted split 90/10", "Mirror isolation", "[BeforeSuite]"}},
+		{untimedPart, []string{"Weighted split 90/10", "[BeforeSuite]"}},
+		{timedPart, []string{"Mirror isolation", "[BeforeSuite]"}},
+	} {
+		rep := &model.Report{Suites: []model.Suite{{Name: "gatecheck canary", Specs: []model.Spec{
+			{Name: "Weighted split 90/10", NodeType: "It", Labels: []string{"canary", "feature:weight"}, Outcome: model.OutcomePassed},
+			{Name: "Mirror isolation", NodeType: "It", Labels: []string{"canary", suiteenv.TimingLabel}, Outcome: model.OutcomePassed},
+			{Name: "TCPRoute weights 70/30", NodeType: "It", Labels: []string{"tcp", "feature:weight"}, Outcome: model.OutcomeSkipped},
+			{Name: "Native sidecar start order", Labels: []string{"sidecar"}, Outcome: model.OutcomeSkipped},
+			{Name: "[BeforeSuite]", NodeType: "BeforeSuite", Outcome: model.OutcomeFailed},
+		}}}}
+		onlySuite(rep, "canary", tc.part)
+		var got []string
+		for _, sp := range rep.Suites[0].Specs {
+			got = append(got, sp.Name)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("part %q: specs kept = %q; want %q", tc.part.name(), got, tc.want)
+		}
 	}
-	if want := []string{"Weighted split 90/10", "[BeforeSuite]"}; !slices.Equal(got, want) {
-		t.Errorf("specs kept = %q; want %q", got, want)
+}
+
+func TestJoinFilters(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"", ""}, ""},
+		{[]string{"negative", ""}, "negative"},
+		{[]string{"", "!timing"}, "!timing"},
+		{[]string{"a || b", "timing"}, "(a || b) && (timing)"},
+	} {
+		if got := joinFilters(tt.in...); got != tt.want {
+			t.Errorf("joinFilters(%q) = %q; want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// A suite run in two parts is one suite in the report: both parts' specs, failed when either
+// part failed, from the earlier start to the later end.
+func TestMergeParts(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	a := &model.Report{Suites: []model.Suite{{Name: "gatecheck udp", Succeeded: true, Start: t0, End: t0.Add(10 * time.Second), DurationSeconds: 10,
+		NotClaimed: []string{"UDPRoute"}, Specs: []model.Spec{{Name: "weights"}}}}}
+	b := &model.Report{Suites: []model.Suite{{Name: "gatecheck udp", Succeeded: false, Start: t0.Add(time.Minute), End: t0.Add(70 * time.Second), DurationSeconds: 10,
+		NotClaimed: []string{"UDPRoute"}, FailureReasons: []string{"loss"}, Specs: []model.Spec{{Name: "loss"}}}}}
+	got := mergeParts(a, b)
+	want := []model.Suite{{Name: "gatecheck udp", Succeeded: false, Start: t0, End: t0.Add(70 * time.Second), DurationSeconds: 20,
+		NotClaimed: []string{"UDPRoute"}, FailureReasons: []string{"loss"}, Specs: []model.Spec{{Name: "weights"}, {Name: "loss"}}}}
+	if diff := cmp.Diff(want, got.Suites); diff != "" {
+		t.Errorf("merged (-want +got):\n%s", diff)
+	}
+	if len(a.Suites[0].Specs) != 1 {
+		t.Errorf("mergeParts changed its first argument: %d specs", len(a.Suites[0].Specs))
+	}
+	if mergeParts(nil, b) != b || mergeParts(a, nil) != a {
+		t.Error("a missing part must leave the other as it is")
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/gatecheck/gatecheck/internal/version"
 	"github.com/gatecheck/gatecheck/reports/ingest"
 	"github.com/gatecheck/gatecheck/reports/model"
+	"github.com/gatecheck/gatecheck/suites/all"
 	"github.com/gatecheck/gatecheck/suites/suiteenv"
 )
 
@@ -284,27 +285,36 @@ var alongsideConformance = [][]string{{"sidecar"}}
 
 // alongsideSeparate are the traffic suites that also run alongside the upstream suite, one
 // after another in a lane of their own, when the implementation serves each Gateway from its
-// own data plane (probeDataPlanes). None of them judges time: they count how requests,
-// streams and connections are split and that none fails (their latency figures are reported,
+// own data plane (probeDataPlanes). Of a suite with specs labelled suiteenv.TimingLabel
+// (suites/all.HasTimingSpecs: mirror's isolation, udp's loss and flow expiry), only the other
+// specs run here, its timing specs after the upstream suite (stepSuites). What runs here judges
+// no time: the specs count how requests, streams, datagrams and connections are split, that
+// none fails and that changes propagate without errors or flaps (latency figures are reported,
 // not gated), so sharing the machine with the upstream suite can only lengthen them. On an
-// implementation that serves every Gateway from one set of ports (Traefik's entryPoints) both
+// implementation that serves every Gateway from one set of ports (Traefik's entryPoints) the
 // suites' catch-all routes would meet on one listener and a correct implementation could fail
-// either: there, as when the probe cannot tell, they run after the upstream suite. The suites
-// that judge time (mirror: a mirror must not slow the primary; propagation; udp's loss and
-// flow expiry) always run after it (side by side with each other on separate data planes, see
-// stepSuites).
+// them: there, as when the probe cannot tell, they all run after the upstream suite.
 //
 // They run in this order, whatever the selection's: the suites that create Gateways and Pods in
 // their specs first (tcp, migration), the ones that mostly send traffic over the Gateways their
-// setup made last (grpc, canary). The upstream suite runs its HTTP and gRPC tests first, on
-// Gateways its setup created, and its TCP, TLS and UDP tests, each with its own Gateway and
-// backend Pods, from about a minute in: Pods the lane starts then make the node start the
-// upstream suite's Pods later (a warm run's critical path: its TCPRoute tests took 10-12 s
-// instead of 3-4 s with the tcp suite's Gateways starting at the same time).
-var alongsideSeparate = []string{"tcp", "migration", "grpc", "canary"}
+// setup made after them. The upstream suite runs its HTTP and gRPC tests first, on Gateways its
+// setup created, and its TCP, TLS and UDP tests, each with its own Gateway and backend Pods,
+// from about a minute in: Pods the lane starts then make the node start the upstream suite's
+// Pods later (a warm run's critical path: its TCPRoute tests took 10-12 s instead of 3-4 s with
+// the tcp suite's Gateways starting at the same time).
+var alongsideSeparate = []string{"tcp", "migration", "grpc", "canary", "propagation", "mirror", "udp"}
+
+// lanesWait bounds how long the lanes wait for the upstream suite's setup before they start
+// anyway (stepConformance).
+const lanesWait = 45 * time.Second
 
 // stepConformance runs the upstream suite when selected, with the suites that run alongside it;
 // how each ended is in its part.
+//
+// The lanes start when the upstream suite's first test starts (or lanesWait after the suite
+// did, or when it ended): its setup creates its base Gateways, backends and ~15 certificates,
+// all on the run's critical path, and took 18-43 s with the lanes' setups at the same time
+// against 10 s alone. The lanes finish well before the upstream suite does.
 func stepConformance(ctx context.Context, r *run) (string, error) {
 	if !slices.Contains(r.o.Suites, ConformanceSuite) {
 		fmt.Fprintln(r.out, "  skipped (not in --suites)")
@@ -312,6 +322,7 @@ func stepConformance(ctx context.Context, r *run) (string, error) {
 	}
 	type result struct {
 		suite string
+		part  suitePart
 		rep   *model.Report
 		err   error
 		// deferred: not run here (the probe found no data plane per Gateway); stepSuites runs it.
@@ -344,15 +355,31 @@ func stepConformance(ctx context.Context, r *run) (string, error) {
 	if len(along)+len(probed) > 0 {
 		_ = os.MkdirAll(env.Artifacts, 0o755)
 	}
-	// runLane runs suites one after another, sending each one's result.
-	runLane := func(suites []string) {
+	// testsStarted is closed when the upstream suite's first test starts, or when it ended.
+	testsStarted := make(chan struct{})
+	var startOnce sync.Once
+	started := func() { startOnce.Do(func() { close(testsStarted) }) }
+	awaitSetup := func() {
+		select {
+		case <-testsStarted:
+		case <-time.After(lanesWait):
+		case <-ctx.Done():
+		}
+	}
+	// runLane runs suites one after another, sending each one's result; the separate lane's
+	// suites with timing specs run without them.
+	runLane := func(suites []string, separate bool) {
 		for _, s := range suites {
+			part := wholeSuite
+			if separate && all.HasTimingSpecs(s) {
+				part = untimedPart
+			}
 			if ctx.Err() != nil {
-				results <- result{suite: s, err: fmt.Errorf("interrupted before suite %s", s)}
+				results <- result{suite: s, part: part, err: fmt.Errorf("interrupted before suite %s", s)}
 				continue
 			}
-			rep, err := runGinkgoSuite(ctx, r.o, s, env, r.out)
-			results <- result{suite: s, rep: rep, err: err}
+			rep, err := runGinkgoSuite(ctx, r.o, s, part, env, r.out)
+			results <- result{suite: s, part: part, rep: rep, err: err}
 		}
 	}
 	if len(along) > 0 {
@@ -360,16 +387,20 @@ func stepConformance(ctx context.Context, r *run) (string, error) {
 		for _, lane := range lanes {
 			desc = append(desc, strings.Join(lane, " then "))
 		}
-		fmt.Fprintf(r.out, "  alongside: %s (no timing verdicts)\n", strings.Join(desc, "; "))
+		fmt.Fprintf(r.out, "  alongside, once the upstream suite's tests start: %s (no timing verdicts)\n", strings.Join(desc, "; "))
 		for _, lane := range lanes {
-			go runLane(lane)
+			go func() {
+				awaitSetup()
+				runLane(lane, false)
+			}()
 		}
 	}
 	if len(probed) > 0 {
 		verb := map[bool]string{true: "runs", false: "run"}[len(probed) == 1]
-		fmt.Fprintf(r.out, "  probing for a data plane per Gateway (two Gateways in namespace %s): if so, %s %s alongside too\n",
-			probeNamespace, strings.Join(probed, " then "), verb)
+		fmt.Fprintf(r.out, "  probing for a data plane per Gateway (two Gateways in namespace %s) once the upstream suite's tests start: if so, %s %s alongside too\n",
+			probeNamespace, describeLane(probed, true), verb)
 		go func() {
+			awaitSetup()
 			dp := r.probe(ctx)
 			// Read by stepSuites after every result below was received.
 			r.dataPlanes = &dp
@@ -380,11 +411,12 @@ func stepConformance(ctx context.Context, r *run) (string, error) {
 				}
 				return
 			}
-			fmt.Fprintf(r.out, "  data planes: %s; %s %s alongside now\n", dp.Why, strings.Join(probed, " then "), verb)
-			runLane(probed)
+			fmt.Fprintf(r.out, "  data planes: %s; %s %s alongside now\n", dp.Why, describeLane(probed, true), verb)
+			runLane(probed, true)
 		}()
 	}
-	part, why := runConformance(ctx, r.o, r.cl.Kubeconfig(), r.o.Channel, r.out)
+	part, why := runConformance(ctx, r.o, r.cl.Kubeconfig(), r.o.Channel, r.out, started)
+	started()
 	if part != nil {
 		r.parts = append(r.parts, part)
 	}
@@ -397,12 +429,32 @@ func stepConformance(ctx context.Context, r *run) (string, error) {
 		if res.err != nil {
 			r.incomplete = append(r.incomplete, res.err.Error())
 		}
+		if res.part == untimedPart {
+			if r.untimed == nil {
+				r.untimed = map[string]*model.Report{}
+			}
+			r.untimed[res.suite] = res.rep
+			continue
+		}
 		if res.rep != nil {
 			r.parts = append(r.parts, res.rep)
 		}
 		r.ran = append(r.ran, res.suite)
 	}
 	return "conformance", nil
+}
+
+// describeLane names a lane's suites in order, saying of those with timing specs (on separate
+// data planes) that those run later.
+func describeLane(suites []string, separate bool) string {
+	var out []string
+	for _, s := range suites {
+		if separate && all.HasTimingSpecs(s) {
+			s += " (its timing specs after the upstream suite)"
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, " then ")
 }
 
 // suiteEnv is what the runner tells every gatecheck suite (suites/suiteenv).
@@ -439,7 +491,8 @@ const maxAfterLanes = 3
 var aloneSuites = []string{"udp"}
 
 // stepSuites runs gatecheck's selected suites that did not run alongside the upstream suite,
-// one process each; a suite that cannot run makes the run incomplete, not the step fail.
+// one process each, and the timing specs of those that did without them (stepConformance); a
+// suite that cannot run makes the run incomplete, not the step fail.
 //
 // When the implementation serves each Gateway from its own data plane (probeDataPlanes; the
 // probe stepConformance ran, or one run here) they run side by side, in up to maxAfterLanes
@@ -453,34 +506,55 @@ var aloneSuites = []string{"udp"}
 func stepSuites(ctx context.Context, r *run) (string, error) {
 	env := r.suiteEnv()
 	_ = os.MkdirAll(env.Artifacts, 0o755)
-	var todo, together, alone []string
+	type job struct {
+		suite string
+		part  suitePart
+	}
+	var todo, together, alone []job
 	for _, s := range r.o.Suites {
 		if s == ConformanceSuite || slices.Contains(r.ran, s) {
 			continue
 		}
-		todo = append(todo, s)
+		j := job{suite: s}
+		if _, ok := r.untimed[s]; ok {
+			j.part = timedPart
+		}
+		todo = append(todo, j)
 		if slices.Contains(aloneSuites, s) {
-			alone = append(alone, s)
+			alone = append(alone, j)
 		} else {
-			together = append(together, s)
+			together = append(together, j)
 		}
 	}
+	describe := func(js []job) string {
+		var out []string
+		for _, j := range js {
+			if j.part == timedPart {
+				out = append(out, j.suite+" (timing specs)")
+			} else {
+				out = append(out, j.suite)
+			}
+		}
+		return strings.Join(out, " then ")
+	}
 	// phases run one after another, the lanes of a phase side by side.
-	phases := [][][]string{{todo}}
-	if len(together) > 1 && r.separateDataPlanes(ctx, todo) {
-		lanes := make([][]string, min(maxAfterLanes, len(together)))
-		for i, s := range together {
-			lanes[i%len(lanes)] = append(lanes[i%len(lanes)], s)
+	phases := [][][]job{{todo}}
+	if len(together) > 1 && r.separateDataPlanes(ctx, describe(todo)) {
+		lanes := make([][]job, min(maxAfterLanes, len(together)))
+		for i, j := range together {
+			lanes[i%len(lanes)] = append(lanes[i%len(lanes)], j)
 		}
 		var desc []string
 		for _, l := range lanes {
-			desc = append(desc, strings.Join(l, " then "))
+			desc = append(desc, describe(l))
 		}
 		msg := "  side by side (a data plane per Gateway): " + strings.Join(desc, "; ")
-		phases = [][][]string{lanes}
+		phases = [][][]job{lanes}
 		if len(alone) > 0 {
-			msg += "; then, alone: " + strings.Join(alone, " then ")
-			phases = append(phases, [][]string{alone})
+			msg += "; then, alone: " + describe(alone)
+			for _, j := range alone {
+				phases = append(phases, [][]job{{j}})
+			}
 		}
 		fmt.Fprintln(r.out, msg)
 	}
@@ -494,29 +568,34 @@ func stepSuites(ctx context.Context, r *run) (string, error) {
 		var wg sync.WaitGroup
 		for _, lane := range lanes {
 			wg.Go(func() {
-				for _, s := range lane {
-					i := slices.Index(todo, s)
+				for _, j := range lane {
+					i := slices.Index(todo, j)
 					if ctx.Err() != nil {
-						results[i] = result{err: fmt.Errorf("interrupted before suite %s", s)}
+						results[i] = result{err: fmt.Errorf("interrupted before suite %s", j.suite)}
 						continue
 					}
-					rep, err := runGinkgoSuite(ctx, r.o, s, env, r.out)
+					rep, err := runGinkgoSuite(ctx, r.o, j.suite, j.part, env, r.out)
 					results[i] = result{rep: rep, err: err, ran: true}
 				}
 			})
 		}
 		wg.Wait()
 	}
-	// In the selected order, whichever lane finished first.
+	// In the selected order, whichever lane finished first; a suite's two parts as one.
 	for i, res := range results {
+		j := todo[i]
 		if res.err != nil {
 			r.incomplete = append(r.incomplete, res.err.Error())
 		}
-		if res.rep != nil {
-			r.parts = append(r.parts, res.rep)
+		rep := res.rep
+		if j.part == timedPart {
+			rep = mergeParts(r.untimed[j.suite], rep)
 		}
-		if res.ran {
-			r.ran = append(r.ran, todo[i])
+		if rep != nil {
+			r.parts = append(r.parts, rep)
+		}
+		if res.ran || j.part == timedPart {
+			r.ran = append(r.ran, j.suite)
 		}
 	}
 	return "gatecheck suites", nil
@@ -525,13 +604,13 @@ func stepSuites(ctx context.Context, r *run) (string, error) {
 // separateDataPlanes says whether the implementation serves each Gateway from its own data
 // plane: the answer of stepConformance's probe, or of a probe run now for suites when none ran
 // (nothing to ask without the cluster's API: then no).
-func (r *run) separateDataPlanes(ctx context.Context, suites []string) bool {
+func (r *run) separateDataPlanes(ctx context.Context, suites string) bool {
 	if r.dataPlanes == nil {
 		if r.cfg == nil {
 			return false
 		}
 		fmt.Fprintf(r.out, "  probing for a data plane per Gateway (two Gateways in namespace %s): if so, %s run side by side\n",
-			probeNamespace, strings.Join(suites, ", "))
+			probeNamespace, suites)
 		dp := r.probe(ctx)
 		r.dataPlanes = &dp
 		if !dp.Separate {

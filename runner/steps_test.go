@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -385,24 +385,67 @@ func TestImagesBuildWhileClusterComesUp(t *testing.T) {
 }
 
 // fakeSuiteBinary writes a script that stands in for gatecheck's hidden suite command: it logs
-// "start NAME NS" and "end NAME NS" (nanoseconds) to the returned log, takes 1 s, and writes
-// a one-suite report where runGinkgoSuite looks for it.
+// "start NAME NS FILTER" and "end NAME NS" (nanoseconds; FILTER is its -ginkgo.label-filter,
+// "-" without one) to the returned log, takes 1 s, and writes a one-suite report where
+// runGinkgoSuite looks for it, with one spec: "NAME spec", or "NAME timing spec" (labelled
+// timing) when the filter is exactly "timing".
 func fakeSuiteBinary(t *testing.T) (bin, log string) {
 	t.Helper()
 	dir := t.TempDir()
 	bin, log = filepath.Join(dir, "gatecheck"), filepath.Join(dir, "suites.log")
 	script := `#!/bin/sh
 name="$2"
-for a in "$@"; do case "$a" in -ginkgo.json-report=*) report="${a#-ginkgo.json-report=}";; esac; done
-echo "start $name $(date +%s%N)" >> ` + log + `
+filter=-
+for a in "$@"; do case "$a" in -ginkgo.json-report=*) report="${a#-ginkgo.json-report=}";; -ginkgo.label-filter=*) filter="${a#-ginkgo.label-filter=}";; esac; done
+echo "start $name $(date +%s%N) $filter" >> ` + log + `
 sleep 1
-printf '{"schemaVersion":"gatecheck.report/v1","suites":[{"name":"%s","succeeded":true}]}' "$name" > "$report"
+spec="{\"name\":\"$name spec\",\"nodeType\":\"It\",\"labels\":[\"$name\"],\"outcome\":\"passed\"}"
+if [ "$filter" = timing ]; then spec="{\"name\":\"$name timing spec\",\"nodeType\":\"It\",\"labels\":[\"$name\",\"timing\"],\"outcome\":\"passed\"}"; fi
+printf '{"schemaVersion":"gatecheck.report/v1","suites":[{"name":"%s","succeeded":true,"specs":[%s]}]}' "$name" "$spec" > "$report"
 echo "end $name $(date +%s%N)" >> ` + log + `
 `
 	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return bin, log
+}
+
+type span struct {
+	start, end int64
+	filter     string
+}
+
+// suiteSpans reads fakeSuiteBinary's log: when each suite ran, with which label filter.
+func suiteSpans(t *testing.T, log string) map[string]*span {
+	t.Helper()
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spans := map[string]*span{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.SplitN(line, " ", 4)
+		if len(f) < 3 {
+			t.Fatalf("log line %q", line)
+		}
+		ns, err := strconv.ParseInt(f[2], 10, 64)
+		if err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		name := f[1]
+		if spans[name] == nil {
+			spans[name] = &span{}
+		}
+		if f[0] == "start" {
+			spans[name].start = ns
+			if len(f) == 4 {
+				spans[name].filter = f[3]
+			}
+		} else {
+			spans[name].end = ns
+		}
+	}
+	return spans
 }
 
 // The suites left for after the upstream suite run side by side when the implementation has a
@@ -446,41 +489,63 @@ func TestStepSuitesSideBySideOnlyOnSeparateDataPlanes(t *testing.T) {
 			if diff := cmp.Diff(append([]string{"canary"}, want...), r.ran); diff != "" {
 				t.Errorf("ran (-want +got):\n%s", diff)
 			}
-			b, err := os.ReadFile(log)
-			if err != nil {
-				t.Fatal(err)
-			}
-			type span struct{ start, end int64 }
-			spans := map[string]*span{}
-			for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-				var ev, name string
-				var ns int64
-				if _, err := fmt.Sscanf(line, "%s %s %d", &ev, &name, &ns); err != nil {
-					t.Fatalf("log line %q: %v", line, err)
-				}
-				if spans[name] == nil {
-					spans[name] = &span{}
-				}
-				if ev == "start" {
-					spans[name].start = ns
-				} else {
-					spans[name].end = ns
-				}
-			}
+			spans := suiteSpans(t, log)
 			if len(spans) != 3 {
-				t.Fatalf("suites run: %s", b)
+				t.Fatalf("suites run: %v", spans)
 			}
 			m, p, u := spans["mirror"], spans["propagation"], spans["udp"]
 			if together := max(m.start, p.start) < min(m.end, p.end); together != tc.together {
-				t.Errorf("mirror and propagation running at once: %v, want %v\n%s", together, tc.together, b)
+				t.Errorf("mirror and propagation running at once: %v, want %v", together, tc.together)
 			}
 			if !tc.together && p.start < m.end {
-				t.Errorf("propagation started before mirror ended:\n%s", b)
+				t.Error("propagation started before mirror ended")
 			}
 			// udp always runs alone, last.
 			if u.start < max(m.end, p.end) {
-				t.Errorf("udp started while another suite ran:\n%s", b)
+				t.Error("udp started while another suite ran")
 			}
 		})
+	}
+}
+
+// A suite whose untimed specs ran alongside the upstream suite (r.untimed) runs only its timing
+// specs afterwards, and its report is one suite with both parts' specs; a suite that did not
+// run alongside runs whole.
+func TestStepSuitesRunsTheTimingSpecsOfSuitesThatRanAlongside(t *testing.T) {
+	t.Parallel()
+	bin, log := fakeSuiteBinary(t)
+	r, _ := testRun(t, &capCluster{}, Options{Self: bin, Suites: []string{ConformanceSuite, "mirror", "propagation", "udp"}})
+	r.dataPlanes = &dataPlanes{Separate: true, Why: "two addresses"}
+	r.untimed = map[string]*model.Report{
+		"mirror": {Suites: []model.Suite{{Name: "mirror", Succeeded: true, Specs: []model.Spec{{Name: "mirror spec", NodeType: "It", Labels: []string{"mirror"}, Outcome: model.OutcomePassed}}}}},
+		// udp's untimed part wrote no report: its timing part still runs.
+		"udp": nil,
+	}
+	if _, err := stepSuites(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	spans := suiteSpans(t, log)
+	for name, want := range map[string]string{"mirror": "timing", "propagation": "-", "udp": "timing"} {
+		if sp := spans[name]; sp == nil || sp.filter != want {
+			t.Errorf("suite %s ran with label filter %+v; want %q", name, sp, want)
+		}
+	}
+	var got []string
+	for _, p := range r.parts {
+		for _, s := range p.Suites {
+			for _, sp := range s.Specs {
+				got = append(got, s.Name+": "+sp.Name)
+			}
+		}
+	}
+	want := []string{"mirror: mirror spec", "mirror: mirror timing spec", "propagation: propagation spec", "udp: udp timing spec"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("reported specs (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"mirror", "propagation", "udp"}, r.ran); diff != "" {
+		t.Errorf("ran (-want +got):\n%s", diff)
+	}
+	if _, err := os.Stat(filepath.Join(r.o.OutDir, "ginkgo-mirror-timing.json")); err != nil {
+		t.Errorf("the timing part's own report: %v", err)
 	}
 }

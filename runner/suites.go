@@ -192,6 +192,8 @@ type conformanceConsole struct {
 	started                 int
 	running                 string
 	passed, failed, skipped int
+	// onFirstTest, when set, is called when the first test starts (the suite's setup is done).
+	onFirstTest func()
 }
 
 const progressEvery = 15 * time.Second
@@ -217,6 +219,9 @@ func (c *conformanceConsole) line(line string) []string {
 		case "=== RUN":
 			c.started++
 			c.running = test
+			if c.started == 1 && c.onFirstTest != nil {
+				c.onFirstTest()
+			}
 		case "--- PASS:":
 			c.passed++
 		case "--- SKIP:":

@@ -24,18 +24,22 @@ import (
 
 // suites are gatecheck's suites in the order a run takes them. A suite's name is also the
 // Ginkgo label every one of its top-level containers carries, which is how Run selects it.
+//
+// timing says the suite has specs labelled suiteenv.TimingLabel (TestSuites checks it against
+// the labels): the runner runs those apart from the suite's other specs.
 var suites = []struct {
-	name  string
-	setup func(SpecContext)
+	name   string
+	setup  func(SpecContext)
+	timing bool
 }{
-	{"canary", canary.Setup},
-	{"grpc", grpc.Setup},
-	{"mirror", mirror.Setup},
-	{"migration", migration.Setup},
-	{"propagation", propagation.Setup},
-	{"sidecar", sidecar.Setup},
-	{"tcp", tcp.Setup},
-	{"udp", udp.Setup},
+	{"canary", canary.Setup, false},
+	{"grpc", grpc.Setup, false},
+	{"mirror", mirror.Setup, true},
+	{"migration", migration.Setup, false},
+	{"propagation", propagation.Setup, false},
+	{"sidecar", sidecar.Setup, false},
+	{"tcp", tcp.Setup, false},
+	{"udp", udp.Setup, true},
 }
 
 // Names lists the suites, in run order.
@@ -52,6 +56,16 @@ func Known(name string) bool {
 	for _, s := range suites {
 		if s.name == name {
 			return true
+		}
+	}
+	return false
+}
+
+// HasTimingSpecs reports whether the suite has specs labelled suiteenv.TimingLabel.
+func HasTimingSpecs(name string) bool {
+	for _, s := range suites {
+		if s.name == name {
+			return s.timing
 		}
 	}
 	return false

@@ -1,7 +1,9 @@
 package all
 
 import (
+	"fmt"
 	"os"
+	"slices"
 	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -33,6 +35,33 @@ func TestSuites(t *testing.T) {
 		t.Fatal("dry run of every suite's tree failed")
 	}
 }
+
+// In the dry run, every suite's timing flag must match its specs' labels: a timing spec the table
+// does not know of would run alongside the upstream suite, where a busy node fails correct
+// implementations.
+var _ = ReportAfterSuite("timing flags match the labels", func(r Report) {
+	if os.Getenv(suiteenv.EnvSuite) != "" {
+		return
+	}
+	labelled := map[string]bool{}
+	for _, sp := range r.SpecReports {
+		labels := sp.Labels()
+		if !slices.Contains(labels, suiteenv.TimingLabel) {
+			continue
+		}
+		for _, l := range labels {
+			if Known(l) {
+				labelled[l] = true
+			}
+		}
+	}
+	for _, name := range Names() {
+		if HasTimingSpecs(name) != labelled[name] {
+			Fail(fmt.Sprintf("suite %s: HasTimingSpecs says %v, but specs labelled %q: %v (fix the suites table in all.go)",
+				name, HasTimingSpecs(name), suiteenv.TimingLabel, labelled[name]))
+		}
+	}
+})
 
 func TestLabelFilter(t *testing.T) {
 	t.Parallel()

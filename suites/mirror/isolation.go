@@ -11,6 +11,7 @@ import (
 
 	fixtures "github.com/gatecheck/gatecheck/fixtures/mirror"
 	"github.com/gatecheck/gatecheck/suites/internal/gwtest"
+	"github.com/gatecheck/gatecheck/suites/suiteenv"
 	"github.com/gatecheck/gatecheck/traffic"
 )
 
@@ -29,7 +30,7 @@ const (
 	isoRate   = 400
 )
 
-var _ = Describe("Request mirror isolation", Label("mirror", "feature:mirror", "isolation"), Ordered, ContinueOnFailure, func() {
+var _ = Describe("Request mirror isolation", Label("mirror", "feature:mirror", "isolation", suiteenv.TimingLabel), Ordered, ContinueOnFailure, func() {
 	BeforeAll(func(ctx SpecContext) {
 		objs := gwtest.Select(env.Render(fixtures.Files, "isolation.yaml", nil), "HTTPRoute")
 		env.Apply(ctx, objs)

@@ -8,10 +8,11 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/gatecheck/gatecheck/suites/suiteenv"
 	"github.com/gatecheck/gatecheck/traffic"
 )
 
-var _ = Describe("UDP flow idle expiry", Label("udp", "feature:idle-expiry"), Ordered, func() {
+var _ = Describe("UDP flow idle expiry", Label("udp", "feature:idle-expiry", suiteenv.TimingLabel), Ordered, func() {
 	const flows = 24
 	var (
 		fs    []*traffic.UDPStickyFlow

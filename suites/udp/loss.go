@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/gatecheck/gatecheck/suites/internal/gwtest"
+	"github.com/gatecheck/gatecheck/suites/suiteenv"
 	"github.com/gatecheck/gatecheck/traffic"
 )
 
@@ -46,7 +47,7 @@ func lossFlows(ctx context.Context, port, flows, n int) (*traffic.UDPStats, erro
 	return stats, nil
 }
 
-var _ = Describe("UDP datagram loss and reordering", Label("udp", "feature:loss"), Ordered, func() {
+var _ = Describe("UDP datagram loss and reordering", Label("udp", "feature:loss", suiteenv.TimingLabel), Ordered, func() {
 	BeforeAll(func(ctx SpecContext) {
 		applyRoutes(ctx, "loss.yaml")
 		convergeFlows(ctx, portLoss)
