@@ -4,7 +4,11 @@
 // same time in slices taken in turn (nginx, gatecheck, ..., nginx, gatecheck, ...), so that
 // noise from a shared machine hits them alike; the machine's load average is printed around
 // every round. It prints, per round and in total, requests/s, p50 and p99, the CPU time each
-// proxy's processes used per request, and the ratios against nginx of the same round.
+// proxy's processes used per request, and the ratios against nginx of the same round. Beside
+// the proxy's CPU per request it prints the echo backend's and the load generator's, and the
+// share of the machine's CPU time left idle or stolen: all of them share the CPUs, so the
+// throughput is about the busy CPU time over all CPU time used per request, and a proxy
+// can lose throughput by leaving the CPUs idle as well as by using more of them.
 //
 // The backend and the reference proxy run as separate processes (this program re-executes
 // itself with -role=backend and -role=proxy; the proxy role builds the proxy exactly as
@@ -325,19 +329,35 @@ type run struct {
 	n, errs int64
 	d       time.Duration
 	cpu     time.Duration // the target's processes
-	hist    *hdrhistogram.Histogram
-	load    string // load average before -> after
+	beCPU   time.Duration // the echo backend's
+	genCPU  time.Duration // the load generator's (this process)
+	// The machine's CPU time, all processes: busy (user, nice, system, irq, softirq), idle
+	// (with iowait) and stolen by the hypervisor.
+	busy, idle, steal time.Duration
+	hist              *hdrhistogram.Histogram
+	load              string // load average before -> after
 }
 
 func (r run) rps() float64 { return float64(r.n) / r.d.Seconds() }
 func (r run) p(q float64) time.Duration {
 	return time.Duration(r.hist.ValueAtQuantile(q)) * time.Microsecond
 }
-func (r run) cpuPerReq() time.Duration {
+func (r run) cpuPerReq() time.Duration { return r.perReq(r.cpu) }
+
+func (r run) perReq(d time.Duration) time.Duration {
 	if r.n == 0 {
 		return 0
 	}
-	return r.cpu / time.Duration(r.n)
+	return d / time.Duration(r.n)
+}
+
+// share is d's share of the machine's CPU time during the run.
+func (r run) share(d time.Duration) float64 {
+	all := r.busy + r.idle + r.steal
+	if all <= 0 {
+		return 0
+	}
+	return float64(d) / float64(all)
 }
 
 func newHist() *hdrhistogram.Histogram {
@@ -473,8 +493,9 @@ func drive(o opts) error {
 	fmt.Println()
 
 	// The ceiling: the backend without a proxy, measured once.
-	fmt.Printf("%-5s %-24s %9s %9s %9s %12s %6s  %s\n", "round", "target", "req/s", "p50", "p99", "CPU/req", "errors", "load avg before -> after")
-	dl := newLoader(direct, o.conns)
+	fmt.Println("CPU/req: the proxy's CPU time per request; backend, load gen: the echo backend's and this load generator's; idle, steal: the machine's CPU time nobody used, and that the hypervisor took")
+	fmt.Printf("%-5s %-24s %9s %9s %9s %12s %9s %9s %5s %5s %6s  %s\n", "round", "target", "req/s", "p50", "p99", "CPU/req", "backend", "load gen", "idle", "steal", "errors", "load avg before -> after")
+	dl := newLoader(direct, o.conns, be.cmd.Process.Pid)
 	dl.slice(500 * time.Millisecond) // warm-up
 	before := loadavg()
 	d := dl.slice(o.d)
@@ -487,7 +508,7 @@ func drive(o opts) error {
 	// so that a change in the machine's load within a round hits every target alike.
 	loaders := make([]*loader, len(targets))
 	for i, t := range targets {
-		loaders[i] = newLoader(t, o.conns)
+		loaders[i] = newLoader(t, o.conns, be.cmd.Process.Pid)
 		defer loaders[i].close()
 		loaders[i].slice(500 * time.Millisecond) // warm-up
 	}
@@ -515,7 +536,7 @@ func drive(o opts) error {
 	}
 
 	fmt.Println("\nall rounds:")
-	fmt.Printf("%-24s %9s %9s %9s %12s %6s\n", "target", "req/s", "p50", "p99", "CPU/req", "errors")
+	fmt.Printf("%-24s %9s %9s %9s %12s %9s %9s %5s %5s %6s\n", "target", "req/s", "p50", "p99", "CPU/req", "backend", "load gen", "idle", "steal", "errors")
 	total := make([]run, len(targets))
 	var errs int64
 	for i, t := range targets {
@@ -524,7 +545,9 @@ func drive(o opts) error {
 			total[i].add(runs[r][i])
 		}
 		errs += total[i].errs
-		fmt.Printf("%-24s %9.0f %9v %9v %12v %6d\n", t.name, total[i].rps(), total[i].p(50), total[i].p(99), total[i].cpuPerReq().Round(100*time.Nanosecond), total[i].errs)
+		r := total[i]
+		fmt.Printf("%-24s %9.0f %9v %9v %12v %9v %9v %4.0f%% %4.0f%% %6d\n", t.name, r.rps(), r.p(50), r.p(99), r.cpuPerReq().Round(100*time.Nanosecond),
+			r.perReq(r.beCPU).Round(100*time.Nanosecond), r.perReq(r.genCPU).Round(100*time.Nanosecond), 100*r.share(r.idle), 100*r.share(r.steal), r.errs)
 	}
 	met := 0
 	for r := range runs {
@@ -558,7 +581,8 @@ func printRun(round, name string, r run) {
 	if r.cpu > 0 {
 		cpu = r.cpuPerReq().Round(100 * time.Nanosecond).String()
 	}
-	fmt.Printf("%-5s %-24s %9.0f %9v %9v %12s %6d  %s\n", round, name, r.rps(), r.p(50), r.p(99), cpu, r.errs, r.load)
+	fmt.Printf("%-5s %-24s %9.0f %9v %9v %12s %9v %9v %4.0f%% %4.0f%% %6d  %s\n", round, name, r.rps(), r.p(50), r.p(99), cpu,
+		r.perReq(r.beCPU).Round(100*time.Nanosecond), r.perReq(r.genCPU).Round(100*time.Nanosecond), 100*r.share(r.idle), 100*r.share(r.steal), r.errs, r.load)
 }
 
 func version(bin, arg, prefix string) string {
@@ -576,10 +600,14 @@ func version(bin, arg, prefix string) string {
 type loader struct {
 	t       target
 	clients []*http.Client
+	// backend is the echo backend's pid: its CPU is counted too, as is the load generator's
+	// (this process): all of them share the machine's CPUs, so the throughput is about the
+	// CPUs over the CPU time all of them use per request.
+	backend int
 }
 
-func newLoader(t target, conns int) *loader {
-	l := &loader{t: t}
+func newLoader(t target, conns, backend int) *loader {
+	l := &loader{t: t, backend: backend}
 	for range conns {
 		tr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, DisableCompression: true}
 		l.clients = append(l.clients, &http.Client{Transport: tr, Timeout: 10 * time.Second})
@@ -596,10 +624,15 @@ func (l *loader) close() {
 // slice loads the target for d and records the latency of every request (microseconds) and
 // the CPU time its processes used meanwhile.
 func (l *loader) slice(d time.Duration) run {
-	var c0 int64
+	var c0, b0 int64
 	if l.t.pid != 0 {
 		c0 = cpuTicks(l.t.pid)
 	}
+	if l.backend != 0 {
+		b0 = cpuTicks(l.backend)
+	}
+	g0 := selfCPU()
+	busy0, idle0, steal0 := machineCPU()
 	var mu sync.Mutex
 	total := run{hist: newHist()}
 	var wg sync.WaitGroup
@@ -643,7 +676,42 @@ func (l *loader) slice(d time.Duration) run {
 	if l.t.pid != 0 {
 		total.cpu = time.Duration(cpuTicks(l.t.pid)-c0) * time.Second / clkTck
 	}
+	if l.backend != 0 {
+		total.beCPU = time.Duration(cpuTicks(l.backend)-b0) * time.Second / clkTck
+	}
+	total.genCPU = selfCPU() - g0
+	busy1, idle1, steal1 := machineCPU()
+	total.busy, total.idle, total.steal = busy1-busy0, idle1-idle0, steal1-steal0
 	return total
+}
+
+// selfCPU is this process's user+system CPU time (all its threads).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// machineCPU returns the machine's CPU time so far, from /proc/stat's "cpu" line: busy (user,
+// nice, system, irq, softirq), idle (with iowait) and steal.
+func machineCPU() (busy, idle, steal time.Duration) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, 0
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, 0
+	}
+	var t [8]int64
+	for i := range t {
+		t[i], _ = strconv.ParseInt(f[i+1], 10, 64)
+	}
+	tick := func(n int64) time.Duration { return time.Duration(n) * time.Second / clkTck }
+	return tick(t[0] + t[1] + t[2] + t[5] + t[6]), tick(t[3] + t[4]), tick(t[7])
 }
 
 func (r *run) add(x run) {
@@ -651,5 +719,10 @@ func (r *run) add(x run) {
 	r.errs += x.errs
 	r.d += x.d
 	r.cpu += x.cpu
+	r.beCPU += x.beCPU
+	r.genCPU += x.genCPU
+	r.busy += x.busy
+	r.idle += x.idle
+	r.steal += x.steal
 	r.hist.Merge(x.hist)
 }
