@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -163,9 +165,9 @@ type run struct {
 	incomplete []string
 	// ran are the gatecheck suites already run (alongside the upstream suite).
 	ran []string
-	// untimed holds, for each suite whose untimed part ran alongside the upstream suite, that
-	// part's report (nil when it wrote none); stepSuites runs its timing part and merges them.
-	untimed map[string]*model.Report
+	// alongsideParts holds, for each suite whose alongsidePart ran alongside the upstream suite,
+	// that part's report (nil when it wrote none); stepSuites runs its quietPart and merges them.
+	alongsideParts map[string]*model.Report
 	// dataPlanes is the answer of the data-plane probe (probeDataPlanes), nil until one ran.
 	dataPlanes *dataPlanes
 	// imagesLoaded: the images step loaded gatecheck's images into every node itself.
@@ -273,20 +275,20 @@ type suitePart int
 
 const (
 	wholeSuite suitePart = iota
-	// untimedPart is every spec but those labelled suiteenv.TimingLabel: what runs alongside
+	// alongsidePart is every spec but those labelled suiteenv.QuietLabel: what runs alongside
 	// the upstream suite (stepConformance).
-	untimedPart
-	// timedPart is the specs labelled suiteenv.TimingLabel, run afterwards (stepSuites).
-	timedPart
+	alongsidePart
+	// quietPart is the specs labelled suiteenv.QuietLabel, run afterwards (stepSuites).
+	quietPart
 )
 
 // filter is the Ginkgo label filter that selects the part ("" for the whole suite).
 func (p suitePart) filter() string {
 	switch p {
-	case untimedPart:
-		return "!" + suiteenv.TimingLabel
-	case timedPart:
-		return suiteenv.TimingLabel
+	case alongsidePart:
+		return "!" + suiteenv.QuietLabel
+	case quietPart:
+		return suiteenv.QuietLabel
 	}
 	return ""
 }
@@ -294,10 +296,10 @@ func (p suitePart) filter() string {
 // name is what the part adds to the suite's name in file names and on the console.
 func (p suitePart) name() string {
 	switch p {
-	case untimedPart:
-		return "untimed"
-	case timedPart:
-		return "timing"
+	case alongsidePart:
+		return "alongside"
+	case quietPart:
+		return "quiet"
 	}
 	return ""
 }
@@ -305,16 +307,25 @@ func (p suitePart) name() string {
 // has reports whether a spec with these labels belongs to the part.
 func (p suitePart) has(labels []string) bool {
 	switch p {
-	case untimedPart:
-		return !slices.Contains(labels, suiteenv.TimingLabel)
-	case timedPart:
-		return slices.Contains(labels, suiteenv.TimingLabel)
+	case alongsidePart:
+		return !slices.Contains(labels, suiteenv.QuietLabel)
+	case quietPart:
+		return slices.Contains(labels, suiteenv.QuietLabel)
 	}
 	return true
 }
 
-// runGinkgoSuite runs suite s's part in a process of its own and reads the report it wrote.
-func runGinkgoSuite(ctx context.Context, o Options, s string, part suitePart, env suiteenv.Config, out io.Writer) (*model.Report, error) {
+// alongsideNice is the nice value of the suites that run alongside the upstream suite (where
+// the nice command exists): the upstream suite runs its tests one at a time and every one waits
+// on Pods, the API server and the data planes, all sharing the CPU with the lanes' traffic; the
+// lanes judge no time (stepConformance) and have time to spare, so they take the CPU when the
+// upstream suite's side leaves it. Their client slowing also slows the traffic it makes the data
+// planes and backends serve.
+const alongsideNice = 10
+
+// runGinkgoSuite runs suite s's part in a process of its own and reads the report it wrote;
+// alongside says it runs at the same time as the upstream suite (at nice alongsideNice).
+func runGinkgoSuite(ctx context.Context, o Options, s string, part suitePart, env suiteenv.Config, out io.Writer, alongside bool) (*model.Report, error) {
 	base, what := s, "suite "+s
 	if part != wholeSuite {
 		base += "-" + part.name()
@@ -328,8 +339,14 @@ func runGinkgoSuite(ctx context.Context, o Options, s string, part suitePart, en
 	if f := joinFilters(o.Labels, part.filter()); f != "" {
 		args = append(args, "-ginkgo.label-filter="+f)
 	}
+	bin := o.self()
+	if alongside {
+		if nice, err := exec.LookPath("nice"); err == nil {
+			bin, args = nice, append([]string{"-n", strconv.Itoa(alongsideNice), bin}, args...)
+		}
+	}
 	fmt.Fprintf(out, "  %s; full log: %s\n", what, logPath)
-	rerr := runStreaming(ctx, o.self(), args, env.Environ(), o.OutDir, logPath, out, s+":", keepLines(ginkgoProgress()))
+	rerr := runStreaming(ctx, bin, args, env.Environ(), o.OutDir, logPath, out, s+":", keepLines(ginkgoProgress()))
 	rep, perr := ingest.ReadFile(jsonPath)
 	if perr != nil {
 		return nil, fmt.Errorf("%s wrote no readable report (exit %d, see %s): %w", what, exitCodeOf(rerr), logPath, perr)

@@ -304,7 +304,7 @@ func TestNeededImages(t *testing.T) {
 }
 
 // The one suite binary carries every suite's tree; a suite's report must list only its own
-// specs (and suite-level nodes), not the others' as skipped, and of a part (untimed, timing)
+// specs (and suite-level nodes), not the others' as skipped, and of a part (alongside, quiet)
 // only the part's.
 func TestOnlySuiteKeepsItsOwnSpecs(t *testing.T) {
 	t.Parallel()
@@ -313,12 +313,12 @@ func TestOnlySuiteKeepsItsOwnSpecs(t *testing.T) {
 		want []string
 	}{
 		{wholeSuite, []string{"Weighted split 90/10", "Mirror isolation", "[BeforeSuite]"}},
-		{untimedPart, []string{"Weighted split 90/10", "[BeforeSuite]"}},
-		{timedPart, []string{"Mirror isolation", "[BeforeSuite]"}},
+		{alongsidePart, []string{"Weighted split 90/10", "[BeforeSuite]"}},
+		{quietPart, []string{"Mirror isolation", "[BeforeSuite]"}},
 	} {
 		rep := &model.Report{Suites: []model.Suite{{Name: "gatecheck canary", Specs: []model.Spec{
 			{Name: "Weighted split 90/10", NodeType: "It", Labels: []string{"canary", "feature:weight"}, Outcome: model.OutcomePassed},
-			{Name: "Mirror isolation", NodeType: "It", Labels: []string{"canary", suiteenv.TimingLabel}, Outcome: model.OutcomePassed},
+			{Name: "Mirror isolation", NodeType: "It", Labels: []string{"canary", suiteenv.QuietLabel}, Outcome: model.OutcomePassed},
 			{Name: "TCPRoute weights 70/30", NodeType: "It", Labels: []string{"tcp", "feature:weight"}, Outcome: model.OutcomeSkipped},
 			{Name: "Native sidecar start order", Labels: []string{"sidecar"}, Outcome: model.OutcomeSkipped},
 			{Name: "[BeforeSuite]", NodeType: "BeforeSuite", Outcome: model.OutcomeFailed},
@@ -342,8 +342,8 @@ func TestJoinFilters(t *testing.T) {
 	}{
 		{[]string{"", ""}, ""},
 		{[]string{"negative", ""}, "negative"},
-		{[]string{"", "!timing"}, "!timing"},
-		{[]string{"a || b", "timing"}, "(a || b) && (timing)"},
+		{[]string{"", "!quiet"}, "!quiet"},
+		{[]string{"a || b", "quiet"}, "(a || b) && (quiet)"},
 	} {
 		if got := joinFilters(tt.in...); got != tt.want {
 			t.Errorf("joinFilters(%q) = %q; want %q", tt.in, got, tt.want)

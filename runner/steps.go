@@ -285,9 +285,9 @@ var alongsideConformance = [][]string{{"sidecar"}}
 
 // alongsideSeparate are the traffic suites that also run alongside the upstream suite, one
 // after another in a lane of their own, when the implementation serves each Gateway from its
-// own data plane (probeDataPlanes). Of a suite with specs labelled suiteenv.TimingLabel
-// (suites/all.HasTimingSpecs: mirror's isolation, udp's loss and flow expiry), only the other
-// specs run here, its timing specs after the upstream suite (stepSuites). What runs here judges
+// own data plane (probeDataPlanes). Of a suite with specs labelled suiteenv.QuietLabel
+// (suites/all.HasQuietSpecs: mirror's isolation, udp's loss and flow expiry), only the other
+// specs run here, its quiet specs after the upstream suite (stepSuites). What runs here judges
 // no time: the specs count how requests, streams, datagrams and connections are split, that
 // none fails and that changes propagate without errors or flaps (latency figures are reported,
 // not gated), so sharing the machine with the upstream suite can only lengthen them. On an
@@ -366,39 +366,39 @@ func stepConformance(ctx context.Context, r *run) (string, error) {
 		case <-ctx.Done():
 		}
 	}
-	// runLane runs suites one after another, sending each one's result; the separate lane's
-	// suites with timing specs run without them.
-	runLane := func(suites []string, separate bool) {
+	// runLane runs suites one after another, sending each one's result; a suite with quiet
+	// specs runs without them (stepSuites runs them).
+	runLane := func(suites []string) {
 		for _, s := range suites {
 			part := wholeSuite
-			if separate && all.HasTimingSpecs(s) {
-				part = untimedPart
+			if all.HasQuietSpecs(s) {
+				part = alongsidePart
 			}
 			if ctx.Err() != nil {
 				results <- result{suite: s, part: part, err: fmt.Errorf("interrupted before suite %s", s)}
 				continue
 			}
-			rep, err := runGinkgoSuite(ctx, r.o, s, part, env, r.out)
+			rep, err := runGinkgoSuite(ctx, r.o, s, part, env, r.out, true)
 			results <- result{suite: s, part: part, rep: rep, err: err}
 		}
 	}
 	if len(along) > 0 {
 		var desc []string
 		for _, lane := range lanes {
-			desc = append(desc, strings.Join(lane, " then "))
+			desc = append(desc, describeLane(lane))
 		}
-		fmt.Fprintf(r.out, "  alongside, once the upstream suite's tests start: %s (no timing verdicts)\n", strings.Join(desc, "; "))
+		fmt.Fprintf(r.out, "  alongside, once the upstream suite's tests start: %s\n", strings.Join(desc, "; "))
 		for _, lane := range lanes {
 			go func() {
 				awaitSetup()
-				runLane(lane, false)
+				runLane(lane)
 			}()
 		}
 	}
 	if len(probed) > 0 {
 		verb := map[bool]string{true: "runs", false: "run"}[len(probed) == 1]
 		fmt.Fprintf(r.out, "  probing for a data plane per Gateway (two Gateways in namespace %s) once the upstream suite's tests start: if so, %s %s alongside too\n",
-			probeNamespace, describeLane(probed, true), verb)
+			probeNamespace, describeLane(probed), verb)
 		go func() {
 			awaitSetup()
 			dp := r.probe(ctx)
@@ -411,8 +411,8 @@ func stepConformance(ctx context.Context, r *run) (string, error) {
 				}
 				return
 			}
-			fmt.Fprintf(r.out, "  data planes: %s; %s %s alongside now\n", dp.Why, describeLane(probed, true), verb)
-			runLane(probed, true)
+			fmt.Fprintf(r.out, "  data planes: %s; %s %s alongside now\n", dp.Why, describeLane(probed), verb)
+			runLane(probed)
 		}()
 	}
 	part, why := runConformance(ctx, r.o, r.cl.Kubeconfig(), r.o.Channel, r.out, started)
@@ -429,11 +429,11 @@ func stepConformance(ctx context.Context, r *run) (string, error) {
 		if res.err != nil {
 			r.incomplete = append(r.incomplete, res.err.Error())
 		}
-		if res.part == untimedPart {
-			if r.untimed == nil {
-				r.untimed = map[string]*model.Report{}
+		if res.part == alongsidePart {
+			if r.alongsideParts == nil {
+				r.alongsideParts = map[string]*model.Report{}
 			}
-			r.untimed[res.suite] = res.rep
+			r.alongsideParts[res.suite] = res.rep
 			continue
 		}
 		if res.rep != nil {
@@ -444,13 +444,13 @@ func stepConformance(ctx context.Context, r *run) (string, error) {
 	return "conformance", nil
 }
 
-// describeLane names a lane's suites in order, saying of those with timing specs (on separate
-// data planes) that those run later.
-func describeLane(suites []string, separate bool) string {
+// describeLane names a lane's suites in order, saying of those with quiet specs that those run
+// later.
+func describeLane(suites []string) string {
 	var out []string
 	for _, s := range suites {
-		if separate && all.HasTimingSpecs(s) {
-			s += " (its timing specs after the upstream suite)"
+		if all.HasQuietSpecs(s) {
+			s += " (its quiet specs after the upstream suite)"
 		}
 		out = append(out, s)
 	}
@@ -491,8 +491,9 @@ const maxAfterLanes = 3
 var aloneSuites = []string{"udp"}
 
 // stepSuites runs gatecheck's selected suites that did not run alongside the upstream suite,
-// one process each, and the timing specs of those that did without them (stepConformance); a
-// suite that cannot run makes the run incomplete, not the step fail.
+// one process each, and the quiet specs of those that did without them (stepConformance), each
+// suite's quiet specs with no other suite running; a suite that cannot run makes the run
+// incomplete, not the step fail.
 //
 // When the implementation serves each Gateway from its own data plane (probeDataPlanes; the
 // probe stepConformance ran, or one run here) they run side by side, in up to maxAfterLanes
@@ -516,11 +517,11 @@ func stepSuites(ctx context.Context, r *run) (string, error) {
 			continue
 		}
 		j := job{suite: s}
-		if _, ok := r.untimed[s]; ok {
-			j.part = timedPart
+		if _, ok := r.alongsideParts[s]; ok {
+			j.part = quietPart
 		}
 		todo = append(todo, j)
-		if slices.Contains(aloneSuites, s) {
+		if slices.Contains(aloneSuites, s) || j.part == quietPart {
 			alone = append(alone, j)
 		} else {
 			together = append(together, j)
@@ -529,8 +530,8 @@ func stepSuites(ctx context.Context, r *run) (string, error) {
 	describe := func(js []job) string {
 		var out []string
 		for _, j := range js {
-			if j.part == timedPart {
-				out = append(out, j.suite+" (timing specs)")
+			if j.part == quietPart {
+				out = append(out, j.suite+" (quiet specs)")
 			} else {
 				out = append(out, j.suite)
 			}
@@ -574,7 +575,7 @@ func stepSuites(ctx context.Context, r *run) (string, error) {
 						results[i] = result{err: fmt.Errorf("interrupted before suite %s", j.suite)}
 						continue
 					}
-					rep, err := runGinkgoSuite(ctx, r.o, j.suite, j.part, env, r.out)
+					rep, err := runGinkgoSuite(ctx, r.o, j.suite, j.part, env, r.out, false)
 					results[i] = result{rep: rep, err: err, ran: true}
 				}
 			})
@@ -588,13 +589,13 @@ func stepSuites(ctx context.Context, r *run) (string, error) {
 			r.incomplete = append(r.incomplete, res.err.Error())
 		}
 		rep := res.rep
-		if j.part == timedPart {
-			rep = mergeParts(r.untimed[j.suite], rep)
+		if j.part == quietPart {
+			rep = mergeParts(r.alongsideParts[j.suite], rep)
 		}
 		if rep != nil {
 			r.parts = append(r.parts, rep)
 		}
-		if res.ran || j.part == timedPart {
+		if res.ran || j.part == quietPart {
 			r.ran = append(r.ran, j.suite)
 		}
 	}

@@ -6,14 +6,17 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 	"k8s.io/client-go/rest"
 
 	"github.com/gatecheck/gatecheck/impls"
@@ -385,22 +388,31 @@ func TestImagesBuildWhileClusterComesUp(t *testing.T) {
 }
 
 // fakeSuiteBinary writes a script that stands in for gatecheck's hidden suite command: it logs
-// "start NAME NS FILTER" and "end NAME NS" (nanoseconds; FILTER is its -ginkgo.label-filter,
-// "-" without one) to the returned log, takes 1 s, and writes a one-suite report where
-// runGinkgoSuite looks for it, with one spec: "NAME spec", or "NAME timing spec" (labelled
-// timing) when the filter is exactly "timing".
+// "nice NAME N" (its nice value), "start NAME NS FILTER" and "end NAME NS" (nanoseconds; FILTER
+// is its -ginkgo.label-filter, "-" without one) to the returned log, takes 1 s, and writes a one-suite report where
+// runGinkgoSuite looks for it, with one spec: "NAME spec", or "NAME quiet spec" (labelled
+// quiet) when the filter is exactly "quiet". As the upstream suite (__conformance) it waits
+// 1 s (its setup), logs "first conformance NS" and starts a test, then ends 1 s later.
 func fakeSuiteBinary(t *testing.T) (bin, log string) {
 	t.Helper()
 	dir := t.TempDir()
 	bin, log = filepath.Join(dir, "gatecheck"), filepath.Join(dir, "suites.log")
 	script := `#!/bin/sh
+if [ "$1" = __conformance ]; then
+  sleep 1
+  echo "first conformance $(date +%s%N)" >> ` + log + `
+  echo "=== RUN   TestConformance/First"
+  sleep 1
+  exit 0
+fi
 name="$2"
+echo "nice $name $(nice)" >> ` + log + `
 filter=-
 for a in "$@"; do case "$a" in -ginkgo.json-report=*) report="${a#-ginkgo.json-report=}";; -ginkgo.label-filter=*) filter="${a#-ginkgo.label-filter=}";; esac; done
 echo "start $name $(date +%s%N) $filter" >> ` + log + `
 sleep 1
 spec="{\"name\":\"$name spec\",\"nodeType\":\"It\",\"labels\":[\"$name\"],\"outcome\":\"passed\"}"
-if [ "$filter" = timing ]; then spec="{\"name\":\"$name timing spec\",\"nodeType\":\"It\",\"labels\":[\"$name\",\"timing\"],\"outcome\":\"passed\"}"; fi
+if [ "$filter" = quiet ]; then spec="{\"name\":\"$name quiet spec\",\"nodeType\":\"It\",\"labels\":[\"$name\",\"quiet\"],\"outcome\":\"passed\"}"; fi
 printf '{"schemaVersion":"gatecheck.report/v1","suites":[{"name":"%s","succeeded":true,"specs":[%s]}]}' "$name" "$spec" > "$report"
 echo "end $name $(date +%s%N)" >> ` + log + `
 `
@@ -431,6 +443,9 @@ func suiteSpans(t *testing.T, log string) map[string]*span {
 		ns, err := strconv.ParseInt(f[2], 10, 64)
 		if err != nil {
 			t.Fatalf("log line %q: %v", line, err)
+		}
+		if f[0] != "start" && f[0] != "end" {
+			continue
 		}
 		name := f[1]
 		if spans[name] == nil {
@@ -508,24 +523,24 @@ func TestStepSuitesSideBySideOnlyOnSeparateDataPlanes(t *testing.T) {
 	}
 }
 
-// A suite whose untimed specs ran alongside the upstream suite (r.untimed) runs only its timing
+// A suite whose other specs ran alongside the upstream suite (r.alongsideParts) runs only its quiet
 // specs afterwards, and its report is one suite with both parts' specs; a suite that did not
 // run alongside runs whole.
-func TestStepSuitesRunsTheTimingSpecsOfSuitesThatRanAlongside(t *testing.T) {
+func TestStepSuitesRunsTheQuietSpecsOfSuitesThatRanAlongside(t *testing.T) {
 	t.Parallel()
 	bin, log := fakeSuiteBinary(t)
 	r, _ := testRun(t, &capCluster{}, Options{Self: bin, Suites: []string{ConformanceSuite, "mirror", "propagation", "udp"}})
 	r.dataPlanes = &dataPlanes{Separate: true, Why: "two addresses"}
-	r.untimed = map[string]*model.Report{
+	r.alongsideParts = map[string]*model.Report{
 		"mirror": {Suites: []model.Suite{{Name: "mirror", Succeeded: true, Specs: []model.Spec{{Name: "mirror spec", NodeType: "It", Labels: []string{"mirror"}, Outcome: model.OutcomePassed}}}}},
-		// udp's untimed part wrote no report: its timing part still runs.
+		// udp's alongside part wrote no report: its quiet part still runs.
 		"udp": nil,
 	}
 	if _, err := stepSuites(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
 	spans := suiteSpans(t, log)
-	for name, want := range map[string]string{"mirror": "timing", "propagation": "-", "udp": "timing"} {
+	for name, want := range map[string]string{"mirror": "quiet", "propagation": "-", "udp": "quiet"} {
 		if sp := spans[name]; sp == nil || sp.filter != want {
 			t.Errorf("suite %s ran with label filter %+v; want %q", name, sp, want)
 		}
@@ -538,14 +553,63 @@ func TestStepSuitesRunsTheTimingSpecsOfSuitesThatRanAlongside(t *testing.T) {
 			}
 		}
 	}
-	want := []string{"mirror: mirror spec", "mirror: mirror timing spec", "propagation: propagation spec", "udp: udp timing spec"}
+	want := []string{"mirror: mirror spec", "mirror: mirror quiet spec", "propagation: propagation spec", "udp: udp quiet spec"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("reported specs (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"mirror", "propagation", "udp"}, r.ran); diff != "" {
 		t.Errorf("ran (-want +got):\n%s", diff)
 	}
-	if _, err := os.Stat(filepath.Join(r.o.OutDir, "ginkgo-mirror-timing.json")); err != nil {
-		t.Errorf("the timing part's own report: %v", err)
+	if _, err := os.Stat(filepath.Join(r.o.OutDir, "ginkgo-mirror-quiet.json")); err != nil {
+		t.Errorf("the quiet part's own report: %v", err)
+	}
+}
+
+// The suites alongside the upstream suite start once its first test does (its setup is on the
+// run's critical path), run at a lower CPU priority (alongsideNice), and without their quiet
+// specs.
+func TestStepConformanceLanesWaitForTheFirstTestAndYieldTheCPU(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("nice"); err != nil {
+		t.Skip("no nice command")
+	}
+	bin, log := fakeSuiteBinary(t)
+	r, _ := testRun(t, &capCluster{}, Options{Self: bin, Suites: []string{ConformanceSuite, "sidecar"}})
+	if _, err := stepConformance(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first int64
+	niceness := -1
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 3 && f[0] == "first":
+			first, _ = strconv.ParseInt(f[2], 10, 64)
+		case len(f) == 3 && f[0] == "nice" && f[1] == "sidecar":
+			niceness, _ = strconv.Atoi(f[2])
+		}
+	}
+	sp := suiteSpans(t, log)["sidecar"]
+	if first == 0 || sp == nil {
+		t.Fatalf("log lacks the upstream suite's first test or the sidecar suite:\n%s", b)
+	}
+	if sp.start < first {
+		t.Errorf("sidecar started %v before the upstream suite's first test", time.Duration(first-sp.start))
+	}
+	// Relative to this process's own nice value (go test may run under nice), capped at 19.
+	own, err := unix.Getpriority(unix.PRIO_PROCESS, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := min(20-own+alongsideNice, 19); niceness != want {
+		t.Errorf("sidecar ran at nice %d; want %d", niceness, want)
+	}
+	// Without its quiet specs (resource accounting), which stepSuites runs.
+	if _, ok := r.alongsideParts["sidecar"]; !ok || sp.filter != "!quiet" || slices.Contains(r.ran, "sidecar") {
+		t.Errorf("sidecar ran with label filter %q, alongside parts %v, ran %v; want its alongside part (!quiet), to be completed later", sp.filter, r.alongsideParts, r.ran)
 	}
 }

@@ -25,19 +25,19 @@ import (
 // suites are gatecheck's suites in the order a run takes them. A suite's name is also the
 // Ginkgo label every one of its top-level containers carries, which is how Run selects it.
 //
-// timing says the suite has specs labelled suiteenv.TimingLabel (TestSuites checks it against
+// quiet says the suite has specs labelled suiteenv.QuietLabel (TestSuites checks it against
 // the labels): the runner runs those apart from the suite's other specs.
 var suites = []struct {
-	name   string
-	setup  func(SpecContext)
-	timing bool
+	name  string
+	setup func(SpecContext)
+	quiet bool
 }{
 	{"canary", canary.Setup, false},
 	{"grpc", grpc.Setup, false},
 	{"mirror", mirror.Setup, true},
 	{"migration", migration.Setup, false},
 	{"propagation", propagation.Setup, false},
-	{"sidecar", sidecar.Setup, false},
+	{"sidecar", sidecar.Setup, true},
 	{"tcp", tcp.Setup, false},
 	{"udp", udp.Setup, true},
 }
@@ -61,11 +61,11 @@ func Known(name string) bool {
 	return false
 }
 
-// HasTimingSpecs reports whether the suite has specs labelled suiteenv.TimingLabel.
-func HasTimingSpecs(name string) bool {
+// HasQuietSpecs reports whether the suite has specs labelled suiteenv.QuietLabel.
+func HasQuietSpecs(name string) bool {
 	for _, s := range suites {
 		if s.name == name {
-			return s.timing
+			return s.quiet
 		}
 	}
 	return false

@@ -36,17 +36,17 @@ func TestSuites(t *testing.T) {
 	}
 }
 
-// In the dry run, every suite's timing flag must match its specs' labels: a timing spec the table
+// In the dry run, every suite's quiet flag must match its specs' labels: a quiet spec the table
 // does not know of would run alongside the upstream suite, where a busy node fails correct
 // implementations.
-var _ = ReportAfterSuite("timing flags match the labels", func(r Report) {
+var _ = ReportAfterSuite("quiet flags match the labels", func(r Report) {
 	if os.Getenv(suiteenv.EnvSuite) != "" {
 		return
 	}
 	labelled := map[string]bool{}
 	for _, sp := range r.SpecReports {
 		labels := sp.Labels()
-		if !slices.Contains(labels, suiteenv.TimingLabel) {
+		if !slices.Contains(labels, suiteenv.QuietLabel) {
 			continue
 		}
 		for _, l := range labels {
@@ -56,9 +56,9 @@ var _ = ReportAfterSuite("timing flags match the labels", func(r Report) {
 		}
 	}
 	for _, name := range Names() {
-		if HasTimingSpecs(name) != labelled[name] {
-			Fail(fmt.Sprintf("suite %s: HasTimingSpecs says %v, but specs labelled %q: %v (fix the suites table in all.go)",
-				name, HasTimingSpecs(name), suiteenv.TimingLabel, labelled[name]))
+		if HasQuietSpecs(name) != labelled[name] {
+			Fail(fmt.Sprintf("suite %s: HasQuietSpecs says %v, but specs labelled %q: %v (fix the suites table in all.go)",
+				name, HasQuietSpecs(name), suiteenv.QuietLabel, labelled[name]))
 		}
 	}
 })

@@ -30,7 +30,7 @@ const (
 	isoRate   = 400
 )
 
-var _ = Describe("Request mirror isolation", Label("mirror", "feature:mirror", "isolation", suiteenv.TimingLabel), Ordered, ContinueOnFailure, func() {
+var _ = Describe("Request mirror isolation", Label("mirror", "feature:mirror", "isolation", suiteenv.QuietLabel), Ordered, ContinueOnFailure, func() {
 	BeforeAll(func(ctx SpecContext) {
 		objs := gwtest.Select(env.Render(fixtures.Files, "isolation.yaml", nil), "HTTPRoute")
 		env.Apply(ctx, objs)

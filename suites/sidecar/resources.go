@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/gatecheck/gatecheck/suites/sidecar/accounting"
+	"github.com/gatecheck/gatecheck/suites/suiteenv"
 )
 
 // freeCPU is the node's allocatable CPU minus what its non-terminal Pods request, by the same
@@ -77,7 +78,7 @@ func deleteNow(ctx context.Context, name string) {
 	})).To(Succeed())
 }
 
-var _ = Describe("Native sidecar resource accounting", Label("sidecar", "lifecycle:resources"), Serial, func() {
+var _ = Describe("Native sidecar resource accounting", Label("sidecar", "lifecycle:resources", suiteenv.QuietLabel), Serial, func() {
 	It("makes the scheduler reserve sidecar requests on top of the main container's, and init requests only as a peak", func(ctx SpecContext) {
 		free, alloc := freeCPU(ctx)
 		fmt.Fprintf(GinkgoWriter, "node %s: %dm CPU allocatable, %dm not requested\n", env.node, alloc, free)

@@ -39,15 +39,17 @@ const (
 	EnvImagesPulled = "GATECHECK_IMAGES_PULLED"
 )
 
-// TimingLabel is the Ginkgo label of the specs whose verdicts depend on the machine being
-// quiet: they count what a data plane loses or how long it lets something idle, and a busy node
-// makes a correct implementation fail them (udp's loss: 19% of 2,000 datagrams lost by the
-// reference with two suites running alongside, once in five runs; none in 26 runs alone).
-// `gatecheck run` runs a suite's other specs alongside the upstream suite, where the data
-// planes are separate, and its timing specs afterwards, with no other suite at the same time
-// when the suite is also one of the runner's aloneSuites. A suite's specs with this label are
-// listed in suites/all (its test checks the list against the labels).
-const TimingLabel = "timing"
+// QuietLabel is the Ginkgo label of the specs whose verdicts need the node to themselves: other
+// suites' load or Pods would make a correct implementation (or kubelet) fail them. mirror's
+// isolation bound and udp's flow expiry judge time; udp's loss counts dropped datagrams (19% of
+// 2,000 lost by the reference with two suites running alongside, once in five runs; none in 26
+// runs alone); the sidecar suite's resource accounting compares the scheduler's decision with
+// the node's unrequested CPU, which other suites' Pods change in between (a run where the
+// upstream suite's Pods went away during it: a Pod that must not fit was bound). `gatecheck
+// run` runs a suite's other specs alongside the upstream suite and its quiet specs afterwards,
+// one suite at a time. The suites with specs with this label are listed in suites/all (its test
+// checks the list against the labels).
+const QuietLabel = "quiet"
 
 // Defaults used when the runner (or a person running `go test` by hand) sets nothing.
 const (

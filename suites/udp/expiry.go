@@ -12,7 +12,7 @@ import (
 	"github.com/gatecheck/gatecheck/traffic"
 )
 
-var _ = Describe("UDP flow idle expiry", Label("udp", "feature:idle-expiry", suiteenv.TimingLabel), Ordered, func() {
+var _ = Describe("UDP flow idle expiry", Label("udp", "feature:idle-expiry", suiteenv.QuietLabel), Ordered, func() {
 	const flows = 24
 	var (
 		fs    []*traffic.UDPStickyFlow

@@ -47,7 +47,7 @@ func lossFlows(ctx context.Context, port, flows, n int) (*traffic.UDPStats, erro
 	return stats, nil
 }
 
-var _ = Describe("UDP datagram loss and reordering", Label("udp", "feature:loss", suiteenv.TimingLabel), Ordered, func() {
+var _ = Describe("UDP datagram loss and reordering", Label("udp", "feature:loss", suiteenv.QuietLabel), Ordered, func() {
 	BeforeAll(func(ctx SpecContext) {
 		applyRoutes(ctx, "loss.yaml")
 		convergeFlows(ctx, portLoss)
