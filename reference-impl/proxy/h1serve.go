@@ -215,8 +215,9 @@ type h1Conn struct {
 	aborting   bool      // the watcher's Read is being interrupted on purpose
 	gone       bool      // the client closed or reset the connection
 	up         *fastConn // the upstream connection the waiting request uses
-	// Within a read session the watcher reads wconn, a second descriptor of the socket
-	// (made when first needed); else nc. closed: the connection ended, no wconn is made.
+	// Within a read session the watcher reads wconn, a second descriptor of the socket,
+	// made for that watch and closed after it; else nc. closed: the connection ended, no
+	// wconn is made.
 	session readSessioner
 	wconn   net.Conn
 	closed  bool
@@ -755,16 +756,17 @@ func (c *h1Conn) watch() {
 	rd := c.nc
 	if c.session != nil {
 		// The serve loop holds the connection's read side (readSession): read a second
-		// descriptor of the socket, made once per connection.
-		if c.wconn == nil {
-			wc, err := c.session.dup()
-			if err != nil {
-				c.wmu.Unlock()
-				c.s.p.log.Warn("cannot watch a waiting client connection", "port", c.s.port, "remote", c.remote, "error", err)
-				return
-			}
-			c.wconn = wc
+		// descriptor of the socket, made for this watch. It is not kept for the next: while
+		// registered with the poller, every request the client sends would make the poller
+		// report it too, for nobody (5% more CPU per request, hack/bench-proxy.sh), while
+		// a watch is for a request that already waited h1WatchDelay.
+		wc, err := c.session.dup()
+		if err != nil {
+			c.wmu.Unlock()
+			c.s.p.log.Warn("cannot watch a waiting client connection", "port", c.s.port, "remote", c.remote, "error", err)
+			return
 		}
+		c.wconn = wc
 		rd = c.wconn
 	} else {
 		c.idleDeadline = time.Time{}
@@ -785,19 +787,24 @@ func (c *h1Conn) watch() {
 			c.up.nc.SetDeadline(time.Unix(1, 0))
 		}
 	}
+	if c.wconn != nil {
+		c.wconn.Close()
+		c.wconn = nil
+	}
 	c.watching = false
 	c.wmu.Unlock()
 	c.wcond.Broadcast()
 }
 
-// closeWatchConn closes the watcher's descriptor of the socket, if it has one, and keeps it
-// from making one: the connection ended.
+// closeWatchConn closes the watcher's descriptor of the socket, if a watch is reading it,
+// and keeps it from making one: the connection ended.
 func (c *h1Conn) closeWatchConn() {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.closed = true
 	if c.wconn != nil {
 		c.wconn.Close()
+		c.wconn = nil
 	}
 }
 

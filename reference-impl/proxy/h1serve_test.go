@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -439,6 +440,69 @@ func TestH1ServerSlowAnswersKeepAlive(t *testing.T) {
 	io.WriteString(c, req(35))
 	check(34)
 	check(35)
+}
+
+// TestH1ServerWatchDescriptorPerWatch checks that the watcher's second descriptor of a
+// client socket (rawIO.dup, within a read session) is made for a watch and closed when the
+// wait ends. Kept for the connection's life, it stayed registered with the poller, which
+// then reported every later request on that connection twice, once for nobody: about 5% of
+// the proxy's CPU per request (hack/bench-proxy.sh).
+func TestH1ServerWatchDescriptorPerWatch(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("read sessions (rawio_linux.go) are Linux only")
+	}
+	b := startBackend(t, "b")
+	port := freePort(t)
+	p := startProxy(t, Options{}, snapshot(1, ir.Listener{Name: "http", Port: port, Protocol: ir.ProtocolHTTP, HTTPRoutes: []ir.HTTPRoute{{
+		RouteMeta: ir.RouteMeta{Namespace: "test", Name: "r"}, Rules: []ir.HTTPRule{{Backends: []ir.Backend{b.irBackend(1)}}}}}}))
+	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(int(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	// watchConn reports whether the proxy's side of c has a watcher's descriptor open.
+	watchConn := func() bool {
+		p.mu.Lock()
+		s := p.servers[port].h1
+		p.mu.Unlock()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for hc := range s.conns {
+			hc.wmu.Lock()
+			open := hc.wconn != nil
+			hc.wmu.Unlock()
+			if open {
+				return true
+			}
+		}
+		return false
+	}
+	for i := range 3 {
+		io.WriteString(c, fmt.Sprintf("GET /slow/%d HTTP/1.1\r\nHost: a\r\nX-Delay: 300ms\r\n\r\n", i))
+		// The wait outlasts h1WatchDelay: a watch must start, with its descriptor.
+		deadline := time.Now().Add(250 * time.Millisecond)
+		for !watchConn() && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if !watchConn() {
+			t.Fatalf("request %d: no watcher's descriptor while the request waited 250 ms; want one (the watch reads it)", i)
+		}
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("answer %d: got %s; want 200", i, res.Status)
+		}
+		if watchConn() {
+			t.Fatalf("after answer %d: the watcher's descriptor is still open; want it closed when the wait ends", i)
+		}
+	}
 }
 
 // TestWriteStatusLineAndField pins the head lines h1Server writes: a status line as net/http
