@@ -283,9 +283,10 @@ func stepImplementation(ctx context.Context, r *run) (string, error) {
 // Gateway API objects and checks orderings, not latencies.
 var alongsideConformance = [][]string{{"sidecar"}}
 
-// alongsideSeparate are the traffic suites that also run alongside the upstream suite, one
-// after another in a lane of their own, when the implementation serves each Gateway from its
-// own data plane (probeDataPlanes). Of a suite with specs labelled suiteenv.QuietLabel
+// alongsideSeparate are the traffic suites that also run alongside the upstream suite, in two
+// lanes of their own (each lane's suites one after another), when the implementation serves
+// each Gateway from its own data plane (probeDataPlanes). Two lanes, not one: at nice 10
+// (alongsideNice) one lane of all seven took 240 s, ending 36 s after the upstream suite. Of a suite with specs labelled suiteenv.QuietLabel
 // (suites/all.HasQuietSpecs: mirror's isolation, udp's loss and flow expiry), only the other
 // specs run here, its quiet specs after the upstream suite (stepSuites). What runs here judges
 // no time: the specs count how requests, streams, datagrams and connections are split, that
@@ -295,14 +296,14 @@ var alongsideConformance = [][]string{{"sidecar"}}
 // suites' catch-all routes would meet on one listener and a correct implementation could fail
 // them: there, as when the probe cannot tell, they all run after the upstream suite.
 //
-// They run in this order, whatever the selection's: the suites that create Gateways and Pods in
-// their specs first (tcp, migration), the ones that mostly send traffic over the Gateways their
-// setup made after them. The upstream suite runs its HTTP and gRPC tests first, on Gateways its
+// A lane runs in this order, whatever the selection's: the suites that create Gateways and Pods
+// in their specs first (tcp, migration), the ones that mostly send traffic over the Gateways
+// their setup made after them. The upstream suite runs its HTTP and gRPC tests first, on Gateways its
 // setup created, and its TCP, TLS and UDP tests, each with its own Gateway and backend Pods,
 // from about a minute in: Pods the lane starts then make the node start the upstream suite's
 // Pods later (a warm run's critical path: its TCPRoute tests took 10-12 s instead of 3-4 s with
 // the tcp suite's Gateways starting at the same time).
-var alongsideSeparate = []string{"tcp", "migration", "grpc", "canary", "propagation", "mirror", "udp"}
+var alongsideSeparate = [][]string{{"tcp", "migration", "grpc", "canary"}, {"propagation", "mirror", "udp"}}
 
 // lanesWait bounds how long the lanes wait for the upstream suite's setup before they start
 // anyway (stepConformance).
@@ -343,10 +344,18 @@ func stepConformance(ctx context.Context, r *run) (string, error) {
 		}
 	}
 	var probed []string
+	var probedLanes [][]string
 	if r.cfg != nil {
-		for _, s := range alongsideSeparate {
-			if slices.Contains(r.o.Suites, s) {
-				probed = append(probed, s)
+		for _, lane := range alongsideSeparate {
+			var selected []string
+			for _, s := range lane {
+				if slices.Contains(r.o.Suites, s) {
+					selected = append(selected, s)
+				}
+			}
+			if len(selected) > 0 {
+				probedLanes = append(probedLanes, selected)
+				probed = append(probed, selected...)
 			}
 		}
 	}
@@ -397,8 +406,12 @@ func stepConformance(ctx context.Context, r *run) (string, error) {
 	}
 	if len(probed) > 0 {
 		verb := map[bool]string{true: "runs", false: "run"}[len(probed) == 1]
+		var desc []string
+		for _, lane := range probedLanes {
+			desc = append(desc, describeLane(lane))
+		}
 		fmt.Fprintf(r.out, "  probing for a data plane per Gateway (two Gateways in namespace %s) once the upstream suite's tests start: if so, %s %s alongside too\n",
-			probeNamespace, describeLane(probed), verb)
+			probeNamespace, strings.Join(desc, "; "), verb)
 		go func() {
 			awaitSetup()
 			dp := r.probe(ctx)
@@ -411,8 +424,11 @@ func stepConformance(ctx context.Context, r *run) (string, error) {
 				}
 				return
 			}
-			fmt.Fprintf(r.out, "  data planes: %s; %s %s alongside now\n", dp.Why, describeLane(probed), verb)
-			runLane(probed)
+			fmt.Fprintf(r.out, "  data planes: %s; %s %s alongside now\n", dp.Why, strings.Join(desc, "; "), verb)
+			for _, lane := range probedLanes[1:] {
+				go runLane(lane)
+			}
+			runLane(probedLanes[0])
 		}()
 	}
 	part, why := runConformance(ctx, r.o, r.cl.Kubeconfig(), r.o.Channel, r.out, started)
