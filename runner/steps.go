@@ -329,35 +329,11 @@ func stepConformance(ctx context.Context, r *run) (string, error) {
 		// deferred: not run here (the probe found no data plane per Gateway); stepSuites runs it.
 		deferred bool
 	}
-	var along []string
-	var lanes [][]string
-	for _, lane := range alongsideConformance {
-		var selected []string
-		for _, s := range r.o.Suites {
-			if slices.Contains(lane, s) {
-				selected = append(selected, s)
-			}
-		}
-		if len(selected) > 0 {
-			lanes = append(lanes, selected)
-			along = append(along, selected...)
-		}
-	}
-	var probed []string
+	lanes, along := selectedLanes(alongsideConformance, r.o.Suites)
 	var probedLanes [][]string
+	var probed []string
 	if r.cfg != nil {
-		for _, lane := range alongsideSeparate {
-			var selected []string
-			for _, s := range lane {
-				if slices.Contains(r.o.Suites, s) {
-					selected = append(selected, s)
-				}
-			}
-			if len(selected) > 0 {
-				probedLanes = append(probedLanes, selected)
-				probed = append(probed, selected...)
-			}
-		}
+		probedLanes, probed = selectedLanes(alongsideSeparate, r.o.Suites)
 	}
 	results := make(chan result, len(along)+len(probed))
 	env := r.suiteEnv()
@@ -458,6 +434,23 @@ func stepConformance(ctx context.Context, r *run) (string, error) {
 		r.ran = append(r.ran, res.suite)
 	}
 	return "conformance", nil
+}
+
+// selectedLanes keeps of each lane the selected suites, in the lane's order, and drops the lanes
+// left empty; flat lists the same suites lane after lane.
+func selectedLanes(lanes [][]string, selected []string) (kept [][]string, flat []string) {
+	for _, lane := range lanes {
+		var l []string
+		for _, s := range lane {
+			if slices.Contains(selected, s) {
+				l = append(l, s)
+			}
+		}
+		if len(l) > 0 {
+			kept, flat = append(kept, l), append(flat, l...)
+		}
+	}
+	return kept, flat
 }
 
 // describeLane names a lane's suites in order, saying of those with quiet specs that those run

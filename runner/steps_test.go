@@ -613,3 +613,19 @@ func TestStepConformanceLanesWaitForTheFirstTestAndYieldTheCPU(t *testing.T) {
 		t.Errorf("sidecar ran with label filter %q, alongside parts %v, ran %v; want its alongside part (!quiet), to be completed later", sp.filter, r.alongsideParts, r.ran)
 	}
 }
+
+// The lanes alongside the upstream suite keep their own order whatever the selection's, and a
+// lane with no selected suite is not started.
+func TestSelectedLanes(t *testing.T) {
+	t.Parallel()
+	kept, flat := selectedLanes([][]string{{"tcp", "canary"}, {"propagation", "mirror"}, {"udp"}}, []string{"udp", "canary", "mirror", "tcp"})
+	if diff := cmp.Diff([][]string{{"tcp", "canary"}, {"mirror"}, {"udp"}}, kept); diff != "" {
+		t.Errorf("lanes (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"tcp", "canary", "mirror", "udp"}, flat); diff != "" {
+		t.Errorf("suites (-want +got):\n%s", diff)
+	}
+	if kept, flat := selectedLanes([][]string{{"sidecar"}}, []string{"conformance"}); kept != nil || flat != nil {
+		t.Errorf("nothing selected: %v, %v; want no lanes", kept, flat)
+	}
+}
