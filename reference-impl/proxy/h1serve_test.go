@@ -382,17 +382,7 @@ func FuzzH1ServerParse(f *testing.F) {
 // each: every answer must arrive, in order, and the connection stay usable.
 func TestH1ServerSlowAnswersKeepAlive(t *testing.T) {
 	t.Parallel()
-	b := startBackend(t, "b")
-	port := freePort(t)
-	startProxy(t, Options{}, snapshot(1, ir.Listener{Name: "http", Port: port, Protocol: ir.ProtocolHTTP, HTTPRoutes: []ir.HTTPRoute{{
-		RouteMeta: ir.RouteMeta{Namespace: "test", Name: "r"}, Rules: []ir.HTTPRule{{Backends: []ir.Backend{b.irBackend(1)}}}}}}))
-	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(int(port)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	br := bufio.NewReader(c)
+	_, _, c, br := oneRouteConn(t)
 	req := func(i int) string {
 		return fmt.Sprintf("GET /slow/%d HTTP/1.1\r\nHost: a\r\nX-Delay: %dms\r\n\r\n", i, 5+3*(i%4))
 	}
@@ -452,17 +442,7 @@ func TestH1ServerWatchDescriptorPerWatch(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("read sessions (rawio_linux.go) are Linux only")
 	}
-	b := startBackend(t, "b")
-	port := freePort(t)
-	p := startProxy(t, Options{}, snapshot(1, ir.Listener{Name: "http", Port: port, Protocol: ir.ProtocolHTTP, HTTPRoutes: []ir.HTTPRoute{{
-		RouteMeta: ir.RouteMeta{Namespace: "test", Name: "r"}, Rules: []ir.HTTPRule{{Backends: []ir.Backend{b.irBackend(1)}}}}}}))
-	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(int(port)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	br := bufio.NewReader(c)
+	p, port, c, br := oneRouteConn(t)
 	// watchConn reports whether the proxy's side of c has a watcher's descriptor open.
 	watchConn := func() bool {
 		p.mu.Lock()
@@ -544,4 +524,22 @@ func TestWriteStatusLineAndField(t *testing.T) {
 			t.Errorf("writeField(%q): got %q; want %q", tc.v, got, tc.want)
 		}
 	}
+}
+
+// oneRouteConn starts a backend and a proxy whose one HTTP listener routes everything to it, and
+// dials the listener: the proxy, the listener's port, the client connection (closed with the
+// test, 20 s deadline) and its reader.
+func oneRouteConn(t *testing.T) (*Proxy, int32, net.Conn, *bufio.Reader) {
+	t.Helper()
+	b := startBackend(t, "b")
+	port := freePort(t)
+	p := startProxy(t, Options{}, snapshot(1, ir.Listener{Name: "http", Port: port, Protocol: ir.ProtocolHTTP, HTTPRoutes: []ir.HTTPRoute{{
+		RouteMeta: ir.RouteMeta{Namespace: "test", Name: "r"}, Rules: []ir.HTTPRule{{Backends: []ir.Backend{b.irBackend(1)}}}}}}))
+	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(int(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	return p, port, c, bufio.NewReader(c)
 }
