@@ -7,6 +7,9 @@ SHELL := /usr/bin/env bash
 export PATH := /usr/local/go/bin:$(PATH)
 GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+# No DWARF compiled (the link's -w drops it anyway): as the image builder (cluster/images,
+# NoDWARF), so that the packages gatecheck and the images share compile once.
+NODWARF   := -gcflags=all=-dwarf=false
 LDFLAGS   := -s -w -X github.com/gatecheck/gatecheck/internal/version.Version=$(VERSION)
 BIN       := $(CURDIR)/bin
 GATECHECK := $(BIN)/gatecheck
@@ -31,7 +34,7 @@ help: ## Show this help
 .PHONY: build
 build: ## Build bin/gatecheck
 	@mkdir -p $(BIN)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(GATECHECK) ./cmd/gatecheck
+	CGO_ENABLED=0 $(GO) build -trimpath $(NODWARF) -ldflags '$(LDFLAGS)' -o $(GATECHECK) ./cmd/gatecheck
 
 .PHONY: conformance
 conformance: build ## Bring up a cluster, install IMPL, run upstream conformance + gatecheck suites, write reports (CLUSTER, IMPL, SUITES, LABELS, OUT, KEEP=1, GATE)

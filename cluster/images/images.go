@@ -172,7 +172,7 @@ func (b Builder) Build(ctx context.Context, specs []Spec) ([]Built, error) {
 		}
 		start := time.Now()
 		log.Info("compiling image binaries (one go build)", "images", strings.Join(names, ","))
-		argv := append([]string{"go", "-C", b.ModuleRoot, "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", tmp + string(filepath.Separator)}, pkgs...)
+		argv := append([]string{"go", "-C", b.ModuleRoot, "build", "-trimpath", NoDWARF, "-ldflags=-s -w -buildid=", "-o", tmp + string(filepath.Separator)}, pkgs...)
 		stop := wait.Progress("compiling "+strings.Join(names, ", ")+" (cold Go caches take minutes)", 30*time.Second, func(l string) { log.Info(l) })
 		_, err = command.OutputEnv(ctx, b.env(), argv...)
 		stop()
@@ -222,6 +222,15 @@ func (b Builder) log() *slog.Logger {
 	}
 	return b.Logger
 }
+
+// NoDWARF is a go build flag of every binary gatecheck builds: the images and the tools built
+// from the module proxy (here), gatecheck itself (Makefile) and the host binaries
+// (hack/build-host-binaries.sh). Their links pass -w, which drops DWARF from the binary; this
+// spares the compiler making it in the first place, about a tenth of a cold build's compile
+// time (client-go and the apiextensions clientset, empty GOCACHE, 2 cores: 113 s with DWARF,
+// 103 s without). The Makefile's build of gatecheck must pass the same flags as the images'
+// build, or the packages they share compile twice.
+const NoDWARF = "-gcflags=all=-dwarf=false"
 
 // env is the build environment of image binaries: static, Linux, the images' architecture.
 func (b Builder) env() []string {
@@ -368,7 +377,7 @@ func (b Builder) installTool(ctx context.Context, s Spec, pkg string, env []stri
 	}
 	env = append(env, "GOBIN="+dir, "GOFLAGS=-mod=mod")
 	stop := wait.Progress("building "+pkg, 30*time.Second, func(l string) { log.Info(l) })
-	_, err := command.OutputEnv(ctx, env, "go", "install", "-trimpath", strings.Join(append([]string{"-ldflags=-s -w -buildid="}, s.LDFlags...), " "), pkg)
+	_, err := command.OutputEnv(ctx, env, "go", "install", "-trimpath", NoDWARF, strings.Join(append([]string{"-ldflags=-s -w -buildid="}, s.LDFlags...), " "), pkg)
 	stop()
 	if err != nil {
 		return "", fmt.Errorf("image %s: go install %s: %w", s.Name, pkg, err)

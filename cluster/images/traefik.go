@@ -297,7 +297,7 @@ func (b Builder) buildFromSource(ctx context.Context, s Spec, pkg, bin string, e
 		return fmt.Errorf("image %s: edit the module source of %s@%s: %w", s.Name, module, ver, err)
 	}
 	ldflags := strings.TrimSpace("-s -w -buildid= " + s.Source.LDFlags)
-	if _, err := command.OutputEnv(ctx, env, "go", "-C", src, "build", "-trimpath", "-ldflags="+ldflags, "-o", bin+".part", "./"+strings.TrimPrefix(sub, "./")); err != nil {
+	if _, err := command.OutputEnv(ctx, env, "go", "-C", src, "build", "-trimpath", NoDWARF, "-ldflags="+ldflags, "-o", bin+".part", "./"+strings.TrimPrefix(sub, "./")); err != nil {
 		return fmt.Errorf("image %s: build %s (module source edited in %s): %w", s.Name, pkg, src, err)
 	}
 	if err := os.Rename(bin+".part", bin); err != nil {
