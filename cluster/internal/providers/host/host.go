@@ -507,10 +507,24 @@ func (p *Provider) ensureBinaries(ctx context.Context) error {
 	script := filepath.Join(p.opts.ModuleRoot, "hack", "build-host-binaries.sh")
 	start := time.Now()
 	p.log.Info("building pinned binaries from the Go module proxy (first build on 2 cores: ~15 min; cached afterwards)", "missing", strings.Join(missing, ", "), "cache", p.opts.CacheDir)
+	// MetalLB's images would otherwise compile from a cold Go cache after containerd is up,
+	// 2-3 minutes on the critical path of a first run; built beside the binaries, they fill
+	// the CPU the Kubernetes build leaves idle while it links, and prepareLoadBalancer finds
+	// them by content and only loads them. A failure here is met again, and reported, there.
+	lbCtx, cancelLB := context.WithCancel(ctx)
+	lbBuilt := make(chan struct{})
+	go func() {
+		defer close(lbBuilt)
+		if _, err := p.buildLoadBalancerImages(lbCtx); err != nil {
+			p.log.Debug("MetalLB images beside the host binaries", "error", err)
+		}
+	}()
+	defer func() { cancelLB(); <-lbBuilt }()
 	env := []string{"GATECHECK_CACHE=" + p.opts.CacheDir, "K8S_VERSION=" + KubernetesVersion, "CONTAINERD_VERSION=" + ContainerdVersion, "ETCD_VERSION=" + EtcdVersion}
 	if err := command.Stream(ctx, p.opts.BuildOutput, env, p.opts.ModuleRoot, "bash", script, "all"); err != nil {
 		return fmt.Errorf("build host binaries: %w", err)
 	}
+	<-lbBuilt
 	p.log.Info("built pinned binaries", "took", time.Since(start).Round(time.Second))
 	return nil
 }
@@ -588,7 +602,7 @@ func (p *Provider) prepareLoadBalancer(ctx context.Context, cfg render.Config) l
 	if p.opts.ModuleRoot == "" {
 		return lbPrepared{err: fmt.Errorf("MetalLB's images are built with gatecheck's image builder, and no gatecheck checkout was found")}
 	}
-	built, err := images.Builder{ModuleRoot: p.opts.ModuleRoot, OutDir: filepath.Join(p.opts.CacheDir, "images"), Logger: p.log}.Build(ctx, loadbalancer.Images(false))
+	built, err := p.buildLoadBalancerImages(ctx)
 	if err != nil {
 		return lbPrepared{err: fmt.Errorf("MetalLB images: %w", err)}
 	}
@@ -601,6 +615,12 @@ func (p *Provider) prepareLoadBalancer(ctx context.Context, cfg render.Config) l
 	}
 	manifest, err := loadbalancer.Manifest(ctx)
 	return lbPrepared{manifest: manifest, err: err}
+}
+
+// buildLoadBalancerImages builds MetalLB's images into the image cache (by content: a second
+// build compiles nothing).
+func (p *Provider) buildLoadBalancerImages(ctx context.Context) ([]images.Built, error) {
+	return images.Builder{ModuleRoot: p.opts.ModuleRoot, OutDir: filepath.Join(p.opts.CacheDir, "images"), Logger: p.log}.Build(ctx, loadbalancer.Images(false))
 }
 
 // pauseImage builds the sandbox image once (the builder reuses its archive, named by content,
