@@ -1,8 +1,8 @@
 // Command bench compares the reference proxy with nginx (and Traefik's proxy, when gatecheck
 // has built it) as reverse proxies to the same echo backend on loopback: same load (N
 // keep-alive HTTP/1.1 connections per target, closed loop). Each round gives every target the
-// same time in slices taken in turn (nginx, gatecheck, ..., nginx, gatecheck, ...), so that
-// noise from a shared machine hits them alike; the machine's load average is printed around
+// same time in slices taken in turn, the order rotating from slice to slice, so that noise
+// from a shared machine hits them alike; the machine's load average is printed around
 // every round. It prints, per round and in total, requests/s, p50 and p99, the CPU time each
 // proxy's processes used per request, and the ratios against nginx of the same round. Beside
 // the proxy's CPU per request it prints the echo backend's and the load generator's, and the
@@ -512,8 +512,10 @@ func drive(o opts) error {
 	dl.close()
 
 	// Each target keeps its client connections for the whole run. A round gives each target
-	// o.d, in o.slices slices taken in turn (nginx, gatecheck, ..., nginx, gatecheck, ...),
-	// so that a change in the machine's load within a round hits every target alike.
+	// o.d, in o.slices slices taken in turn, so that a change in the machine's load within a
+	// round hits every target alike. The order rotates from slice to slice (nginx, gatecheck,
+	// traefik; gatecheck, traefik, nginx; ...): what a target leaves running after its slice
+	// (Traefik's garbage collection, say) does not always fall on the same next target.
 	loaders := make([]*loader, len(targets))
 	for i, t := range targets {
 		loaders[i] = newLoader(t, o.conns, be.cmd.Process.Pid)
@@ -528,8 +530,9 @@ func drive(o opts) error {
 		}
 		fmt.Fprintf(os.Stderr, "round %d/%d: %d targets, %v each in %d slices\n", r+1, o.rounds, len(targets), o.d, o.slices)
 		before := loadavg()
-		for range o.slices {
-			for i := range targets {
+		for sl := range o.slices {
+			for k := range targets {
+				i := (sl + k) % len(targets)
 				runs[r][i].add(loaders[i].slice(o.d / time.Duration(o.slices)))
 			}
 		}
