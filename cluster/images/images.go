@@ -251,7 +251,7 @@ func (b Builder) fingerprint(ctx context.Context, s Spec, pkg string) (string, e
 		return "", err
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "v1\n%s%s\n%s|%s|%s|%s|%s\n", ver, strings.Join(b.env(), " "), s.Name, strings.Join(s.Tags, ","), s.Binary, s.User, s.Home)
+	fmt.Fprintf(h, "v1\n%s%s %s\n%s|%s|%s|%s|%s\n", ver, strings.Join(b.env(), " "), NoDWARF, s.Name, strings.Join(s.Tags, ","), s.Binary, s.User, s.Home)
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.Split(line, "|")
 		if len(f) != 6 {
