@@ -205,7 +205,14 @@ func TestProgressFilters(t *testing.T) {
 		{"    weight.go:12: sending 500 requests", 20 * time.Second},
 		{"    weight.go:40: done", time.Second},
 		{"=== RUN   TestConformance/MeshBasic", 0},
+		{"=== RUN   TestConformance/BackendTLSPolicy", 0},
+		{"=== PAUSE TestConformance/BackendTLSPolicy", 0},
+		{"=== RUN   TestConformance/GatewayInvalidRouteKind", 0},
+		{"=== PAUSE TestConformance/GatewayInvalidRouteKind", 0},
 		{"=== RUN   TestConformance/HTTPRouteMatching", time.Second},
+		{"    matching.go:9: sending", 20 * time.Second},
+		{"=== CONT  TestConformance/BackendTLSPolicy", 0},
+		{"    backendtls.go:30: waiting", 20 * time.Second},
 		{"--- FAIL: TestConformance (30.0s)", time.Second},
 		{"    --- PASS: TestConformance/HTTPRouteWeight (12.3s)", 0},
 		{"        --- PASS: TestConformance/HTTPRouteWeight/0_request (1s)", 0},
@@ -220,12 +227,16 @@ func TestProgressFilters(t *testing.T) {
 	}
 	want := []string{
 		"1 test started in 22s; running HTTPRouteWeight",
+		// The serial tests are done; the paused ones run together, and Go names only the
+		// ones it resumes.
+		"5 tests started in 44s; running HTTPRouteMatching",
+		"5 tests started in 1m4s; parallel tests: 1 of 2 resumed, latest BackendTLSPolicy",
 		"--- FAIL: TestConformance/HTTPRouteMatching (5.0s)",
 	}
 	// Go prints the parent's verdict before the subtests', so the counts are complete only at
 	// the end of the output, when runStreaming flushes.
 	printed = append(printed, c.flush()...)
-	want = append(want, "3 tests: 1 passed, 1 failed, 1 skipped (features not claimed or not in the profiles) in 25s")
+	want = append(want, "3 tests: 1 passed, 1 failed, 1 skipped (features not claimed or not in the profiles) in 1m5s")
 	if diff := cmp.Diff(want, printed); diff != "" {
 		t.Errorf("conformance console (-want +got):\n%s", diff)
 	}

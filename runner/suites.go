@@ -186,11 +186,17 @@ func (keepLines) flush() []string { return nil }
 // buried the few that matter. So it prints a progress line (tests started, elapsed, the one
 // running) at most every progressEvery, failures as soon as Go prints them, and at the end
 // the counts of passed, failed and skipped tests.
+//
+// Tests that call t.Parallel pause ("=== PAUSE") and run together after the serial ones
+// ("=== CONT"); Go prints no verdict for any of them before the suite ends. Once they resume,
+// the progress line says so (how many of the paused tests have resumed, the latest), instead
+// of naming the last serial test, which has long finished.
 type conformanceConsole struct {
 	now                     func() time.Time
 	start, last             time.Time
 	started                 int
 	running                 string
+	paused, resumed         int
 	passed, failed, skipped int
 	// onFirstTest, when set, is called when the first test starts (the suite's setup is done).
 	onFirstTest func()
@@ -207,7 +213,7 @@ func (c *conformanceConsole) line(line string) []string {
 	t := strings.TrimSpace(line)
 	var out []string
 	name, verdict := "", ""
-	for _, v := range []string{"=== RUN", "--- PASS:", "--- FAIL:", "--- SKIP:"} {
+	for _, v := range []string{"=== RUN", "=== PAUSE", "=== CONT", "--- PASS:", "--- FAIL:", "--- SKIP:"} {
 		if rest, ok := strings.CutPrefix(t, v); ok {
 			verdict = v
 			name, _, _ = strings.Cut(strings.TrimSpace(rest), " ")
@@ -222,6 +228,11 @@ func (c *conformanceConsole) line(line string) []string {
 			if c.started == 1 && c.onFirstTest != nil {
 				c.onFirstTest()
 			}
+		case "=== PAUSE":
+			c.paused++
+		case "=== CONT":
+			c.resumed++
+			c.running = test
 		case "--- PASS:":
 			c.passed++
 		case "--- SKIP:":
@@ -233,7 +244,13 @@ func (c *conformanceConsole) line(line string) []string {
 	}
 	if now := c.now(); c.started > 0 && verdict == "" && now.Sub(c.last) >= progressEvery {
 		c.last = now
-		out = append(out, fmt.Sprintf("%s started in %v; running %s", tests(c.started), now.Sub(c.start).Round(time.Second), c.running))
+		progress := fmt.Sprintf("%s started in %v; ", tests(c.started), now.Sub(c.start).Round(time.Second))
+		if c.resumed > 0 {
+			progress += fmt.Sprintf("parallel tests: %d of %d resumed, latest %s", c.resumed, c.paused, c.running)
+		} else {
+			progress += "running " + c.running
+		}
+		out = append(out, progress)
 	}
 	return out
 }
