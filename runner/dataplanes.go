@@ -51,11 +51,13 @@ type dataPlanes struct {
 // doubt answers "shared".
 func probeDataPlanes(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface, class string, timeout time.Duration) dataPlanes {
 	defer func() {
-		// Not waited for: the namespace's deletion takes the Gateways with it.
+		// Not waited for: the namespace's deletion takes the Gateways with it, in the
+		// background; on a cluster gatecheck did not create, teardown waits for it to be gone
+		// before it uninstalls the implementation (waitNamespacesGone).
 		_ = cs.CoreV1().Namespaces().Delete(context.WithoutCancel(ctx), probeNamespace, metav1.DeleteOptions{})
 	}()
 	shared := func(format string, a ...any) dataPlanes { return dataPlanes{Why: fmt.Sprintf(format, a...)} }
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: probeNamespace, Labels: map[string]string{"gatecheck.dev/probe": "dataplanes"}}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: probeNamespace, Labels: map[string]string{"gatecheck.dev/probe": "dataplanes", "app.kubernetes.io/part-of": "gatecheck"}}}
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return shared("could not create namespace %s: %v", probeNamespace, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/gatecheck/gatecheck/impls"
@@ -236,7 +237,19 @@ func (r *run) teardown(ok bool) {
 	fmt.Fprintln(r.out, "==> teardown: removing what this run created")
 	var errs []error
 	if r.impl != nil && !r.cl.Owned() {
-		// On a cluster we did not create, remove the implementation we installed.
+		// On a cluster we did not create, remove the implementation we installed, once the
+		// namespaces the probe and suites deleted are gone: their Gateways may hold its
+		// finalizers. A namespace still held after the wait is named and left (the run's
+		// verdicts stand); the implementation is removed as promised.
+		if r.cfg != nil {
+			cs, err := kubernetes.NewForConfig(r.cfg)
+			if err == nil {
+				err = waitNamespacesGone(ctx, cs, namespacesGoneTimeout, &indentWriter{w: r.out})
+			}
+			if err != nil {
+				fmt.Fprintf(r.out, "    warning: gatecheck's namespaces: %v; uninstalling %s anyway (it alone removes its finalizers)\n", err, r.o.Profile.Name)
+			}
+		}
 		if err := r.impl.uninstall(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("uninstall %s: %w", r.o.Profile.Name, err))
 		}
