@@ -115,13 +115,47 @@ func (c *clientCert) same(in *ir.Certificate) bool {
 }
 
 // tlsUpstreams are the Transports to TLS backends, created on first use, one per backend
-// configuration, client certificate and protocol.
+// configuration, client certificate and protocol. A configuration change (a rotated CA, a new
+// SNI, another client certificate) makes a new key; prune drops the Transports no request has
+// used for a while, so that a long-lived proxy does not keep one per configuration it ever had.
 type tlsUpstreams struct {
 	base func() *http.Transport
 	// cert is the client certificate of the snapshot in force (shared by the proxy's and
 	// the mirror's upstreams); nil: none.
 	cert *atomic.Pointer[clientCert]
-	m    sync.Map // tlsKey -> *http.Transport
+	m    sync.Map // tlsKey -> *tlsTransport
+	now  func() time.Time
+}
+
+type tlsTransport struct {
+	t    *http.Transport
+	used atomic.Int64 // when a request last took it (Unix ns)
+}
+
+// tlsUnusedAfter is how long a TLS Transport no request took is kept: past the Transports'
+// IdleConnTimeout (90 s), so its idle connections have closed on their own by then.
+const tlsUnusedAfter = 3 * time.Minute
+
+func (u *tlsUpstreams) clock() time.Time {
+	if u.now != nil {
+		return u.now()
+	}
+	return time.Now()
+}
+
+// prune closes and forgets the Transports no request took for unused; it runs when a
+// configuration is applied, the only time new keys appear. A request still running on one
+// keeps it until it ends; its connection then idles out (IdleConnTimeout).
+func (u *tlsUpstreams) prune(unused time.Duration) (dropped int) {
+	cutoff := u.clock().Add(-unused).UnixNano()
+	u.m.Range(func(k, v any) bool {
+		if e := v.(*tlsTransport); e.used.Load() < cutoff && u.m.CompareAndDelete(k, e) {
+			e.t.CloseIdleConnections()
+			dropped++
+		}
+		return true
+	})
+	return dropped
 }
 
 type tlsKey struct {
@@ -136,8 +170,11 @@ func (u *tlsUpstreams) transport(b *backendTLS, h2 bool) *http.Transport {
 		cert = u.cert.Load()
 	}
 	k := tlsKey{config: b.key, cert: cert, h2: h2}
-	if t, ok := u.m.Load(k); ok {
-		return t.(*http.Transport)
+	now := u.clock().UnixNano()
+	if v, ok := u.m.Load(k); ok {
+		e := v.(*tlsTransport)
+		e.used.Store(now)
+		return e.t
 	}
 	t := u.base()
 	t.TLSClientConfig = &tls.Config{
@@ -160,13 +197,17 @@ func (u *tlsUpstreams) transport(b *backendTLS, h2 bool) *http.Transport {
 	} else {
 		t.Protocols.SetHTTP1(true)
 	}
-	actual, _ := u.m.LoadOrStore(k, t)
-	return actual.(*http.Transport)
+	e := &tlsTransport{t: t}
+	e.used.Store(now)
+	actual, _ := u.m.LoadOrStore(k, e)
+	e = actual.(*tlsTransport)
+	e.used.Store(now)
+	return e.t
 }
 
 func (u *tlsUpstreams) closeIdle() {
-	u.m.Range(func(_, t any) bool {
-		t.(*http.Transport).CloseIdleConnections()
+	u.m.Range(func(_, v any) bool {
+		v.(*tlsTransport).t.CloseIdleConnections()
 		return true
 	})
 }

@@ -249,3 +249,45 @@ func getTLSEcho(t *testing.T, c *http.Client, u string) (*http.Response, tlsEcho
 	}
 	return res, e
 }
+
+// A Transport per backend TLS configuration is made on first use; one no request took for
+// tlsUnusedAfter is dropped when a configuration is applied, so a proxy whose policies change
+// (rotated CAs, new SNIs) keeps only what it uses.
+func TestTLSUpstreamsPrune(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	made := 0
+	u := &tlsUpstreams{base: func() *http.Transport { made++; return &http.Transport{} }, now: func() time.Time { return now }}
+	count := func() (n int) {
+		u.m.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	oldCA, err := compileBackendTLS(&ir.BackendTLS{Policy: "default/p", ServerName: "a.example", SystemCAs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCA, err := compileBackendTLS(&ir.BackendTLS{Policy: "default/p", ServerName: "b.example", SystemCAs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := u.transport(oldCA, false)
+	if u.transport(oldCA, false) != first || made != 1 {
+		t.Fatalf("a second request with the same configuration made a new Transport (%d made)", made)
+	}
+	now = now.Add(time.Minute)
+	u.transport(newCA, false) // the policy changed: a new key
+	u.transport(oldCA, true)  // the old configuration, over HTTP/2, still in use
+	if dropped := u.prune(tlsUnusedAfter); dropped != 0 || count() != 3 {
+		t.Fatalf("prune one minute on dropped %d, kept %d; want 0 dropped, 3 kept", dropped, count())
+	}
+	now = now.Add(tlsUnusedAfter - 30*time.Second)
+	u.transport(newCA, false)
+	now = now.Add(time.Minute)
+	// oldCA was last used 4m30s ago over HTTP/1 and 3m30s ago over HTTP/2, newCA 1m ago.
+	if dropped := u.prune(tlsUnusedAfter); dropped != 2 || count() != 1 {
+		t.Fatalf("prune dropped %d, kept %d; want the 2 unused Transports dropped, 1 kept", dropped, count())
+	}
+	if u.transport(oldCA, false) == first {
+		t.Error("a dropped configuration's Transport was handed out again")
+	}
+}

@@ -254,6 +254,8 @@ func (p *Proxy) ApplyUpdate(u *ir.Update) error {
 	p.cur.Store(c)
 	p.routes = next
 	p.clientCert.Store(cert)
+	p.up.tls.prune(tlsUnusedAfter)
+	p.mirror.up.tls.prune(tlsUnusedAfter)
 	for port, ps := range opened {
 		p.servers[port] = ps
 		p.serve(ps)
