@@ -102,7 +102,7 @@ func (p *UDPProbe) Run(ctx context.Context) (UDPReport, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r, err := traffic.UDPFlow(ctx, p.Target, fmt.Sprintf("loss-%d", i), traffic.UDPFlowOptions{Datagrams: p.LossDatagrams, Gap: time.Millisecond, Wait: p.Flow.Wait, Size: p.Flow.Size})
+			r, err := traffic.UDPFlow(ctx, p.Target, fmt.Sprintf("loss-%d", i), traffic.UDPFlowOptions{Datagrams: p.LossDatagrams, Gap: time.Millisecond, Wait: p.Flow.Wait, Size: p.Flow.Size, Window: traffic.UDPLossWindow})
 			errs[i] = err
 			loss.Add(r)
 		}()
