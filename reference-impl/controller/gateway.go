@@ -91,7 +91,12 @@ func (r *Reconciler) gateway(ctx context.Context, gw *gwv1.Gateway, res *transla
 		if err := r.c.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: proxyName(gw)}, svc); err == nil {
 			now := time.Now()
 			want := translate.RequestedAddresses(gw)
-			st := gatewayAddresses(svc, want, r.prov.addressesRequestedSince(gw.UID, want, now), now, r.opts.LoadBalancerWait)
+			r.prov.lb.observe(svc, now, r.opts.LoadBalancerWait)
+			lbWait := r.opts.LoadBalancerWait
+			if len(want) == 0 {
+				lbWait = r.prov.lb.wait(lbWait) // none on this cluster: the ClusterIP at once
+			}
+			st := gatewayAddresses(svc, want, r.prov.addressesRequestedSince(gw.UID, want, now), now, lbWait)
 			dp.Addresses, dp.AddressReason, dp.AddressMessage = st.addrs, st.reason, st.msg
 			if st.retry > 0 {
 				// Nothing else may change once the wait runs out: ask again then.

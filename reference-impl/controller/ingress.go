@@ -65,7 +65,7 @@ func (r *Reconciler) ingressStatus(ctx context.Context, key types.NamespacedName
 	err := r.c.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: proxyName(gw)}, svc)
 	switch {
 	case err == nil:
-		addrs, _ := addresses(svc, time.Now(), r.opts.LoadBalancerWait)
+		addrs, _ := addresses(svc, time.Now(), r.prov.lb.wait(r.opts.LoadBalancerWait))
 		for _, a := range addrs {
 			if a.Type != nil && *a.Type == gwv1.HostnameAddressType {
 				lb = append(lb, networkingv1.IngressLoadBalancerIngress{Hostname: a.Value})

@@ -101,3 +101,43 @@ func TestAddresses(t *testing.T) {
 		})
 	}
 }
+
+// TestLBMemory: on a cluster whose load balancer never answered, one Service waiting the
+// whole --lb-address-wait is enough: later Gateways advertise their ClusterIP at once. Once a
+// Service is answered, every Service waits again.
+func TestLBMemory(t *testing.T) {
+	t.Parallel()
+	const lbWait = 20 * time.Second
+	start := time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)
+	svc := func(created time.Time, typ corev1.ServiceType, ingress ...corev1.LoadBalancerIngress) *corev1.Service {
+		return &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{CreationTimestamp: metav1.NewTime(created)},
+			Spec:       corev1.ServiceSpec{Type: typ, ClusterIP: "10.0.0.9"},
+			Status:     corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: ingress}},
+		}
+	}
+	var m lbMemory
+	first := svc(start, corev1.ServiceTypeLoadBalancer)
+	m.observe(first, start.Add(5*time.Second), lbWait)
+	m.observe(svc(start, corev1.ServiceTypeClusterIP), start.Add(time.Minute), lbWait) // not a load balancer's
+	if got := m.wait(lbWait); got != lbWait {
+		t.Fatalf("before any Service waited the whole time: wait %v; want %v", got, lbWait)
+	}
+	m.observe(first, start.Add(lbWait), lbWait)
+	if got := m.wait(lbWait); got != 0 {
+		t.Fatalf("after a Service waited %v for nothing: wait %v; want 0", lbWait, got)
+	}
+	later := start.Add(time.Minute)
+	next := svc(later, corev1.ServiceTypeLoadBalancer)
+	if addrs, retry := addresses(next, later, m.wait(lbWait)); len(addrs) != 1 || addrs[0].Value != "10.0.0.9" || retry != 0 {
+		t.Errorf("a new Gateway on a cluster without a load balancer: %v (retry %v); want its ClusterIP at once", addrs, retry)
+	}
+	// A load balancer answers after all (it started late): everyone waits again.
+	m.observe(svc(start, corev1.ServiceTypeLoadBalancer, corev1.LoadBalancerIngress{IP: "10.0.1.3"}), later, lbWait)
+	if got := m.wait(lbWait); got != lbWait {
+		t.Errorf("after a Service got an address: wait %v; want %v", got, lbWait)
+	}
+	if addrs, retry := addresses(next, later.Add(time.Second), m.wait(lbWait)); addrs != nil || retry != lbWait-time.Second {
+		t.Errorf("a pending Service once the load balancer answered: %v (retry %v); want none yet, retry in %v", addrs, retry, lbWait-time.Second)
+	}
+}
