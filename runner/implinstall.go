@@ -228,6 +228,21 @@ func gatewayClassState(gc *unstructured.Unstructured, controller string) (bool, 
 	return false, "no Accepted condition yet (is the controller running?)", nil
 }
 
+// removes says whether uninstall removes anything: not for an implementation someone else
+// installed (install.kind none), a script without an uninstall, or manifests that created
+// nothing new.
+func (ii *implInstaller) removes() bool {
+	switch p := ii.profile; p.Install.Kind {
+	case impls.InstallNone:
+		return false
+	case impls.InstallHelm:
+		return true
+	case impls.InstallScript:
+		return len(p.Install.Script.Uninstall) > 0
+	}
+	return len(ii.applied) > 0
+}
+
 func (ii *implInstaller) uninstall(ctx context.Context) error {
 	p := ii.profile
 	switch p.Install.Kind {

@@ -19,8 +19,9 @@ import (
 // data-plane probe's and each suite's (suites/internal/gwtest). Nothing else may carry it.
 const partOfGatecheck = "app.kubernetes.io/part-of=gatecheck"
 
-// namespacesGoneTimeout bounds how long teardown waits for them before it uninstalls anyway.
-const namespacesGoneTimeout = 2 * time.Minute
+// namespacesGoneTimeout bounds how long teardown waits for them before it uninstalls anyway;
+// it leaves the uninstall two of teardown's three minutes.
+const namespacesGoneTimeout = time.Minute
 
 // waitNamespacesGone waits for gatecheck's namespaces that are being deleted to be gone. The
 // probe and the suites delete theirs without waiting; their Gateways and routes may carry the

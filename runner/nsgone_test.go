@@ -9,6 +9,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/gatecheck/gatecheck/impls"
+	"github.com/gatecheck/gatecheck/install"
 )
 
 func TestWaitNamespacesGone(t *testing.T) {
@@ -53,4 +56,26 @@ func TestWaitNamespacesGone(t *testing.T) {
 			t.Fatalf("err = %v; want the namespace named with its finalizers", err)
 		}
 	})
+}
+
+// Teardown waits for gatecheck's namespaces only before an uninstall that removes something.
+func TestImplRemoves(t *testing.T) {
+	t.Parallel()
+	prof := func(in impls.Install) *impls.Profile { return &impls.Profile{Install: in} }
+	for _, c := range []struct {
+		name string
+		ii   implInstaller
+		want bool
+	}{
+		{"installed by someone else", implInstaller{profile: prof(impls.Install{Kind: impls.InstallNone})}, false},
+		{"helm", implInstaller{profile: prof(impls.Install{Kind: impls.InstallHelm})}, true},
+		{"script with uninstall", implInstaller{profile: prof(impls.Install{Kind: impls.InstallScript, Script: &impls.Script{Uninstall: []string{"./down.sh"}}})}, true},
+		{"script without uninstall", implInstaller{profile: prof(impls.Install{Kind: impls.InstallScript, Script: &impls.Script{}})}, false},
+		{"manifests that created objects", implInstaller{profile: prof(impls.Install{Kind: impls.InstallManifests}), applied: make([]install.Object, 2)}, true},
+		{"manifests that created nothing new", implInstaller{profile: prof(impls.Install{Kind: impls.InstallManifests})}, false},
+	} {
+		if got := c.ii.removes(); got != c.want {
+			t.Errorf("%s: removes() = %v; want %v", c.name, got, c.want)
+		}
+	}
 }

@@ -241,7 +241,7 @@ func (r *run) teardown(ok bool) {
 		// namespaces the probe and suites deleted are gone: their Gateways may hold its
 		// finalizers. A namespace still held after the wait is named and left (the run's
 		// verdicts stand); the implementation is removed as promised.
-		if r.cfg != nil {
+		if r.cfg != nil && r.impl.removes() {
 			cs, err := kubernetes.NewForConfig(r.cfg)
 			if err == nil {
 				err = waitNamespacesGone(ctx, cs, namespacesGoneTimeout, &indentWriter{w: r.out})

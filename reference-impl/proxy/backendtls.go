@@ -199,9 +199,10 @@ func (u *tlsUpstreams) transport(b *backendTLS, h2 bool) *http.Transport {
 	}
 	e := &tlsTransport{t: t}
 	e.used.Store(now)
-	actual, _ := u.m.LoadOrStore(k, e)
-	e = actual.(*tlsTransport)
-	e.used.Store(now)
+	if actual, loaded := u.m.LoadOrStore(k, e); loaded {
+		e = actual.(*tlsTransport) // another request made it first
+		e.used.Store(now)
+	}
 	return e.t
 }
 
